@@ -1,0 +1,140 @@
+"""The `metricgate` command: run, validate, components, version (and catalog tools)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+
+from metricgate import __version__
+from metricgate.config import Config, load_config, load_config_text
+from metricgate.errors import ConfigError
+from metricgate.pipeline.registry import Kind, Registry, default_registry
+
+log = logging.getLogger("metricgate")
+
+
+def default_config_text() -> str:
+    """The built-in pipeline: OTLP gRPC 4317 + HTTP 4318 in, Prometheus endpoint 9464 out."""
+    return resources.files("metricgate.config").joinpath("default.yaml").read_text("utf-8")
+
+
+def _load(path: str | None, registry: Registry) -> Config:
+    if path is None:
+        return load_config_text(default_config_text(), registry, source="<built-in default>")
+    return load_config(Path(path), registry)
+
+
+def _print_config_error(exc: ConfigError, source: str) -> None:
+    print(f"metricgate: invalid configuration in {source}:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    try:
+        config = _load(args.config, registry)
+    except ConfigError as exc:
+        _print_config_error(exc, args.config or "<built-in default>")
+        return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    pipelines = config.service.pipelines
+    print(f"{args.config or '<built-in default>'}: valid ({len(pipelines)} pipeline(s))")
+    return 0
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    for kind in Kind:
+        print(f"{kind.section}:")
+        for type_name in registry.types(kind):
+            factory = registry.get(kind, type_name)
+            description = factory.description if factory else ""
+            print(f"  {type_name:<28} {description}".rstrip())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from metricgate.pipeline.service import Service
+    from metricgate.telemetry import configure_logging
+
+    registry = default_registry()
+    try:
+        config = _load(args.config, registry)
+    except ConfigError as exc:
+        _print_config_error(exc, args.config or "<built-in default>")
+        return 1
+    logs = config.service.telemetry.logs
+    configure_logging(args.log_level or logs.level, args.log_format or logs.format)
+    for warning in config.warnings:
+        log.warning(warning)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        pass
+    return asyncio.run(_serve(Service(config)))
+
+
+async def _serve(service: object) -> int:
+    from metricgate.pipeline.service import Service
+
+    assert isinstance(service, Service)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await service.start()
+    except OSError as exc:
+        log.error("could not start: %s", exc)
+        return 1
+    await stop.wait()
+    log.info("shutting down", extra={"deadline_s": service.config.service.shutdown_timeout})
+    await service.shutdown()
+    log.info("stopped")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metricgate", description="A metrics gateway: OTLP in, Prometheus and more out."
+    )
+    parser.add_argument("--version", action="version", version=f"metricgate {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the gateway")
+    run.add_argument("--config", "-c", help="YAML config file (default: the built-in pipeline)")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", choices=["json", "console"])
+    run.set_defaults(func=cmd_run)
+
+    validate = commands.add_parser("validate", help="check a config file; start nothing")
+    validate.add_argument("--config", "-c", help="YAML config file (default: the built-in one)")
+    validate.set_defaults(func=cmd_validate)
+
+    components = commands.add_parser("components", help="list the registered component types")
+    components.set_defaults(func=cmd_components)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(func=lambda _: print(f"metricgate {__version__}") or 0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

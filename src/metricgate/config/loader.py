@@ -1,0 +1,295 @@
+"""Load, substitute and validate a metricgate config file.
+
+The file has the OpenTelemetry Collector's shape (`receivers`, `processors`, `exporters`,
+`service.pipelines`, `service.telemetry`). String values may reference the environment with
+`${env:VAR}` or `${env:VAR:-default}`; `$$` is a literal `$`. A value that is one whole reference
+is parsed as YAML after substitution, so `port: ${env:PORT}` gives an integer.
+
+Invariant: `load_config` either returns a fully validated `Config` (every component config model
+built, every pipeline reference resolved) or raises `ConfigError` listing *every* problem found,
+each as `key.path: what was expected, got what`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from metricgate.config.errors import format_validation_error
+from metricgate.config.types import ComponentConfig, Duration, parse_endpoint
+from metricgate.errors import ConfigError
+from metricgate.pipeline.registry import Factory, Kind, Registry
+
+_REFERENCE_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
+_ENV_RE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[^/\s]+)?$")
+_SECTIONS = {kind.section: kind for kind in Kind}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineConfig(_Strict):
+    """One `service.pipelines` entry."""
+
+    receivers: list[str] = Field(min_length=1)
+    processors: list[str] = []
+    exporters: list[str] = Field(min_length=1)
+
+
+def _telemetry_address(value: Any) -> str:
+    if value in ("", "none", None):
+        return ""
+    return parse_endpoint(value)
+
+
+class TelemetryMetricsConfig(_Strict):
+    """`service.telemetry.metrics`: where metricgate serves its own metrics and health checks."""
+
+    address: str = "0.0.0.0:8888"
+    """`host:port`; an empty string disables the telemetry server."""
+
+    _check_address = field_validator("address", mode="before")(_telemetry_address)
+
+
+class TelemetryLogsConfig(_Strict):
+    """`service.telemetry.logs`."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "console"
+
+
+class TelemetryConfig(_Strict):
+    metrics: TelemetryMetricsConfig = TelemetryMetricsConfig()
+    logs: TelemetryLogsConfig = TelemetryLogsConfig()
+
+
+class ServiceConfig(_Strict):
+    """The `service` section."""
+
+    pipelines: dict[str, PipelineConfig] = Field(min_length=1)
+    telemetry: TelemetryConfig = TelemetryConfig()
+    shutdown_timeout: Duration = 30.0
+    """How long shutdown may take to drain queues and flush before the process exits anyway."""
+
+    @field_validator("pipelines")
+    @classmethod
+    def _pipeline_ids(cls, pipelines: dict[str, PipelineConfig]) -> dict[str, PipelineConfig]:
+        for pipeline_id in pipelines:
+            kind, _, name = pipeline_id.partition("/")
+            if kind != "metrics" or (_ and not name):
+                raise ValueError(
+                    f"expected pipeline ids 'metrics' or 'metrics/<name>', got {pipeline_id!r}"
+                )
+        return pipelines
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A configured component: its id, factory and validated config."""
+
+    id: str
+    kind: Kind
+    factory: Factory
+    config: ComponentConfig
+
+
+@dataclass
+class Config:
+    """A validated configuration, ready for `metricgate.pipeline.graph.build`."""
+
+    receivers: dict[str, ComponentSpec]
+    processors: dict[str, ComponentSpec]
+    exporters: dict[str, ComponentSpec]
+    service: ServiceConfig
+    warnings: list[str] = field(default_factory=list)
+
+    def section(self, kind: Kind) -> dict[str, ComponentSpec]:
+        return {Kind.RECEIVER: self.receivers, Kind.PROCESSOR: self.processors}.get(
+            kind, self.exporters
+        )
+
+
+def substitute_env(
+    value: Any, path: str, env: dict[str, str], warnings: list[str], problems: list[str]
+) -> Any:
+    """Expand `${env:...}` references in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {
+            k: substitute_env(v, f"{path}.{k}" if path else str(k), env, warnings, problems)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            substitute_env(v, f"{path}[{i}]", env, warnings, problems) for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def expand(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        reference = _ENV_RE.match(match.group(1))
+        if reference is None:
+            problems.append(
+                f"{path}: expected ${{env:VAR}} or ${{env:VAR:-default}}, got {match.group(0)!r}"
+            )
+            return match.group(0)
+        name, default = reference.group(1), reference.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        warnings.append(f"{path}: environment variable {name} is not set; using ''")
+        return ""
+
+    expanded = _REFERENCE_RE.sub(expand, value)
+    whole = _REFERENCE_RE.fullmatch(value)
+    if whole is not None and whole.group(0) != "$$":
+        try:
+            parsed = yaml.safe_load(expanded) if expanded else expanded
+        except yaml.YAMLError:
+            return expanded
+        return parsed if parsed is not None else expanded
+    return expanded
+
+
+def parse_config(raw: Any, registry: Registry, env: dict[str, str] | None = None) -> Config:
+    """Validate an already-parsed YAML document."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"(top level): expected a mapping, got {type(raw).__name__}")
+    raw = substitute_env(raw, "", dict(os.environ) if env is None else env, warnings, problems)
+
+    for key in raw:
+        if key not in (*_SECTIONS, "service", "extensions", "connectors"):
+            problems.append(
+                f"{key}: unknown key (expected one of: receivers, processors, exporters, service)"
+            )
+        elif key in ("extensions", "connectors") and raw[key]:
+            problems.append(f"{key}: not supported by metricgate")
+
+    sections: dict[Kind, dict[str, ComponentSpec]] = {}
+    declared: dict[Kind, set[str]] = {}
+    for section, kind in _SECTIONS.items():
+        section_raw = raw.get(section)
+        declared[kind] = set(section_raw) if isinstance(section_raw, dict) else set()
+        sections[kind] = _parse_section(section_raw, section, kind, registry, problems)
+
+    service: ServiceConfig | None = None
+    raw_service = raw.get("service")
+    if raw_service is None:
+        problems.append("service: required key is missing (it holds service.pipelines)")
+    else:
+        try:
+            service = ServiceConfig.model_validate(raw_service)
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, "service", ServiceConfig))
+
+    if service is not None:
+        _check_pipelines(service, sections, declared, problems, warnings)
+    if problems:
+        raise ConfigError(problems)
+    assert service is not None
+    return Config(
+        receivers=sections[Kind.RECEIVER],
+        processors=sections[Kind.PROCESSOR],
+        exporters=sections[Kind.EXPORTER],
+        service=service,
+        warnings=warnings,
+    )
+
+
+def load_config(path: str | Path, registry: Registry, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a YAML config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    return load_config_text(text, registry, env, source=str(path))
+
+
+def load_config_text(
+    text: str, registry: Registry, env: dict[str, str] | None = None, source: str = "<config>"
+) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from exc
+    return parse_config(raw, registry, env)
+
+
+def _parse_section(
+    raw: Any, section: str, kind: Kind, registry: Registry, problems: list[str]
+) -> dict[str, ComponentSpec]:
+    specs: dict[str, ComponentSpec] = {}
+    if raw is None:
+        return specs
+    if not isinstance(raw, dict):
+        problems.append(f"{section}: expected a mapping of component ids, got {raw!r}")
+        return specs
+    for component_id, component_raw in raw.items():
+        path = f"{section}.{component_id}"
+        if not isinstance(component_id, str) or not _ID_RE.match(component_id):
+            problems.append(f"{path}: expected a component id like 'type' or 'type/name'")
+            continue
+        type_name = component_id.partition("/")[0]
+        factory = registry.get(kind, type_name)
+        if factory is None:
+            known = ", ".join(registry.types(kind)) or "none"
+            problems.append(f"{path}: unknown {kind.value} type {type_name!r} (known: {known})")
+            continue
+        try:
+            config = factory.config_model.model_validate(component_raw or {})
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, path, factory.config_model))
+            continue
+        specs[component_id] = ComponentSpec(component_id, kind, factory, config)
+    return specs
+
+
+def _check_pipelines(
+    service: ServiceConfig,
+    sections: dict[Kind, dict[str, ComponentSpec]],
+    declared: dict[Kind, set[str]],
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    """Resolve pipeline references; ids declared but invalid were already reported."""
+    used: dict[Kind, set[str]] = {kind: set() for kind in Kind}
+    for pipeline_id, pipeline in service.pipelines.items():
+        for kind, ids in (
+            (Kind.RECEIVER, pipeline.receivers),
+            (Kind.PROCESSOR, pipeline.processors),
+            (Kind.EXPORTER, pipeline.exporters),
+        ):
+            seen: set[str] = set()
+            for index, component_id in enumerate(ids):
+                path = f"service.pipelines.{pipeline_id}.{kind.section}[{index}]"
+                if component_id in seen:
+                    problems.append(f"{path}: {component_id!r} is listed twice")
+                seen.add(component_id)
+                used[kind].add(component_id)
+                if component_id not in declared[kind]:
+                    problems.append(
+                        f"{path}: references {kind.value} {component_id!r}, "
+                        f"which is not defined under {kind.section}"
+                    )
+    for kind in Kind:
+        for component_id in sorted(declared[kind] - used[kind]):
+            warnings.append(
+                f"{kind.section}.{component_id}: defined but not used in any pipeline; ignored"
+            )

@@ -1,0 +1,51 @@
+"""The in-memory metric model every metricgate component speaks.
+
+See `metricgate.model.series` for identity (interned resources, scopes, metrics and series) and
+`metricgate.model.batch` for the batch layout and its invariants.
+"""
+
+from metricgate.model.batch import FLAG_NO_RECORDED_VALUE, Batch, MetricPoints
+from metricgate.model.points import (
+    BucketRange,
+    Exemplar,
+    ExponentialHistogramPoint,
+    HistogramPoint,
+    PointValue,
+    SummaryPoint,
+)
+from metricgate.model.series import (
+    INTERNER,
+    Attributes,
+    AttributeValue,
+    Interner,
+    Metric,
+    MetricKind,
+    Resource,
+    Scope,
+    Series,
+    Temporality,
+    sorted_attributes,
+)
+
+__all__ = [
+    "FLAG_NO_RECORDED_VALUE",
+    "INTERNER",
+    "AttributeValue",
+    "Attributes",
+    "Batch",
+    "BucketRange",
+    "Exemplar",
+    "ExponentialHistogramPoint",
+    "HistogramPoint",
+    "Interner",
+    "Metric",
+    "MetricKind",
+    "MetricPoints",
+    "PointValue",
+    "Resource",
+    "Scope",
+    "Series",
+    "SummaryPoint",
+    "Temporality",
+    "sorted_attributes",
+]

@@ -1,0 +1,96 @@
+"""The unit of data every component consumes: a `Batch` of per-metric point groups.
+
+A `Batch` holds one `MetricPoints` per metric descriptor. Each `MetricPoints` stores its points as
+parallel flat lists (series, values, timestamps, start timestamps, flags), so the hot path appends
+to lists and never allocates an object per number point.
+
+Invariants a component must not break:
+- All parallel lists of a `MetricPoints` have the same length; index i is one point.
+- `series[i].metric is metric` for every i (same descriptor, same interned object).
+- Values are floats for GAUGE and SUM, `HistogramPoint` for HISTOGRAM, and so on (see
+  `metricgate.model.points`).
+- Batches handed to `consume()` are shared between fan-out branches: never mutate one you did not
+  build. A processor that changes data builds a new batch (it may reuse unchanged `MetricPoints`).
+- Timestamps are Unix nanoseconds (ints). `start_timestamps` is 0 where unknown.
+- `FLAG_NO_RECORDED_VALUE` in `flags[i]` means the series ended (staleness); its value is NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from metricgate.model.points import Exemplar, PointValue
+from metricgate.model.series import Metric, Series
+
+FLAG_NO_RECORDED_VALUE = 1
+"""OTLP `DataPointFlags.NO_RECORDED_VALUE_MASK`."""
+
+
+@dataclass(slots=True)
+class MetricPoints:
+    """Points of one metric, as parallel lists (see module docstring)."""
+
+    metric: Metric
+    series: list[Series] = field(default_factory=list)
+    values: list[PointValue] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
+    start_timestamps: list[int] = field(default_factory=list)
+    flags: list[int] = field(default_factory=list)
+    exemplars: dict[int, tuple[Exemplar, ...]] | None = None
+    """Exemplars by point index; None (not an empty dict) when no point has any."""
+
+    def append(
+        self,
+        series: Series,
+        value: PointValue,
+        timestamp: int,
+        start_timestamp: int = 0,
+        flags: int = 0,
+    ) -> None:
+        self.series.append(series)
+        self.values.append(value)
+        self.timestamps.append(timestamp)
+        self.start_timestamps.append(start_timestamp)
+        self.flags.append(flags)
+
+    def add_exemplars(self, index: int, exemplars: tuple[Exemplar, ...]) -> None:
+        if self.exemplars is None:
+            self.exemplars = {}
+        self.exemplars[index] = exemplars
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def select(self, indexes: list[int]) -> MetricPoints:
+        """A new group holding only the points at `indexes` (in that order)."""
+        out = MetricPoints(
+            self.metric,
+            [self.series[i] for i in indexes],
+            [self.values[i] for i in indexes],
+            [self.timestamps[i] for i in indexes],
+            [self.start_timestamps[i] for i in indexes],
+            [self.flags[i] for i in indexes],
+        )
+        if self.exemplars:
+            for new_index, old_index in enumerate(indexes):
+                found = self.exemplars.get(old_index)
+                if found:
+                    out.add_exemplars(new_index, found)
+        return out
+
+
+@dataclass(slots=True)
+class Batch:
+    """A list of per-metric point groups; what receivers produce and `consume()` takes."""
+
+    metrics: list[MetricPoints] = field(default_factory=list)
+
+    def point_count(self) -> int:
+        return sum(len(m.series) for m in self.metrics)
+
+    def __iter__(self) -> Iterator[MetricPoints]:
+        return iter(self.metrics)
+
+    def __bool__(self) -> bool:
+        return any(m.series for m in self.metrics)

@@ -1,0 +1,266 @@
+"""Identity of metric streams: resources, scopes, metric descriptors and series.
+
+Every object here is immutable and *interned*: building the same resource, scope, metric or series
+twice returns the same Python object, so components can key their per-series caches on it and a
+dictionary lookup costs one identity comparison. Equality and hashing are still by value (the hash
+is computed once, at construction), so two objects that escaped interning (for example built in two
+worker processes) still compare equal.
+
+Invariant: never mutate these objects, and never build them without the `intern_*` functions; caches
+all over the pipeline rely on identity and on the precomputed hash.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final, TypeVar
+
+AttributeValue = str | bool | int | float | tuple["AttributeValue", ...] | None
+Attributes = tuple[tuple[str, AttributeValue], ...]
+"""Attribute pairs sorted by key, keys unique."""
+
+
+_T = TypeVar("_T")
+
+
+class MetricKind(IntEnum):
+    """The OTLP data kinds; the enum values are the OTLP `Metric.data` field numbers."""
+
+    GAUGE = 5
+    SUM = 7
+    HISTOGRAM = 9
+    EXPONENTIAL_HISTOGRAM = 10
+    SUMMARY = 11
+
+
+class Temporality(IntEnum):
+    """OTLP `AggregationTemporality`."""
+
+    UNSPECIFIED = 0
+    DELTA = 1
+    CUMULATIVE = 2
+
+
+class Resource:
+    """The entity that produced the telemetry (OTLP `Resource`): its attributes, sorted by key."""
+
+    __slots__ = ("_hash", "attributes", "schema_url")
+
+    def __init__(self, attributes: Attributes, schema_url: str = "") -> None:
+        self.attributes: Final = attributes
+        self.schema_url: Final = schema_url
+        self._hash: Final = hash((attributes, schema_url))
+
+    def get(self, key: str, default: AttributeValue = None) -> AttributeValue:
+        for k, v in self.attributes:
+            if k == key:
+                return v
+        return default
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Resource):
+            return NotImplemented
+        return self._hash == other._hash and (self.attributes, self.schema_url) == (
+            other.attributes,
+            other.schema_url,
+        )
+
+    def __repr__(self) -> str:
+        return f"Resource({dict(self.attributes)!r})"
+
+
+class Scope:
+    """The instrumentation scope (library) that recorded the metric."""
+
+    __slots__ = ("_hash", "attributes", "name", "schema_url", "version")
+
+    def __init__(
+        self, name: str, version: str = "", attributes: Attributes = (), schema_url: str = ""
+    ) -> None:
+        self.name: Final = name
+        self.version: Final = version
+        self.attributes: Final = attributes
+        self.schema_url: Final = schema_url
+        self._hash: Final = hash((name, version, attributes, schema_url))
+
+    def _key(self) -> tuple[str, str, Attributes, str]:
+        return (self.name, self.version, self.attributes, self.schema_url)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Scope):
+            return NotImplemented
+        return self._hash == other._hash and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"Scope({self.name!r}, {self.version!r})"
+
+
+class Metric:
+    """A metric stream's descriptor: who produced it, its name, unit and kind.
+
+    `temporality` and `monotonic` only mean something for sums and histograms; gauges and
+    summaries carry UNSPECIFIED and False.
+    """
+
+    __slots__ = (
+        "_hash",
+        "description",
+        "kind",
+        "monotonic",
+        "name",
+        "resource",
+        "scope",
+        "temporality",
+        "unit",
+    )
+
+    def __init__(
+        self,
+        resource: Resource,
+        scope: Scope,
+        name: str,
+        unit: str,
+        kind: MetricKind,
+        temporality: Temporality = Temporality.UNSPECIFIED,
+        monotonic: bool = False,
+        description: str = "",
+    ) -> None:
+        self.resource: Final = resource
+        self.scope: Final = scope
+        self.name: Final = name
+        self.unit: Final = unit
+        self.kind: Final = kind
+        self.temporality: Final = temporality
+        self.monotonic: Final = monotonic
+        self.description: Final = description
+        self._hash: Final = hash(self._key())
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.resource,
+            self.scope,
+            self.name,
+            self.unit,
+            self.kind,
+            self.temporality,
+            self.monotonic,
+            self.description,
+        )
+
+    @property
+    def is_counter(self) -> bool:
+        """True for monotonic sums, which Prometheus calls counters."""
+        return self.kind is MetricKind.SUM and self.monotonic
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Metric):
+            return NotImplemented
+        return self._hash == other._hash and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"Metric({self.name!r}, {self.kind.name}, unit={self.unit!r})"
+
+
+class Series:
+    """One time series: a metric descriptor plus the data point's attribute set."""
+
+    __slots__ = ("_hash", "attributes", "metric")
+
+    def __init__(self, metric: Metric, attributes: Attributes) -> None:
+        self.metric: Final = metric
+        self.attributes: Final = attributes
+        self._hash: Final = hash((metric, attributes))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Series):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self.metric == other.metric
+            and self.attributes == other.attributes
+        )
+
+    def __repr__(self) -> str:
+        return f"Series({self.metric.name!r}, {dict(self.attributes)!r})"
+
+
+class Interner:
+    """A bounded table that returns one canonical object per distinct value.
+
+    The table forgets everything when it grows past `max_size`; objects handed out before stay
+    valid (equality is by value), they are simply no longer shared with new ones. Receivers keep
+    their own decoding caches in front of this, so a steady stream rarely reaches it.
+    """
+
+    __slots__ = ("_table", "max_size")
+
+    def __init__(self, max_size: int = 4_000_000) -> None:
+        self._table: dict[object, object] = {}
+        self.max_size = max_size
+
+    def intern_resource(self, attributes: Attributes, schema_url: str = "") -> Resource:
+        return self._intern(Resource(attributes, schema_url))
+
+    def intern_scope(
+        self, name: str, version: str = "", attributes: Attributes = (), schema_url: str = ""
+    ) -> Scope:
+        return self._intern(Scope(name, version, attributes, schema_url))
+
+    def intern_metric(
+        self,
+        resource: Resource,
+        scope: Scope,
+        name: str,
+        unit: str,
+        kind: MetricKind,
+        temporality: Temporality = Temporality.UNSPECIFIED,
+        monotonic: bool = False,
+        description: str = "",
+    ) -> Metric:
+        return self._intern(
+            Metric(resource, scope, name, unit, kind, temporality, monotonic, description)
+        )
+
+    def intern_series(self, metric: Metric, attributes: Attributes) -> Series:
+        return self._intern(Series(metric, attributes))
+
+    def _intern(self, obj: _T) -> _T:
+        existing = self._table.get(obj)
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        if len(self._table) >= self.max_size:
+            self._table.clear()
+        self._table[obj] = obj
+        return obj
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+INTERNER: Final = Interner()
+"""The process-wide interner: equal series from two receivers become one object."""
+
+
+def sorted_attributes(pairs: dict[str, AttributeValue]) -> Attributes:
+    """Attributes in canonical form: sorted by key."""
+    return tuple(sorted(pairs.items()))

@@ -1,0 +1,65 @@
+"""The component contract: what every receiver, processor and exporter is.
+
+A component has an id (`type[/name]`), `start(host)` and `shutdown()`. Data flows through
+`consume(batch)`: receivers call it on the consumer they were built with, processors implement it
+and call the next consumer, exporters implement `export(batch)` and the pipeline puts a bounded
+queue in front of them. `shutdown()` must be idempotent and safe when `start()` never ran.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Protocol
+
+from metricgate.model import Batch
+
+if TYPE_CHECKING:
+    from metricgate.pipeline.host import Host
+
+
+class Consumer(Protocol):
+    """Anything that takes batches: the next processor, a fan-out, an exporter queue."""
+
+    async def consume(self, batch: Batch) -> None:
+        """Take `batch` or raise a `ConsumeError` subclass saying why not."""
+
+
+class Component(ABC):  # noqa: B024 - lifecycle hooks are optional
+    """Base of all components: an id and a lifecycle."""
+
+    def __init__(self, component_id: str) -> None:
+        self.component_id = component_id
+
+    async def start(self, host: Host) -> None:  # noqa: B027 - optional hook
+        """Start background work (servers, timers). Must return promptly."""
+
+    async def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Stop background work and flush. Idempotent; safe if `start` never ran."""
+
+
+class Receiver(Component):
+    """Accepts data from the outside world and passes each batch to `next_consumer`."""
+
+    def __init__(self, component_id: str, next_consumer: Consumer) -> None:
+        super().__init__(component_id)
+        self.next_consumer = next_consumer
+
+
+class Processor(Component):
+    """Transforms batches and passes the result to `next_consumer`."""
+
+    def __init__(self, component_id: str, next_consumer: Consumer) -> None:
+        super().__init__(component_id)
+        self.next_consumer = next_consumer
+
+    @abstractmethod
+    async def consume(self, batch: Batch) -> None:
+        """Process `batch` and hand the result on."""
+
+
+class Exporter(Component):
+    """Sends batches somewhere. The pipeline wraps each exporter in its own bounded queue."""
+
+    @abstractmethod
+    async def export(self, batch: Batch) -> None:
+        """Deliver `batch`; raise `RetryableError` or `PermanentError` on failure."""

@@ -1,0 +1,24 @@
+"""What a component can reach while it runs: own telemetry and the telemetry HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from metricgate.telemetry.metrics import SelfMetrics
+
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Host:
+    """Handed to `Component.start`; one per running gateway."""
+
+    def __init__(self, telemetry: SelfMetrics, app: web.Application | None = None) -> None:
+        self.telemetry = telemetry
+        self._app = app
+
+    def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
+        """Serve a component's debug or status page on the telemetry address."""
+        if self._app is not None and not self._app.frozen:
+            self._app.router.add_route(method, path, handler)

@@ -1,0 +1,99 @@
+"""The registry of component factories, built-in and third-party.
+
+A factory names a component type (`otlp`, `prometheus`), its kind, its config model (defaults and
+validation) and a `create` function. Built-in factories are listed in `metricgate.components`;
+plugins register through the `metricgate.components` entry-point group, whose entries point at a
+`Factory` object or at a zero-argument callable returning one or a list of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib.metadata import entry_points
+from typing import Any
+
+from metricgate.config.types import ComponentConfig
+from metricgate.pipeline.component import Component, Consumer
+
+log = logging.getLogger(__name__)
+
+ConfigModel = type[ComponentConfig]
+
+ENTRY_POINT_GROUP = "metricgate.components"
+
+
+class Kind(StrEnum):
+    RECEIVER = "receiver"
+    PROCESSOR = "processor"
+    EXPORTER = "exporter"
+
+    @property
+    def section(self) -> str:
+        """The top-level config key holding components of this kind."""
+        return f"{self.value}s"
+
+
+CreateFn = Callable[[str, Any, Consumer | None], Component]
+"""`create(component_id, config, next_consumer)`; exporters get None as next_consumer."""
+
+
+@dataclass(frozen=True)
+class Factory:
+    """How to configure and build one component type."""
+
+    type: str
+    kind: Kind
+    config_model: ConfigModel
+    create: CreateFn
+    description: str = ""
+
+
+class Registry:
+    """Factories by (kind, type); refuses duplicates so a plugin cannot shadow a built-in."""
+
+    def __init__(self, factories: Iterable[Factory] = ()) -> None:
+        self._factories: dict[tuple[Kind, str], Factory] = {}
+        for factory in factories:
+            self.register(factory)
+
+    def register(self, factory: Factory) -> None:
+        key = (factory.kind, factory.type)
+        if key in self._factories:
+            raise ValueError(f"{factory.kind.value} type {factory.type!r} is already registered")
+        self._factories[key] = factory
+
+    def get(self, kind: Kind, type_name: str) -> Factory | None:
+        return self._factories.get((kind, type_name))
+
+    def types(self, kind: Kind) -> list[str]:
+        return sorted(t for k, t in self._factories if k is kind)
+
+    def __iter__(self) -> Iterator[Factory]:
+        return iter(sorted(self._factories.values(), key=lambda f: (f.kind.value, f.type)))
+
+    def load_entry_points(self) -> None:
+        """Register third-party factories; a broken plugin is logged and skipped."""
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                loaded = entry.load()
+                produced = (
+                    loaded() if callable(loaded) and not isinstance(loaded, Factory) else loaded
+                )
+                for factory in produced if isinstance(produced, list | tuple) else [produced]:
+                    if not isinstance(factory, Factory):
+                        raise TypeError(f"expected a metricgate Factory, got {factory!r}")
+                    self.register(factory)
+            except Exception as exc:
+                log.error("plugin %s (%s) could not be loaded: %s", entry.name, entry.value, exc)
+
+
+def default_registry() -> Registry:
+    """Built-in components plus installed plugins."""
+    from metricgate.components import BUILTIN_FACTORIES
+
+    registry = Registry(BUILTIN_FACTORIES)
+    registry.load_entry_points()
+    return registry

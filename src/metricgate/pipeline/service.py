@@ -1,0 +1,147 @@
+"""The running gateway: builds the component graph from a `Config`, starts and stops it in order.
+
+Build: one instance per configured exporter (shared by the pipelines that list it, each behind its
+own `ExporterQueue`), one processor chain per pipeline (processors keep per-pipeline state, as in
+the Collector), one instance per receiver feeding every pipeline that lists it.
+
+Start order is exporters, processors (last first), receivers, so nothing receives data before its
+consumers run. Shutdown is the reverse, within `service.shutdown_timeout`: receivers stop accepting,
+processors flush, queues drain, exporters flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from metricgate.config import Config
+from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
+from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
+from metricgate.pipeline.host import Host
+from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
+from metricgate.telemetry import SelfMetrics, TelemetryServer
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """One gateway: components, queues, telemetry server, lifecycle."""
+
+    def __init__(self, config: Config, telemetry: SelfMetrics | None = None) -> None:
+        self.config = config
+        self.telemetry = telemetry or SelfMetrics()
+        address = config.service.telemetry.metrics.address
+        self.telemetry_server = TelemetryServer(address, self.telemetry) if address else None
+        self.host = Host(
+            self.telemetry, self.telemetry_server.app if self.telemetry_server else None
+        )
+        self.exporter_queues: dict[str, ExporterQueue] = {}
+        self.processors: list[tuple[str, Processor]] = []
+        self.receivers: dict[str, Receiver] = {}
+        self._started: list[Component | ExporterQueue] = []
+        self._build()
+
+    def _build(self) -> None:
+        config = self.config
+        pipelines = config.service.pipelines
+        for exporter_id in dict.fromkeys(e for p in pipelines.values() for e in p.exporters):
+            spec = config.exporters[exporter_id]
+            exporter = spec.factory.create(exporter_id, spec.config, None)
+            if not isinstance(exporter, Exporter):
+                raise TypeError(f"factory for {exporter_id!r} did not build an Exporter")
+            queue = ExporterQueue(
+                exporter,
+                getattr(spec.config, "sending_queue", None) or QueueSettings(),
+                getattr(spec.config, "retry_on_failure", None) or RetrySettings(),
+            )
+            self.exporter_queues[exporter_id] = queue
+
+        heads: dict[str, Consumer] = {}
+        for pipeline_id, pipeline in pipelines.items():
+            consumer: Consumer = ExporterFanOut(
+                [self.exporter_queues[e] for e in pipeline.exporters]
+            )
+            for processor_id in reversed(pipeline.processors):
+                spec = config.processors[processor_id]
+                processor = spec.factory.create(processor_id, spec.config, consumer)
+                if not isinstance(processor, Processor):
+                    raise TypeError(f"factory for {processor_id!r} did not build a Processor")
+                self.processors.append((pipeline_id, processor))
+                consumer = processor
+            heads[pipeline_id] = consumer
+
+        for receiver_id in dict.fromkeys(r for p in pipelines.values() for r in p.receivers):
+            targets = [heads[pid] for pid, p in pipelines.items() if receiver_id in p.receivers]
+            spec = config.receivers[receiver_id]
+            next_consumer = targets[0] if len(targets) == 1 else PipelineFanOut(targets)
+            receiver = spec.factory.create(receiver_id, spec.config, next_consumer)
+            if not isinstance(receiver, Receiver):
+                raise TypeError(f"factory for {receiver_id!r} did not build a Receiver")
+            self.receivers[receiver_id] = receiver
+
+        queues = self.exporter_queues
+        self.telemetry.add_gauge(
+            "metricgate_exporter_queue_size",
+            "Batches waiting in an exporter's sending queue.",
+            ["exporter"],
+            lambda: {(eid,): float(q.size) for eid, q in queues.items()},
+        )
+        self.telemetry.add_gauge(
+            "metricgate_exporter_queue_capacity",
+            "Capacity of an exporter's sending queue, in batches.",
+            ["exporter"],
+            lambda: {(eid,): float(q.capacity) for eid, q in queues.items()},
+        )
+
+    async def start(self) -> None:
+        """Start everything in dependency order; on failure, stop what started and re-raise."""
+        try:
+            for queue in self.exporter_queues.values():
+                await queue.start(self.host)
+                self._started.append(queue)
+            for _, processor in reversed(self.processors):
+                await processor.start(self.host)
+                self._started.append(processor)
+            for receiver in self.receivers.values():
+                await receiver.start(self.host)
+                self._started.append(receiver)
+            if self.telemetry_server is not None:
+                await self.telemetry_server.start()
+                self.telemetry_server.ready = True
+        except BaseException:
+            await self.shutdown(time.monotonic() + 5.0)
+            raise
+        log.info(
+            "metricgate started",
+            extra={
+                "receivers": list(self.receivers),
+                "exporters": list(self.exporter_queues),
+                "pipelines": list(self.config.service.pipelines),
+            },
+        )
+
+    async def shutdown(self, deadline: float | None = None) -> None:
+        """Stop in reverse order, draining queues until `deadline` (monotonic seconds)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.config.service.shutdown_timeout
+        if self.telemetry_server is not None:
+            self.telemetry_server.ready = False
+        started, self._started = self._started, []
+        for component in reversed(started):
+            try:
+                if isinstance(component, ExporterQueue):
+                    await component.shutdown(deadline)
+                else:
+                    remaining = max(0.1, deadline - time.monotonic())
+                    await asyncio.wait_for(component.shutdown(), remaining)
+            except Exception as exc:
+                log.error(
+                    "component failed to shut down cleanly",
+                    extra={
+                        "component": getattr(component, "component_id", "?"),
+                        "error": repr(exc),
+                    },
+                )
+        if self.telemetry_server is not None:
+            await self.telemetry_server.shutdown()

@@ -1,0 +1,1 @@
+"""Processors: components that transform batches between receivers and exporters."""

@@ -1,0 +1,1 @@
+"""Receivers: components that accept metrics from clients."""

@@ -1,0 +1,126 @@
+"""metricgate's own metrics, served on the telemetry address (`:8888/metrics` by default).
+
+Names follow `metricgate_<component kind>_<what>_<unit>`, labelled by component id, mirroring the
+Collector's `otelcol_*` self-metrics. Counters are bumped once per batch, never per point, so own
+telemetry costs nothing measurable on the hot path. prometheus_client renders this small registry;
+it is far too slow for the data path and is never used there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from metricgate import __version__
+
+
+class SelfMetrics:
+    """The registry and instruments of one running gateway."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        build = Gauge(
+            "metricgate_build_info",
+            "metricgate version; always 1.",
+            ["version"],
+            registry=self.registry,
+        )
+        build.labels(__version__).set(1)
+        r = self.registry
+        self.receiver_accepted = Counter(
+            "metricgate_receiver_accepted_points",
+            "Data points accepted by a receiver and handed to its pipelines.",
+            ["receiver", "transport"],
+            registry=r,
+        )
+        self.receiver_refused = Counter(
+            "metricgate_receiver_refused_points",
+            "Data points a receiver refused, by reason; the client was told.",
+            ["receiver", "transport", "reason"],
+            registry=r,
+        )
+        self.receiver_requests = Counter(
+            "metricgate_receiver_requests",
+            "Requests a receiver answered, by protocol status code.",
+            ["receiver", "transport", "code"],
+            registry=r,
+        )
+        self.processor_dropped = Counter(
+            "metricgate_processor_dropped_points",
+            "Data points a processor dropped on purpose, by reason.",
+            ["processor", "reason"],
+            registry=r,
+        )
+        self.exporter_sent = Counter(
+            "metricgate_exporter_sent_points",
+            "Data points an exporter delivered.",
+            ["exporter"],
+            registry=r,
+        )
+        self.exporter_send_failed = Counter(
+            "metricgate_exporter_send_failed_points",
+            "Data points an exporter failed to deliver and gave up on.",
+            ["exporter", "reason"],
+            registry=r,
+        )
+        self.exporter_enqueue_failed = Counter(
+            "metricgate_exporter_enqueue_failed_points",
+            "Data points refused because the exporter's queue was full.",
+            ["exporter"],
+            registry=r,
+        )
+        self.exporter_retries = Counter(
+            "metricgate_exporter_retries",
+            "Delivery attempts an exporter retried after a retryable error.",
+            ["exporter"],
+            registry=r,
+        )
+        self.exporter_dropped = Counter(
+            "metricgate_exporter_dropped_points",
+            "Data points an exporter could not represent for its backend, by reason.",
+            ["exporter", "reason"],
+            registry=r,
+        )
+        self._gauges: list[
+            tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]
+        ] = []
+        self.registry.register(_CallbackCollector(self._gauges))
+
+    def add_gauge(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: list[str],
+        read: Callable[[], dict[tuple[str, ...], float]],
+    ) -> None:
+        """A gauge family read at scrape time: `read()` maps label values to the current value."""
+        self._gauges.append((name, documentation, labelnames, read))
+
+
+class _CallbackCollector(Collector):
+    def __init__(
+        self, gauges: list[tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]]
+    ) -> None:
+        self._gauges = gauges
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        merged: dict[str, GaugeMetricFamily] = {}
+        for name, documentation, labelnames, read in self._gauges:
+            family = merged.get(name)
+            if family is None:
+                family = merged[name] = GaugeMetricFamily(name, documentation, labels=labelnames)
+            for label_values, value in read().items():
+                family.add_metric(list(label_values), value)
+        return list(merged.values())
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []

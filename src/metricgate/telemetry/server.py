@@ -1,0 +1,65 @@
+"""The telemetry HTTP server: own metrics, health and readiness, and component debug pages.
+
+`/metrics` serves `SelfMetrics` (text format, gzip when asked); `/healthz` answers 200 while the
+process runs; `/readyz` answers 200 once every component started and 503 while starting or
+draining. Components add their own pages (e.g. the cardinality limiter's top offenders) through
+`Host.add_route` before the server starts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from metricgate.config.types import split_endpoint
+from metricgate.telemetry.metrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+
+class TelemetryServer:
+    """Serves own metrics and health endpoints on one address."""
+
+    def __init__(self, address: str, metrics: SelfMetrics) -> None:
+        self.address = address
+        self.metrics = metrics
+        self.ready = False
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        host, port = split_endpoint(self.address)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        log.info("telemetry listening", extra={"address": f"{host}:{self.port}"})
+
+    async def shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.metrics.registry)
+        response = web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response.enable_compression()
+        return response
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self.ready:
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready\n")

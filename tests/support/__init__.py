@@ -1,0 +1,1 @@
+"""Helpers the tests share: real binaries, a metricgate subprocess, free ports."""
