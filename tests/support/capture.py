@@ -1,7 +1,8 @@
-"""An in-memory exporter for tests: records every batch it is given.
+"""Test components: an in-memory `capture` exporter and an `inject` receiver.
 
-Registered under the type name `capture`, so a test config can say `exporters: {capture: {}}` and
-then read `CaptureExporter.instances["capture"].batches`.
+`capture` records every batch it is given: a test config says `exporters: {capture: {}}` and reads
+`CaptureExporter.instances["capture"].batches`. `inject` is a receiver a test pushes batches into
+directly: `await InjectReceiver.instances["inject"].push(batch)`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from typing import ClassVar
 
 from metricgate.components import BUILTIN_FACTORIES
 from metricgate.model import Batch
-from metricgate.pipeline import Consumer, Exporter, ExporterConfig, Factory, Kind, Registry
+from metricgate.config import ComponentConfig
+from metricgate.pipeline import (
+    Consumer,
+    Exporter,
+    ExporterConfig,
+    Factory,
+    Kind,
+    Receiver,
+    Registry,
+)
 
 
 class CaptureConfig(ExporterConfig):
@@ -46,6 +56,29 @@ def _create(component_id: str, config: CaptureConfig, _: Consumer | None) -> Cap
 CAPTURE_FACTORY = Factory("capture", Kind.EXPORTER, CaptureConfig, _create, "test capture")
 
 
+class InjectConfig(ComponentConfig):
+    pass
+
+
+class InjectReceiver(Receiver):
+    instances: ClassVar[dict[str, InjectReceiver]] = {}
+
+    def __init__(self, component_id: str, next_consumer: Consumer) -> None:
+        super().__init__(component_id, next_consumer)
+        InjectReceiver.instances[component_id] = self
+
+    async def push(self, batch: Batch) -> None:
+        await self.next_consumer.consume(batch)
+
+
+def _create_inject(component_id: str, _: InjectConfig, next_consumer: Consumer | None) -> Receiver:
+    assert next_consumer is not None
+    return InjectReceiver(component_id, next_consumer)
+
+
+INJECT_FACTORY = Factory("inject", Kind.RECEIVER, InjectConfig, _create_inject, "test injector")
+
+
 def registry_with_capture() -> Registry:
-    """The built-in registry plus the `capture` exporter."""
-    return Registry([*BUILTIN_FACTORIES, CAPTURE_FACTORY])
+    """The built-in registry plus the `capture` exporter and the `inject` receiver."""
+    return Registry([*BUILTIN_FACTORIES, CAPTURE_FACTORY, INJECT_FACTORY])

@@ -140,6 +140,12 @@ class ExporterQueue:
             batch = await self._queue.get()
             try:
                 await self._deliver(batch)
+            except asyncio.CancelledError:
+                if self._host is not None:
+                    self._host.telemetry.exporter_send_failed.labels(
+                        self.component_id, "shutdown"
+                    ).inc(batch.point_count())
+                raise
             finally:
                 self._queue.task_done()
 

@@ -1,0 +1,118 @@
+"""Run metricgate as a subprocess, the way users do, on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from tests.support.ports import free_port
+
+
+@dataclass
+class Gateway:
+    """A running metricgate process and the ports it listens on."""
+
+    process: subprocess.Popen[bytes]
+    ports: dict[str, int]
+    log_path: Path
+    config_path: Path
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def url(self, port_name: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[port_name]}{path}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def scrape(self, path: str = "/metrics", port: str = "prometheus") -> str:
+        response = requests.get(self.url(port, path), timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"metricgate did not stop within {timeout}s") from None
+        return self.process.returncode
+
+
+def default_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("grpc", "http", "prometheus", "telemetry")}
+
+
+def render_config(template: str, ports: dict[str, int]) -> str:
+    """Fill `{grpc}`, `{http}`, `{prometheus}`, `{telemetry}` (and any other port names)."""
+    return template.format(**ports)
+
+
+DEFAULT_TEMPLATE = """
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{grpc}"}}
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheus]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+    logs: {{level: info, format: json}}
+"""
+
+
+@contextmanager
+def run_gateway(
+    tmp_path: Path,
+    template: str = DEFAULT_TEMPLATE,
+    ports: dict[str, int] | None = None,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 30.0,
+) -> Iterator[Gateway]:
+    """Start metricgate with `template` rendered on free ports; stop it (SIGTERM) afterwards."""
+    ports = ports or default_ports()
+    config_path = tmp_path / f"metricgate-{ports['telemetry']}.yaml"
+    config_path.write_text(render_config(template, ports))
+    log_path = tmp_path / f"metricgate-{ports['telemetry']}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "metricgate", "run", "--config", str(config_path)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    gateway = Gateway(process, ports, log_path, config_path)
+    try:
+        wait_ready(gateway, ready_timeout)
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def wait_ready(gateway: Gateway, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gateway.process.poll() is not None:
+            raise AssertionError(f"metricgate exited early:\n{gateway.logs()}")
+        try:
+            if requests.get(gateway.url("telemetry", "/readyz"), timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"metricgate not ready after {timeout}s:\n{gateway.logs()}")

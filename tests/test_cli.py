@@ -1,0 +1,73 @@
+"""The `metricgate` command line: validate, components, version, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from metricgate import __version__
+
+
+def metricgate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "metricgate", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_version() -> None:
+    result = metricgate("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"metricgate {__version__}"
+
+
+def test_components_lists_builtin_types() -> None:
+    result = metricgate("components")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "receivers:"
+    assert any(line.split()[0] == "debug" for line in lines if line.startswith("  "))
+
+
+def test_validate_builtin_default_config() -> None:
+    result = metricgate("validate")
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_validate_reports_every_problem_with_its_key_path(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        """
+exporters:
+  debug: {verbosity: loud}
+  nosuch: {}
+service:
+  pipelines:
+    metrics: {receivers: [missing], exporters: [debug]}
+"""
+    )
+    result = metricgate("validate", "--config", str(config))
+    assert result.returncode == 1
+    assert "exporters.debug.verbosity: expected 'basic' or 'detailed', got 'loud'" in result.stderr
+    assert "exporters.nosuch: unknown exporter type 'nosuch'" in result.stderr
+    assert (
+        "service.pipelines.metrics.receivers[0]: references receiver 'missing', "
+        "which is not defined under receivers" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_missing_file(tmp_path: Path) -> None:
+    result = metricgate("validate", "--config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert "cannot read config file" in result.stderr
+
+
+def test_run_refuses_an_invalid_config_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("service: {pipelines: {}}\n")
+    result = metricgate("run", "--config", str(config))
+    assert result.returncode == 1
+    assert "service.pipelines:" in result.stderr
+    assert "Traceback" not in result.stderr
