@@ -110,6 +110,12 @@ class Metric:
 
     `temporality` and `monotonic` only mean something for sums and histograms; gauges and
     summaries carry UNSPECIFIED and False.
+
+    `native_prometheus` marks data that is already in Prometheus form (from remote-write or
+    Pushgateway receivers, or rewritten by the relabel processor): `name` is the final Prometheus
+    metric name (histograms and summaries: the base name without `_bucket`/`_sum`/`_count`), and
+    the series attributes are the complete, final label set as strings (`job` and `instance`
+    included when present). Prometheus translation passes such series through unchanged.
     """
 
     __slots__ = (
@@ -118,6 +124,7 @@ class Metric:
         "kind",
         "monotonic",
         "name",
+        "native_prometheus",
         "resource",
         "scope",
         "temporality",
@@ -134,6 +141,7 @@ class Metric:
         temporality: Temporality = Temporality.UNSPECIFIED,
         monotonic: bool = False,
         description: str = "",
+        native_prometheus: bool = False,
     ) -> None:
         self.resource: Final = resource
         self.scope: Final = scope
@@ -143,6 +151,7 @@ class Metric:
         self.temporality: Final = temporality
         self.monotonic: Final = monotonic
         self.description: Final = description
+        self.native_prometheus: Final = native_prometheus
         self._hash: Final = hash(self._key())
 
     def _key(self) -> tuple[object, ...]:
@@ -155,6 +164,7 @@ class Metric:
             self.temporality,
             self.monotonic,
             self.description,
+            self.native_prometheus,
         )
 
     @property
@@ -236,9 +246,20 @@ class Interner:
         temporality: Temporality = Temporality.UNSPECIFIED,
         monotonic: bool = False,
         description: str = "",
+        native_prometheus: bool = False,
     ) -> Metric:
         return self._intern(
-            Metric(resource, scope, name, unit, kind, temporality, monotonic, description)
+            Metric(
+                resource,
+                scope,
+                name,
+                unit,
+                kind,
+                temporality,
+                monotonic,
+                description,
+                native_prometheus,
+            )
         )
 
     def intern_series(self, metric: Metric, attributes: Attributes) -> Series:

@@ -1,0 +1,271 @@
+"""End-to-end throughput of one metricgate process on its default pipeline.
+
+Starts `metricgate run` (OTLP in, Prometheus endpoint out) on free ports, sends pre-built OTLP
+requests (protobuf over HTTP, and over gRPC) covering N series for R rounds, then prints:
+data points/s accepted, gateway CPU seconds per million points, peak RSS, bytes per active series,
+and the time to render the scrape page.
+
+    .venv/bin/python bench/bench_gateway.py                    # 100k series, 10 rounds
+    .venv/bin/python bench/bench_gateway.py --series 1000000 --rounds 2 --transport http
+
+Client and gateway share the machine's cores; the gateway's own CPU time (from /proc) is the figure
+that does not depend on the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AGGREGATION_TEMPORALITY_CUMULATIVE,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+CONFIG = """
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{grpc}"}}
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prom}"}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheus]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{tel}"}}
+    logs: {{level: warning}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
+    """Serialized requests covering `series` series (100 metrics, 5 attributes each)."""
+    metrics = 100
+    per_metric = max(1, series // metrics)
+    now = time.time_ns()
+    start = now - 60_000_000_000
+    bodies: list[bytes] = []
+    request = ExportMetricsServiceRequest()
+    count = 0
+
+    def new_scope() -> ScopeMetrics:
+        rm = request.resource_metrics.add()
+        rm.CopyFrom(ResourceMetrics(resource=Resource(attributes=[
+            KeyValue(key="service.name", value=AnyValue(string_value="bench")),
+            KeyValue(key="service.instance.id", value=AnyValue(string_value="bench-1")),
+        ])))
+        scope = rm.scope_metrics.add()
+        scope.scope.name = "bench"
+        return scope
+
+    scope = new_scope()
+    for m in range(metrics):
+        metric = Metric(name=f"bench.requests.{m}", unit="{request}")
+        metric.sum.CopyFrom(Sum(aggregation_temporality=AGGREGATION_TEMPORALITY_CUMULATIVE,
+                                is_monotonic=True))
+        for s in range(per_metric):
+            point = NumberDataPoint(
+                start_time_unix_nano=start,
+                time_unix_nano=now,
+                as_double=float(round_no * 10 + s % 7),
+                attributes=[
+                    KeyValue(key="route", value=AnyValue(string_value=f"/api/v1/item/{s % 97}")),
+                    KeyValue(key="method", value=AnyValue(string_value="GET")),
+                    KeyValue(key="status", value=AnyValue(string_value=str(200 + s % 5))),
+                    KeyValue(key="tenant", value=AnyValue(string_value=f"t{s // 97}")),
+                    KeyValue(key="series", value=AnyValue(int_value=s)),
+                ],
+            )
+            metric.sum.data_points.append(point)
+            count += 1
+            if count % per_request == 0:
+                scope.metrics.append(metric)
+                bodies.append(request.SerializeToString())
+                request = ExportMetricsServiceRequest()
+                scope = new_scope()
+                metric = Metric(name=f"bench.requests.{m}", unit="{request}")
+                metric.sum.CopyFrom(Sum(aggregation_temporality=AGGREGATION_TEMPORALITY_CUMULATIVE,
+                                        is_monotonic=True))
+        if metric.sum.data_points:
+            scope.metrics.append(metric)
+    if request.resource_metrics[0].scope_metrics[0].metrics:
+        bodies.append(request.SerializeToString())
+    return bodies
+
+
+def proc_stat(pid: int) -> tuple[float, int, int]:
+    """(cpu seconds, rss bytes, peak rss bytes) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    status = Path(f"/proc/{pid}/status").read_text()
+    values = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if ":" in line}
+    return cpu, int(values["VmRSS"]) * 1024, int(values["VmHWM"]) * 1024
+
+
+async def send_http(port: int, bodies: list[bytes], concurrency: int) -> None:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    url = f"http://127.0.0.1:{port}/v1/metrics"
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                while True:
+                    async with session.post(
+                        url, data=body, headers={"Content-Type": "application/x-protobuf"}
+                    ) as response:
+                        await response.read()
+                        if response.status == 200:
+                            break
+                        if response.status not in (429, 503):
+                            raise RuntimeError(f"HTTP {response.status}")
+                        await asyncio.sleep(float(response.headers.get("Retry-After", "0.1")))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def send_grpc(port: int, bodies: list[bytes], concurrency: int) -> None:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+    ) as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                while True:
+                    try:
+                        await export(body)
+                        break
+                    except grpc.aio.AioRpcError as exc:
+                        if exc.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                              grpc.StatusCode.UNAVAILABLE):
+                            raise
+                        await asyncio.sleep(0.1)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def time_scrape(port: int) -> tuple[float, int]:
+    import urllib.request
+
+    started = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as response:
+        size = len(response.read())
+    return time.perf_counter() - started, size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-request", type=int, default=10_000, help="points per request")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--transport", choices=["http", "grpc", "both"], default="both")
+    args = parser.parse_args()
+
+    print(f"building requests: {args.series:,} series x {args.rounds} rounds", flush=True)
+    rounds = [build_requests(args.series, args.per_request, r) for r in range(args.rounds)]
+    wire = sum(len(b) for b in rounds[0])
+    print(f"  {len(rounds[0])} requests per round, {wire / 1e6:.1f} MB per round")
+
+    transports = ["http", "grpc"] if args.transport == "both" else [args.transport]
+    for transport in transports:
+        ports = {"grpc": free_port(), "http": free_port(), "prom": free_port(), "tel": free_port()}
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / "bench.yaml"
+            config.write_text(CONFIG.format(**ports))
+            process = subprocess.Popen(
+                [sys.executable, "-m", "metricgate", "run", "--config", str(config)]
+            )
+            try:
+                run_one(transport, process.pid, ports, rounds, args)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
+
+
+def run_one(
+    transport: str, pid: int, ports: dict[str, int], rounds: list[list[bytes]],
+    args: argparse.Namespace,
+) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{ports['tel']}/readyz", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    cpu0, rss0, _ = proc_stat(pid)
+    send = send_http if transport == "http" else send_grpc
+    port = ports["http"] if transport == "http" else ports["grpc"]
+    points = 0
+    first_round_s = 0.0
+    started = time.perf_counter()
+    for index, bodies in enumerate(rounds):
+        round_started = time.perf_counter()
+        asyncio.run(send(port, bodies, args.concurrency))
+        if index == 0:
+            first_round_s = time.perf_counter() - round_started
+        points += args.series
+    elapsed = time.perf_counter() - started
+    cpu1, rss1, peak = proc_stat(pid)
+    time.sleep(0.5)  # let the exporter queue drain before scraping
+    scrape_s, scrape_bytes = time_scrape(ports["prom"])
+    scrape2_s, _ = time_scrape(ports["prom"])
+    steady = (points - args.series) / max(1e-9, elapsed - first_round_s) if len(rounds) > 1 else 0
+    print(f"\n== OTLP/{transport} protobuf -> prometheus exporter ==")
+    print(f"points accepted       : {points:,} in {elapsed:.2f} s")
+    print(f"throughput            : {points / elapsed:,.0f} points/s overall, "
+          f"{steady:,.0f} points/s after the first round (known series)")
+    print(f"first round (new)     : {args.series / first_round_s:,.0f} points/s")
+    print(f"gateway CPU           : {(cpu1 - cpu0) / points * 1e6:.2f} CPU s per million points")
+    print(f"gateway RSS           : {rss1 / 2**20:.0f} MiB (peak {peak / 2**20:.0f} MiB, "
+          f"{rss0 / 2**20:.0f} MiB at start)")
+    print(f"bytes per series      : {(rss1 - rss0) / args.series:,.0f} B (RSS growth / series)")
+    print(f"scrape page           : {scrape_bytes / 1e6:.1f} MB in {scrape_s:.3f} s "
+          f"(again: {scrape2_s:.3f} s) at {args.series:,} series")
+
+
+if __name__ == "__main__":
+    main()
