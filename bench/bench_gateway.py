@@ -76,10 +76,16 @@ def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
 
     def new_scope() -> ScopeMetrics:
         rm = request.resource_metrics.add()
-        rm.CopyFrom(ResourceMetrics(resource=Resource(attributes=[
-            KeyValue(key="service.name", value=AnyValue(string_value="bench")),
-            KeyValue(key="service.instance.id", value=AnyValue(string_value="bench-1")),
-        ])))
+        rm.CopyFrom(
+            ResourceMetrics(
+                resource=Resource(
+                    attributes=[
+                        KeyValue(key="service.name", value=AnyValue(string_value="bench")),
+                        KeyValue(key="service.instance.id", value=AnyValue(string_value="bench-1")),
+                    ]
+                )
+            )
+        )
         scope = rm.scope_metrics.add()
         scope.scope.name = "bench"
         return scope
@@ -87,8 +93,9 @@ def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
     scope = new_scope()
     for m in range(metrics):
         metric = Metric(name=f"bench.requests.{m}", unit="{request}")
-        metric.sum.CopyFrom(Sum(aggregation_temporality=AGGREGATION_TEMPORALITY_CUMULATIVE,
-                                is_monotonic=True))
+        metric.sum.CopyFrom(
+            Sum(aggregation_temporality=AGGREGATION_TEMPORALITY_CUMULATIVE, is_monotonic=True)
+        )
         for s in range(per_metric):
             point = NumberDataPoint(
                 start_time_unix_nano=start,
@@ -110,8 +117,12 @@ def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
                 request = ExportMetricsServiceRequest()
                 scope = new_scope()
                 metric = Metric(name=f"bench.requests.{m}", unit="{request}")
-                metric.sum.CopyFrom(Sum(aggregation_temporality=AGGREGATION_TEMPORALITY_CUMULATIVE,
-                                        is_monotonic=True))
+                metric.sum.CopyFrom(
+                    Sum(
+                        aggregation_temporality=AGGREGATION_TEMPORALITY_CUMULATIVE,
+                        is_monotonic=True,
+                    )
+                )
         if metric.sum.data_points:
             scope.metrics.append(metric)
     if request.resource_metrics[0].scope_metrics[0].metrics:
@@ -174,8 +185,10 @@ async def send_grpc(port: int, bodies: list[bytes], concurrency: int) -> None:
                         await export(body)
                         break
                     except grpc.aio.AioRpcError as exc:
-                        if exc.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                              grpc.StatusCode.UNAVAILABLE):
+                        if exc.code() not in (
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            grpc.StatusCode.UNAVAILABLE,
+                        ):
                             raise
                         await asyncio.sleep(0.1)
 
@@ -222,7 +235,10 @@ def main() -> None:
 
 
 def run_one(
-    transport: str, pid: int, ports: dict[str, int], rounds: list[list[bytes]],
+    transport: str,
+    pid: int,
+    ports: dict[str, int],
+    rounds: list[list[bytes]],
     args: argparse.Namespace,
 ) -> None:
     import urllib.request
@@ -256,15 +272,21 @@ def run_one(
     steady = (points - args.series) / max(1e-9, elapsed - first_round_s) if len(rounds) > 1 else 0
     print(f"\n== OTLP/{transport} protobuf -> prometheus exporter ==")
     print(f"points accepted       : {points:,} in {elapsed:.2f} s")
-    print(f"throughput            : {points / elapsed:,.0f} points/s overall, "
-          f"{steady:,.0f} points/s after the first round (known series)")
+    print(
+        f"throughput            : {points / elapsed:,.0f} points/s overall, "
+        f"{steady:,.0f} points/s after the first round (known series)"
+    )
     print(f"first round (new)     : {args.series / first_round_s:,.0f} points/s")
     print(f"gateway CPU           : {(cpu1 - cpu0) / points * 1e6:.2f} CPU s per million points")
-    print(f"gateway RSS           : {rss1 / 2**20:.0f} MiB (peak {peak / 2**20:.0f} MiB, "
-          f"{rss0 / 2**20:.0f} MiB at start)")
+    print(
+        f"gateway RSS           : {rss1 / 2**20:.0f} MiB (peak {peak / 2**20:.0f} MiB, "
+        f"{rss0 / 2**20:.0f} MiB at start)"
+    )
     print(f"bytes per series      : {(rss1 - rss0) / args.series:,.0f} B (RSS growth / series)")
-    print(f"scrape page           : {scrape_bytes / 1e6:.1f} MB in {scrape_s:.3f} s "
-          f"(again: {scrape2_s:.3f} s) at {args.series:,} series")
+    print(
+        f"scrape page           : {scrape_bytes / 1e6:.1f} MB in {scrape_s:.3f} s "
+        f"(again: {scrape2_s:.3f} s) at {args.series:,} series"
+    )
 
 
 if __name__ == "__main__":

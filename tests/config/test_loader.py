@@ -7,6 +7,7 @@ import pytest
 from metricgate.config import load_config_text
 from metricgate.config.loader import substitute_env
 from metricgate.errors import ConfigError
+from metricgate.exporters.debug import DebugExporterConfig
 from tests.support.capture import registry_with_capture
 
 REGISTRY = registry_with_capture()
@@ -44,7 +45,10 @@ service: {pipelines: {metrics: {receivers: [r], exporters: [nosuch/x]}}}
     assert "exporters.nosuch/x: unknown exporter type 'nosuch' (known: capture, debug)" in found
     # the pipeline's reference to the invalid exporter is not reported a second time
     assert not any("exporters[0]" in p for p in found)
-    assert "service.pipelines.metrics.receivers[0]: references receiver 'r', which is not defined under receivers" in found
+    assert (
+        "service.pipelines.metrics.receivers[0]: references receiver 'r', "
+        "which is not defined under receivers"
+    ) in found
 
 
 def test_unknown_key_lists_the_expected_keys() -> None:
@@ -55,8 +59,7 @@ service: {pipelines: {metrics: {receivers: [x], exporters: [debug]}}}
 """
     )
     assert any(
-        p.startswith("exporters.debug.verbosty: unknown key (expected one of:")
-        and "verbosity" in p
+        p.startswith("exporters.debug.verbosty: unknown key (expected one of:") and "verbosity" in p
         for p in found
     ), found
 
@@ -204,5 +207,6 @@ service: {pipelines: {metrics: {receivers: [inject], exporters: [debug]}}}
             {"VERB": "detailed", "QS": "7"},
         )
         exporter = config.exporters["debug"].config
-        assert getattr(exporter, "verbosity") == "detailed"
-        assert getattr(exporter, "sending_queue").queue_size == 7
+        assert isinstance(exporter, DebugExporterConfig)
+        assert exporter.verbosity == "detailed"
+        assert exporter.sending_queue.queue_size == 7

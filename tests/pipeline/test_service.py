@@ -54,8 +54,12 @@ def _flaky(component_id: str, config: FlakyConfig, _: Consumer | None) -> FlakyE
 
 
 REGISTRY = Registry(
-    [*BUILTIN_FACTORIES, CAPTURE_FACTORY, INJECT_FACTORY,
-     Factory("flaky", Kind.EXPORTER, FlakyConfig, _flaky)]
+    [
+        *BUILTIN_FACTORIES,
+        CAPTURE_FACTORY,
+        INJECT_FACTORY,
+        Factory("flaky", Kind.EXPORTER, FlakyConfig, _flaky),
+    ]
 )
 
 
@@ -103,7 +107,9 @@ async def test_fan_out_delivers_the_same_batch_to_every_exporter() -> None:
         await service.shutdown()
 
 
-async def test_stalled_exporter_refuses_with_retryable_error_and_does_not_block_its_sibling() -> None:
+async def test_stalled_exporter_refuses_with_retryable_error_and_does_not_block_its_sibling() -> (
+    None
+):
     service = build(TWO_EXPORTERS)
     await service.start()
     try:
@@ -121,9 +127,12 @@ async def test_stalled_exporter_refuses_with_retryable_error_and_does_not_block_
         # all-or-none: the refused batch did not reach the fast exporter either
         await asyncio.sleep(0.05)
         assert len(fast.batches) == 3
-        assert counter_value(
-            service, "metricgate_exporter_enqueue_failed_points_total", exporter="capture/slow"
-        ) == 1
+        assert (
+            counter_value(
+                service, "metricgate_exporter_enqueue_failed_points_total", exporter="capture/slow"
+            )
+            == 1
+        )
     finally:
         await service.shutdown(time.monotonic() + 0.2)
 
@@ -146,7 +155,9 @@ service:
         await wait_for(lambda: flaky.batches)
         assert flaky.attempts == 4
         assert counter_value(service, "metricgate_exporter_retries_total", exporter="flaky") == 3
-        assert counter_value(service, "metricgate_exporter_sent_points_total", exporter="flaky") == 2
+        assert (
+            counter_value(service, "metricgate_exporter_sent_points_total", exporter="flaky") == 2
+        )
     finally:
         await service.shutdown()
 
@@ -239,7 +250,9 @@ service:
     await service.shutdown(time.monotonic() + 0.3)
     assert time.monotonic() - started < 2
     lost = counter_value(
-        service, "metricgate_exporter_send_failed_points_total", exporter="capture",
+        service,
+        "metricgate_exporter_send_failed_points_total",
+        exporter="capture",
         reason="shutdown",
     )
     assert lost == 3  # one cancelled in flight, two still queued: each counted once
@@ -254,11 +267,17 @@ async def test_queue_gauges_report_size_and_capacity() -> None:
             await inject.push(number_batch({"a": i}))
             await asyncio.sleep(0.01)
         registry = service.telemetry.registry
-        assert registry.get_sample_value(
-            "metricgate_exporter_queue_capacity", {"exporter": "capture/slow"}
-        ) == 2
-        assert registry.get_sample_value(
-            "metricgate_exporter_queue_size", {"exporter": "capture/slow"}
-        ) == 2
+        assert (
+            registry.get_sample_value(
+                "metricgate_exporter_queue_capacity", {"exporter": "capture/slow"}
+            )
+            == 2
+        )
+        assert (
+            registry.get_sample_value(
+                "metricgate_exporter_queue_size", {"exporter": "capture/slow"}
+            )
+            == 2
+        )
     finally:
         await service.shutdown(time.monotonic() + 0.2)

@@ -32,7 +32,9 @@ def metric(
 
 
 def number_batch(
-    values: dict[str, float], name: str = "requests", timestamp: int = 1_700_000_000_000_000_000,
+    values: dict[str, float],
+    name: str = "requests",
+    timestamp: int = 1_700_000_000_000_000_000,
     **metric_args: object,
 ) -> Batch:
     """One metric; one point per entry of `values`, keyed by the value of attribute `k`."""

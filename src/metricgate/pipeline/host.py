@@ -1,4 +1,4 @@
-"""What a component can reach while it runs: own telemetry and the telemetry HTTP server."""
+"""What a component can reach while it runs: telemetry, admission control, the telemetry server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from metricgate.pipeline.memory import MemoryGuard
 from metricgate.telemetry.metrics import SelfMetrics
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -16,6 +17,8 @@ class Host:
 
     def __init__(self, telemetry: SelfMetrics, app: web.Application | None = None) -> None:
         self.telemetry = telemetry
+        self.memory = MemoryGuard()
+        """Receivers call `host.memory.check()` before reading a request body."""
         self._app = app
 
     def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
