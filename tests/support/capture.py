@@ -11,8 +11,8 @@ import asyncio
 from typing import ClassVar
 
 from metricgate.components import BUILTIN_FACTORIES
-from metricgate.model import Batch
 from metricgate.config import ComponentConfig
+from metricgate.model import Batch
 from metricgate.pipeline import (
     Consumer,
     Exporter,
