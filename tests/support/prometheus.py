@@ -1,0 +1,121 @@
+"""A real Prometheus server for integration tests (Debian's package, unpacked by scripts/test)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.support.binaries import require_binary
+from tests.support.ports import free_port
+
+
+@dataclass
+class PrometheusServer:
+    """A running Prometheus and helpers for its HTTP API."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query; returns the result vector (raises on an API error)."""
+        params: dict[str, str] = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        response = requests.get(f"{self.url}/api/v1/query", params=params, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise AssertionError(f"query {expr!r} failed: {body}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def wait_for(
+        self, expr: str, timeout: float = 30.0, min_results: int = 1
+    ) -> list[dict[str, Any]]:
+        """Poll `expr` until it returns at least `min_results` series."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.query(expr)
+            if len(result) >= min_results:
+                return result
+            if time.monotonic() > deadline:
+                log_tail = self.log_path.read_text()[-3000:]
+                raise AssertionError(f"{expr!r} returned {result} after {timeout}s\n{log_tail}")
+            time.sleep(0.25)
+
+    def targets_up(self) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.url}/api/v1/targets", timeout=10)
+        active: list[dict[str, Any]] = response.json()["data"]["activeTargets"]
+        return active
+
+
+@contextmanager
+def run_prometheus(
+    tmp_path: Path,
+    scrape_targets: list[str] | None = None,
+    scrape_interval: str = "1s",
+    extra_args: list[str] | None = None,
+) -> Iterator[PrometheusServer]:
+    """Start Prometheus scraping `scrape_targets` (host:port) every `scrape_interval`."""
+    binary = require_binary("prometheus")
+    port = free_port()
+    data = tmp_path / f"prometheus-{port}"
+    data.mkdir()
+    config = data / "prometheus.yml"
+    lines = ["global:", f"  scrape_interval: {scrape_interval}", "  evaluation_interval: 1s"]
+    if scrape_targets:
+        lines += [
+            "scrape_configs:",
+            "  - job_name: metricgate",
+            "    honor_labels: true",
+            f"    scrape_interval: {scrape_interval}",
+            f"    static_configs: [{{targets: [{', '.join(repr(t) for t in scrape_targets)}]}}]",
+        ]
+    config.write_text("\n".join(lines) + "\n")
+    log_path = data / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+                *(extra_args or []),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = PrometheusServer(process, port, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"prometheus exited:\n{log_path.read_text()}")
+            try:
+                if requests.get(f"{server.url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"prometheus not ready:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
