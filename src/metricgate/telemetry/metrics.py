@@ -60,6 +60,18 @@ class SelfMetrics:
             ["processor", "reason"],
             registry=r,
         )
+        self.cardinality_refused_series = Counter(
+            "metricgate_cardinality_refused_series",
+            "New series a cardinality limiter refused (folded or dropped), by metric and cap.",
+            ["processor", "metric", "reason"],
+            registry=r,
+        )
+        self.cardinality_folded_points = Counter(
+            "metricgate_cardinality_folded_points",
+            "Data points of refused series folded into a metric's overflow series.",
+            ["processor", "metric"],
+            registry=r,
+        )
         self.exporter_sent = Counter(
             "metricgate_exporter_sent_points",
             "Data points an exporter delivered.",
