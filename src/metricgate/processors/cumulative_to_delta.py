@@ -1,0 +1,292 @@
+"""The `cumulative_to_delta` processor: turn cumulative monotonic sums and histograms into deltas.
+
+Per input Series it remembers the last cumulative value, its timestamp and its start timestamp.
+Each later point becomes the difference to the previous one, with the previous point's timestamp
+as its start. Rules (the Collector's `cumulativetodelta`, plus ordering checks):
+- The first point of a stream has no predecessor. `initial_value: auto` (default) sends its whole
+  value as the first delta only when the counter provably started while metricgate was watching:
+  its start timestamp is set, not before this processor was created, and before the point's
+  timestamp. Otherwise it is dropped (reason `initial`) and only remembered. `keep` always sends
+  it, `drop` never does.
+- A new start timestamp means the counter restarted: the point is handled as a first point.
+- A value that goes down with the same start timestamp (or an unknown one) is a reset without a
+  start time: the point is dropped (reason `reset`) and becomes the new base, as in the Collector.
+  Histograms: the count or any bucket went down; changed bounds drop with `bucket_mismatch`.
+- A point whose timestamp is not after the previous one is dropped (`out_of_order`); a NaN value
+  is dropped (`invalid`); a point flagged "no recorded value" passes on and the stream is
+  forgotten.
+Non-monotonic sums, gauges, summaries, delta data and metrics outside `include`/`exclude` pass
+unchanged. Deltas of histograms carry no min/max (unknown for the interval) except the first.
+
+Invariant: the output metric is the input descriptor with DELTA temporality, interned once per
+input Metric; every output point's Series belongs to it (cached in the stream's state).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from metricgate.config.types import ComponentConfig, Duration
+from metricgate.model import (
+    FLAG_NO_RECORDED_VALUE,
+    INTERNER,
+    Batch,
+    ExponentialHistogramPoint,
+    HistogramPoint,
+    Metric,
+    MetricKind,
+    MetricPoints,
+    PointValue,
+    Series,
+    Temporality,
+)
+from metricgate.pipeline.component import Consumer, Processor
+from metricgate.pipeline.host import Host
+from metricgate.pipeline.registry import Factory, Kind
+from metricgate.processors.arithmetic import (
+    same_layout,
+    subtract_exponential,
+    subtract_histograms,
+)
+from metricgate.processors.drops import DropCounter
+from metricgate.processors.matching import MatchType, NameMatcher, check_names
+from metricgate.processors.streams import StreamTable
+
+ConvertedType = Literal["sum", "histogram", "exponential_histogram"]
+
+
+class MetricSelection(BaseModel):
+    """`include` / `exclude`: metrics by name (any of `metrics`) and by type (any of the types)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match_type: MatchType = "strict"
+    metrics: list[str] = []
+    metric_types: list[ConvertedType] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricSelection:
+        if not self.metrics and not self.metric_types:
+            raise ValueError("expected metrics or metric_types")
+        check_names(self.metrics, self.match_type, ("metrics",))
+        return self
+
+    def matcher(self) -> tuple[NameMatcher | None, frozenset[MetricKind] | None]:
+        names = NameMatcher(self.metrics, self.match_type) if self.metrics else None
+        kinds = frozenset(MetricKind[t.upper()] for t in self.metric_types) or None
+        return names, kinds
+
+
+class CumulativeToDeltaConfig(ComponentConfig):
+    """`processors.cumulative_to_delta` (the Collector's `cumulativetodelta` keys)."""
+
+    max_staleness: Duration = 0.0
+    """Forget a stream not updated for this long; 0 keeps streams forever."""
+    initial_value: Literal["auto", "keep", "drop"] = "auto"
+    """What to do with the first point of a stream (see module docstring)."""
+    include: MetricSelection | None = None
+    """Convert only these metrics (default: all that qualify)."""
+    exclude: MetricSelection | None = None
+    """Never convert these; wins over `include`."""
+
+
+class _Stream:
+    __slots__ = ("last", "seen", "series", "start", "value")
+
+    def __init__(self, series: Series, start: int, last: int, value: Any, seen: float) -> None:
+        self.series = series
+        self.start = start
+        self.last = last
+        self.value = value
+        self.seen = seen
+
+
+class CumulativeToDeltaProcessor(Processor):
+    """Differences cumulative streams into deltas (see module docstring)."""
+
+    def __init__(
+        self, component_id: str, config: CumulativeToDeltaConfig, next_consumer: Consumer
+    ) -> None:
+        super().__init__(component_id, next_consumer)
+        self.config = config
+        self.table: StreamTable[_Stream] = StreamTable(component_id, config.max_staleness)
+        self.started_at_ns = time.time_ns()
+        """`initial_value: auto` trusts start timestamps at or after this (Unix ns)."""
+        self._include = config.include.matcher() if config.include else None
+        self._exclude = config.exclude.matcher() if config.exclude else None
+        self._metrics: dict[Metric, Metric | None] = {}
+        self.dropped = DropCounter(component_id)
+
+    async def start(self, host: Host) -> None:
+        self.dropped.bind(host)
+        self.table.start(host)
+
+    async def shutdown(self) -> None:
+        await self.table.stop()
+
+    async def consume(self, batch: Batch) -> None:
+        out: list[MetricPoints] = []
+        changed = False
+        drops = {"initial": 0, "reset": 0, "bucket_mismatch": 0, "out_of_order": 0, "invalid": 0}
+        now = self.table.clock()
+        for group in batch.metrics:
+            metric = group.metric
+            target = self._metrics.get(metric, metric)
+            if target is metric:
+                target = self._delta_metric(metric)
+            if target is None:
+                out.append(group)
+                continue
+            changed = True
+            result = MetricPoints(target)
+            self._difference(group, result, now, drops)
+            if result.series:
+                out.append(result)
+        for reason, count in drops.items():
+            self.dropped.add(reason, count)
+        if not changed:
+            await self.next_consumer.consume(batch)
+        elif out:
+            await self.next_consumer.consume(Batch(out))
+
+    def _send_first(self, start: int, timestamp: int) -> bool:
+        mode = self.config.initial_value
+        if mode == "auto":
+            return 0 < start < timestamp and start >= self.started_at_ns
+        return mode == "keep"
+
+    def _difference(
+        self, group: MetricPoints, result: MetricPoints, now: float, drops: dict[str, int]
+    ) -> None:
+        streams = self.table.streams
+        target = result.metric
+        is_number = target.kind is MetricKind.SUM
+        kept: list[int] | None = [] if group.exemplars else None
+        values: list[Any] = group.values  # floats for sums, points for histograms
+        timestamps, starts, flags = group.timestamps, group.start_timestamps, group.flags
+        out_series, out_values = result.series, result.values
+        out_times, out_starts, out_flags = result.timestamps, result.start_timestamps, result.flags
+        for i, series in enumerate(group.series):
+            timestamp, start, value = timestamps[i], starts[i], values[i]
+            state = streams.get(series)
+            delta: PointValue
+            if flags[i] & FLAG_NO_RECORDED_VALUE:
+                if state is not None:
+                    del streams[series]
+                result.append(
+                    state.series if state else INTERNER.intern_series(target, series.attributes),
+                    value,
+                    timestamp,
+                    state.last if state else 0,
+                    flags[i],
+                )
+                if kept is not None:
+                    kept.append(i)
+                continue
+            if is_number and value != value:
+                drops["invalid"] += 1
+                continue
+            if state is None:
+                state = streams[series] = _Stream(
+                    INTERNER.intern_series(target, series.attributes), start, timestamp, value, now
+                )
+                if not self._send_first(start, timestamp):
+                    drops["initial"] += 1
+                    continue
+                delta, delta_start = value, start
+            elif timestamp <= state.last:
+                drops["out_of_order"] += 1
+                continue
+            elif start and start != state.start:  # the counter restarted
+                state.start, state.last, state.value, state.seen = start, timestamp, value, now
+                if not self._send_first(start, timestamp):
+                    drops["initial"] += 1
+                    continue
+                delta, delta_start = value, start
+            else:
+                found: Any = value - state.value if is_number else _subtract(value, state.value)
+                if found is None or (is_number and found < 0):
+                    reason = "reset" if same_layout(value, state.value) else "bucket_mismatch"
+                    drops[reason] += 1
+                    state.last, state.value, state.seen = timestamp, value, now
+                    continue
+                delta, delta_start = found, state.last
+                state.last, state.value, state.seen = timestamp, value, now
+            out_series.append(state.series)
+            out_values.append(delta)
+            out_times.append(timestamp)
+            out_starts.append(delta_start)
+            out_flags.append(flags[i])
+            if kept is not None:
+                kept.append(i)
+        if kept is not None and group.exemplars:
+            for new_index, old_index in enumerate(kept):
+                found_exemplars = group.exemplars.get(old_index)
+                if found_exemplars:
+                    result.add_exemplars(new_index, found_exemplars)
+
+    def _delta_metric(self, metric: Metric) -> Metric | None:
+        """The DELTA descriptor `metric` converts to, or None when it passes unchanged."""
+        target: Metric | None = None
+        if (
+            metric.temporality is Temporality.CUMULATIVE
+            and (
+                metric.kind in (MetricKind.HISTOGRAM, MetricKind.EXPONENTIAL_HISTOGRAM)
+                or metric.is_counter
+            )
+            and _selected(self._include, metric, default=True)
+            and not _selected(self._exclude, metric, default=False)
+        ):
+            target = INTERNER.intern_metric(
+                metric.resource,
+                metric.scope,
+                metric.name,
+                metric.unit,
+                metric.kind,
+                Temporality.DELTA,
+                metric.monotonic,
+                metric.description,
+                metric.native_prometheus,
+            )
+        self._metrics[metric] = target
+        return target
+
+
+def _selected(
+    selection: tuple[NameMatcher | None, frozenset[MetricKind] | None] | None,
+    metric: Metric,
+    default: bool,
+) -> bool:
+    if selection is None:
+        return default
+    names, kinds = selection
+    return (names is None or names.matches(metric.name)) and (kinds is None or metric.kind in kinds)
+
+
+def _subtract(current: PointValue, previous: PointValue) -> PointValue | None:
+    if isinstance(current, HistogramPoint) and isinstance(previous, HistogramPoint):
+        return subtract_histograms(current, previous)
+    if isinstance(current, ExponentialHistogramPoint) and isinstance(
+        previous, ExponentialHistogramPoint
+    ):
+        return subtract_exponential(current, previous)
+    return None
+
+
+def _create(
+    component_id: str, config: CumulativeToDeltaConfig, next_consumer: Consumer | None
+) -> Processor:
+    assert next_consumer is not None
+    return CumulativeToDeltaProcessor(component_id, config, next_consumer)
+
+
+FACTORY = Factory(
+    "cumulative_to_delta",
+    Kind.PROCESSOR,
+    CumulativeToDeltaConfig,
+    _create,
+    "turns cumulative monotonic sums and histograms into deltas",
+)

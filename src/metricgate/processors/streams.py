@@ -1,0 +1,88 @@
+"""Per-series state for the stateful processors (`delta_to_cumulative`, `cumulative_to_delta`).
+
+A `StreamTable` maps each input Series to the processor's state for it, caps how many it tracks,
+and forgets states not updated for `max_stale` seconds: a timer sweeps the table every quarter of
+`max_stale`, so a silent stream is gone between 1 and 1.25 `max_stale` after its last point. Every
+state records `seen`, the monotonic time of the batch that last updated it; processors read the
+clock once per batch, never per point.
+
+Invariant: only the owning processor touches the table, from the event loop (no locks needed);
+a forgotten stream simply starts over with its next point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from metricgate.model import Series
+from metricgate.pipeline.host import Host
+
+
+class StreamState(Protocol):
+    """What the table needs from a state: when it was last updated (monotonic seconds)."""
+
+    seen: float
+
+
+S = TypeVar("S", bound=StreamState)
+
+
+class StreamTable(Generic[S]):
+    """States by input Series, with a staleness sweep and an optional cap (see module docstring)."""
+
+    def __init__(
+        self,
+        component_id: str,
+        max_stale: float,
+        max_streams: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.component_id = component_id
+        self.max_stale = max_stale
+        """Seconds without an update before a state is forgotten; 0 keeps states forever."""
+        self.max_streams = max_streams
+        """Most states kept at once; 0 means no limit."""
+        self.clock = clock
+        self.streams: dict[Series, S] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def full(self) -> bool:
+        """True when a new stream must be refused."""
+        return 0 < self.max_streams <= len(self.streams)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Forget states not updated for `max_stale`; returns how many went."""
+        if self.max_stale <= 0:
+            return 0
+        cutoff = (self.clock() if now is None else now) - self.max_stale
+        stale = [series for series, state in self.streams.items() if state.seen < cutoff]
+        for series in stale:
+            del self.streams[series]
+        return len(stale)
+
+    def start(self, host: Host) -> None:
+        """Register the active-streams gauge and start the sweep timer."""
+        host.telemetry.add_gauge(
+            "metricgate_processor_active_streams",
+            "Series a stateful processor currently keeps state for.",
+            ["processor"],
+            lambda: {(self.component_id,): float(len(self.streams))},
+        )
+        if self.max_stale > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"{self.component_id}-sweep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.max_stale / 4)
+            self.sweep()
