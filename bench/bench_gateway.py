@@ -136,7 +136,9 @@ def proc_stat(pid: int) -> tuple[float, int, int]:
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
     status = Path(f"/proc/{pid}/status").read_text()
-    values = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if ":" in line}
+    values = {
+        line.split(":")[0]: line.split()[1] for line in status.splitlines() if len(line.split()) > 1
+    }
     return cpu, int(values["VmRSS"]) * 1024, int(values["VmHWM"]) * 1024
 
 

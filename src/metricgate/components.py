@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from metricgate.exporters import debug
+from metricgate.exporters.prometheus import FACTORY as PROMETHEUS_EXPORTER_FACTORY
 from metricgate.pipeline.registry import Factory
-from metricgate.processors import memory_limiter
+from metricgate.processors import cardinality_limit, memory_limiter
+from metricgate.processors.aggregate import FACTORY as AGGREGATE_FACTORY
+from metricgate.processors.attributes import FACTORY as ATTRIBUTES_FACTORY
+from metricgate.processors.batch import FACTORY as BATCH_FACTORY
+from metricgate.processors.cumulative_to_delta import FACTORY as CUMULATIVE_TO_DELTA_FACTORY
+from metricgate.processors.delta_to_cumulative import FACTORY as DELTA_TO_CUMULATIVE_FACTORY
+from metricgate.processors.filter import FACTORY as FILTER_FACTORY
+from metricgate.processors.relabel import FACTORY as RELABEL_FACTORY
+from metricgate.processors.resource import FACTORY as RESOURCE_FACTORY
+from metricgate.receivers.otlp import FACTORY as OTLP_RECEIVER_FACTORY
 
 BUILTIN_FACTORIES: list[Factory] = [
     debug.FACTORY,
+    AGGREGATE_FACTORY,
     memory_limiter.FACTORY,
+    cardinality_limit.FACTORY,
+    ATTRIBUTES_FACTORY,
+    BATCH_FACTORY,
+    CUMULATIVE_TO_DELTA_FACTORY,
+    DELTA_TO_CUMULATIVE_FACTORY,
+    FILTER_FACTORY,
+    RELABEL_FACTORY,
+    RESOURCE_FACTORY,
+    OTLP_RECEIVER_FACTORY,
+    PROMETHEUS_EXPORTER_FACTORY,
 ]

@@ -42,7 +42,10 @@ exporters: {nosuch/x: {}}
 service: {pipelines: {metrics: {receivers: [r], exporters: [nosuch/x]}}}
 """
     )
-    assert "exporters.nosuch/x: unknown exporter type 'nosuch' (known: capture, debug)" in found
+    assert (
+        "exporters.nosuch/x: unknown exporter type 'nosuch' "
+        "(known: capture, debug, prometheus)" in found
+    )
     # the pipeline's reference to the invalid exporter is not reported a second time
     assert not any("exporters[0]" in p for p in found)
     assert (
@@ -188,9 +191,13 @@ class TestEnvSubstitution:
         assert value == "xy"
         assert warnings == ["a.b: environment variable NOPE is not set; using ''"]
 
-    def test_unsupported_reference_is_an_error(self) -> None:
-        _, _, problems = self.expand("${HOST}", {})
-        assert problems == ["a.b: expected ${env:VAR} or ${env:VAR:-default}, got '${HOST}'"]
+    def test_unsupported_scheme_is_an_error(self) -> None:
+        _, _, problems = self.expand("${file:/etc/x}", {})
+        assert problems == ["a.b: expected ${env:VAR} or ${env:VAR:-default}, got '${file:/etc/x}'"]
+
+    def test_relabel_group_references_pass_through(self) -> None:
+        assert self.expand("${1}-$1-${name}", {})[0] == "${1}-$1-${name}"
+        assert self.expand("${1}", {})[0] == "${1}"
 
     def test_nested_structures(self) -> None:
         value, _, _ = self.expand({"k": ["${env:A}", {"z": "${env:B:-2}"}]}, {"A": "1"})

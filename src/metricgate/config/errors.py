@@ -71,14 +71,15 @@ def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]
         if isinstance(item, int):
             continue
         fields = getattr(current, "model_fields", None)
-        if not fields or item not in fields:
+        by_key = {info.alias or name: info for name, info in (fields or {}).items()}
+        if item not in by_key:
             return []
-        current = fields[item].annotation
+        current = by_key[item].annotation
         current = _first_model(current)
         if current is None:
             return []
     fields = getattr(current, "model_fields", None)
-    return sorted(fields) if fields else []
+    return sorted(info.alias or name for name, info in fields.items()) if fields else []
 
 
 def _first_model(annotation: Any) -> Any:

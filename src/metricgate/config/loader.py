@@ -2,8 +2,9 @@
 
 The file has the OpenTelemetry Collector's shape (`receivers`, `processors`, `exporters`,
 `service.pipelines`, `service.telemetry`). String values may reference the environment with
-`${env:VAR}` or `${env:VAR:-default}`; `$$` is a literal `$`. A value that is one whole reference
-is parsed as YAML after substitution, so `port: ${env:PORT}` gives an integer.
+`${env:VAR}` or `${env:VAR:-default}`; `$$` is a literal `$`. A `${name}` without a scheme (a
+regex group in a pasted relabel `replacement: ${1}`) is left as it is. A value that is one whole
+reference is parsed as YAML after substitution, so `port: ${env:PORT}` gives an integer.
 
 Invariant: `load_config` either returns a fully validated `Config` (every component config model
 built, every pipeline reference resolved) or raises `ConfigError` listing *every* problem found,
@@ -136,6 +137,8 @@ def substitute_env(
     def expand(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
+        if ":" not in match.group(1):
+            return match.group(0)  # `${1}` in a relabel replacement: not ours to expand
         reference = _ENV_RE.match(match.group(1))
         if reference is None:
             problems.append(
@@ -152,7 +155,7 @@ def substitute_env(
 
     expanded = _REFERENCE_RE.sub(expand, value)
     whole = _REFERENCE_RE.fullmatch(value)
-    if whole is not None and whole.group(0) != "$$":
+    if whole is not None and ":" in (whole.group(1) or ""):
         try:
             parsed = yaml.safe_load(expanded) if expanded else expanded
         except yaml.YAMLError:

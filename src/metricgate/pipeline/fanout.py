@@ -1,32 +1,38 @@
 """Fan-out nodes: one batch to several exporter queues, or to several pipelines.
 
-`ExporterFanOut` checks every queue for room before enqueueing anywhere, so a full queue refuses
-the whole batch (the client retries) instead of delivering it to some exporters twice.
+A stalled exporter must not stall its siblings, and a full queue must not lose data silently, so
+`ExporterFanOut` enqueues the batch for every exporter that has room and then, if any queue was
+full, raises that exporter's retryable error: the client retries and the full exporter gets the
+data once it drains. The price, as with the Collector's fan-out, is that the retried request reaches
+the exporters that did take it a second time (harmless for cumulative data and gauges; a delta
+counted twice). Give slow backends a bigger or persistent queue to keep that rare.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from metricgate.errors import ConsumeError, UnavailableError
+from metricgate.errors import ConsumeError
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.queue import ExporterQueue
 
 
 class ExporterFanOut:
-    """The end of a pipeline: hands each batch to every exporter queue, all or none."""
+    """The end of a pipeline: hands each batch to every exporter queue that has room."""
 
     def __init__(self, queues: Sequence[ExporterQueue]) -> None:
         self.queues = list(queues)
 
     async def consume(self, batch: Batch) -> None:
+        refused: ConsumeError | None = None
         for queue in self.queues:
-            if not queue.has_room():
-                queue.enqueue(batch)  # raises the precise error (full or not accepting)
-                raise UnavailableError(f"exporter {queue.component_id} refused the batch")
-        for queue in self.queues:
-            queue.enqueue(batch)
+            try:
+                queue.enqueue(batch)
+            except ConsumeError as exc:
+                refused = refused or exc
+        if refused is not None:
+            raise refused
 
 
 class PipelineFanOut:

@@ -1,0 +1,133 @@
+"""`metricgate relabel-test`: run a relabel processor's rules on one series, step by step.
+
+The series is given as the Prometheus exporter would show it (`name{job="api",code="200"}`), which
+is exactly what the rules see. `--config` takes a gateway config (the relabel processor is picked
+with `--processor` when there are several), a bare `relabel_configs:` mapping, or a plain YAML
+list of rules as in a Prometheus config.
+
+Invariant: the command never starts a pipeline; it only validates config and evaluates rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from metricgate.config.errors import format_validation_error
+from metricgate.errors import ConfigError
+from metricgate.processors.relabel.config import RelabelConfig
+from metricgate.processors.relabel.rules import Drop, LabelPairs, RuleSet, Step
+from metricgate.processors.relabel.selector import SelectorError, parse_series
+
+
+def add_relabel_test_command(subparsers: Any) -> None:
+    """Register `relabel-test` on the `metricgate` command's subparsers."""
+    command = subparsers.add_parser(
+        "relabel-test",
+        help="show what a relabel processor does to a series, rule by rule",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    command.add_argument("--config", "-c", required=True, help="YAML config file")
+    command.add_argument("--processor", help="relabel processor id, e.g. relabel/tenant")
+    command.add_argument(
+        "--series",
+        "-s",
+        action="append",
+        required=True,
+        help='series like \'http_requests_total{job="api",code="200"}\' (repeatable)',
+    )
+    command.set_defaults(func=run_relabel_test)
+
+
+def run_relabel_test(args: argparse.Namespace) -> int:
+    try:
+        config = load_relabel_config(Path(args.config), args.processor)
+        inputs = [parse_series(text) for text in args.series]
+    except ConfigError as exc:
+        print(f"metricgate: invalid configuration in {args.config}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except SelectorError as exc:
+        print(f"metricgate: --series: {exc}", file=sys.stderr)
+        return 1
+    rules = RuleSet(config.rules)
+    for number, labels in enumerate(inputs):
+        if number:
+            print()
+        print(trace_text(rules, tuple(sorted(labels.items()))))
+    return 0
+
+
+def trace_text(rules: RuleSet, labels: LabelPairs) -> str:
+    """The step-by-step report for one series."""
+    trace: list[Step] = []
+    result = rules.apply(labels, trace)
+    lines = [f"input:   {format_series(labels)}"]
+    for number, step in enumerate(trace, 1):
+        note = {"skipped": "  (if: did not match; skipped)", "dropped": "  => dropped"}
+        lines.append(f"rule {number}: {step.rule.describe()}{note.get(step.outcome, '')}")
+        if step.outcome == "applied":
+            lines.append(f"    -> {format_series(step.labels)}")
+    if isinstance(result, Drop):
+        lines.append(f"result:  dropped ({result.reason}): {result.detail}")
+    else:
+        lines.append(f"result:  {format_series(result)}")
+    return "\n".join(lines)
+
+
+def format_series(labels: LabelPairs) -> str:
+    values = dict(labels)
+    name = values.pop("__name__", "")
+    pairs = ",".join(f"{k}={_quote(v)}" for k, v in sorted(values.items()))
+    return f"{name}{{{pairs}}}"
+
+
+def load_relabel_config(path: Path, processor: str | None) -> RelabelConfig:
+    """The relabel config in `path` (gateway config, relabel mapping or rule list)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if isinstance(raw, dict) and "processors" in raw:
+        return _from_gateway_config(path, processor)
+    body = {"relabel_configs": raw} if isinstance(raw, list) else raw
+    try:
+        return RelabelConfig.model_validate(body or {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "", RelabelConfig)) from exc
+
+
+def _from_gateway_config(path: Path, processor: str | None) -> RelabelConfig:
+    from metricgate.config import load_config
+    from metricgate.pipeline.registry import default_registry
+
+    config = load_config(path, default_registry())
+    found = {
+        pid: spec.config
+        for pid, spec in config.processors.items()
+        if spec.factory.type == "relabel" and isinstance(spec.config, RelabelConfig)
+    }
+    if processor is not None:
+        if processor not in found:
+            known = ", ".join(sorted(found)) or "none"
+            raise ConfigError(f"--processor: no relabel processor {processor!r} (found: {known})")
+        return found[processor]
+    if len(found) != 1:
+        known = ", ".join(sorted(found)) or "none"
+        raise ConfigError(
+            f"processors: expected one relabel processor or --processor (found: {known})"
+        )
+    return next(iter(found.values()))
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

@@ -1,0 +1,283 @@
+"""The relabeling engine: Prometheus `relabel_configs` semantics over one label set.
+
+A label set is the series' Prometheus view (`__name__` included). Rules run in order on a
+`LabelBuilder`, which behaves like Prometheus' `labels.Builder`: an empty value means no label
+(setting "" deletes), and `labelmap` walks a snapshot of the labels in the builder's order (input
+labels sorted, then labels set by earlier rules in the order they were first set), so when two
+labels map onto one name the same one wins as in Prometheus. Per action:
+
+- `replace`: regex (anchored) on the joined source values; no match, or a `$`-expanded
+  `target_label` that is no valid label name, changes nothing; an empty result deletes the label.
+- `hashmod`: MD5 of the joined value; its last 8 bytes as a big-endian uint64, modulo `modulus`
+  (Prometheus' rule; vmagent uses xxhash, so its buckets differ).
+- `lowercase`/`uppercase`: Go's per-character simple case mapping (`ß` stays `ß`).
+- `keep`/`drop`, `keepequal`/`dropequal`, `labelmap`, `labeldrop`/`labelkeep`: as Prometheus.
+- vmagent: `if:` guards any rule (on mismatch the rule is skipped, except that `keep` drops);
+  `keep_metrics`/`drop_metrics` are keep/drop on `__name__`; `replace_all`/`labelmap_all` replace
+  every (unanchored) match; `keep_if_equal`/`drop_if_equal` compare the source label values.
+
+After the last rule, labels starting with `__` (other than `__name__`) that the rules added are
+removed, so `__tmp_*` scratch labels never leave (vmagent does the same; Prometheus keeps them on
+metric relabeling). Labels that came with the input are never removed implicitly. Finally the
+metric name and every label name must be valid, or the series is dropped with a reason.
+
+Invariant: `RuleSet.apply` depends only on its input labels, so callers may cache it per series.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from metricgate.processors.relabel.config import (
+    DEFAULT_REGEX,
+    DEFAULT_REPLACEMENT,
+    DEFAULT_SEPARATOR,
+    RelabelRuleConfig,
+)
+from metricgate.translate.names import LABEL_NAME_RE, METRIC_NAME_RE
+
+LabelPairs = tuple[tuple[str, str], ...]
+"""Labels sorted by name, names unique, values non-empty; `__name__` included."""
+
+Outcome = Literal["applied", "skipped", "dropped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A verdict: the series is dropped. `reason` is a telemetry label, `detail` for logs."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One rule's effect, for `metricgate relabel-test`: what it did and the labels after it."""
+
+    rule: Rule
+    outcome: Outcome
+    labels: LabelPairs
+
+
+class LabelBuilder:
+    """A mutable label set with Prometheus' `labels.Builder` semantics (see module docstring)."""
+
+    __slots__ = ("added", "values")
+
+    def __init__(self, labels: Iterable[tuple[str, str]]) -> None:
+        self.values: dict[str, str] = dict(sorted(labels))
+        self.added: set[str] = set()
+
+    def get(self, name: str) -> str:
+        return self.values.get(name, "")
+
+    def set(self, name: str, value: str) -> None:
+        if not value:
+            self.delete(name)
+        elif name in self.added:
+            self.values[name] = value
+        else:
+            self.values.pop(name, None)
+            self.values[name] = value
+            self.added.add(name)
+
+    def delete(self, name: str) -> None:
+        self.values.pop(name, None)
+        self.added.discard(name)
+
+    def pairs(self) -> LabelPairs:
+        return tuple(sorted(self.values.items()))
+
+
+class Rule:
+    """One compiled rule; `apply` runs it on a `LabelBuilder`."""
+
+    def __init__(self, config: RelabelRuleConfig) -> None:
+        self.config = config
+        self.action = config.action
+        self.source_labels = tuple(config.source_labels or ())
+        if self.action in ("keep_metrics", "drop_metrics"):
+            self.source_labels = ("__name__",)
+        self.separator = config.separator
+        self.regex = config.compiled_regex
+        self.target_label = config.target_label
+        self.replacement = config.replacement
+        self.modulus = config.modulus
+        self.selector = config.selector
+        self._expand_target = self.regex.template(self.target_label)
+        self._expand_replacement = self.regex.template(self.replacement)
+        self._run: Callable[[LabelBuilder], bool] = getattr(self, f"_{self.action}")
+
+    def apply(self, labels: LabelBuilder) -> Outcome:
+        if self.selector is not None and not self.selector.matches(labels.values):
+            # vmagent: a `keep` rule whose `if` does not match drops the series.
+            return "dropped" if self.action in ("keep", "keep_metrics") else "skipped"
+        return "applied" if self._run(labels) else "dropped"
+
+    def _joined(self, labels: LabelBuilder) -> str:
+        values = labels.values
+        return self.separator.join([values.get(name, "") for name in self.source_labels])
+
+    def _replace(self, labels: LabelBuilder) -> bool:
+        match = self.regex.search(self._joined(labels))
+        if match is not None:
+            target = self._expand_target(match)
+            if LABEL_NAME_RE.match(target):
+                labels.set(target, self._expand_replacement(match))
+        return True
+
+    def _keep(self, labels: LabelBuilder) -> bool:
+        return self.regex.matches(self._joined(labels))
+
+    def _drop(self, labels: LabelBuilder) -> bool:
+        return not self.regex.matches(self._joined(labels))
+
+    _keep_metrics = _keep
+    _drop_metrics = _drop
+
+    def _keepequal(self, labels: LabelBuilder) -> bool:
+        return labels.get(self.target_label) == self._joined(labels)
+
+    def _dropequal(self, labels: LabelBuilder) -> bool:
+        return labels.get(self.target_label) != self._joined(labels)
+
+    def _keep_if_equal(self, labels: LabelBuilder) -> bool:
+        return len({labels.get(name) for name in self.source_labels}) == 1
+
+    def _drop_if_equal(self, labels: LabelBuilder) -> bool:
+        return len({labels.get(name) for name in self.source_labels}) != 1
+
+    def _hashmod(self, labels: LabelBuilder) -> bool:
+        labels.set(self.target_label, str(hashmod(self._joined(labels), self.modulus)))
+        return True
+
+    def _lowercase(self, labels: LabelBuilder) -> bool:
+        labels.set(self.target_label, go_lower(self._joined(labels)))
+        return True
+
+    def _uppercase(self, labels: LabelBuilder) -> bool:
+        labels.set(self.target_label, go_upper(self._joined(labels)))
+        return True
+
+    def _labelmap(self, labels: LabelBuilder) -> bool:
+        search = self.regex.search
+        for name, value in list(labels.values.items()):
+            if search(name):
+                labels.set(self.regex.replace_all(name, self._expand_replacement), value)
+        return True
+
+    def _labeldrop(self, labels: LabelBuilder) -> bool:
+        search = self.regex.search
+        for name in [n for n in labels.values if search(n)]:
+            labels.delete(name)
+        return True
+
+    def _labelkeep(self, labels: LabelBuilder) -> bool:
+        search = self.regex.search
+        for name in [n for n in labels.values if not search(n)]:
+            labels.delete(name)
+        return True
+
+    def _replace_all(self, labels: LabelBuilder) -> bool:
+        joined = self._joined(labels)
+        replaced = self.regex.replace_all(joined, self._expand_replacement)
+        if replaced != joined:
+            labels.set(self.target_label, replaced)
+        return True
+
+    def _labelmap_all(self, labels: LabelBuilder) -> bool:
+        renamed: dict[str, str] = {}
+        for name, value in labels.values.items():
+            new_name = self.regex.replace_all(name, self._expand_replacement)
+            renamed[new_name] = value
+            if new_name != name:
+                labels.added.add(new_name)
+        labels.values = renamed
+        labels.added &= renamed.keys()
+        return True
+
+    def describe(self) -> str:
+        """The rule as one line of flow-style YAML, defaults left out."""
+        config = self.config
+        parts = [f"action: {config.action}"]
+        if config.if_ is not None:
+            selectors = [config.if_] if isinstance(config.if_, str) else config.if_
+            text = ", ".join(_yaml_quote(item) for item in selectors)
+            parts.append(f"if: {text}" if isinstance(config.if_, str) else f"if: [{text}]")
+        if config.source_labels is not None:
+            parts.append(f"source_labels: [{', '.join(config.source_labels)}]")
+        if config.separator != DEFAULT_SEPARATOR:
+            parts.append(f"separator: {_yaml_quote(config.separator)}")
+        if config.regex is not None and config.regex != DEFAULT_REGEX:
+            parts.append(f"regex: {_yaml_quote(config.regex)}")
+        if config.modulus:
+            parts.append(f"modulus: {config.modulus}")
+        if config.target_label:
+            parts.append(f"target_label: {config.target_label}")
+        if config.replacement != DEFAULT_REPLACEMENT:
+            parts.append(f"replacement: {_yaml_quote(config.replacement)}")
+        return "{" + ", ".join(parts) + "}"
+
+
+class RuleSet:
+    """An ordered list of rules and the checks that follow them (see module docstring)."""
+
+    def __init__(self, configs: Sequence[RelabelRuleConfig]) -> None:
+        self.rules = [Rule(config) for config in configs]
+
+    def apply(
+        self, labels: Iterable[tuple[str, str]], trace: list[Step] | None = None
+    ) -> LabelPairs | Drop:
+        """The relabeled label set, or why the series is dropped. `trace` collects each step."""
+        builder = LabelBuilder((name, value) for name, value in labels if value)
+        original = builder.values.keys() - builder.added
+        for rule in self.rules:
+            outcome = rule.apply(builder)
+            if trace is not None:
+                trace.append(Step(rule, outcome, builder.pairs()))
+            if outcome == "dropped":
+                return Drop("dropped_by_rule", f"dropped by {rule.describe()}")
+        values = builder.values
+        for name in [n for n in values if n.startswith("__") and n != "__name__"]:
+            if name not in original:
+                del values[name]
+        metric_name = values.get("__name__", "")
+        if not METRIC_NAME_RE.match(metric_name):
+            return Drop("invalid_metric_name", f"invalid metric name {metric_name!r}")
+        for name in values:
+            if not LABEL_NAME_RE.match(name):
+                return Drop("invalid_label_name", f"invalid label name {name!r}")
+        return tuple(sorted(values.items()))
+
+
+def hashmod(value: str, modulus: int) -> int:
+    """Prometheus' hashmod: MD5, bytes 8..15 as a big-endian uint64, modulo `modulus`."""
+    digest = hashlib.md5(value.encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "big") % modulus
+
+
+def go_lower(text: str) -> str:
+    """Go's strings.ToLower: each character's simple lower case mapping."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_simple(char, char.lower(), {"\u0130": "i"}) for char in text)
+
+
+def go_upper(text: str) -> str:
+    """Go's strings.ToUpper: each character's simple upper case mapping (`ß` stays `ß`)."""
+    if text.isascii():
+        return text.upper()
+    return "".join(_simple(char, char.upper(), {}) for char in text)
+
+
+def _yaml_quote(text: str) -> str:
+    """A YAML single-quoted scalar: backslashes stay as written, quotes are doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _simple(char: str, mapped: str, special: dict[str, str]) -> str:
+    # Python maps some characters to several (full case mapping); Go keeps those unchanged.
+    return mapped if len(mapped) == 1 else special.get(char, char)

@@ -1,0 +1,107 @@
+"""The `otlp` receiver: OTLP metrics over gRPC and HTTP (protobuf or JSON), as the Collector's.
+
+Modules: `config` (the config model), `schema` (the private wire schema), `layout` (number
+points read at fixed offsets), `decode` and `json` (request -> `Batch`), `points` (the translation
+rules both share), `compression` (bounded decompression), `handler` (decode, consume, count),
+`responses` (what clients get back), `http` and `grpc` (the listeners).
+
+Invariant: `start()` returns once every configured listener is bound (the bound ports are in
+`grpc_port` / `http_port`); `shutdown()` stops accepting and is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from metricgate.pipeline.component import Consumer, Receiver
+from metricgate.pipeline.host import Host
+from metricgate.pipeline.registry import Factory, Kind
+from metricgate.receivers.otlp.config import (
+    GrpcProtocolConfig,
+    HttpProtocolConfig,
+    OtlpReceiverConfig,
+    ProtocolsConfig,
+)
+from metricgate.receivers.otlp.decode import ProtobufDecoder
+from metricgate.receivers.otlp.grpc import GrpcServer
+from metricgate.receivers.otlp.handler import ExportHandler
+from metricgate.receivers.otlp.http import HttpServer
+from metricgate.receivers.otlp.points import DecodeError, DecodeResult
+from metricgate.receivers.otlp.schema import require_fast_protobuf
+
+__all__ = [
+    "FACTORY",
+    "DecodeError",
+    "DecodeResult",
+    "GrpcProtocolConfig",
+    "HttpProtocolConfig",
+    "OtlpReceiver",
+    "OtlpReceiverConfig",
+    "ProtobufDecoder",
+    "ProtocolsConfig",
+]
+
+log = logging.getLogger("metricgate.receivers.otlp")
+
+
+class OtlpReceiver(Receiver):
+    """Serves OTLP metrics on the configured protocols and feeds every batch to the pipelines."""
+
+    def __init__(
+        self, component_id: str, config: OtlpReceiverConfig, next_consumer: Consumer
+    ) -> None:
+        super().__init__(component_id, next_consumer)
+        self.config = config
+        self.decoder = ProtobufDecoder()
+        self.grpc_port: int | None = None
+        self.http_port: int | None = None
+        self._grpc: GrpcServer | None = None
+        self._http: HttpServer | None = None
+
+    async def start(self, host: Host) -> None:
+        require_fast_protobuf()
+        handler = ExportHandler(self.component_id, self.next_consumer, host, self.decoder)
+        protocols = self.config.protocols
+        try:
+            if protocols.grpc is not None:
+                self._grpc = GrpcServer(protocols.grpc, handler)
+                self.grpc_port = await self._grpc.start()
+            if protocols.http is not None:
+                self._http = HttpServer(protocols.http, handler)
+                self.http_port = await self._http.start()
+        except BaseException:
+            await self.shutdown()
+            raise
+        log.info(
+            "otlp receiver listening",
+            extra={
+                "receiver": self.component_id,
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+            },
+        )
+
+    async def shutdown(self) -> None:
+        grpc_server, self._grpc = self._grpc, None
+        http_server, self._http = self._http, None
+        if grpc_server is not None:
+            await grpc_server.stop()
+        if http_server is not None:
+            await http_server.stop()
+
+
+def _create(
+    component_id: str, config: OtlpReceiverConfig, next_consumer: Consumer | None
+) -> OtlpReceiver:
+    if next_consumer is None:
+        raise ValueError("the otlp receiver needs a next consumer")
+    return OtlpReceiver(component_id, config, next_consumer)
+
+
+FACTORY = Factory(
+    "otlp",
+    Kind.RECEIVER,
+    OtlpReceiverConfig,
+    _create,
+    "OTLP metrics over gRPC and HTTP (protobuf or JSON)",
+)

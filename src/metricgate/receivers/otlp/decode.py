@@ -1,0 +1,388 @@
+"""Protobuf OTLP metrics requests -> `Batch`, at millions of points per second.
+
+The request is parsed with the private schema (`schema.py`), which leaves every gauge and sum
+point as its own encoded bytes. `layout.py` reads the time and value fields of such a point at
+fixed offsets; the rest of the point, its *tail* (the attributes), is the key of a per-metric
+cache of series, so a known series costs one slice and one dictionary lookup and its attributes
+are never decoded. Everything else (another field order, flags, a new series) takes the slow
+path: a full parse of that point, attributes decoded only for a series not seen before.
+Exemplars of a known series are skipped by `layout.py` and parsed alone. Histograms, exponential
+histograms and summaries always take the full parse; they are rarer and their values cost more
+than their keys.
+
+Caches, all counted together and bounded by `max_series` entries (past it they are all cleared at
+once and refill from the traffic; objects handed out earlier stay valid, the model compares by
+value): resource bytes -> `Resource`; scope bytes -> `Scope`; metric descriptor -> per-metric
+state; per metric, point tail bytes -> `Series` and attribute bytes -> `Series`.
+
+Invariant: a cache hit gives exactly what a full decode would give. A tail enters the cache only
+after a full decode of its point showed it holds nothing but attributes (`layout.only_attributes`),
+so the tail is the series identity and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from metricgate.model import (
+    INTERNER,
+    Attributes,
+    AttributeValue,
+    Exemplar,
+    Metric,
+    MetricPoints,
+    PointValue,
+    Resource,
+    Scope,
+    Series,
+)
+from metricgate.receivers.otlp import points as p
+from metricgate.receivers.otlp.layout import (
+    START_TIME_DOUBLE,
+    START_TIME_INT,
+    TIME_DOUBLE,
+    TIME_INT,
+    layout,
+    only_attributes,
+)
+from metricgate.receivers.otlp.schema import Exemplar as ExemplarMessage
+from metricgate.receivers.otlp.schema import (
+    ExportMetricsServiceRequest,
+    InstrumentationScope,
+    KeyValue,
+    NumberDataPoint,
+)
+from metricgate.receivers.otlp.schema import Resource as ResourceMessage
+
+DEFAULT_MAX_SERIES: Final = 1_000_000
+
+
+class _MetricState:
+    """What the decoder remembers about one metric descriptor."""
+
+    __slots__ = ("bounds", "fast", "metric", "series")
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self.fast: dict[bytes, Series] = {}
+        """Number point tail -> series (see module docstring)."""
+        self.series: dict[tuple[bytes, ...], Series] = {}
+        """Encoded attributes, as sent -> series."""
+        self.bounds = p.BoundsTable()
+
+
+def any_value(value: Any) -> AttributeValue:
+    """An `AnyValue` message as a model attribute value (see `points` for the mapping)."""
+    which = value.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return tuple(any_value(v) for v in value.array_value.values)
+    if which == "kvlist_value":
+        return p.canonical_attributes(
+            (kv.key, any_value(kv.value)) for kv in value.kvlist_value.values
+        )
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    result: AttributeValue = getattr(value, which)
+    return result
+
+
+def key_values(pairs: Iterable[Any]) -> Attributes:
+    """`KeyValue` messages -> canonical attributes."""
+    return p.canonical_attributes((kv.key, any_value(kv.value)) for kv in pairs)
+
+
+def _exemplars(found: Iterable[Any]) -> tuple[Exemplar, ...]:
+    out = []
+    for e in found:
+        attributes = e.filtered_attributes
+        out.append(
+            Exemplar(
+                e.as_double + e.as_int,
+                e.time_unix_nano,
+                e.trace_id.hex(),
+                e.span_id.hex(),
+                key_values(attributes) if attributes else (),
+            )
+        )
+    return tuple(out)
+
+
+class ProtobufDecoder:
+    """Decodes `ExportMetricsServiceRequest` bodies; keeps the caches described above.
+
+    Not thread-safe: one decoder per receiver, used from its event loop.
+    """
+
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
+        self.max_series = max_series
+        self._resources: dict[tuple[bytes, str], Resource] = {}
+        self._scopes: dict[tuple[bytes, str], Scope] = {}
+        self._metrics: dict[tuple[object, ...], _MetricState] = {}
+        self._entries = 0
+
+    @property
+    def cached_entries(self) -> int:
+        return self._entries
+
+    def clear(self) -> None:
+        self._resources = {}
+        self._scopes = {}
+        self._metrics = {}
+        self._entries = 0
+
+    def _grew(self) -> None:
+        self._entries += 1
+        if self._entries > self.max_series:
+            self.clear()
+
+    def decode(self, body: bytes) -> p.DecodeResult:
+        """The batch in `body`, or `DecodeError` when it is not an OTLP metrics request."""
+        try:
+            request = ExportMetricsServiceRequest.FromString(body)
+            return self._request(request)
+        except ProtobufDecodeError as exc:
+            raise p.DecodeError(f"invalid protobuf ExportMetricsServiceRequest: {exc}") from None
+
+    def _request(self, request: Any) -> p.DecodeResult:
+        groups = p.Groups()
+        rejections = p.Rejections()
+        for resource_metrics in request.resource_metrics:
+            resource = self._resource(resource_metrics.resource, resource_metrics.schema_url)
+            for scope_metrics in resource_metrics.scope_metrics:
+                scope = self._scope(scope_metrics.scope, scope_metrics.schema_url)
+                for metric in scope_metrics.metrics:
+                    data = metric.WhichOneof("data")
+                    if data is not None:
+                        self._metric(resource, scope, metric, data, groups, rejections)
+        return groups.result(rejections)
+
+    def _resource(self, raw: bytes, schema_url: str) -> Resource:
+        key = (raw, schema_url)
+        found = self._resources.get(key)
+        if found is None:
+            attributes = key_values(ResourceMessage.FromString(raw).attributes)
+            found = self._resources[key] = INTERNER.intern_resource(attributes, schema_url)
+            self._grew()
+        return found
+
+    def _scope(self, raw: bytes, schema_url: str) -> Scope:
+        key = (raw, schema_url)
+        found = self._scopes.get(key)
+        if found is None:
+            scope = InstrumentationScope.FromString(raw)
+            found = self._scopes[key] = INTERNER.intern_scope(
+                scope.name, scope.version, key_values(scope.attributes), schema_url
+            )
+            self._grew()
+        return found
+
+    def _metric(
+        self,
+        resource: Resource,
+        scope: Scope,
+        message: Any,
+        data: str,
+        groups: p.Groups,
+        rejections: p.Rejections,
+    ) -> None:
+        body = getattr(message, data)
+        data_points = body.data_points
+        if not data_points:
+            return
+        name: str = message.name
+        if not name:
+            rejections.add(p.NO_NAME, "", len(data_points))
+            return
+        temporality = 0 if data in ("gauge", "summary") else body.aggregation_temporality
+        monotonic = data == "sum" and body.is_monotonic
+        unit: str = message.unit
+        description: str = message.description
+        key = (resource, scope, name, unit, description, data, temporality, monotonic)
+        state = self._metrics.get(key)
+        if state is None:
+            described = p.descriptor(data, temporality, monotonic)
+            if described is None:
+                rejections.add(p.BAD_TEMPORALITY, name, len(data_points))
+                return
+            kind, known_temporality, is_monotonic = described
+            metric = INTERNER.intern_metric(
+                resource, scope, name, unit, kind, known_temporality, is_monotonic, description
+            )
+            state = self._metrics[key] = _MetricState(metric)
+            self._grew()
+        group = groups.get(state.metric)
+        if data == "gauge" or data == "sum":
+            self._numbers(data_points, state, group, rejections)
+        else:
+            self._structured(data, data_points, state, group, rejections)
+
+    def _numbers(
+        self,
+        raws: Iterable[bytes],
+        state: _MetricState,
+        group: MetricPoints,
+        rejections: p.Rejections,
+    ) -> None:
+        """The hot loop: known series in the common layouts (see `layout.py`)."""
+        get = state.fast.get
+        add_series = group.series.append
+        add_value = group.values.append
+        add_time = group.timestamps.append
+        add_start = group.start_timestamps.append
+        add_flags = group.flags.append
+        value: float
+        for raw in raws:
+            size = len(raw)
+            if size > 26 and raw[0] == 0x11 and raw[9] == 0x19:
+                tag = raw[18]
+                if tag == 0x21:
+                    start, time, value = START_TIME_DOUBLE(raw)
+                elif tag == 0x31:
+                    start, time, as_int = START_TIME_INT(raw)
+                    value = float(as_int)
+                else:
+                    self._number(raw, state, group, rejections)
+                    continue
+                series = get(raw[27:])
+            elif size > 17 and raw[0] == 0x19:
+                tag = raw[9]
+                if tag == 0x21:
+                    time, value = TIME_DOUBLE(raw)
+                elif tag == 0x31:
+                    time, as_int = TIME_INT(raw)
+                    value = float(as_int)
+                else:
+                    self._number(raw, state, group, rejections)
+                    continue
+                start = 0
+                series = get(raw[18:])
+            else:
+                series = None
+            if series is None or not time:
+                self._number(raw, state, group, rejections)
+                continue
+            add_series(series)
+            add_value(value)
+            add_time(time)
+            add_start(start)
+            add_flags(0)
+
+    def _number(
+        self, raw: bytes, state: _MetricState, group: MetricPoints, rejections: p.Rejections
+    ) -> None:
+        """The slow path for one number point; teaches the fast path its tail when it can."""
+        found = layout(raw)
+        if found is not None:
+            start, time, value, exemplars, tail = found
+            series = state.fast.get(tail)
+            if series is not None and time:  # a known series, with exemplars in the way
+                index = len(group.series)
+                group.append(series, value, time, start, 0)
+                if exemplars:
+                    group.add_exemplars(
+                        index, _exemplars(map(ExemplarMessage.FromString, exemplars))
+                    )
+                return
+        point = NumberDataPoint.FromString(raw)
+        time = point.time_unix_nano
+        if not time:
+            rejections.add(p.NO_TIME, state.metric.name)
+            return
+        series = self._series(state, tuple(point.attributes))
+        flags = point.flags
+        index = len(group.series)
+        value = p.number_value(point.as_double + point.as_int, flags)
+        group.append(series, value, time, point.start_time_unix_nano, flags)
+        if point.exemplars:
+            group.add_exemplars(index, _exemplars(point.exemplars))
+        if found is not None and not flags:
+            tail = found[4]
+            if tail not in state.fast and only_attributes(tail):
+                state.fast[tail] = series
+                self._grew()
+
+    def _series(self, state: _MetricState, key: tuple[bytes, ...]) -> Series:
+        found = state.series.get(key)
+        if found is None:
+            attributes = key_values(KeyValue.FromString(raw) for raw in key)
+            found = state.series[key] = INTERNER.intern_series(state.metric, attributes)
+            self._grew()
+        return found
+
+    def _structured(
+        self,
+        data: str,
+        data_points: Iterable[Any],
+        state: _MetricState,
+        group: MetricPoints,
+        rejections: p.Rejections,
+    ) -> None:
+        """Histogram, exponential histogram and summary points: always a full parse."""
+        name = state.metric.name
+        read = _READERS[data]
+        for point in data_points:
+            time = point.time_unix_nano
+            if not time:
+                rejections.add(p.NO_TIME, name)
+                continue
+            flags = point.flags
+            value = read(point, state.bounds, flags)
+            if isinstance(value, str):
+                rejections.add(value, name)
+                continue
+            index = len(group.series)
+            series = self._series(state, tuple(point.attributes))
+            group.append(series, value, time, point.start_time_unix_nano, flags)
+            if data != "summary" and point.exemplars:
+                group.add_exemplars(index, _exemplars(point.exemplars))
+
+
+def _optional(point: Any, field: str) -> float | None:
+    found: float | None = getattr(point, field) if point.HasField(field) else None
+    return found
+
+
+def _histogram(point: Any, bounds: p.BoundsTable, flags: int) -> PointValue | str:
+    return p.histogram_point(
+        point.count,
+        _optional(point, "sum"),
+        bounds.intern(tuple(point.explicit_bounds)),
+        tuple(point.bucket_counts),
+        _optional(point, "min"),
+        _optional(point, "max"),
+        flags,
+    )
+
+
+def _exponential(point: Any, bounds: p.BoundsTable, flags: int) -> PointValue | str:
+    positive, negative = point.positive, point.negative
+    return p.exponential_point(
+        point.count,
+        _optional(point, "sum"),
+        point.scale,
+        point.zero_count,
+        p.bucket_range(positive.offset, tuple(positive.bucket_counts)),
+        p.bucket_range(negative.offset, tuple(negative.bucket_counts)),
+        point.zero_threshold,
+        _optional(point, "min"),
+        _optional(point, "max"),
+        flags,
+    )
+
+
+def _summary(point: Any, bounds: p.BoundsTable, flags: int) -> PointValue | str:
+    quantiles = [(q.quantile, q.value) for q in point.quantile_values]
+    return p.summary_point(point.count, point.sum, quantiles, flags)
+
+
+_READERS: Final[dict[str, Callable[[Any, p.BoundsTable, int], PointValue | str]]] = {
+    "histogram": _histogram,
+    "exponential_histogram": _exponential,
+    "summary": _summary,
+}

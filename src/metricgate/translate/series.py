@@ -1,0 +1,381 @@
+"""OTLP series -> Prometheus series: family name and type, HELP, labels, `target_info`.
+
+`PrometheusTranslator` answers three questions, each cached on the interned model object it is
+about, so a steady stream costs one dict lookup per point:
+
+- `family(metric)`: the family name, type, HELP and unit, or a `Dropped` verdict with a reason;
+- `series(series)`: the sorted label set of one series (data point attributes, `job`/`instance`,
+  scope labels, copied resource attributes, const labels), or `Dropped`;
+- `target_info(resource)`: the `target_info` labels of a resource, or None when it has none.
+
+Label precedence, highest first: the labels the translation owns (`job` and `instance` from the
+resource, `otel_scope_*`), then data point attributes, then copied resource attributes, then const
+labels. A data point attribute that maps to an owned label (or to `le` on a histogram, `quantile` on
+a summary, or to a reserved `__x__` name) is kept as `exported_<name>`, as Prometheus does for a
+scraped label that clashes with a target label. Attributes whose key has no label name are left
+out (the series is kept). Empty label values are dropped: Prometheus treats `k=""` as no label.
+
+A `native_prometheus` series (from a Prometheus-speaking receiver or the relabel processor) is
+already in Prometheus form: its metric name is the family name as it is (if valid), its attributes
+its labels (`__`-prefixed ones left out), and only const labels are added; it has no
+`target_info`.
+
+Invariant: no method raises on the hot path; a name that cannot be translated is a cached
+`Dropped` verdict, and every returned name and label name matches `METRIC_NAME_RE` and
+`LABEL_NAME_RE`. The translator is exporter-agnostic: it knows nothing of pages or requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from metricgate.model import (
+    AttributeValue,
+    Metric,
+    Resource,
+    Scope,
+    Series,
+)
+from metricgate.translate.attributes import attribute_text, render_labels
+from metricgate.translate.families import (
+    Dropped,
+    FamilyType,
+    FamilyView,
+    family_type,
+    unit_word,
+)
+from metricgate.translate.labels import (
+    InvalidLabelNameError,
+    merge_label_pairs,
+    prometheus_label_name,
+)
+from metricgate.translate.names import (
+    METRIC_NAME_RE,
+    InvalidMetricNameError,
+    prometheus_metric_name,
+)
+from metricgate.translate.units import normalize_unit
+
+__all__ = [
+    "TARGET_INFO",
+    "Dropped",
+    "FamilyType",
+    "FamilyView",
+    "PrometheusTranslator",
+    "SeriesView",
+    "TargetInfo",
+    "attribute_text",
+    "render_labels",
+]
+
+TARGET_INFO: Final = "target_info"
+_SERVICE_NAME = "service.name"
+_SERVICE_NAMESPACE = "service.namespace"
+_SERVICE_INSTANCE_ID = "service.instance.id"
+_IDENTIFYING = frozenset((_SERVICE_NAME, _SERVICE_NAMESPACE, _SERVICE_INSTANCE_ID))
+_RESERVED_NAMES = frozenset((TARGET_INFO, f"{TARGET_INFO}_total"))
+"""Names that would collide with `target_info` (a counter's OpenMetrics family drops `_total`)."""
+_MAX_CACHED = 100_000
+"""Bound on each per-metric, per-resource and per-key cache; past it that cache starts over."""
+
+
+class SeriesView:
+    """One series' Prometheus identity: its family and sorted label names and values.
+
+    `label_names` tuples are shared between series with the same label names, so a million
+    series of one metric cost one names tuple.
+    """
+
+    __slots__ = ("family", "label_names", "label_values", "resource")
+
+    def __init__(
+        self,
+        family: FamilyView,
+        label_names: tuple[str, ...],
+        label_values: tuple[str, ...],
+        resource: Resource,
+    ) -> None:
+        self.family: Final = family
+        self.label_names: Final = label_names
+        self.label_values: Final = label_values
+        self.resource: Final = resource
+
+    @property
+    def labels(self) -> tuple[tuple[str, str], ...]:
+        return tuple(zip(self.label_names, self.label_values, strict=True))
+
+    def label_text(self) -> str:
+        """The labels as exposition text without braces: `a="x",b="y"` (values escaped)."""
+        return render_labels(self.label_names, self.label_values)
+
+    def __repr__(self) -> str:
+        return f"SeriesView({self.family.name!r}, {dict(self.labels)!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """The `target_info` series of a resource; `key` is its (job, instance), "" when absent."""
+
+    key: tuple[str, str]
+    label_names: tuple[str, ...]
+    label_values: tuple[str, ...]
+
+    def label_text(self) -> str:
+        return render_labels(self.label_names, self.label_values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """Labels every series of one (resource, scope) pair shares."""
+
+    owned: tuple[tuple[str, str], ...]
+    fallback: tuple[tuple[str, str], ...]
+
+
+class PrometheusTranslator:
+    """Translates interned model objects into Prometheus terms, caching every answer.
+
+    Options: `namespace` prefixes metric names; `add_unit_suffixes` appends unit, `_total` and
+    `_ratio` suffixes; `resource_to_telemetry_conversion` copies every resource attribute onto
+    every series, `resource_attributes` only those named; `enable_scope_labels` adds the
+    `otel_scope_*` labels; `const_labels` are added to every series lacking them;
+    `normalize_units` exposes scaled time and size units in seconds and bytes (see
+    `metricgate.translate.units`). `max_series` bounds the `series()` cache: past it the cache
+    starts over (owners that keep their own per-series state use `build_series` instead).
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "",
+        add_unit_suffixes: bool = True,
+        resource_to_telemetry_conversion: bool = False,
+        resource_attributes: Iterable[str] = (),
+        enable_scope_labels: bool = True,
+        const_labels: Mapping[str, str] | None = None,
+        normalize_units: bool = False,
+        max_series: int = 1_000_000,
+    ) -> None:
+        self.namespace = namespace
+        self.add_unit_suffixes = add_unit_suffixes
+        self.resource_to_telemetry_conversion = resource_to_telemetry_conversion
+        self.resource_attributes = frozenset(resource_attributes)
+        self.enable_scope_labels = enable_scope_labels
+        self.const_labels = tuple(sorted((const_labels or {}).items()))
+        self.normalize_units = normalize_units
+        self.max_series = max_series
+        self._families: dict[Metric, FamilyView | Dropped] = {}
+        self._series: dict[Series, SeriesView | Dropped] = {}
+        self._bases: dict[tuple[Resource, Scope], _Base] = {}
+        self._targets: dict[Resource, TargetInfo | None] = {}
+        self._label_names: dict[str, str | None] = {}
+        self._name_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # Series already in Prometheus form get nothing added but the const labels.
+        self._native_base = _Base((), self.const_labels)
+
+    # -- metric level ------------------------------------------------------------------------
+
+    def family(self, metric: Metric) -> FamilyView | Dropped:
+        """The family `metric` belongs to, or why it is dropped (cached per Metric)."""
+        found = self._families.get(metric)
+        if found is None:
+            if len(self._families) >= _MAX_CACHED:
+                self._start_over()
+            found = self._families[metric] = self._build_family(metric)
+        return found
+
+    def _start_over(self) -> None:
+        """Forget every per-metric, per-resource and per-key answer (they are rebuilt on use)."""
+        self._families.clear()
+        self._bases.clear()
+        self._targets.clear()
+        self._label_names.clear()
+        self._name_tuples.clear()
+
+    def _build_family(self, metric: Metric) -> FamilyView | Dropped:
+        kind = family_type(metric)
+        if isinstance(kind, Dropped):
+            return kind
+        if metric.native_prometheus:
+            if not METRIC_NAME_RE.match(metric.name):
+                return Dropped("invalid_metric_name", f"metric {metric.name!r} is no valid name")
+            help_text = metric.description or metric.name
+            unit = unit_word(metric.unit, metric.name, kind)
+            return FamilyView(metric.name, kind, help_text, unit)
+        unit, scale = metric.unit, 1.0
+        if self.normalize_units:
+            unit, scale = normalize_unit(unit)
+        try:
+            name = prometheus_metric_name(
+                metric.name,
+                unit,
+                counter=kind is FamilyType.COUNTER,
+                gauge=kind is FamilyType.GAUGE,
+                namespace=self.namespace,
+                add_suffixes=self.add_unit_suffixes,
+            )
+        except InvalidMetricNameError as exc:
+            return Dropped("invalid_metric_name", f"metric {metric.name!r}: {exc}")
+        if name in _RESERVED_NAMES:
+            return Dropped("reserved_metric_name", f"metric {metric.name!r} maps to {name}")
+        return FamilyView(
+            name=name,
+            type=kind,
+            help=metric.description or metric.name,
+            unit=unit_word(unit, name, kind),
+            scale=scale,
+        )
+
+    # -- series level ------------------------------------------------------------------------
+
+    def series(self, series: Series) -> SeriesView | Dropped:
+        """`series` in Prometheus terms, or why it is dropped (cached per Series)."""
+        found = self._series.get(series)
+        if found is None:
+            if len(self._series) >= self.max_series:
+                self._series.clear()
+            found = self._series[series] = self.build_series(series)
+        return found
+
+    def forget(self, series: Series) -> None:
+        """Drop the cached answer for `series` (its owner saw it go stale)."""
+        self._series.pop(series, None)
+
+    def build_series(self, series: Series) -> SeriesView | Dropped:
+        """Like `series()`, without caching the per-series answer."""
+        metric = series.metric
+        family = self.family(metric)
+        if isinstance(family, Dropped):
+            return family
+        if metric.native_prometheus:
+            base = self._native_base
+        else:
+            base = self._base(metric.resource, metric.scope)
+        reserved = {name for name, _ in base.owned}
+        if family.type is FamilyType.HISTOGRAM:
+            reserved.add("le")
+        elif family.type is FamilyType.SUMMARY:
+            reserved.add("quantile")
+        labels = _merged(self._label_pairs(series.attributes, reserved, metric.native_prometheus))
+        labels.update(base.owned)
+        for name, value in base.fallback:
+            labels.setdefault(name, value)
+        names = tuple(sorted(n for n, v in labels.items() if v))
+        if len(self._name_tuples) >= _MAX_CACHED:
+            self._name_tuples.clear()
+        names = self._name_tuples.setdefault(names, names)
+        return SeriesView(family, names, tuple(labels[n] for n in names), metric.resource)
+
+    def _label_pairs(
+        self,
+        attributes: Iterable[tuple[str, AttributeValue]],
+        reserved: set[str],
+        native: bool = False,
+    ) -> list[tuple[str, str]]:
+        pairs = []
+        for key, value in attributes:
+            name = self._label_name(key)
+            if name is None or (native and key.startswith("__")):
+                continue
+            if name in reserved or name.startswith("__"):
+                name = self._label_name(f"exported_{name}") or "exported"
+            pairs.append((name, attribute_text(value)))
+        return pairs
+
+    def _label_name(self, key: str) -> str | None:
+        try:
+            return self._label_names[key]
+        except KeyError:
+            pass
+        if len(self._label_names) >= _MAX_CACHED:
+            self._label_names.clear()
+        try:
+            name: str | None = prometheus_label_name(key)
+        except InvalidLabelNameError:
+            name = None
+        self._label_names[key] = name
+        return name
+
+    def _base(self, resource: Resource, scope: Scope) -> _Base:
+        found = self._bases.get((resource, scope))
+        if found is not None:
+            return found
+        if len(self._bases) >= _MAX_CACHED:
+            self._bases.clear()
+        owned = dict(_job_instance(resource))
+        if self.enable_scope_labels:
+            scope_labels = dict(
+                self._label_pairs(((f"otel_scope_{k}", v) for k, v in scope.attributes), set())
+            )
+            scope_labels.update(
+                otel_scope_name=scope.name,
+                otel_scope_version=scope.version,
+                otel_scope_schema_url=scope.schema_url,
+            )
+            owned.update((k, v) for k, v in scope_labels.items() if k not in owned)
+        copied = [
+            (key, value)
+            for key, value in resource.attributes
+            if key not in _IDENTIFYING
+            and (self.resource_to_telemetry_conversion or key in self.resource_attributes)
+        ]
+        fallback = _merged(self._label_pairs(copied, set(owned)))
+        for name, value in self.const_labels:
+            fallback.setdefault(name, value)
+        found = self._bases[(resource, scope)] = _Base(
+            tuple((k, v) for k, v in owned.items() if v), tuple(fallback.items())
+        )
+        return found
+
+    # -- resource level ----------------------------------------------------------------------
+
+    def target_info(self, resource: Resource) -> TargetInfo | None:
+        """The `target_info` series for `resource`; None when it has only identifying attributes."""
+        try:
+            return self._targets[resource]
+        except KeyError:
+            pass
+        if len(self._targets) >= _MAX_CACHED:
+            self._targets.clear()
+        owned = _job_instance(resource)
+        others = [(k, v) for k, v in resource.attributes if k not in _IDENTIFYING]
+        found = None
+        if others:
+            labels = _merged(self._label_pairs(others, {k for k, _ in owned}))
+            labels.update(owned)
+            names = tuple(sorted(n for n, v in labels.items() if v))
+            job_instance = dict(owned)
+            found = TargetInfo(
+                (job_instance.get("job", ""), job_instance.get("instance", "")),
+                names,
+                tuple(labels[n] for n in names),
+            )
+        self._targets[resource] = found
+        return found
+
+
+def _merged(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Label pairs (already translated names) as a dict; colliding names joined with `;`."""
+    labels = dict(pairs)
+    if len(labels) == len(pairs):
+        return labels
+    # Names are final already (translation is idempotent); the sort is stable, so the values
+    # are joined in the order of the original, sorted, attribute keys.
+    return dict(merge_label_pairs(pairs))
+
+
+def _job_instance(resource: Resource) -> list[tuple[str, str]]:
+    """`job` (`service.namespace/service.name`) and `instance` (`service.instance.id`)."""
+    name = attribute_text(resource.get(_SERVICE_NAME))
+    namespace = attribute_text(resource.get(_SERVICE_NAMESPACE))
+    instance = attribute_text(resource.get(_SERVICE_INSTANCE_ID))
+    out = []
+    if name or namespace:
+        # Semantic conventions: a service without a name is `unknown_service`.
+        job = name or "unknown_service"
+        out.append(("job", f"{namespace}/{job}" if namespace else job))
+    if instance:
+        out.append(("instance", instance))
+    return out

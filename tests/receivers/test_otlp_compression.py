@@ -1,0 +1,103 @@
+"""Bounded decompression: every coding, bombs stopped at the limit, corrupt input refused."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import cramjam
+import pytest
+
+from metricgate.receivers.otlp.compression import (
+    CorruptBodyError,
+    TooLargeError,
+    UnsupportedEncodingError,
+    coding,
+    decompress,
+)
+
+DATA = b"metricgate " * 5000
+
+
+def encode(encoding: str, data: bytes) -> bytes:
+    return {
+        "gzip": lambda: gzip.compress(data),
+        "zlib": lambda: zlib.compress(data),
+        "deflate-raw": lambda: zlib.compress(data, wbits=-15),
+        "zstd": lambda: bytes(cramjam.zstd.compress(data)),
+        "snappy": lambda: bytes(cramjam.snappy.compress_raw(data)),
+        "snappy-framed": lambda: bytes(cramjam.snappy.compress(data)),
+    }[encoding]()
+
+
+@pytest.mark.parametrize(
+    ("header", "variant"),
+    [
+        ("gzip", "gzip"),
+        ("x-gzip", "gzip"),
+        ("deflate", "zlib"),
+        ("deflate", "deflate-raw"),
+        ("zlib", "zlib"),
+        ("zstd", "zstd"),
+        ("snappy", "snappy"),
+        ("snappy", "snappy-framed"),
+    ],
+)
+def test_round_trip(header: str, variant: str) -> None:
+    assert decompress(encode(variant, DATA), coding(header), len(DATA)) == DATA
+    with pytest.raises(TooLargeError):
+        decompress(encode(variant, DATA), coding(header), len(DATA) - 1)
+
+
+def test_identity_and_concatenated_gzip_members() -> None:
+    assert decompress(DATA, coding(""), 1) == DATA  # the wire limit applies, not this one
+    assert decompress(DATA, coding(" Identity "), 1) == DATA
+    two = gzip.compress(b"a" * 10) + gzip.compress(b"b" * 10)
+    assert decompress(two, "gzip", 100) == b"a" * 10 + b"b" * 10
+
+
+@pytest.mark.parametrize("header", ["br", "lz4", "gzip, zstd", "compress"])
+def test_unsupported_codings(header: str) -> None:
+    with pytest.raises(UnsupportedEncodingError):
+        coding(header)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", b"not gzip at all"),
+        ("gzip", gzip.compress(DATA)[:-20]),
+        ("gzip", gzip.compress(DATA) + b"trailing junk"),
+        ("deflate", zlib.compress(DATA) + b"junk"),
+        ("zstd", b"\x28\xb5\x2f\xfd garbage"),
+        ("zstd", bytes(cramjam.zstd.compress(DATA))[:-5]),
+        ("snappy", b"\xff\xff\xff\xff\xff"),
+        ("snappy", b"\xff\x06\x00\x00sNaPpY\x00\xff\xff\xff"),
+    ],
+)
+def test_corrupt_bodies(encoding: str, body: bytes) -> None:
+    with pytest.raises(CorruptBodyError):
+        decompress(body, encoding, 10 * len(DATA))
+
+
+def test_bombs_stop_at_the_limit() -> None:
+    limit = 1 << 20
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    gzip_bomb = b"".join(compressor.compress(zeros) for _ in range(64)) + compressor.flush()
+    streamed = cramjam.zstd.Compressor()
+    for _ in range(64):
+        streamed.compress(zeros)
+    zstd_bomb = bytes(streamed.finish())
+    snappy_bomb = bytes(cramjam.snappy.compress_raw(bytes(64 << 20)))
+    framed_bomb = bytes(cramjam.snappy.compress(bytes(64 << 20)))
+    for encoding, bomb in (
+        ("gzip", gzip_bomb),
+        ("zstd", zstd_bomb),
+        ("zstd", bytes(cramjam.zstd.compress(bytes(64 << 20)))),  # declares its size
+        ("snappy", snappy_bomb),
+        ("snappy", framed_bomb),
+    ):
+        assert len(bomb) < 4 << 20
+        with pytest.raises(TooLargeError):
+            decompress(bomb, encoding, limit)
