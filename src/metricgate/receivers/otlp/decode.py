@@ -58,7 +58,7 @@ from metricgate.receivers.otlp.schema import (
 )
 from metricgate.receivers.otlp.schema import Resource as ResourceMessage
 
-DEFAULT_MAX_SERIES: Final = 1_000_000
+DEFAULT_MAX_SERIES: Final = 4_000_000
 
 
 class _MetricState:
@@ -294,18 +294,21 @@ class ProtobufDecoder:
         if not time:
             rejections.add(p.NO_TIME, state.metric.name)
             return
-        series = self._series(state, tuple(point.attributes))
+        tail = found[4] if found is not None and not point.flags else None
+        if tail is not None and tail not in state.fast and only_attributes(tail):
+            # the fast path will find this series by its tail: no second cache entry for it
+            attributes = key_values(map(KeyValue.FromString, point.attributes))
+            series = INTERNER.intern_series(state.metric, attributes)
+            state.fast[tail] = series
+            self._grew()
+        else:
+            series = self._series(state, tuple(point.attributes))
         flags = point.flags
         index = len(group.series)
         value = p.number_value(point.as_double + point.as_int, flags)
         group.append(series, value, time, point.start_time_unix_nano, flags)
         if point.exemplars:
             group.add_exemplars(index, _exemplars(point.exemplars))
-        if found is not None and not flags:
-            tail = found[4]
-            if tail not in state.fast and only_attributes(tail):
-                state.fast[tail] = series
-                self._grew()
 
     def _series(self, state: _MetricState, key: tuple[bytes, ...]) -> Series:
         found = state.series.get(key)

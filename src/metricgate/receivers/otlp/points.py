@@ -32,6 +32,7 @@ Invariant: nothing here may raise on any input the decoders can produce except `
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -151,9 +152,32 @@ def descriptor(
     return kind, known, monotonic and kind is MetricKind.SUM
 
 
+_SHARED_PAIRS: dict[tuple[str, AttributeValue], tuple[str, AttributeValue]] = {}
+_MAX_SHARED_PAIRS = 1_000_000
+
+
 def canonical_attributes(pairs: Iterable[tuple[str, AttributeValue]]) -> Attributes:
-    """Sorted by key, last value wins for a repeated key."""
-    return tuple(sorted(dict(pairs).items()))
+    """Sorted by key, last value wins for a repeated key.
+
+    Pairs are shared between series (`("method", "GET")` is one object for every series that has
+    it) and strings are interned: most of a series' memory is its attributes, and most attribute
+    pairs repeat across series. The table forgets everything when it passes its bound.
+    """
+    shared = _SHARED_PAIRS
+    out = []
+    for pair in sorted(dict(pairs).items()):
+        try:
+            found = shared.get(pair)
+        except TypeError:  # an unhashable value cannot occur, but never fail decoding on it
+            found = pair
+        if found is None:
+            key, value = pair
+            found = (sys.intern(key), sys.intern(value) if isinstance(value, str) else value)
+            if len(shared) >= _MAX_SHARED_PAIRS:
+                shared.clear()
+            shared[found] = found
+        out.append(found)
+    return tuple(out)
 
 
 def valid_bounds(bounds: tuple[float, ...]) -> bool:

@@ -1,0 +1,41 @@
+"""Config of the `prometheus_remote_write` receiver.
+
+```yaml
+receivers:
+  prometheus_remote_write:
+    endpoint: 0.0.0.0:9201
+    path: /api/v1/write
+    max_request_body_size: 32MiB
+    max_decompressed_size: 128MiB
+```
+
+Invariant: a validated config can be started as is; every limit is a positive number of bytes.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from metricgate.config.types import ByteSize, ComponentConfig, Endpoint
+
+MIB = 1024 * 1024
+
+
+class RemoteWriteReceiverConfig(ComponentConfig):
+    """`receivers.prometheus_remote_write`: Prometheus remote-write 1.0 and 2.0 over HTTP."""
+
+    endpoint: Endpoint = "0.0.0.0:9201"
+    """`host:port` to listen on (all interfaces by default, as a gateway in a container)."""
+    path: str = "/api/v1/write"
+    """Path that accepts `POST` of remote-write requests."""
+    max_request_body_size: ByteSize = Field(default=32 * MIB, gt=0)
+    """Largest body on the wire (snappy-compressed); larger gets 413 before it is read."""
+    max_decompressed_size: ByteSize = Field(default=128 * MIB, gt=0)
+    """Largest body after snappy decompression; larger gets 413, checked before inflating."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or " " in value:
+            raise ValueError(f"expected a URL path starting with '/', got {value!r}")
+        return value
