@@ -294,12 +294,12 @@ class ProtobufDecoder:
         if not time:
             rejections.add(p.NO_TIME, state.metric.name)
             return
-        tail = found[4] if found is not None and not point.flags else None
-        if tail is not None and tail not in state.fast and only_attributes(tail):
+        fast_key = found[4] if found is not None and not point.flags else None
+        if fast_key is not None and fast_key not in state.fast and only_attributes(fast_key):
             # the fast path will find this series by its tail: no second cache entry for it
             attributes = key_values(map(KeyValue.FromString, point.attributes))
             series = INTERNER.intern_series(state.metric, attributes)
-            state.fast[tail] = series
+            state.fast[fast_key] = series
             self._grew()
         else:
             series = self._series(state, tuple(point.attributes))
