@@ -49,12 +49,35 @@ receivers:
       http: {{endpoint: "127.0.0.1:{http}"}}
 exporters:
   prometheus: {{endpoint: "127.0.0.1:{prom}"}}
+{processors_section}
 service:
   pipelines:
-    metrics: {{receivers: [otlp], exporters: [prometheus]}}
+    metrics: {{receivers: [otlp], processors: [{processor_ids}], exporters: [prometheus]}}
   telemetry:
     metrics: {{address: "127.0.0.1:{tel}"}}
     logs: {{level: warning}}
+"""
+
+
+PROCESSORS = """
+processors:
+  relabel:
+    relabel_configs:
+      - {source_labels: [status], regex: '(\\d)\\d\\d', target_label: code_class, replacement: '${1}xx'}
+      - {action: labeldrop, regex: 'otel_scope_.*'}
+      - {action: labelmap, regex: 'tenant_(id)', replacement: 'tenant_$1'}
+      - {action: hashmod, source_labels: [series], modulus: 8, target_label: shard}
+      - {action: lowercase, source_labels: [method], target_label: method}
+      - {source_labels: [__name__], regex: '(.*)_total', target_label: __name__, replacement: '${1}_n'}
+      - {target_label: region, replacement: eu-west-1}
+      - {action: keep, source_labels: [__name__], regex: 'bench_.*'}
+      - {source_labels: [route], regex: '/api/(v[0-9]+)/.*', target_label: api_version}
+      - {action: labeldrop, regex: 'shard'}
+  cardinality_limit: {max_series: 10000000, max_series_per_metric: 1000000}
+  aggregate:
+    rules:
+      - {match: bench_requests_1_n, interval: 1m, without: [series], outputs: [total, rate_sum],
+         keep_input: true}
 """
 
 
@@ -213,6 +236,11 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=10_000, help="points per request")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--transport", choices=["http", "grpc", "both"], default="both")
+    parser.add_argument(
+        "--processors",
+        action="store_true",
+        help="add relabel (10 rules) -> cardinality_limit -> aggregate (1 rule) to the pipeline",
+    )
     args = parser.parse_args()
 
     print(f"building requests: {args.series:,} series x {args.rounds} rounds", flush=True)
@@ -225,7 +253,15 @@ def main() -> None:
         ports = {"grpc": free_port(), "http": free_port(), "prom": free_port(), "tel": free_port()}
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "bench.yaml"
-            config.write_text(CONFIG.format(**ports))
+            config.write_text(
+                CONFIG.format(
+                    **ports,
+                    processors_section=PROCESSORS if args.processors else "",
+                    processor_ids="relabel, cardinality_limit, aggregate"
+                    if args.processors
+                    else "",
+                )
+            )
             process = subprocess.Popen(
                 [sys.executable, "-m", "metricgate", "run", "--config", str(config)]
             )
@@ -272,7 +308,8 @@ def run_one(
     scrape_s, scrape_bytes = time_scrape(ports["prom"])
     scrape2_s, _ = time_scrape(ports["prom"])
     steady = (points - args.series) / max(1e-9, elapsed - first_round_s) if len(rounds) > 1 else 0
-    print(f"\n== OTLP/{transport} protobuf -> prometheus exporter ==")
+    chain = " -> relabel -> cardinality_limit -> aggregate" if args.processors else ""
+    print(f"\n== OTLP/{transport} protobuf{chain} -> prometheus exporter ==")
     print(f"points accepted       : {points:,} in {elapsed:.2f} s")
     print(
         f"throughput            : {points / elapsed:,.0f} points/s overall, "
