@@ -63,12 +63,14 @@ PROCESSORS = """
 processors:
   relabel:
     relabel_configs:
-      - {source_labels: [status], regex: '(\\d)\\d\\d', target_label: code_class, replacement: '${1}xx'}
+      - {source_labels: [status], regex: '(\\d)\\d\\d', target_label: code_class,
+         replacement: '${1}xx'}
       - {action: labeldrop, regex: 'otel_scope_.*'}
       - {action: labelmap, regex: 'tenant_(id)', replacement: 'tenant_$1'}
       - {action: hashmod, source_labels: [series], modulus: 8, target_label: shard}
       - {action: lowercase, source_labels: [method], target_label: method}
-      - {source_labels: [__name__], regex: '(.*)_total', target_label: __name__, replacement: '${1}_n'}
+      - {source_labels: [__name__], regex: '(.*)_total', target_label: __name__,
+         replacement: '${1}_n'}
       - {target_label: region, replacement: eu-west-1}
       - {action: keep, source_labels: [__name__], regex: 'bench_.*'}
       - {source_labels: [route], regex: '/api/(v[0-9]+)/.*', target_label: api_version}

@@ -20,8 +20,8 @@ import tracemalloc
 from typing import Any
 
 import yaml
-from bench_relabel import KEEP_ALL, NullConsumer, build_batches
 
+from bench_relabel import KEEP_ALL, NullConsumer, build_batches
 from metricgate.components import BUILTIN_FACTORIES
 from metricgate.pipeline import Consumer, Host, Processor
 from metricgate.telemetry import SelfMetrics
