@@ -357,3 +357,16 @@ def test_a_counter_whose_openmetrics_family_clashes_is_dropped() -> None:
     assert s.ingest(batch(points(histogram, ({}, hist_point))), 1.0) == {}
     gauge = metric("jobs.count.count", GAUGE)  # jobs_count_count: a sample of `jobs_count`
     assert s.ingest(batch(points(gauge, ({}, 2.0))), 1.0) == {"name_conflict": 1}
+
+
+def test_relabelled_series_keep_their_target_info_while_job_and_instance_are_unchanged() -> None:
+    s = store()
+    host = resource({"service.name": "svc", "service.instance.id": "i1", "host.name": "h1"})
+    m = INTERNER.intern_metric(host, scope(), "up_total", "", GAUGE, native_prometheus=True)
+    s.ingest(batch(points(m, ({"job": "svc", "instance": "i1", "a": "b"}, 1.0))), 0.0)
+    text = page(s)
+    assert 'target_info{host_name="h1",instance="i1",job="svc"} 1' in text
+    renamed = INTERNER.intern_metric(host, scope(), "other", "", GAUGE, native_prometheus=True)
+    s2 = store()
+    s2.ingest(batch(points(renamed, ({"job": "relabelled", "instance": "i1"}, 1.0))), 0.0)
+    assert "target_info" not in page(s2)

@@ -263,11 +263,15 @@ class Store:
             self._track_target(entry.series, -1)
 
     def _track_target(self, series: Series, change: int) -> None:
-        if series.metric.native_prometheus:
-            return  # its labels are final: whatever described its target came with them
         info = self.translator.target_info(series.metric.resource)
         if info is None:
             return
+        if series.metric.native_prometheus:
+            # Relabel output keeps its resource: it still has a target_info, as long as its job
+            # and instance are still the resource's (remote-write and aggregate output carry none).
+            labels = dict(series.attributes)
+            if (labels.get("job", ""), labels.get("instance", "")) != info.key:
+                return
         target = self._targets.get(info.key)
         if target is None:
             if change < 0:
