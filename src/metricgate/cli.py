@@ -125,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     components = commands.add_parser("components", help="list the registered component types")
     components.set_defaults(func=cmd_components)
 
-    from metricgate.catalog.cli import add_catalog_commands
+    from metricgate.catalog.cli import add_catalog_commands, add_demo_command
     from metricgate.processors.relabel.cli import add_relabel_test_command
 
     add_relabel_test_command(commands)
     add_catalog_commands(commands)
+    add_demo_command(commands)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(func=lambda _: print(f"metricgate {__version__}") or 0)

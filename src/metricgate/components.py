@@ -12,6 +12,7 @@ from metricgate.processors.batch import FACTORY as BATCH_FACTORY
 from metricgate.processors.cumulative_to_delta import FACTORY as CUMULATIVE_TO_DELTA_FACTORY
 from metricgate.processors.delta_to_cumulative import FACTORY as DELTA_TO_CUMULATIVE_FACTORY
 from metricgate.processors.filter import FACTORY as FILTER_FACTORY
+from metricgate.processors.genai_cost import FACTORY as GENAI_COST_FACTORY
 from metricgate.processors.relabel import FACTORY as RELABEL_FACTORY
 from metricgate.processors.resource import FACTORY as RESOURCE_FACTORY
 from metricgate.receivers.otlp import FACTORY as OTLP_RECEIVER_FACTORY
@@ -26,6 +27,7 @@ BUILTIN_FACTORIES: list[Factory] = [
     CUMULATIVE_TO_DELTA_FACTORY,
     DELTA_TO_CUMULATIVE_FACTORY,
     FILTER_FACTORY,
+    GENAI_COST_FACTORY,
     RELABEL_FACTORY,
     RESOURCE_FACTORY,
     OTLP_RECEIVER_FACTORY,

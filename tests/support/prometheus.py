@@ -66,8 +66,13 @@ def run_prometheus(
     scrape_targets: list[str] | None = None,
     scrape_interval: str = "1s",
     extra_args: list[str] | None = None,
+    extra_config: str = "",
 ) -> Iterator[PrometheusServer]:
-    """Start Prometheus scraping `scrape_targets` (host:port) every `scrape_interval`."""
+    """Start Prometheus scraping `scrape_targets` (host:port) every `scrape_interval`.
+
+    `extra_config` is YAML appended to the generated config as top-level keys (for example a
+    `remote_write:` section); it must not repeat `global` or `scrape_configs`.
+    """
     binary = require_binary("prometheus")
     port = free_port()
     data = tmp_path / f"prometheus-{port}"
@@ -82,6 +87,8 @@ def run_prometheus(
             f"    scrape_interval: {scrape_interval}",
             f"    static_configs: [{{targets: [{', '.join(repr(t) for t in scrape_targets)}]}}]",
         ]
+    if extra_config:
+        lines.append(extra_config.strip("\n"))
     config.write_text("\n".join(lines) + "\n")
     log_path = data / "prometheus.log"
     with log_path.open("wb") as log:

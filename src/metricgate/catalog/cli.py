@@ -11,7 +11,7 @@ from pathlib import Path
 
 from metricgate.catalog.rules import DEFAULT_RUNBOOK_BASE_URL
 
-__all__ = ["add_catalog_commands"]
+__all__ = ["add_catalog_commands", "add_demo_command"]
 
 
 def add_catalog_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,4 +74,71 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 def _report(paths: list[Path]) -> int:
     for path in paths:
         print(path)
+    return 0
+
+
+def add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `demo`: a simulated agent fleet recording the catalog into a running metricgate."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="send a simulated AI-agent fleet's metrics to a running metricgate",
+        description="Record every catalog metric from simulated agents through the OpenTelemetry "
+        "SDK into metricgate's OTLP receiver; open the scrape page or dashboards to watch.",
+    )
+    demo.add_argument(
+        "--endpoint",
+        default=None,
+        help="OTLP receiver host:port (default: localhost:4317 for grpc, localhost:4318 for http)",
+    )
+    demo.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    demo.add_argument(
+        "--duration",
+        type=_duration,
+        default=0.0,
+        help="how long to run, e.g. 5m (default: 0 = until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--interval", type=_duration, default=1.0, help="time between ticks and exports (1s)"
+    )
+    demo.add_argument("--agents", type=int, default=12, help="simulated agents (default: 12)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    demo.add_argument(
+        "--cost-by-gateway",
+        action="store_true",
+        help="record no agent cost: leave it to a genai_cost processor in metricgate",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+
+def _duration(text: str) -> float:
+    from metricgate.config.types import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from metricgate.catalog.demo import run_demo
+    except ImportError as exc:
+        print(
+            f"metricgate demo needs the OpenTelemetry SDK and OTLP exporters ({exc})",
+            file=sys.stderr,
+        )
+        return 1
+    if args.agents < 1 or args.interval <= 0:
+        print("metricgate demo: --agents must be >= 1 and --interval > 0", file=sys.stderr)
+        return 2
+    endpoint = args.endpoint or ("localhost:4317" if args.protocol == "grpc" else "localhost:4318")
+    run_demo(
+        endpoint=endpoint,
+        protocol=args.protocol,
+        duration=args.duration,
+        interval=args.interval,
+        agents=args.agents,
+        seed=args.seed,
+        cost_by_gateway=args.cost_by_gateway,
+    )
     return 0
