@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from metricgate.exporters import debug
 from metricgate.exporters.prometheus import FACTORY as PROMETHEUS_EXPORTER_FACTORY
+from metricgate.exporters.prometheus_remote_write import FACTORY as REMOTE_WRITE_EXPORTER_FACTORY
 from metricgate.pipeline.registry import Factory
 from metricgate.processors import cardinality_limit, memory_limiter
 from metricgate.processors.aggregate import FACTORY as AGGREGATE_FACTORY
@@ -32,4 +33,5 @@ BUILTIN_FACTORIES: list[Factory] = [
     RESOURCE_FACTORY,
     OTLP_RECEIVER_FACTORY,
     PROMETHEUS_EXPORTER_FACTORY,
+    REMOTE_WRITE_EXPORTER_FACTORY,
 ]

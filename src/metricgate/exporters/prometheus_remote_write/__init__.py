@@ -1,0 +1,15 @@
+"""The `prometheus_remote_write` exporter: remote-write 1.0 with sharded, ordered sending.
+
+`config.py` holds the config model, `wire.py` the hand-written protobuf encoding, `encoder.py` the
+per-series state (cached label blocks, delta accumulation, staleness) that turns batches into
+per-shard fragments, `shards.py` the senders with batching and retry, `client.py` one HTTP
+request and its classification, `telemetry.py` the exporter's own counters and `exporter.py` the
+component.
+"""
+
+from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExporterConfig
+from metricgate.exporters.prometheus_remote_write.encoder import Encoder
+from metricgate.exporters.prometheus_remote_write.exporter import FACTORY, RemoteWriteExporter
+from metricgate.exporters.prometheus_remote_write.wire import Fragment
+
+__all__ = ["FACTORY", "Encoder", "Fragment", "RemoteWriteExporter", "RemoteWriteExporterConfig"]

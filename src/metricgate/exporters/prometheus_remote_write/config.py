@@ -1,0 +1,184 @@
+"""`exporters.prometheus_remote_write`: the remote-write sender's configuration model.
+
+Every key is documented once here and in the README's config reference. Invariant: a config that
+validates can be sent with: URLs, label names, header clashes, credentials and shard bounds are
+all checked here, never at start.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from metricgate.config.types import ByteSize, Duration
+from metricgate.pipeline.queue import ExporterConfig, QueueSettings, RetrySettings
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_NAMESPACE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+PROTOCOL_HEADERS = frozenset(
+    ("content-encoding", "content-type", "x-prometheus-remote-write-version", "user-agent")
+)
+"""Headers the protocol owns; `headers` may not set them."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BasicAuth(_Section):
+    """`basic_auth`: HTTP basic auth; the password inline or read from a file at each send."""
+
+    username: str
+    password: str = ""
+    password_file: str = ""
+
+    @model_validator(mode="after")
+    def _one_password(self) -> Self:
+        if self.password and self.password_file:
+            raise ValueError("set password or password_file, not both")
+        return self
+
+
+class TlsSettings(_Section):
+    """`tls`: CA bundle, client certificate and key, and (for tests only) skipping verification."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> Self:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class ShardSettings(_Section):
+    """`shards`: concurrent senders; each series always goes to the same one, keeping its order."""
+
+    min: int = Field(default=1, ge=1)
+    max: int = Field(default=10, ge=1)
+    capacity: int = Field(default=10_000, ge=1)
+    """Samples each shard may hold before `export` waits (back-pressure to the sending queue)."""
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class Enabled(_Section):
+    """A section that is just an on/off switch."""
+
+    enabled: bool = False
+
+
+class TargetInfo(_Section):
+    """`target_info`: send one `target_info` series per resource with its other attributes."""
+
+    enabled: bool = True
+
+
+class RemoteWriteExporterConfig(ExporterConfig):
+    """`exporters.prometheus_remote_write`: push the pipeline's metrics with remote-write 1.0."""
+
+    endpoint: str
+    """The receiver's URL, e.g. `http://prometheus:9090/api/v1/write`."""
+    timeout: Duration = Field(default=30.0, gt=0)
+    """Per request."""
+    external_labels: dict[str, str] = {}
+    """Added to every series that lacks a label of that name (series labels win)."""
+    headers: dict[str, str] = {}
+    """Extra request headers (`X-Scope-OrgID`, ...); the protocol's own may not be overridden."""
+    basic_auth: BasicAuth | None = None
+    bearer_token: str = ""
+    bearer_token_file: str = ""
+    """Read at each send, so a rotated token is picked up."""
+    tls: TlsSettings = TlsSettings()
+    max_samples_per_send: int = Field(default=2000, ge=1)
+    max_batch_bytes: ByteSize = Field(default=0, ge=0)
+    """Cut a request once its uncompressed body reaches this size; 0 = no limit."""
+    flush_interval: Duration = Field(default=0.2, ge=0)
+    """How long a shard waits for more samples before sending a partial request."""
+    shards: ShardSettings = ShardSettings()
+    namespace: str = ""
+    """Prefix for every metric name (`namespace_name`)."""
+    resource_to_telemetry_conversion: Enabled = Enabled()
+    """Copy every resource attribute onto every series."""
+    enable_scope_labels: bool = True
+    add_metric_suffixes: bool = True
+    target_info: TargetInfo = TargetInfo()
+    send_staleness: bool = True
+    """Send a StaleNaN when a series ends (no-recorded-value point, or expiry)."""
+    metric_expiration: Duration = Field(default=300.0, gt=0)
+    """A series not updated for this long is forgotten (and marked stale if `send_staleness`)."""
+    sending_queue: QueueSettings = QueueSettings(num_consumers=1)
+    """One consumer: parallelism comes from `shards`, which keep each series' order."""
+    retry_on_failure: RetrySettings = RetrySettings(
+        initial_interval=0.05, max_interval=30.0, max_elapsed_time=0.0, multiplier=2.0
+    )
+    """Prometheus-like: 50ms doubling to 30s, never give up (0) while the gateway runs."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if value and not _NAMESPACE.match(value):
+            raise ValueError(f"expected a namespace like [a-zA-Z_][a-zA-Z0-9_]*, got {value!r}")
+        return value
+
+    @field_validator("external_labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, label_value in value.items():
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"expected label names like [a-zA-Z_][a-zA-Z0-9_]*, got {name!r}")
+            if not label_value:
+                raise ValueError(f"external label {name!r} has an empty value")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name.lower() in PROTOCOL_HEADERS:
+                raise ValueError(f"header {name!r} is set by the protocol and cannot be overridden")
+        return value
+
+    @field_validator("sending_queue")
+    @classmethod
+    def _one_consumer(cls, value: QueueSettings) -> QueueSettings:
+        if value.num_consumers != 1:
+            raise ValueError(
+                "num_consumers must be 1: two consumers would reorder a series' samples; "
+                "raise shards.max for parallel sending"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Self:
+        given = [
+            name
+            for name, on in (
+                ("basic_auth", self.basic_auth is not None),
+                ("bearer_token", bool(self.bearer_token)),
+                ("bearer_token_file", bool(self.bearer_token_file)),
+                ("headers.Authorization", any(h.lower() == "authorization" for h in self.headers)),
+            )
+            if on
+        ]
+        if len(given) > 1:
+            raise ValueError(f"set at most one of {', '.join(given)}")
+        return self

@@ -1,0 +1,369 @@
+"""Batches -> remote-write entries, split by shard, with the per-series state remote-write needs.
+
+`Encoder.encode(batch, shards, now)` turns every point into one or more `timeseries` entries (a
+number: one; a histogram: `_bucket{le}` per bound and `+Inf`, `_sum`, `_count`; a summary: one per
+quantile, `_sum`, `_count`; an exponential histogram: converted to explicit buckets first) and
+appends them to the builder of the series' shard. Delta sums and histograms are accumulated into
+cumulative ones per series (remote-write has no deltas; dropping them, as the Collector does, loses
+data). A no-recorded-value point, or a series not updated for `metric_expiration` (`expire`),
+becomes one StaleNaN on each of its output series and forgets the series.
+
+Each series' `SeriesState` holds its shard key and the encoded label block of each output series
+(built once, when the series or its bucket layout is new), so a steady point costs a dict lookup,
+a `struct.pack` and three `bytearray` appends.
+
+Invariant: every entry of one model `Series` goes to shard `key % shards`, in point order; a
+fragment never holds more than `max_samples` samples unless one point alone has more.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from metricgate.exporters.prometheus.points import accumulate
+from metricgate.exporters.prometheus_remote_write.wire import (
+    STALE_NAN,
+    ZERO_DOUBLE,
+    Builder,
+    EncodedSeries,
+    Fragment,
+    label_block,
+    pack_double,
+    timestamp_tail,
+)
+from metricgate.model import (
+    FLAG_NO_RECORDED_VALUE,
+    Batch,
+    ExponentialHistogramPoint,
+    HistogramPoint,
+    MetricKind,
+    MetricPoints,
+    PointValue,
+    Resource,
+    Series,
+    SummaryPoint,
+    Temporality,
+)
+from metricgate.translate import (
+    TARGET_INFO,
+    Dropped,
+    FamilyType,
+    FamilyView,
+    PrometheusTranslator,
+    exponential_to_explicit,
+    format_value,
+)
+
+_MAX_REJECTED = 100_000
+_NS_PER_MS = 1_000_000
+
+
+class SeriesState:
+    """What remote-write keeps per model series (see module docstring)."""
+
+    __slots__ = ("key", "labels", "layout", "name", "outputs", "timestamp", "updated", "value")
+
+    def __init__(self, key: int, name: str, labels: list[tuple[str, str]], now: float) -> None:
+        self.key = key
+        self.name = name
+        self.labels = labels
+        """Sorted, non-empty labels without `__name__` (external labels merged in)."""
+        self.outputs: tuple[EncodedSeries, ...] = ()
+        self.layout: object = None
+        """The bounds or quantiles `outputs` were built for (histograms and summaries)."""
+        self.value: PointValue | None = None
+        """The running cumulative value of a delta series."""
+        self.timestamp = 0
+        self.updated = now
+
+    def encoded(self, suffix: str, extra: tuple[str, str] | None = None) -> EncodedSeries:
+        labels = [*self.labels, ("__name__", self.name + suffix)]
+        if extra is not None:
+            labels.append(extra)
+        labels.sort()
+        return EncodedSeries(label_block(labels))
+
+
+class Encoder:
+    """Turns batches into per-shard fragments (see module docstring)."""
+
+    def __init__(
+        self,
+        translator: PrometheusTranslator,
+        *,
+        external_labels: dict[str, str] | None = None,
+        send_staleness: bool = True,
+        target_info: bool = True,
+        max_samples: int = 2000,
+        max_bytes: int = 0,
+    ) -> None:
+        self.translator = translator
+        self.external_labels = sorted((external_labels or {}).items())
+        self.send_staleness = send_staleness
+        self.send_target_info = target_info
+        self.max_samples = max_samples
+        self.max_bytes = max_bytes
+        self._states: dict[Series, SeriesState] = {}
+        self._rejected: dict[Series, str] = {}
+        self._targets: dict[Resource, tuple[int, EncodedSeries] | None] = {}
+        self._target_sent: dict[Resource, int] = {}
+        """Last `target_info` timestamp per resource: never send one out of order."""
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def encode(
+        self, batch: Batch, shards: int, now: float
+    ) -> tuple[list[list[Fragment]], Counter[str]]:
+        """Per-shard fragments for `batch` and dropped points by reason; `now` is monotonic."""
+        builders = [Builder(self.max_samples, self.max_bytes) for _ in range(shards)]
+        drops: Counter[str] = Counter()
+        targets: dict[Resource, int] = {}
+        for group in batch.metrics:
+            if not group.series:
+                continue
+            metric = group.metric
+            family = self.translator.family(metric)
+            if isinstance(family, Dropped):
+                drops[family.reason] += len(group.series)
+                continue
+            delta = metric.temporality is Temporality.DELTA
+            if metric.kind in (MetricKind.GAUGE, MetricKind.SUM) and not delta:
+                self._numbers(group, family, builders, now, drops)
+            else:
+                self._points(group, family, builders, now, drops, delta)
+            if self.send_target_info and not metric.native_prometheus:
+                latest = max(group.timestamps)
+                if latest > targets.get(metric.resource, 0):
+                    targets[metric.resource] = latest
+        sent = self._target_sent
+        if len(sent) >= _MAX_REJECTED:
+            sent.clear()
+        for resource, timestamp in targets.items():
+            if timestamp > sent.get(resource, 0):
+                sent[resource] = timestamp
+                self._target_info(resource, timestamp, builders)
+        return [b.finish() for b in builders], drops
+
+    def expire(self, cutoff: float, shards: int, now_ms: int) -> tuple[list[list[Fragment]], int]:
+        """Forget series not updated since `cutoff`; their StaleNaNs (if sent) and how many."""
+        builders = [Builder(self.max_samples, self.max_bytes) for _ in range(shards)]
+        stale = [s for s, state in self._states.items() if state.updated < cutoff]
+        tail = timestamp_tail(now_ms)
+        for series in stale:
+            state = self._states.pop(series)
+            if self.send_staleness:
+                self._stale(state, builders[state.key % shards], tail)
+        self._rejected.clear()
+        return [b.finish() for b in builders], len(stale)
+
+    # -- per kind ----------------------------------------------------------------------------
+
+    def _numbers(
+        self,
+        group: MetricPoints,
+        family: FamilyView,
+        builders: list[Builder],
+        now: float,
+        drops: Counter[str],
+    ) -> None:
+        """Gauges and cumulative sums, kept lean: one entry per point."""
+        get = self._states.get
+        shards = len(builders)
+        counter = family.type is FamilyType.COUNTER
+        last_ts, tail = -1, b""
+        for series, value, timestamp, flags in zip(
+            group.series, group.values, group.timestamps, group.flags, strict=True
+        ):
+            state = get(series)
+            if state is None:
+                state = self._new(series, family, now, drops)
+                if state is None:
+                    continue
+            if timestamp != last_ts:
+                last_ts, tail = timestamp, timestamp_tail(timestamp // _NS_PER_MS)
+            builder = builders[state.key % shards]
+            if builder.samples >= builder.max_samples:
+                builder.room(1)
+            if flags & FLAG_NO_RECORDED_VALUE:
+                self._end(series, state, builder, tail)
+                continue
+            if counter and not value >= 0:  # type: ignore[operator]
+                drops["invalid_counter_value"] += 1
+                continue
+            packed = pack_double(value)
+            encoded = state.outputs[0]
+            if len(tail) == 7 and packed != ZERO_DOUBLE:
+                out = builder.out
+                out += encoded.head
+                out += packed
+                out += tail
+            else:
+                encoded.append(builder.out, packed, tail)
+            builder.samples += 1
+            state.updated = now
+
+    def _points(
+        self,
+        group: MetricPoints,
+        family: FamilyView,
+        builders: list[Builder],
+        now: float,
+        drops: Counter[str],
+        delta: bool,
+    ) -> None:
+        """Deltas, histograms and summaries: accumulation and several entries per point."""
+        get = self._states.get
+        shards = len(builders)
+        counter = family.type is FamilyType.COUNTER
+        for series, value, timestamp, start, flags in zip(
+            group.series,
+            group.values,
+            group.timestamps,
+            group.start_timestamps,
+            group.flags,
+            strict=True,
+        ):
+            state = get(series)
+            if state is None:
+                state = self._new(series, family, now, drops)
+                if state is None:
+                    continue
+            tail = timestamp_tail(timestamp // _NS_PER_MS)
+            builder = builders[state.key % shards]
+            if flags & FLAG_NO_RECORDED_VALUE:
+                builder.room(len(state.outputs))
+                self._end(series, state, builder, tail)
+                continue
+            if counter and not value >= 0:  # type: ignore[operator]
+                drops["invalid_counter_value"] += 1
+                continue
+            if delta:
+                if state.value is not None:
+                    if start and start < state.timestamp:
+                        drops["delta_overlap"] += 1  # a retried or overlapping interval
+                        continue
+                    value = accumulate(state.value, value)
+                state.value = value
+            state.timestamp = timestamp
+            state.updated = now
+            before = state.outputs
+            entries = self._entries(state, value)
+            builder.room(len(entries) + len(before))
+            if state.outputs is not before and before and self.send_staleness:
+                # New bounds or quantiles: the series that vanished end now, not 5 minutes later.
+                kept = {encoded.labels for encoded in state.outputs}
+                for encoded in before:
+                    if encoded.labels not in kept:
+                        encoded.append(builder.out, STALE_NAN, tail)
+                        builder.samples += 1
+            for encoded, packed in entries:
+                encoded.append(builder.out, packed, tail)
+            builder.samples += len(entries)
+
+    def _entries(self, state: SeriesState, value: PointValue) -> list[tuple[EncodedSeries, bytes]]:
+        if isinstance(value, ExponentialHistogramPoint):
+            value = exponential_to_explicit(value)
+        if isinstance(value, HistogramPoint):
+            # Counts that do not fit the bounds (a broken producer) leave only +Inf, sum and count.
+            fits = len(value.bucket_counts) == len(value.bounds) + 1
+            bounds = value.bounds if fits else ()
+            if state.layout is not bounds and state.layout != bounds:
+                state.layout = bounds
+                state.outputs = (
+                    *(state.encoded("_bucket", ("le", format_value(b))) for b in bounds),
+                    state.encoded("_bucket", ("le", "+Inf")),
+                    state.encoded("_sum"),
+                    state.encoded("_count"),
+                )
+            outputs = state.outputs
+            entries = []
+            running = 0
+            for i in range(len(bounds)):
+                running += value.bucket_counts[i]
+                entries.append((outputs[i], pack_double(running)))
+            count = pack_double(value.count)
+            entries.append((outputs[-3], count))
+            if value.sum is not None:
+                entries.append((outputs[-2], pack_double(value.sum)))
+            entries.append((outputs[-1], count))
+            return entries
+        if isinstance(value, SummaryPoint):
+            quantiles = tuple(q for q, _ in value.quantiles)
+            if state.layout != quantiles:
+                state.layout = quantiles
+                state.outputs = (
+                    *(state.encoded("", ("quantile", format_value(q))) for q in quantiles),
+                    state.encoded("_sum"),
+                    state.encoded("_count"),
+                )
+            outputs = state.outputs
+            entries = [(outputs[i], pack_double(v)) for i, (_, v) in enumerate(value.quantiles)]
+            entries.append((outputs[-2], pack_double(value.sum)))
+            entries.append((outputs[-1], pack_double(value.count)))
+            return entries
+        return [(state.outputs[0], pack_double(value))]
+
+    # -- series lifecycle --------------------------------------------------------------------
+
+    def _new(
+        self, series: Series, family: FamilyView, now: float, drops: Counter[str]
+    ) -> SeriesState | None:
+        reason = self._rejected.get(series)
+        if reason is not None:
+            drops[reason] += 1
+            return None
+        view = self.translator.build_series(series)
+        if isinstance(view, Dropped):
+            if len(self._rejected) >= _MAX_REJECTED:
+                self._rejected.clear()
+            self._rejected[series] = view.reason
+            drops[view.reason] += 1
+            return None
+        state = SeriesState(hash(series), family.name, self._with_external(view.labels), now)
+        if family.type in (FamilyType.COUNTER, FamilyType.GAUGE, FamilyType.UNKNOWN):
+            state.outputs = (state.encoded(""),)
+        self._states[series] = state
+        return state
+
+    def _with_external(self, labels: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+        if not self.external_labels:
+            return list(labels)
+        merged = dict(labels)
+        for name, value in self.external_labels:
+            merged.setdefault(name, value)  # Prometheus: series labels win
+        return sorted(merged.items())
+
+    def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
+        del self._states[series]
+        if self.send_staleness:
+            self._stale(state, builder, tail)
+
+    @staticmethod
+    def _stale(state: SeriesState, builder: Builder, tail: bytes) -> None:
+        for encoded in state.outputs:
+            encoded.append(builder.out, STALE_NAN, tail)
+        builder.samples += len(state.outputs)
+
+    def _target_info(self, resource: Resource, timestamp: int, builders: list[Builder]) -> None:
+        if resource in self._targets:
+            found = self._targets[resource]
+        else:
+            if len(self._targets) >= _MAX_REJECTED:
+                self._targets.clear()
+            info = self.translator.target_info(resource)
+            found = None
+            if info is not None:
+                labels = self._with_external(
+                    tuple(zip(info.label_names, info.label_values, strict=True))
+                )
+                labels.append(("__name__", TARGET_INFO))
+                labels.sort()
+                found = (hash(resource), EncodedSeries(label_block(labels)))
+            self._targets[resource] = found
+        if found is not None:
+            key, encoded = found
+            builder = builders[key % len(builders)]
+            builder.room(1)
+            encoded.append(builder.out, pack_double(1.0), timestamp_tail(timestamp // _NS_PER_MS))
+            builder.samples += 1

@@ -1,0 +1,238 @@
+"""The `prometheus_remote_write` exporter: pushes the pipeline's metrics with remote-write 1.0.
+
+`export(batch)` encodes the batch into per-shard fragments (`encoder.py`) and queues them on the
+shards (`shards.py`), waiting while a shard is full: that wait back-pressures the sending queue,
+and through it the receivers. Shards send concurrently; each series always maps to one shard.
+
+Resharding: when `export` had to wait on a full shard while sends succeed, the shard count doubles
+(up to `shards.max`); after a minute without any wait it halves (down to `shards.min`). Before the
+count changes every shard is drained, so no series ever has samples queued on two shards.
+
+Invariant: only one coroutine encodes and queues at a time (`_lock`: `export`, the expiry timer
+and resharding), so the per-series order the encoder produces is the order shards receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from metricgate.errors import UnavailableError
+from metricgate.exporters.prometheus_remote_write.client import Client
+from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExporterConfig
+from metricgate.exporters.prometheus_remote_write.encoder import Encoder
+from metricgate.exporters.prometheus_remote_write.shards import Shard
+from metricgate.exporters.prometheus_remote_write.telemetry import (
+    RemoteWriteMetrics,
+    remote_write_metrics,
+)
+from metricgate.exporters.prometheus_remote_write.wire import Fragment
+from metricgate.model import Batch
+from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.host import Host
+from metricgate.pipeline.registry import Factory, Kind
+from metricgate.translate import PrometheusTranslator
+
+log = logging.getLogger(__name__)
+
+GROW_AFTER_SUCCESS_S = 10.0
+"""Only grow while some send succeeded this recently: more shards cannot help a dead backend."""
+SHRINK_AFTER_IDLE_S = 60.0
+
+
+class RemoteWriteExporter(Exporter):
+    """Encodes batches and sends them through shards (see module docstring)."""
+
+    def __init__(self, component_id: str, config: RemoteWriteExporterConfig) -> None:
+        super().__init__(component_id)
+        self.config = config
+        self.translator = PrometheusTranslator(
+            namespace=config.namespace,
+            add_unit_suffixes=config.add_metric_suffixes,
+            resource_to_telemetry_conversion=config.resource_to_telemetry_conversion.enabled,
+            enable_scope_labels=config.enable_scope_labels,
+        )
+        self.encoder = Encoder(
+            self.translator,
+            external_labels=config.external_labels,
+            send_staleness=config.send_staleness,
+            target_info=config.target_info.enabled,
+            max_samples=config.max_samples_per_send,
+            max_bytes=config.max_batch_bytes,
+        )
+        self.client = Client(config)
+        self.shards: list[Shard] = []
+        self.last_success = 0.0
+        """Wall-clock time of the last delivered request (0 before the first)."""
+        self._last_success_monotonic = -1e9
+        self._last_wait = time.monotonic()
+        self._last_reshard = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._host: Host | None = None
+        self._metrics: RemoteWriteMetrics | None = None
+        self._expiry: asyncio.Task[None] | None = None
+
+    async def start(self, host: Host) -> None:
+        self._host = host
+        self._metrics = remote_write_metrics(host.telemetry)
+        await self.client.start()
+        self.shards = self._new_shards(self.config.shards.min)
+        self._expiry = asyncio.create_task(
+            self._expire_forever(), name=f"{self.component_id}-expiry"
+        )
+        exporter_id = self.component_id
+        host.telemetry.add_gauge(
+            "metricgate_exporter_remote_write_shards",
+            "Shards (concurrent senders) a remote-write exporter runs.",
+            ["exporter"],
+            lambda: {(exporter_id,): float(len(self.shards))},
+        )
+        host.telemetry.add_gauge(
+            "metricgate_exporter_remote_write_last_send_timestamp_seconds",
+            "Unix time of a remote-write exporter's last delivered request.",
+            ["exporter"],
+            lambda: {(exporter_id,): self.last_success},
+        )
+        host.telemetry.add_gauge(
+            "metricgate_exporter_active_series",
+            "Series an exporter currently holds.",
+            ["exporter"],
+            lambda: {(exporter_id,): float(len(self.encoder))},
+        )
+
+    async def shutdown(self) -> None:
+        expiry, self._expiry = self._expiry, None
+        if expiry is not None:
+            expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiry
+        shards, self.shards = self.shards, []
+        if shards:
+            # Queued samples get up to one request timeout to go out; retries stop at once.
+            deadline = time.monotonic() + self.config.timeout
+            lost = sum(await asyncio.gather(*(s.close(deadline) for s in shards)))
+            if lost:
+                log.warning(
+                    "shutdown deadline passed with samples unsent; they are lost",
+                    extra={"exporter": self.component_id, "samples": lost},
+                )
+        await self.client.close()
+
+    async def export(self, batch: Batch) -> None:
+        async with self._lock:
+            if not self.shards:
+                raise UnavailableError(f"exporter {self.component_id} is not running")
+            per_shard, drops = self.encoder.encode(batch, len(self.shards), time.monotonic())
+            self._count_drops(drops)
+            waited = await self._queue(per_shard)
+            await self._maybe_reshard(waited)
+
+    async def expire_now(self) -> int:
+        """Forget series past `metric_expiration` (sending their StaleNaNs); returns how many."""
+        async with self._lock:
+            if not self.shards:
+                return 0
+            cutoff = time.monotonic() - self.config.metric_expiration
+            per_shard, removed = self.encoder.expire(
+                cutoff, len(self.shards), time.time_ns() // 1_000_000
+            )
+            await self._queue(per_shard)
+            return removed
+
+    async def _queue(self, per_shard: list[list[Fragment]]) -> bool:
+        waited = False
+        for shard, fragments in zip(self.shards, per_shard, strict=True):
+            for fragment in fragments:
+                waited = await shard.put(fragment) or waited
+        return waited
+
+    async def _maybe_reshard(self, waited: bool) -> None:
+        now = time.monotonic()
+        if waited:
+            self._last_wait = now
+        count, limits = len(self.shards), self.config.shards
+        target = count
+        if (
+            waited
+            and count < limits.max
+            and now - self._last_success_monotonic < GROW_AFTER_SUCCESS_S
+        ):
+            target = min(limits.max, count * 2)
+        elif (
+            count > limits.min
+            and now - self._last_wait > SHRINK_AFTER_IDLE_S
+            and now - self._last_reshard > SHRINK_AFTER_IDLE_S
+        ):
+            target = max(limits.min, count // 2)
+        if target != count:
+            await self._reshard(target)
+
+    async def _reshard(self, count: int) -> None:
+        """Drain every shard, then run `count` of them (the series-to-shard map changes)."""
+        await asyncio.gather(*(s.queue.join() for s in self.shards))
+        old, self.shards = self.shards, self._new_shards(count)
+        self._last_reshard = time.monotonic()
+        deadline = time.monotonic() + self.config.timeout
+        await asyncio.gather(*(s.close(deadline) for s in old))
+        log.info(
+            "remote-write resharded",
+            extra={"exporter": self.component_id, "from": len(old), "to": count},
+        )
+
+    def _new_shards(self, count: int) -> list[Shard]:
+        assert self._metrics is not None
+        shards = [
+            Shard(
+                self.component_id,
+                i,
+                self.client,
+                self._metrics,
+                self.config.retry_on_failure,
+                capacity=self.config.shards.capacity,
+                max_samples=self.config.max_samples_per_send,
+                max_bytes=self.config.max_batch_bytes,
+                flush_interval=self.config.flush_interval,
+                on_success=self._succeeded,
+            )
+            for i in range(count)
+        ]
+        for shard in shards:
+            shard.start()
+        return shards
+
+    def _succeeded(self) -> None:
+        self.last_success = time.time()
+        self._last_success_monotonic = time.monotonic()
+
+    def _count_drops(self, drops: dict[str, int]) -> None:
+        if drops and self._host is not None:
+            dropped = self._host.telemetry.exporter_dropped
+            for reason, count in drops.items():
+                dropped.labels(self.component_id, reason).inc(count)
+
+    async def _expire_forever(self) -> None:
+        # Sweep often enough that a series outlives its expiration by at most a tenth of it.
+        interval = min(max(self.config.metric_expiration / 10, 0.02), 15.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.expire_now()
+            except Exception:
+                log.exception("expiry pass failed", extra={"exporter": self.component_id})
+
+
+def _create(
+    component_id: str, config: RemoteWriteExporterConfig, _: Consumer | None
+) -> RemoteWriteExporter:
+    return RemoteWriteExporter(component_id, config)
+
+
+FACTORY = Factory(
+    "prometheus_remote_write",
+    Kind.EXPORTER,
+    RemoteWriteExporterConfig,
+    _create,
+    "pushes the pipeline's metrics to a Prometheus remote-write endpoint (protocol 1.0)",
+)

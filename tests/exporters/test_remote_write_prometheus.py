@@ -1,0 +1,174 @@
+"""End to end: OTel SDK -> metricgate Service (in-process) -> remote-write -> a real Prometheus.
+
+Values are read back with PromQL instant queries: counters, gauges, histograms, delta input
+turned cumulative, and a staleness marker after which the series is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+
+from metricgate.components import BUILTIN_FACTORIES
+from metricgate.config import load_config_text
+from metricgate.exporters.prometheus_remote_write import RemoteWriteExporter
+from metricgate.model import FLAG_NO_RECORDED_VALUE, MetricKind
+from metricgate.pipeline import Registry
+from metricgate.pipeline.service import Service
+from metricgate.receivers.otlp import OtlpReceiver
+from tests.support.batches import number_batch
+from tests.support.prometheus import PrometheusServer, run_prometheus
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:0"}}
+exporters:
+  prometheus_remote_write:
+    endpoint: "http://127.0.0.1:{port}/api/v1/write"
+    flush_interval: 10ms
+    external_labels: {{cluster: test}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheus_remote_write]}}
+  telemetry:
+    metrics: {{address: ""}}
+"""
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    with run_prometheus(
+        tmp_path_factory.mktemp("rw"), extra_args=["--web.enable-remote-write-receiver"]
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+async def service(prometheus: PrometheusServer) -> AsyncIterator[Service]:
+    config = load_config_text(CONFIG.format(port=prometheus.port), Registry(BUILTIN_FACTORIES), {})
+    running = Service(config)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.shutdown(time.monotonic() + 10)
+
+
+def provider(url: str, service_name: str, delta: bool) -> MeterProvider:
+    temporality = AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
+    exporter = OTLPMetricExporter(
+        endpoint=url, preferred_temporality={Counter: temporality, Histogram: temporality}
+    )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    return MeterProvider(
+        resource=Resource.create({"service.name": service_name, "service.instance.id": "i-1"}),
+        metric_readers=[reader],
+        views=[
+            View(
+                instrument_name="*latency",
+                aggregation=ExplicitBucketHistogramAggregation([0.1, 0.5, 1.0]),
+            )
+        ],
+    )
+
+
+async def value(prometheus: PrometheusServer, expr: str) -> float:
+    result = await asyncio.to_thread(prometheus.wait_for, expr, 20.0)
+    assert len(result) == 1, result
+    return float(result[0]["value"][1])
+
+
+async def flush(mp: MeterProvider) -> None:
+    assert await asyncio.to_thread(mp.force_flush, 10_000)
+
+
+async def test_sdk_metrics_arrive_with_exact_values(
+    service: Service, prometheus: PrometheusServer
+) -> None:
+    receiver = service.receivers["otlp"]
+    assert isinstance(receiver, OtlpReceiver)
+    url = f"http://127.0.0.1:{receiver.http_port}/v1/metrics"
+
+    shop = provider(url, "shop", delta=False)
+    meter = shop.get_meter("shop", "1.0")
+    orders = meter.create_counter("shop.orders", unit="{order}")
+    orders.add(3, {"payment": "card"})
+    orders.add(4, {"payment": "card"})
+    latency = meter.create_histogram("shop.latency", unit="s")
+    for sample in (0.05, 0.3, 0.7, 2.0):
+        latency.record(sample)
+
+    def temperature(_: CallbackOptions) -> list[Observation]:
+        return [Observation(21.5, {"room": "lab"})]
+
+    meter.create_observable_gauge("shop.temperature", [temperature], unit="Cel")
+    await flush(shop)
+
+    worker = provider(url, "worker", delta=True)
+    jobs = worker.get_meter("worker").create_counter("jobs.processed")
+    job_latency = worker.get_meter("worker").create_histogram("jobs.latency", unit="s")
+    jobs.add(5, {"queue": "mail"})
+    job_latency.record(0.3)
+    await flush(worker)
+    jobs.add(7, {"queue": "mail"})
+    job_latency.record(2.0)
+    await flush(worker)
+
+    labels = 'job="shop",instance="i-1",cluster="test"'
+    assert await value(prometheus, f'shop_orders_total{{payment="card",{labels}}}') == 7
+    assert await value(prometheus, f'shop_temperature_celsius{{room="lab",{labels}}}') == 21.5
+    bucket = f'shop_latency_seconds_bucket{{le="0.5",{labels}}}'
+    assert await value(prometheus, bucket) == 2
+    inf_bucket = f'shop_latency_seconds_bucket{{le="+Inf",{labels}}}'
+    assert await value(prometheus, inf_bucket) == 4
+    assert await value(prometheus, f"shop_latency_seconds_count{{{labels}}}") == 4
+    assert await value(prometheus, f"shop_latency_seconds_sum{{{labels}}}") == pytest.approx(3.05)
+    assert await value(prometheus, 'target_info{job="shop"}') == 1
+    # delta 5 + 7: wait for the second export to land, then check the cumulative total.
+    deadline = time.monotonic() + 20
+    while await value(prometheus, 'jobs_processed_total{queue="mail"}') != 12:
+        assert time.monotonic() < deadline, "delta total never reached 12"
+        await asyncio.sleep(0.2)
+    assert await value(prometheus, 'jobs_latency_seconds_bucket{le="0.5",job="worker"}') == 1
+    assert await value(prometheus, 'jobs_latency_seconds_count{job="worker"}') == 2
+    assert await value(prometheus, 'jobs_latency_seconds_sum{job="worker"}') == 2.3
+    # The SDK exports once more on shutdown: off the event loop, which serves the receiver.
+    await asyncio.to_thread(shop.shutdown)
+    await asyncio.to_thread(worker.shutdown)
+
+
+async def test_stale_marker_removes_the_series(
+    service: Service, prometheus: PrometheusServer
+) -> None:
+    exporter = service.exporter_queues["prometheus_remote_write"].exporter
+    assert isinstance(exporter, RemoteWriteExporter)
+    now = time.time_ns()
+    live = number_batch({"x": 42.0}, name="door_open", kind=MetricKind.GAUGE, timestamp=now)
+    await exporter.export(live)
+    assert await value(prometheus, 'door_open{k="x"}') == 42
+    gone = number_batch(
+        {"x": 0.0}, name="door_open", kind=MetricKind.GAUGE, timestamp=now + 1_000_000_000
+    )
+    gone.metrics[0].flags[0] = FLAG_NO_RECORDED_VALUE
+    gone.metrics[0].values[0] = float("nan")
+    await exporter.export(gone)
+    deadline = time.monotonic() + 20
+    while await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 2):
+        assert time.monotonic() < deadline, "series still visible after its StaleNaN"
+        await asyncio.sleep(0.2)
+    # Just before the marker the value is still there: the marker ended it, nothing else did.
+    before = await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 0.5)
+    assert [float(r["value"][1]) for r in before] == [42.0]
