@@ -17,6 +17,8 @@ from metricgate.processors.genai_cost import FACTORY as GENAI_COST_FACTORY
 from metricgate.processors.relabel import FACTORY as RELABEL_FACTORY
 from metricgate.processors.resource import FACTORY as RESOURCE_FACTORY
 from metricgate.receivers.otlp import FACTORY as OTLP_RECEIVER_FACTORY
+from metricgate.receivers.prometheus_remote_write import FACTORY as REMOTE_WRITE_RECEIVER_FACTORY
+from metricgate.receivers.pushgateway import FACTORY as PUSHGATEWAY_RECEIVER_FACTORY
 
 BUILTIN_FACTORIES: list[Factory] = [
     debug.FACTORY,
@@ -32,6 +34,8 @@ BUILTIN_FACTORIES: list[Factory] = [
     RELABEL_FACTORY,
     RESOURCE_FACTORY,
     OTLP_RECEIVER_FACTORY,
+    REMOTE_WRITE_RECEIVER_FACTORY,
+    PUSHGATEWAY_RECEIVER_FACTORY,
     PROMETHEUS_EXPORTER_FACTORY,
     REMOTE_WRITE_EXPORTER_FACTORY,
 ]

@@ -1,0 +1,370 @@
+"""Remote-write 1.0 and 2.0 requests -> `Batch` of `native_prometheus` metrics.
+
+Every sample becomes a number point of a metric named by its `__name__`; the other labels are the
+series attributes as they are (empty values dropped). Timestamps go from ms to ns; a sample with
+Prometheus' StaleNaN bit pattern gets `FLAG_NO_RECORDED_VALUE`, so exporters end the series.
+
+Types: remote-write 1.0 carries no type with a sample. Metadata (`WriteRequest.metadata`, which
+Prometheus sends in requests of its own, by default every minute; in 2.0 each series' `metadata`)
+is remembered per family name: a `counter` family becomes a cumulative monotonic SUM under its
+exact name (`foo_total` stays `foo_total`; a family `foo` also types the series `foo_total`);
+everything else, and anything without metadata, is a GAUGE. Classic histograms and summaries pass
+through as their component series (`_bucket`, `_sum`, `_count`, quantiles), as gauges. The
+`<base>_created` series of a counter family (an OpenMetrics scrape's creation time) is dropped
+once the counter is known: in OpenMetrics it is a sample name of the counter family itself, so
+the exporter could not show both (the creation time is not used yet). When
+metadata changes the type of a family already seen, its known series are ended (a staleness point
+each, before the new points in the same batch), so the exporter never holds both types at once.
+Native histograms are not supported yet: they are counted as rejected and dropped. Exemplars are
+ignored.
+
+Validation (per series, once, when the series is first seen): label names sorted and unique,
+`__name__` present and a valid metric name, other names valid label names. An invalid series is
+skipped and reported; the valid series of the same request are still delivered (what Prometheus'
+own receiver does).
+
+Steady state costs one dict lookup per series: the cache key is the raw encoded labels (1.0) or
+the label strings (2.0); labels are parsed and validated only for a series not seen before.
+
+Invariant: a cached series is always of the current metric for its name (a retype evicts first),
+and a cache hit gives exactly what a full decode of its labels would give.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+import time
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any, Final
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from metricgate.model import (
+    FLAG_NO_RECORDED_VALUE,
+    INTERNER,
+    Batch,
+    Metric,
+    MetricKind,
+    MetricPoints,
+    Series,
+    Temporality,
+)
+from metricgate.remotewrite.schema import (
+    METRIC_TYPE_COUNTER,
+    STALE_NAN_BITS,
+    Label,
+    RequestV2,
+    WriteRequestRaw,
+)
+
+SCOPE_NAME: Final = "metricgate/prometheus_remote_write"
+METRIC_NAME_RE: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+LABEL_NAME_RE: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+DEFAULT_MAX_SERIES: Final = 1_000_000
+_MAX_FAMILIES: Final = 200_000
+_MAX_ERRORS: Final = 5
+_DOUBLE: Final = struct.Struct("<d")
+_STALE: Final = _DOUBLE.pack(struct.unpack("<d", STALE_NAN_BITS.to_bytes(8, "little"))[0])
+
+
+class DecodeError(Exception):
+    """The body is not a remote-write request at all (HTTP 400; nothing is delivered)."""
+
+
+class InvalidSeriesError(Exception):
+    """One series breaks the label rules; the message names it."""
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """A decoded request: the batch of valid series and what was left out, and why."""
+
+    batch: Batch
+    samples: int = 0
+    """Samples in the batch (staleness markers included)."""
+    rejected: int = 0
+    """Samples of invalid series, not delivered."""
+    invalid_series: int = 0
+    histograms: int = 0
+    """Native histogram samples, dropped (not supported yet)."""
+    exemplars: int = 0
+    """Exemplars, ignored."""
+    errors: list[str] = field(default_factory=list)
+
+    def error_message(self) -> str:
+        """The 400 body when series were invalid ("" when none were)."""
+        if not self.invalid_series:
+            return ""
+        return (
+            f"{self.invalid_series} invalid series ({self.rejected} samples) rejected, the valid "
+            f"ones were written ({self.samples} samples); first: " + "; ".join(self.errors)
+        )
+
+
+def is_stale(value: float) -> bool:
+    """True for Prometheus' StaleNaN (an ordinary NaN is not a staleness marker)."""
+    return _DOUBLE.pack(value) == _STALE
+
+
+def describe(pairs: list[tuple[str, str]]) -> str:
+    """A series in PromQL form, for error messages (cut at 200 characters)."""
+    name = next((v for n, v in pairs if n == "__name__"), "")
+    text = ", ".join(f"{n}={v!r}" for n, v in pairs if n != "__name__")
+    found = f"{name}{{{text}}}"
+    return found if len(found) <= 200 else found[:197] + "..."
+
+
+class RemoteWriteDecoder:
+    """Decodes requests of one receiver, keeping its series caches and the metadata it learned."""
+
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
+        self.max_series = max_series
+        self._resource = INTERNER.intern_resource(())
+        self._scope = INTERNER.intern_scope(SCOPE_NAME)
+        self._v1: dict[tuple[bytes, ...], Series] = {}
+        self._v2: dict[tuple[str, ...], Series] = {}
+        self._counter: dict[str, bool] = {}
+        """Family (sample) name -> is a counter, from metadata."""
+        self._help: dict[str, str] = {}
+        self._metrics: dict[str, Metric] = {}
+        self._created: set[str] = set()
+        """`<base>_created` names of known counter families: their samples are dropped."""
+        skipped = INTERNER.intern_metric(
+            self._resource, self._scope, "", "", MetricKind.GAUGE, native_prometheus=True
+        )
+        self._skip = Series(skipped, ())
+        """Cached for a series whose samples are dropped on purpose (not an error)."""
+
+    def decode_v1(self, body: bytes) -> DecodeResult:
+        """A `prometheus.WriteRequest` (already decompressed)."""
+        try:
+            request: Any = WriteRequestRaw.FromString(body)
+        except ProtobufDecodeError as exc:
+            raise DecodeError(f"body is not a remote-write 1.0 WriteRequest: {exc}") from None
+        result = DecodeResult(Batch())
+        groups: dict[Metric, MetricPoints] = {}
+        stale: dict[Metric, MetricPoints] = {}
+        retyped: set[str] = set()
+        for metadata in request.metadata:
+            family = metadata.metric_family_name
+            counter = metadata.type == METRIC_TYPE_COUNTER
+            names = [family]
+            if counter and not family.endswith("_total"):
+                names.append(f"{family}_total")
+            for name in names:
+                retyped.update(self._learn(name, counter, metadata.help))
+        if retyped:
+            self._retire(retyped, stale)
+        cache = self._v1
+        for series_message in request.timeseries:
+            if series_message.histograms:
+                result.histograms += len(series_message.histograms)
+            if series_message.exemplars:
+                result.exemplars += len(series_message.exemplars)
+            samples = series_message.samples
+            if not samples:
+                continue
+            key = tuple(series_message.labels)
+            series = cache.get(key)
+            if series is None:
+                try:
+                    pairs = _labels_v1(key)
+                    series = self._series(pairs)
+                except InvalidSeriesError as exc:
+                    _invalid(result, str(exc), len(samples))
+                    continue
+                if len(cache) >= self.max_series:
+                    cache.clear()
+                cache[key] = series
+            if series is self._skip:
+                continue
+            _append(groups, series, samples, 0, result)
+        result.batch.metrics = [*stale.values(), *groups.values()]
+        return result
+
+    def decode_v2(self, body: bytes) -> DecodeResult:
+        """An `io.prometheus.write.v2.Request` (already decompressed)."""
+        try:
+            request: Any = RequestV2.FromString(body)
+        except ProtobufDecodeError as exc:
+            raise DecodeError(f"body is not a remote-write 2.0 Request: {exc}") from None
+        symbols: list[str] = list(request.symbols)
+        result = DecodeResult(Batch())
+        groups: dict[Metric, MetricPoints] = {}
+        stale: dict[Metric, MetricPoints] = {}
+        cache = self._v2
+        for series_message in request.timeseries:
+            if series_message.histograms:
+                result.histograms += len(series_message.histograms)
+            if series_message.exemplars:
+                result.exemplars += len(series_message.exemplars)
+            samples = series_message.samples
+            if not samples:
+                continue
+            try:
+                key = tuple([symbols[ref] for ref in series_message.labels_refs])
+            except IndexError:
+                _invalid(result, "a label reference is past the end of symbols", len(samples))
+                continue
+            series = cache.get(key)
+            metric_type = series_message.metadata.type
+            if metric_type and series is not None and series is not self._skip:
+                counter = metric_type == METRIC_TYPE_COUNTER
+                if series.metric.is_counter != counter:
+                    series = None  # typed differently now: relearn below
+            if series is None:
+                try:
+                    pairs = _labels_v2(key)
+                    if metric_type:
+                        name = next(v for n, v in pairs if n == "__name__")
+                        help_ref = series_message.metadata.help_ref
+                        help_text = symbols[help_ref] if help_ref < len(symbols) else ""
+                        retire = self._learn(name, metric_type == METRIC_TYPE_COUNTER, help_text)
+                        if retire:
+                            self._retire(retire, stale)
+                    series = self._series(pairs)
+                except (InvalidSeriesError, StopIteration) as exc:
+                    _invalid(result, str(exc) or f"no __name__ in {key!r}", len(samples))
+                    continue
+                if len(cache) >= self.max_series:
+                    cache.clear()
+                cache[key] = series
+            if series is self._skip:
+                continue
+            _append(groups, series, samples, series_message.created_timestamp, result)
+        result.batch.metrics = [*stale.values(), *groups.values()]
+        return result
+
+    def _learn(self, name: str, counter: bool, help_text: str) -> set[str]:
+        """Remember metadata of family `name`; return the names whose cached series must end."""
+        if len(self._counter) >= _MAX_FAMILIES and name not in self._counter:
+            self._counter.clear()
+            self._help.clear()
+            self._created.clear()
+        if help_text:
+            self._help[name] = help_text
+        self._counter[name] = counter
+        retire = set()
+        known = self._metrics.get(name)
+        if known is not None and known.is_counter != counter:
+            retire.add(name)
+        created = f"{name.removesuffix('_total')}_created"
+        if counter and created not in self._created:
+            self._created.add(created)
+            retire.add(created)
+        return retire
+
+    def _retire(self, names: set[str], stale: dict[Metric, MetricPoints]) -> None:
+        """End every cached series of `names` (now typed differently) with a staleness point."""
+        # Only a name with a built metric can have cached series (the caches are cleared with
+        # `_metrics`), so new names cost no scan of the caches.
+        names = {name for name in names if self._metrics.pop(name, None) is not None}
+        if not names:
+            return
+        now = time.time_ns()
+        caches: tuple[dict[Any, Series], ...] = (self._v1, self._v2)
+        for cache in caches:
+            gone = [key for key, series in cache.items() if series.metric.name in names]
+            for key in gone:
+                series = cache.pop(key)
+                group = stale.get(series.metric)
+                if group is None:
+                    group = stale[series.metric] = MetricPoints(series.metric)
+                group.append(series, math.nan, now, 0, FLAG_NO_RECORDED_VALUE)
+
+    def _series(self, pairs: list[tuple[str, str]]) -> Series:
+        """Validate a label set and intern its series (slow path: new series only)."""
+        name = ""
+        previous: str | None = None
+        attributes: list[tuple[str, str]] = []
+        for label_name, value in pairs:
+            if previous is not None and label_name <= previous:
+                kind = "duplicate" if label_name == previous else "unsorted"
+                raise InvalidSeriesError(
+                    f"{kind} label {label_name!r} (labels must be sorted and unique) in "
+                    f"{describe(pairs)}"
+                )
+            previous = label_name
+            if label_name == "__name__":
+                name = value
+            elif not LABEL_NAME_RE.match(label_name):
+                raise InvalidSeriesError(f"invalid label name {label_name!r} in {describe(pairs)}")
+            elif value:
+                attributes.append((label_name, value))
+        if not name:
+            raise InvalidSeriesError(f"no __name__ label in {describe(pairs)}")
+        if not METRIC_NAME_RE.match(name):
+            raise InvalidSeriesError(f"invalid metric name {name!r} in {describe(pairs)}")
+        if name in self._created:
+            return self._skip
+        return INTERNER.intern_series(self._metric(name), tuple(attributes))
+
+    def _metric(self, name: str) -> Metric:
+        metric = self._metrics.get(name)
+        if metric is None:
+            if len(self._metrics) >= _MAX_FAMILIES:
+                # Cached series must stay of the current metric of their name (the invariant).
+                self._metrics.clear()
+                self._v1.clear()
+                self._v2.clear()
+            counter = self._counter.get(name, False)
+            metric = self._metrics[name] = INTERNER.intern_metric(
+                self._resource,
+                self._scope,
+                name,
+                "",
+                MetricKind.SUM if counter else MetricKind.GAUGE,
+                Temporality.CUMULATIVE if counter else Temporality.UNSPECIFIED,
+                counter,
+                self._help.get(name, ""),
+                native_prometheus=True,
+            )
+        return metric
+
+
+def _labels_v1(key: tuple[bytes, ...]) -> list[tuple[str, str]]:
+    try:
+        labels = [Label.FromString(raw) for raw in key]
+    except ProtobufDecodeError as exc:
+        raise InvalidSeriesError(f"a label does not decode ({exc})") from None
+    return [(label.name, label.value) for label in labels]
+
+
+def _labels_v2(key: tuple[str, ...]) -> list[tuple[str, str]]:
+    if len(key) % 2:
+        raise InvalidSeriesError(f"odd number of label references in {key!r}")
+    return list(zip(key[::2], key[1::2], strict=True))
+
+
+def _invalid(result: DecodeResult, message: str, samples: int) -> None:
+    result.invalid_series += 1
+    result.rejected += samples
+    if len(result.errors) < _MAX_ERRORS:
+        result.errors.append(message)
+
+
+def _append(
+    groups: dict[Metric, MetricPoints],
+    series: Series,
+    samples: Any,
+    created_ms: int,
+    result: DecodeResult,
+) -> None:
+    metric = series.metric
+    group = groups.get(metric)
+    if group is None:
+        group = groups[metric] = MetricPoints(metric)
+    values = [sample.value for sample in samples]
+    count = len(values)
+    group.series.extend(repeat(series, count))
+    group.values.extend(values)
+    group.timestamps.extend([sample.timestamp * 1_000_000 for sample in samples])
+    group.start_timestamps.extend(repeat(created_ms * 1_000_000, count))
+    if any(map(math.isnan, values)):
+        group.flags.extend([FLAG_NO_RECORDED_VALUE if is_stale(v) else 0 for v in values])
+    else:
+        group.flags.extend(repeat(0, count))
+    result.samples += count

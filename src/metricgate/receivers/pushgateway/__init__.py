@@ -1,0 +1,82 @@
+"""The `pushgateway` receiver: the Prometheus Pushgateway push API, feeding the pipelines.
+
+Modules: `config` (the config model), `text` (a strict text format 0.0.4 parser), `points`
+(families -> `native_prometheus` metrics and points), `groups` (grouping keys and what each
+`PUT`/`POST`/`DELETE` changes), `http` (the listener and its status codes).
+
+Groups live in memory only: a restart forgets them. Pushed series are sent once per push, so the
+Prometheus exporter's `metric_expiration` still applies to them: give pipelines that carry pushed
+metrics an exporter with a long expiration (longer than the longest interval between pushes).
+
+Invariant: `start()` returns once the listener is bound (the port is in `port`); `shutdown()`
+stops accepting and is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from metricgate.pipeline.component import Consumer, Receiver
+from metricgate.pipeline.host import Host
+from metricgate.pipeline.registry import Factory, Kind
+from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
+from metricgate.receivers.pushgateway.groups import GroupStore
+from metricgate.receivers.pushgateway.http import PushgatewayServer
+from metricgate.receivers.pushgateway.text import TextFormatError, parse
+
+__all__ = [
+    "FACTORY",
+    "GroupStore",
+    "PushgatewayReceiver",
+    "PushgatewayReceiverConfig",
+    "TextFormatError",
+    "parse",
+]
+
+log = logging.getLogger("metricgate.receivers.pushgateway")
+
+
+class PushgatewayReceiver(Receiver):
+    """Takes Pushgateway pushes and feeds their series (and their ends) to the pipelines."""
+
+    def __init__(
+        self, component_id: str, config: PushgatewayReceiverConfig, next_consumer: Consumer
+    ) -> None:
+        super().__init__(component_id, next_consumer)
+        self.config = config
+        self.store = GroupStore()
+        self.port: int | None = None
+        self._server: PushgatewayServer | None = None
+
+    async def start(self, host: Host) -> None:
+        server = PushgatewayServer(
+            self.component_id, self.config, self.next_consumer, host, self.store
+        )
+        self.port = await server.start()
+        self._server = server
+        log.info(
+            "pushgateway receiver listening",
+            extra={"receiver": self.component_id, "port": self.port},
+        )
+
+    async def shutdown(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+
+
+def _create(
+    component_id: str, config: PushgatewayReceiverConfig, next_consumer: Consumer | None
+) -> PushgatewayReceiver:
+    if next_consumer is None:
+        raise ValueError("the pushgateway receiver needs a next consumer")
+    return PushgatewayReceiver(component_id, config, next_consumer)
+
+
+FACTORY = Factory(
+    "pushgateway",
+    Kind.RECEIVER,
+    PushgatewayReceiverConfig,
+    _create,
+    "The Prometheus Pushgateway push API (PUT/POST/DELETE, text format)",
+)

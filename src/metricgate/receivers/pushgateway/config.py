@@ -1,0 +1,31 @@
+"""Config of the `pushgateway` receiver.
+
+```yaml
+receivers:
+  pushgateway:
+    endpoint: 0.0.0.0:9091
+    max_request_body_size: 16MiB
+    max_decompressed_size: 64MiB
+```
+
+Invariant: a validated config can be started as is; every limit is a positive number of bytes.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from metricgate.config.types import ByteSize, ComponentConfig, Endpoint
+
+MIB = 1024 * 1024
+
+
+class PushgatewayReceiverConfig(ComponentConfig):
+    """`receivers.pushgateway`: the Prometheus Pushgateway push API (text format 0.0.4)."""
+
+    endpoint: Endpoint = "0.0.0.0:9091"
+    """`host:port` to listen on; 9091 is the Pushgateway's port, so clients need no change."""
+    max_request_body_size: ByteSize = Field(default=16 * MIB, gt=0)
+    """Largest body on the wire; larger gets 413 before it is read."""
+    max_decompressed_size: ByteSize = Field(default=64 * MIB, gt=0)
+    """Largest body after gzip decompression (`Content-Encoding: gzip`); larger gets 413."""

@@ -1,0 +1,112 @@
+"""The remote-write decoder on its own: caches, metadata, validation, the 2.0 symbols table."""
+
+from __future__ import annotations
+
+import pytest
+
+from metricgate.model import FLAG_NO_RECORDED_VALUE, MetricKind
+from metricgate.receivers.prometheus_remote_write import DecodeError, RemoteWriteDecoder
+from metricgate.remotewrite.schema import (
+    METRIC_TYPE_COUNTER,
+    METRIC_TYPE_GAUGE,
+    RequestV2,
+    WriteRequest,
+)
+
+
+def request(*names: str, labels: tuple[tuple[str, str], ...] = (("job", "j"),)) -> bytes:
+    message = WriteRequest()
+    for name in names:
+        series = message.timeseries.add()
+        series.labels.add(name="__name__", value=name)
+        for label, value in labels:
+            series.labels.add(name=label, value=value)
+        series.samples.add(value=1.0, timestamp=1000)
+    data: bytes = message.SerializeToString()
+    return data
+
+
+def test_a_known_series_is_the_same_object_from_the_cache() -> None:
+    decoder = RemoteWriteDecoder()
+    first = decoder.decode_v1(request("a", "b")).batch
+    second = decoder.decode_v1(request("a", "b")).batch
+    assert [g.series[0] for g in first] == [g.series[0] for g in second]
+    assert all(x.series[0] is y.series[0] for x, y in zip(first, second, strict=True))
+    assert first.metrics[0].timestamps == [1_000_000_000]
+
+
+def test_empty_label_values_are_dropped() -> None:
+    decoder = RemoteWriteDecoder()
+    [group] = decoder.decode_v1(request("a", labels=(("empty", ""), ("job", "j")))).batch
+    assert group.series[0].attributes == (("job", "j"),)
+
+
+def test_the_cache_is_bounded() -> None:
+    decoder = RemoteWriteDecoder(max_series=2)
+    decoder.decode_v1(request("a", "b", "c"))
+    assert len(decoder._v1) <= 2
+
+
+def test_garbage_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError):
+        RemoteWriteDecoder().decode_v1(b"\xff\xff\xff")
+    with pytest.raises(DecodeError):
+        RemoteWriteDecoder().decode_v2(b"\xff\xff\xff")
+
+
+def test_v2_metadata_retypes_a_known_series_and_ends_the_old_one() -> None:
+    decoder = RemoteWriteDecoder()
+
+    def v2(metric_type: int) -> bytes:
+        message = RequestV2(symbols=["", "__name__", "x_total", "job", "j"])
+        series = message.timeseries.add(labels_refs=[1, 2, 3, 4])
+        series.samples.add(value=1.0, timestamp=5)
+        series.metadata.type = metric_type
+        data: bytes = message.SerializeToString()
+        return data
+
+    [gauge] = decoder.decode_v2(v2(METRIC_TYPE_GAUGE)).batch
+    assert gauge.metric.kind is MetricKind.GAUGE
+    stale, counter = decoder.decode_v2(v2(METRIC_TYPE_COUNTER)).batch
+    assert stale.metric is gauge.metric and stale.flags == [FLAG_NO_RECORDED_VALUE]
+    assert counter.metric.is_counter
+    assert len(decoder.decode_v2(v2(METRIC_TYPE_COUNTER)).batch.metrics) == 1
+
+
+def test_created_series_of_a_counter_are_dropped() -> None:
+    decoder = RemoteWriteDecoder()
+    message = WriteRequest()
+    message.metadata.add(metric_family_name="c", type=METRIC_TYPE_COUNTER)
+    data: bytes = message.SerializeToString()
+    decoder.decode_v1(data)
+    batch = decoder.decode_v1(request("c_total", "c_created")).batch
+    assert [g.metric.name for g in batch] == ["c_total"]
+    assert batch.metrics[0].metric.is_counter
+
+
+def test_schema_is_wire_compatible_with_prometheus() -> None:
+    one = b"\x09\x00\x00\x00\x00\x00\x00\xf0\x3f"  # field 1, double 1.0
+    sample = b"\x12\x0b" + one + b"\x10\x05"
+    label = b"\x0a\x0e\x0a\x08__name__\x12\x02up"
+    v1 = WriteRequest()
+    series = v1.timeseries.add()
+    series.labels.add(name="__name__", value="up")
+    series.samples.add(value=1.0, timestamp=5)
+    assert v1.SerializeToString() == b"\x0a\x1d" + label + sample
+    v2 = RequestV2(symbols=["", "__name__", "up"])
+    series2 = v2.timeseries.add(labels_refs=[1, 2])
+    series2.samples.add(value=1.0, timestamp=5)
+    symbols = b"\x22\x00\x22\x08__name__\x22\x02up"
+    assert v2.SerializeToString() == symbols + b"\x2a\x11\x0a\x02\x01\x02" + sample
+
+
+def test_a_created_gauge_seen_before_the_counter_metadata_is_ended() -> None:
+    decoder = RemoteWriteDecoder()
+    decoder.decode_v1(request("c_total", "c_created"))
+    message = WriteRequest()
+    message.metadata.add(metric_family_name="c_total", type=METRIC_TYPE_COUNTER)
+    data: bytes = message.SerializeToString()
+    ended = {g.metric.name: g.flags for g in decoder.decode_v1(data).batch}
+    assert ended == {"c_total": [FLAG_NO_RECORDED_VALUE], "c_created": [FLAG_NO_RECORDED_VALUE]}
+    batch = decoder.decode_v1(request("c_total", "c_created")).batch
+    assert [(g.metric.name, g.metric.is_counter) for g in batch] == [("c_total", True)]
