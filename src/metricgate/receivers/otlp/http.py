@@ -22,7 +22,7 @@ from typing import Final
 
 from aiohttp import ClientError, web
 
-from metricgate.config.types import split_endpoint
+from metricgate.receivers.listener import HttpListener
 from metricgate.receivers.otlp import compression, responses
 from metricgate.receivers.otlp.config import HttpProtocolConfig
 from metricgate.receivers.otlp.handler import (
@@ -40,7 +40,6 @@ log = logging.getLogger("metricgate.receivers.otlp")
 
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
-_SHUTDOWN_TIMEOUT_S: Final = 5.0
 
 _HTTP_STATUS: Final = {
     MALFORMED: 400,
@@ -66,39 +65,15 @@ class HttpServer:
         self.config = config
         self.handler = handler
         self.port: int | None = None
-        self._runner: web.AppRunner | None = None
+        self._listener = HttpListener("otlp http", config.endpoint, config.max_request_body_size)
 
     async def start(self) -> int:
         """Bind and serve; return the port (useful with port 0)."""
-        app = web.Application(client_max_size=self.config.max_request_body_size)
-        app.router.add_route("*", self.config.metrics_url_path, self._serve)
-        # auto_decompress=False: aiohttp would otherwise inflate gzip/deflate bodies itself, with
-        # no bound of ours and before the wire-size check; `compression.py` does it bounded.
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
-            auto_decompress=False,
-        )
-        await runner.setup()
-        host, port = split_endpoint(self.config.endpoint)
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise OSError(
-                exc.errno, f"otlp http cannot listen on {self.config.endpoint}: {exc.strerror}"
-            ) from exc
-        self._runner = runner
-        addresses = runner.addresses
-        self.port = int(addresses[0][1]) if addresses else port
+        self.port = await self._listener.start(self.config.metrics_url_path, self._serve)
         return self.port
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self._listener.stop()
 
     async def _serve(self, request: web.Request) -> web.Response:
         peer = request.remote or "?"

@@ -27,10 +27,10 @@ from typing import Final
 import cramjam
 from aiohttp import ClientError, web
 
-from metricgate.config.types import split_endpoint
 from metricgate.errors import MemoryLimitError, PermanentError, RetryableError
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
+from metricgate.receivers.listener import RETRYABLE_STATUS, HttpListener, Refused
 from metricgate.receivers.prometheus_remote_write.config import RemoteWriteReceiverConfig
 from metricgate.receivers.prometheus_remote_write.decode import (
     DecodeError,
@@ -42,31 +42,10 @@ from metricgate.remotewrite.schema import V2_CONTENT_TYPE
 log = logging.getLogger("metricgate.receivers.prometheus_remote_write")
 
 TRANSPORT: Final = "http"
-_SHUTDOWN_TIMEOUT_S: Final = 5.0
 _SNAPPY_STREAM: Final = b"\xff\x06\x00\x00sNaPpY"
 _V1_PROTOS: Final = ("", "prometheus.WriteRequest")
 _V2_PROTO: Final = "io.prometheus.write.v2.Request"
-_RETRYABLE_STATUS: Final = {"queue_full": 429, "memory_limit": 429, "unavailable": 503}
 _WARN_EVERY_S: Final = 10.0
-
-
-class _Refused(Exception):
-    """A request answered with an error status."""
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        message: str,
-        retry_after: float | None = None,
-        points: int = 0,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-        self.points = points
 
 
 class RemoteWriteServer:
@@ -86,7 +65,9 @@ class RemoteWriteServer:
         self.host = host
         self.decoder = decoder
         self.port: int | None = None
-        self._runner: web.AppRunner | None = None
+        self._listener = HttpListener(
+            "prometheus_remote_write", config.endpoint, config.max_request_body_size
+        )
         self._warned: dict[str, float] = {}
         telemetry = host.telemetry
         self._accepted = telemetry.receiver_accepted.labels(receiver_id, TRANSPORT)
@@ -95,40 +76,17 @@ class RemoteWriteServer:
 
     async def start(self) -> int:
         """Bind and serve; return the port (useful with port 0)."""
-        app = web.Application(client_max_size=self.config.max_request_body_size)
-        app.router.add_route("*", self.config.path, self._serve)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
-            auto_decompress=False,
-        )
-        await runner.setup()
-        host, port = split_endpoint(self.config.endpoint)
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise OSError(
-                exc.errno,
-                f"prometheus_remote_write cannot listen on {self.config.endpoint}: {exc.strerror}",
-            ) from exc
-        self._runner = runner
-        addresses = runner.addresses
-        self.port = int(addresses[0][1]) if addresses else port
+        self.port = await self._listener.start(self.config.path, self._serve)
         return self.port
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self._listener.stop()
 
     async def _serve(self, request: web.Request) -> web.Response:
         headers: dict[str, str] = {}
         try:
             result, v2 = await self._write(request)
-        except _Refused as refused:
+        except Refused as refused:
             return self._answer_refusal(refused, request)
         if v2:
             headers = {
@@ -146,28 +104,28 @@ class RemoteWriteServer:
 
     async def _write(self, request: web.Request) -> tuple[DecodeResult, bool]:
         if request.method != "POST":
-            raise _Refused(405, "unsupported", f"method {request.method} not allowed, use POST")
+            raise Refused(405, "unsupported", f"method {request.method} not allowed, use POST")
         v2 = _is_v2(request.headers.get("Content-Type", ""))
         encoding = request.headers.get("Content-Encoding", "").strip().lower()
         if encoding not in ("", "snappy"):
-            raise _Refused(
+            raise Refused(
                 415, "unsupported", f"unsupported Content-Encoding {encoding!r}; use snappy"
             )
         limit = self.config.max_request_body_size
         length = request.content_length
         if length is not None and length > limit:
-            raise _Refused(413, "too_large", f"body of {length} bytes is over the {limit} limit")
+            raise Refused(413, "too_large", f"body of {length} bytes is over the {limit} limit")
         try:
             self.host.memory.check()
         except MemoryLimitError as exc:
-            raise _Refused(429, exc.reason, str(exc), exc.retry_after) from None
+            raise Refused(429, exc.reason, str(exc), exc.retry_after) from None
         wire = await self._read(request, limit)
         body = self._decompress(wire)
         del wire
         try:
             result = self.decoder.decode_v2(body) if v2 else self.decoder.decode_v1(body)
         except DecodeError as exc:
-            raise _Refused(400, "malformed", str(exc)) from None
+            raise Refused(400, "malformed", str(exc)) from None
         if result.histograms:
             self._count_refused(
                 "native_histogram",
@@ -185,15 +143,15 @@ class RemoteWriteServer:
             async for chunk in request.content.iter_any():
                 total += len(chunk)
                 if total > limit:
-                    raise _Refused(413, "too_large", f"body is over the {limit} byte limit")
+                    raise Refused(413, "too_large", f"body is over the {limit} byte limit")
                 chunks.append(chunk)
         except (ClientError, ConnectionError) as exc:
-            raise _Refused(400, "malformed", f"body could not be read: {exc}") from None
+            raise Refused(400, "malformed", f"body could not be read: {exc}") from None
         return b"".join(chunks)
 
     def _decompress(self, wire: bytes) -> bytes:
         if wire.startswith(_SNAPPY_STREAM):
-            raise _Refused(
+            raise Refused(
                 400,
                 "malformed",
                 "body uses the framed snappy format; remote-write requires the snappy block "
@@ -203,12 +161,12 @@ class RemoteWriteServer:
         try:
             declared = cramjam.snappy.decompress_raw_len(wire)
             if declared > limit:
-                raise _Refused(
+                raise Refused(
                     413, "too_large", f"snappy block declares {declared} bytes, over {limit}"
                 )
             return bytes(cramjam.snappy.decompress_raw(wire))
         except cramjam.DecompressionError as exc:
-            raise _Refused(400, "malformed", f"invalid snappy block body: {exc}") from None
+            raise Refused(400, "malformed", f"invalid snappy block body: {exc}") from None
 
     async def _consume(self, result: DecodeResult) -> None:
         batch = result.batch
@@ -218,19 +176,19 @@ class RemoteWriteServer:
         try:
             await self.consumer.consume(batch)
         except RetryableError as exc:
-            status = _RETRYABLE_STATUS.get(exc.reason, 503)
-            raise _Refused(status, exc.reason, str(exc), exc.retry_after, points) from None
+            status = RETRYABLE_STATUS.get(exc.reason, 503)
+            raise Refused(status, exc.reason, str(exc), exc.retry_after, points) from None
         except PermanentError as exc:
-            raise _Refused(400, "permanent", str(exc), None, points) from None
+            raise Refused(400, "permanent", str(exc), None, points) from None
         except Exception as exc:
             log.exception(
                 "prometheus_remote_write receiver: consumer failed unexpectedly",
                 extra={"receiver": self.receiver_id},
             )
-            raise _Refused(500, "internal", repr(exc), None, points) from None
+            raise Refused(500, "internal", repr(exc), None, points) from None
         self._accepted.inc(points)
 
-    def _answer_refusal(self, refused: _Refused, request: web.Request) -> web.Response:
+    def _answer_refusal(self, refused: Refused, request: web.Request) -> web.Response:
         headers: dict[str, str] = {}
         if refused.retry_after is not None and refused.status in (429, 503):
             headers["Retry-After"] = str(max(1, math.ceil(refused.retry_after)))
@@ -274,7 +232,7 @@ def _is_v2(header: str) -> bool:
             return True
         if proto in _V1_PROTOS:
             return False
-    raise _Refused(
+    raise Refused(
         415,
         "unsupported",
         f"unsupported Content-Type {header!r}; use application/x-protobuf (1.0) or "

@@ -24,10 +24,10 @@ from typing import Final
 
 from aiohttp import ClientError, web
 
-from metricgate.config.types import split_endpoint
 from metricgate.errors import MemoryLimitError, PermanentError, RetryableError
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
+from metricgate.receivers.listener import RETRYABLE_STATUS, HttpListener, Refused
 from metricgate.receivers.otlp import compression
 from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
 from metricgate.receivers.pushgateway.groups import GroupStore, Plan, grouping_key
@@ -38,25 +38,6 @@ log = logging.getLogger("metricgate.receivers.pushgateway")
 
 TRANSPORT: Final = "http"
 _METHODS: Final = ("PUT", "POST", "DELETE")
-_SHUTDOWN_TIMEOUT_S: Final = 5.0
-_RETRYABLE_STATUS: Final = {"queue_full": 429, "memory_limit": 429, "unavailable": 503}
-
-
-class _Refused(Exception):
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        message: str,
-        retry_after: float | None = None,
-        points: int = 0,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-        self.points = points
 
 
 class PushgatewayServer:
@@ -76,7 +57,7 @@ class PushgatewayServer:
         self.host = host
         self.store = store
         self.port: int | None = None
-        self._runner: web.AppRunner | None = None
+        self._listener = HttpListener("pushgateway", config.endpoint, config.max_request_body_size)
         self._lock = asyncio.Lock()
         telemetry = host.telemetry
         self._accepted = telemetry.receiver_accepted.labels(receiver_id, TRANSPORT)
@@ -85,38 +66,16 @@ class PushgatewayServer:
 
     async def start(self) -> int:
         """Bind and serve; return the port (useful with port 0)."""
-        app = web.Application(client_max_size=self.config.max_request_body_size)
-        app.router.add_route("*", "/metrics/{tail:.*}", self._serve)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=_SHUTDOWN_TIMEOUT_S,
-            auto_decompress=False,
-        )
-        await runner.setup()
-        host, port = split_endpoint(self.config.endpoint)
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise OSError(
-                exc.errno, f"pushgateway cannot listen on {self.config.endpoint}: {exc.strerror}"
-            ) from exc
-        self._runner = runner
-        addresses = runner.addresses
-        self.port = int(addresses[0][1]) if addresses else port
+        self.port = await self._listener.start("/metrics/{tail:.*}", self._serve)
         return self.port
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self._listener.stop()
 
     async def _serve(self, request: web.Request) -> web.Response:
         try:
             status = await self._handle(request)
-        except _Refused as refused:
+        except Refused as refused:
             return self._answer_refusal(refused, request)
         self._requests.labels(self.receiver_id, TRANSPORT, str(status)).inc()
         return web.Response(status=status)
@@ -124,11 +83,11 @@ class PushgatewayServer:
     async def _handle(self, request: web.Request) -> int:
         method = request.method
         if method not in _METHODS:
-            raise _Refused(405, "unsupported", f"method {method} not allowed")
+            raise Refused(405, "unsupported", f"method {method} not allowed")
         try:
             key = grouping_key(request.rel_url.raw_path)
         except PushError as exc:
-            raise _Refused(400, "malformed", str(exc)) from None
+            raise Refused(400, "malformed", str(exc)) from None
         converted = []
         if method != "DELETE":
             text = await self._body(request)
@@ -141,12 +100,12 @@ class PushgatewayServer:
                     raise PushError(f"line {stamped[0]}: pushed metrics must not carry timestamps")
                 converted = convert(families, key, self.store.resource, self.store.scope)
             except (TextFormatError, PushError) as exc:
-                raise _Refused(400, "malformed", f"bad push: {exc}") from None
+                raise Refused(400, "malformed", f"bad push: {exc}") from None
         async with self._lock:
             try:
                 plan = self.store.plan(method, key, converted)
             except PushError as exc:
-                raise _Refused(400, "malformed", f"bad push: {exc}") from None
+                raise Refused(400, "malformed", f"bad push: {exc}") from None
             await self._deliver(plan)
             self.store.commit(plan)
         return 202 if method == "DELETE" else 200
@@ -154,44 +113,44 @@ class PushgatewayServer:
     async def _body(self, request: web.Request) -> str:
         content_type = request.headers.get("Content-Type", "")
         if "protobuf" in content_type:
-            raise _Refused(
+            raise Refused(
                 415, "unsupported", "the protobuf push format is not supported; push text format"
             )
         try:
             encoding = compression.coding(request.headers.get("Content-Encoding", ""))
         except compression.UnsupportedEncodingError as exc:
-            raise _Refused(415, "unsupported", str(exc)) from None
+            raise Refused(415, "unsupported", str(exc)) from None
         if encoding not in ("", "gzip"):
-            raise _Refused(415, "unsupported", f"unsupported Content-Encoding {encoding!r}")
+            raise Refused(415, "unsupported", f"unsupported Content-Encoding {encoding!r}")
         limit = self.config.max_request_body_size
         length = request.content_length
         if length is not None and length > limit:
-            raise _Refused(413, "too_large", f"body of {length} bytes is over the {limit} limit")
+            raise Refused(413, "too_large", f"body of {length} bytes is over the {limit} limit")
         try:
             self.host.memory.check()
         except MemoryLimitError as exc:
-            raise _Refused(429, exc.reason, str(exc), exc.retry_after) from None
+            raise Refused(429, exc.reason, str(exc), exc.retry_after) from None
         chunks: list[bytes] = []
         total = 0
         try:
             async for chunk in request.content.iter_any():
                 total += len(chunk)
                 if total > limit:
-                    raise _Refused(413, "too_large", f"body is over the {limit} byte limit")
+                    raise Refused(413, "too_large", f"body is over the {limit} byte limit")
                 chunks.append(chunk)
         except (ClientError, ConnectionError) as exc:
-            raise _Refused(400, "malformed", f"body could not be read: {exc}") from None
+            raise Refused(400, "malformed", f"body could not be read: {exc}") from None
         try:
             body = compression.decompress(
                 b"".join(chunks), encoding, self.config.max_decompressed_size
             )
             return body.decode()
         except compression.TooLargeError as exc:
-            raise _Refused(413, "too_large", str(exc)) from None
+            raise Refused(413, "too_large", str(exc)) from None
         except compression.CorruptBodyError as exc:
-            raise _Refused(400, "malformed", str(exc)) from None
+            raise Refused(400, "malformed", str(exc)) from None
         except UnicodeDecodeError as exc:
-            raise _Refused(400, "malformed", f"body is not UTF-8: {exc}") from None
+            raise Refused(400, "malformed", f"body is not UTF-8: {exc}") from None
 
     async def _deliver(self, plan: Plan) -> None:
         if not plan.points:
@@ -199,19 +158,19 @@ class PushgatewayServer:
         try:
             await self.consumer.consume(plan.batch)
         except RetryableError as exc:
-            status = _RETRYABLE_STATUS.get(exc.reason, 503)
-            raise _Refused(status, exc.reason, str(exc), exc.retry_after, plan.points) from None
+            status = RETRYABLE_STATUS.get(exc.reason, 503)
+            raise Refused(status, exc.reason, str(exc), exc.retry_after, plan.points) from None
         except PermanentError as exc:
-            raise _Refused(400, "permanent", str(exc), None, plan.points) from None
+            raise Refused(400, "permanent", str(exc), None, plan.points) from None
         except Exception as exc:
             log.exception(
                 "pushgateway receiver: consumer failed unexpectedly",
                 extra={"receiver": self.receiver_id},
             )
-            raise _Refused(500, "internal", repr(exc), None, plan.points) from None
+            raise Refused(500, "internal", repr(exc), None, plan.points) from None
         self._accepted.inc(plan.points)
 
-    def _answer_refusal(self, refused: _Refused, request: web.Request) -> web.Response:
+    def _answer_refusal(self, refused: Refused, request: web.Request) -> web.Response:
         headers: dict[str, str] = {}
         if refused.retry_after is not None and refused.status in (429, 503):
             headers["Retry-After"] = str(max(1, math.ceil(refused.retry_after)))
