@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from metricgate.exporters import debug
+from metricgate.exporters.datadog import FACTORY as DATADOG_EXPORTER_FACTORY
+from metricgate.exporters.otlp import FACTORY as OTLP_EXPORTER_FACTORY
 from metricgate.exporters.prometheus import FACTORY as PROMETHEUS_EXPORTER_FACTORY
 from metricgate.exporters.prometheus_remote_write import FACTORY as REMOTE_WRITE_EXPORTER_FACTORY
 from metricgate.pipeline.registry import Factory
@@ -37,5 +39,7 @@ BUILTIN_FACTORIES: list[Factory] = [
     REMOTE_WRITE_RECEIVER_FACTORY,
     PUSHGATEWAY_RECEIVER_FACTORY,
     PROMETHEUS_EXPORTER_FACTORY,
+    OTLP_EXPORTER_FACTORY,
+    DATADOG_EXPORTER_FACTORY,
     REMOTE_WRITE_EXPORTER_FACTORY,
 ]

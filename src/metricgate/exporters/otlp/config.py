@@ -1,0 +1,116 @@
+"""`exporters.otlp`: where and how to send OTLP, in the Collector's `otlp`/`otlphttp` shape.
+
+```yaml
+exporters:
+  otlp:
+    endpoint: collector.example.com:4317   # grpc: host:port or URL; http: URL or host:port
+    protocol: grpc                         # or http (POST {endpoint}/v1/metrics, protobuf)
+    headers: {x-tenant: acme}
+    compression: gzip                      # or none
+    timeout: 10s
+    tls: {insecure: false, ca_file: ..., cert_file: ..., key_file: ..., insecure_skip_verify: false}
+```
+
+Invariant: a config that validates can be started; every TLS and endpoint check happens here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import SplitResult, urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from metricgate.config.types import ComponentConfig, Duration
+from metricgate.pipeline.queue import ExporterConfig
+
+
+def _split(endpoint: str) -> SplitResult:
+    """An endpoint as URL parts; `host:port` reads as a URL without scheme."""
+    return urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+
+
+class TlsConfig(ComponentConfig):
+    """`tls`: transport security towards the backend."""
+
+    insecure: bool = False
+    """Plaintext (no TLS) when the endpoint has no `http://`/`https://` scheme to say so."""
+    ca_file: str = ""
+    """PEM file of CAs to trust instead of the system's."""
+    cert_file: str = ""
+    """Client certificate (PEM) for mutual TLS; needs `key_file`."""
+    key_file: str = ""
+    insecure_skip_verify: bool = False
+    """Do not verify the server's certificate (http only; grpc's Python stack cannot)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TlsConfig:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+
+class OtlpExporterConfig(ExporterConfig):
+    """`exporters.otlp`: send every batch as an `ExportMetricsServiceRequest`."""
+
+    endpoint: str
+    protocol: Literal["grpc", "http"] = "grpc"
+    headers: dict[str, str] = {}
+    """Sent with every request (gRPC metadata keys are lowercased)."""
+    compression: Literal["gzip", "none"] = "gzip"
+    timeout: Duration = Field(default=10.0, gt=0)
+    """Deadline of one export attempt; a timeout is retried."""
+    tls: TlsConfig = TlsConfig()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        if not value or " " in value:
+            raise ValueError(f"expected a URL or host:port, got {value!r}")
+        parts = _split(value)
+        if "://" in value and parts.scheme not in ("http", "https"):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"expected a URL or host:port, got {value!r}") from None
+        if not parts.hostname or ("://" not in value and port is None):
+            raise ValueError(f"expected a URL or host:port, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> OtlpExporterConfig:
+        if self.protocol == "grpc" and self.tls.insecure_skip_verify:
+            raise ValueError("tls.insecure_skip_verify is not supported with protocol grpc")
+        if self.protocol == "grpc" and _split(self.endpoint).path not in ("", "/"):
+            raise ValueError(f"endpoint: a grpc endpoint takes no path, got {self.endpoint!r}")
+        return self
+
+    @property
+    def secure(self) -> bool:
+        """Whether to use TLS: the URL scheme decides, else `tls.insecure`."""
+        if self.endpoint.startswith("http://"):
+            return False
+        if self.endpoint.startswith("https://"):
+            return True
+        return not self.tls.insecure
+
+    @property
+    def url(self) -> str:
+        """The HTTP URL to POST to: `{endpoint}/v1/metrics` unless the endpoint has a path."""
+        base = self.endpoint
+        if "://" not in base:
+            base = f"{'https' if self.secure else 'http'}://{base}"
+        parts = urlsplit(base)
+        if parts.path in ("", "/"):
+            return base.rstrip("/") + "/v1/metrics"
+        return base
+
+    @property
+    def grpc_target(self) -> str:
+        """`host:port` for grpc, the scheme stripped."""
+        parts = _split(self.endpoint)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = parts.port or (443 if self.secure else 80)
+        return f"{host}:{port}"
