@@ -1,4 +1,5 @@
-"""End to end: OTel SDK -> metricgate Service (in-process) -> remote-write -> a real Prometheus.
+"""End to end: OTel SDK -> metricgate Service (in-process) -> remote-write -> a real Prometheus
+and a real VictoriaMetrics (each test runs against both).
 
 Values are read back with PromQL instant queries: counters, gauges, histograms, delta input
 turned cumulative, and a staleness marker after which the series is gone.
@@ -21,12 +22,20 @@ from opentelemetry.sdk.resources import Resource
 from metricgate.components import BUILTIN_FACTORIES
 from metricgate.config import load_config_text
 from metricgate.exporters.prometheus_remote_write import RemoteWriteExporter
-from metricgate.model import FLAG_NO_RECORDED_VALUE, MetricKind
+from metricgate.model import (
+    FLAG_NO_RECORDED_VALUE,
+    INTERNER,
+    Batch,
+    MetricKind,
+    MetricPoints,
+    SummaryPoint,
+)
 from metricgate.pipeline import Registry
 from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
-from tests.support.batches import number_batch
+from tests.support.batches import metric, number_batch
 from tests.support.prometheus import PrometheusServer, run_prometheus
+from tests.support.victoria import run_victoria_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +57,15 @@ service:
 """
 
 
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+@pytest.fixture(scope="module", params=["prometheus", "victoria-metrics"])
+def prometheus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """The remote-write backend under test, queried through its Prometheus-compatible API."""
+    if request.param == "victoria-metrics":
+        with run_victoria_metrics(tmp_path_factory.mktemp("vm")) as victoria:
+            yield victoria
+        return
     with run_prometheus(
         tmp_path_factory.mktemp("rw"), extra_args=["--web.enable-remote-write-receiver"]
     ) as server:
@@ -172,3 +188,20 @@ async def test_stale_marker_removes_the_series(
     # Just before the marker the value is still there: the marker ended it, nothing else did.
     before = await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 0.5)
     assert [float(r["value"][1]) for r in before] == [42.0]
+
+
+async def test_summaries_arrive_as_quantile_sum_and_count_series(
+    service: Service, prometheus: PrometheusServer
+) -> None:
+    exporter = service.exporter_queues["prometheus_remote_write"].exporter
+    assert isinstance(exporter, RemoteWriteExporter)
+    m = metric("rpc.duration", kind=MetricKind.SUMMARY, unit="s", service="rpc")
+    group = MetricPoints(m)
+    point = SummaryPoint(count=10, sum=4.5, quantiles=((0.5, 0.3), (0.99, 1.2)))
+    group.append(INTERNER.intern_series(m, (("method", "get"),)), point, time.time_ns())
+    await exporter.export(Batch([group]))
+    labels = 'job="rpc",method="get",cluster="test"'
+    assert await value(prometheus, f'rpc_duration_seconds{{quantile="0.5",{labels}}}') == 0.3
+    assert await value(prometheus, f'rpc_duration_seconds{{quantile="0.99",{labels}}}') == 1.2
+    assert await value(prometheus, f"rpc_duration_seconds_sum{{{labels}}}") == 4.5
+    assert await value(prometheus, f"rpc_duration_seconds_count{{{labels}}}") == 10
