@@ -14,6 +14,7 @@ import requests
 
 from tests.support.binaries import require_binary
 from tests.support.ports import free_port
+from tests.support.processes import running_process
 
 
 @dataclass
@@ -91,38 +92,14 @@ def run_prometheus(
         lines.append(extra_config.strip("\n"))
     config.write_text("\n".join(lines) + "\n")
     log_path = data / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",
-                *(extra_args or []),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = PrometheusServer(process, port, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"prometheus exited:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{server.url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"prometheus not ready:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        *(extra_args or []),
+    ]
+    ready = f"http://127.0.0.1:{port}/-/ready"
+    with running_process("prometheus", argv, log_path, ready) as process:
+        yield PrometheusServer(process, port, log_path)

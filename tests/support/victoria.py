@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +11,7 @@ import requests
 
 from tests.support.binaries import require_binary
 from tests.support.ports import free_port
+from tests.support.processes import running_process
 from tests.support.prometheus import PrometheusServer
 
 
@@ -33,38 +32,14 @@ def run_victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
     data = tmp_path / f"victoria-{port}"
     data.mkdir()
     log_path = data / "victoria.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"-storageDataPath={data / 'storage'}",
-                f"-httpListenAddr=127.0.0.1:{port}",
-                "-search.latencyOffset=0s",
-                "-search.disableCache",
-                "-loggerLevel=WARN",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = VictoriaMetricsServer(process, port, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"victoria-metrics exited:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{server.url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"victoria-metrics not ready:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    argv = [
+        binary,
+        f"-storageDataPath={data / 'storage'}",
+        f"-httpListenAddr=127.0.0.1:{port}",
+        "-search.latencyOffset=0s",
+        "-search.disableCache",
+        "-loggerLevel=WARN",
+    ]
+    ready = f"http://127.0.0.1:{port}/health"
+    with running_process("victoria-metrics", argv, log_path, ready) as process:
+        yield VictoriaMetricsServer(process, port, log_path)
