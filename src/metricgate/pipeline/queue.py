@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import time
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +51,21 @@ class RetrySettings(BaseModel):
     randomization_factor: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+@runtime_checkable
+class DurableExporter(Protocol):
+    """An exporter with its own on-disk queue: `enqueue` hands batches to `append` instead.
+
+    `append` runs synchronously before the receiver answers, so a batch the client was told is
+    accepted is already in the exporter's durable queue; it raises `QueueFullError` (or another
+    `ConsumeError`) to refuse.
+    """
+
+    @property
+    def durable(self) -> bool: ...
+
+    def append(self, batch: Batch) -> None: ...
+
+
 class ExporterQueue:
     """Bounded queue + workers in front of one exporter (see module docstring)."""
 
@@ -67,6 +83,7 @@ class ExporterQueue:
         self._accepting = False
         self._stopping = asyncio.Event()
         self._host: Host | None = None
+        self._durable = isinstance(exporter, DurableExporter) and exporter.durable
 
     @property
     def component_id(self) -> str:
@@ -99,6 +116,9 @@ class ExporterQueue:
         """Queue `batch` without waiting, or raise a retryable error."""
         if not self._accepting:
             raise UnavailableError(f"exporter {self.component_id} is not accepting data")
+        if self._durable:
+            self._append(batch)
+            return
         try:
             self._queue.put_nowait(batch)
         except asyncio.QueueFull:
@@ -110,6 +130,17 @@ class ExporterQueue:
                 f"sending queue of exporter {self.component_id} is full ({self.capacity} batches)",
                 retry_after=1.0,
             ) from None
+
+    def _append(self, batch: Batch) -> None:
+        assert isinstance(self.exporter, DurableExporter)
+        try:
+            self.exporter.append(batch)
+        except QueueFullError:
+            if self._host is not None:
+                self._host.telemetry.exporter_enqueue_failed.labels(self.component_id).inc(
+                    batch.point_count()
+                )
+            raise
 
     async def shutdown(self, deadline: float) -> None:
         """Stop accepting, drain what is queued until `deadline` (monotonic), then stop."""

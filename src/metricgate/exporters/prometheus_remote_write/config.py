@@ -8,7 +8,7 @@ all checked here, never at start.
 from __future__ import annotations
 
 import re
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,6 +84,27 @@ class TargetInfo(_Section):
     enabled: bool = True
 
 
+class PersistentQueue(_Section):
+    """`queue`: the on-disk write-ahead queue; off unless `directory` is set.
+
+    With a directory, every batch is written (per shard) to disk before the receiver answers its
+    client, and only removed after the backend acknowledged it: restarts and crashes lose nothing
+    that was accepted. The shard count is then fixed at `shards.max` (no resharding).
+    """
+
+    directory: str = ""
+    """Where the queue lives (a subdirectory per exporter id is created); empty = in memory."""
+    max_disk_bytes: ByteSize = Field(default=1 << 30, gt=0)
+    """Unacknowledged bytes the queue may hold."""
+    fsync: Literal["always", "batch", "never"] = "batch"
+    """`always`: fsync before answering the client; `batch`: at most every 100 ms (a crash of the
+    process loses nothing, a power loss up to 100 ms); `never`: leave it to the OS."""
+    full_policy: Literal["refuse", "drop_oldest"] = "refuse"
+    """When full: refuse new data with a retryable error (429), or drop the oldest segments."""
+    segment_bytes: ByteSize = Field(default=16 << 20, ge=4096)
+    """Size at which a segment file is closed and a new one begun."""
+
+
 class RemoteWriteExporterConfig(ExporterConfig):
     """`exporters.prometheus_remote_write`: push the pipeline's metrics with remote-write 1.0."""
 
@@ -117,6 +138,7 @@ class RemoteWriteExporterConfig(ExporterConfig):
     """Send a StaleNaN when a series ends (no-recorded-value point, or expiry)."""
     metric_expiration: Duration = Field(default=300.0, gt=0)
     """A series not updated for this long is forgotten (and marked stale if `send_staleness`)."""
+    queue: PersistentQueue = PersistentQueue()
     sending_queue: QueueSettings = QueueSettings(num_consumers=1)
     """One consumer: parallelism comes from `shards`, which keep each series' order."""
     retry_on_failure: RetrySettings = RetrySettings(

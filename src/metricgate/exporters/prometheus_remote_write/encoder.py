@@ -18,6 +18,7 @@ fragment never holds more than `max_samples` samples unless one point alone has 
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 
 from metricgate.exporters.prometheus.points import accumulate
@@ -56,6 +57,12 @@ from metricgate.translate import (
 
 _MAX_REJECTED = 100_000
 _NS_PER_MS = 1_000_000
+
+
+def _stable_key(name: str, labels: list[tuple[str, str]]) -> int:
+    """The series' shard key: the same in every process (a persistent queue's shards need it)."""
+    text = "\xff".join(f"{k}\xfe{v}" for k, v in labels)
+    return zlib.crc32(f"{name}\xff{text}".encode(errors="surrogatepass"))
 
 
 class SeriesState:
@@ -320,7 +327,8 @@ class Encoder:
             self._rejected[series] = view.reason
             drops[view.reason] += 1
             return None
-        state = SeriesState(hash(series), family.name, self._with_external(view.labels), now)
+        labels = self._with_external(view.labels)
+        state = SeriesState(_stable_key(family.name, labels), family.name, labels, now)
         if family.type in (FamilyType.COUNTER, FamilyType.GAUGE, FamilyType.UNKNOWN):
             state.outputs = (state.encoded(""),)
         self._states[series] = state
@@ -359,7 +367,8 @@ class Encoder:
                 )
                 labels.append(("__name__", TARGET_INFO))
                 labels.sort()
-                found = (hash(resource), EncodedSeries(label_block(labels)))
+                block = label_block(labels)
+                found = (zlib.crc32(block), EncodedSeries(block))
             self._targets[resource] = found
         if found is not None:
             key, encoded = found

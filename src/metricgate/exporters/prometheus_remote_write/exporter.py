@@ -8,6 +8,11 @@ Resharding: when `export` had to wait on a full shard while sends succeed, the s
 (up to `shards.max`); after a minute without any wait it halves (down to `shards.min`). Before the
 count changes every shard is drained, so no series ever has samples queued on two shards.
 
+Persistent queue (`queue.directory` set): the pipeline's `ExporterQueue` calls `append(batch)`
+synchronously instead of queueing in memory; `append` encodes into per-shard records and writes
+them to the write-ahead log (`wal.py`) before the receiver answers. One `PersistentSender` per
+shard log (`persistent.py`) reads, sends and acks. The shard count is fixed at `shards.max`.
+
 Invariant: only one coroutine encodes and queues at a time (`_lock`: `export`, the expiry timer
 and resharding), so the per-series order the encoder produces is the order shards receive.
 """
@@ -17,17 +22,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
+from pathlib import Path
 
-from metricgate.errors import UnavailableError
+from metricgate.errors import QueueFullError, UnavailableError
 from metricgate.exporters.prometheus_remote_write.client import Client
 from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExporterConfig
 from metricgate.exporters.prometheus_remote_write.encoder import Encoder
+from metricgate.exporters.prometheus_remote_write.persistent import PersistentSender
 from metricgate.exporters.prometheus_remote_write.shards import Shard
 from metricgate.exporters.prometheus_remote_write.telemetry import (
     RemoteWriteMetrics,
     remote_write_metrics,
 )
+from metricgate.exporters.prometheus_remote_write.wal import WriteAheadLog
 from metricgate.exporters.prometheus_remote_write.wire import Fragment
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Exporter
@@ -73,12 +82,26 @@ class RemoteWriteExporter(Exporter):
         self._host: Host | None = None
         self._metrics: RemoteWriteMetrics | None = None
         self._expiry: asyncio.Task[None] | None = None
+        self.wal: WriteAheadLog | None = None
+        self.senders: list[PersistentSender] = []
+
+    @property
+    def durable(self) -> bool:
+        """True when batches go to the on-disk queue through `append` (see module docstring)."""
+        return bool(self.config.queue.directory)
+
+    def queue_path(self) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.component_id)
+        return Path(self.config.queue.directory) / safe
 
     async def start(self, host: Host) -> None:
         self._host = host
         self._metrics = remote_write_metrics(host.telemetry)
         await self.client.start()
-        self.shards = self._new_shards(self.config.shards.min)
+        if self.durable:
+            self._start_wal(host)
+        else:
+            self.shards = self._new_shards(self.config.shards.min)
         self._expiry = asyncio.create_task(
             self._expire_forever(), name=f"{self.component_id}-expiry"
         )
@@ -102,12 +125,94 @@ class RemoteWriteExporter(Exporter):
             lambda: {(exporter_id,): float(len(self.encoder))},
         )
 
+    def _start_wal(self, host: Host) -> None:
+        settings = self.config.queue
+        metrics = self._metrics
+        assert metrics is not None
+        exporter_id = self.component_id
+
+        def dropped(reason: str, records: int, samples: int) -> None:
+            metrics.queue_dropped.labels(exporter_id, reason).inc(records)
+            if samples:
+                metrics.dropped.labels(exporter_id, f"queue_{reason}").inc(samples)
+
+        wal = self.wal = WriteAheadLog(
+            self.queue_path(),
+            self.config.shards.max,
+            max_disk_bytes=settings.max_disk_bytes,
+            fsync=settings.fsync,
+            full_policy=settings.full_policy,
+            segment_bytes=settings.segment_bytes,
+            name=exporter_id,
+            on_drop=dropped,
+        )
+        wal.start()
+        self.shards = self._new_shards(wal.shard_count, start=False)
+        self.senders = [
+            PersistentSender(
+                shard_log,
+                shard,
+                max_samples=self.config.max_samples_per_send,
+                max_bytes=self.config.max_batch_bytes,
+                flush_interval=self.config.flush_interval,
+            )
+            for shard_log, shard in zip(wal.shards, self.shards, strict=True)
+        ]
+        for sender in self.senders:
+            sender.start()
+        if wal.pending_bytes:
+            log.info(
+                "remote-write queue: replaying unacknowledged data",
+                extra={"exporter": exporter_id, "bytes": wal.pending_bytes},
+            )
+        host.telemetry.add_gauge(
+            "metricgate_exporter_remote_write_queue_disk_bytes",
+            "Bytes of segment files a remote-write exporter's persistent queue holds.",
+            ["exporter"],
+            lambda: {(exporter_id,): float(wal.disk_bytes)},
+        )
+        host.telemetry.add_gauge(
+            "metricgate_exporter_remote_write_queue_pending_bytes",
+            "Unacknowledged bytes in a remote-write exporter's persistent queue.",
+            ["exporter"],
+            lambda: {(exporter_id,): float(wal.pending_bytes)},
+        )
+
+        def oldest_age() -> dict[tuple[str, ...], float]:
+            oldest = wal.oldest_ms()
+            age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+            return {(exporter_id,): age}
+
+        host.telemetry.add_gauge(
+            "metricgate_exporter_remote_write_queue_oldest_age_seconds",
+            "Age of the oldest unacknowledged record in a remote-write persistent queue.",
+            ["exporter"],
+            oldest_age,
+        )
+
+    def append(self, batch: Batch) -> None:
+        """Encode `batch` and write it to the persistent queue, or raise a retryable error."""
+        wal = self.wal
+        if wal is None or not self.shards:
+            raise UnavailableError(f"exporter {self.component_id} is not running")
+        if wal.full_policy == "refuse" and wal.pending_bytes >= wal.max_disk_bytes:
+            raise QueueFullError(f"persistent queue {self.component_id} is full", retry_after=1.0)
+        per_shard, drops = self.encoder.encode(batch, wal.shard_count, time.monotonic())
+        self._count_drops(drops)
+        wal.append([[(f.data, f.samples) for f in fragments] for fragments in per_shard])
+
     async def shutdown(self) -> None:
         expiry, self._expiry = self._expiry, None
         if expiry is not None:
             expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await expiry
+        senders, self.senders = self.senders, []
+        await asyncio.gather(*(s.stop() for s in senders))
+        wal, self.wal = self.wal, None
+        if wal is not None:
+            self.shards = []
+            await wal.close()
         shards, self.shards = self.shards, []
         if shards:
             # Queued samples get up to one request timeout to go out; retries stop at once.
@@ -121,6 +226,9 @@ class RemoteWriteExporter(Exporter):
         await self.client.close()
 
     async def export(self, batch: Batch) -> None:
+        if self.durable:
+            self.append(batch)
+            return
         async with self._lock:
             if not self.shards:
                 raise UnavailableError(f"exporter {self.component_id} is not running")
@@ -138,6 +246,13 @@ class RemoteWriteExporter(Exporter):
             per_shard, removed = self.encoder.expire(
                 cutoff, len(self.shards), time.time_ns() // 1_000_000
             )
+            if self.wal is not None:
+                try:
+                    self.wal.append([[(f.data, f.samples) for f in p] for p in per_shard])
+                except QueueFullError:
+                    lost = sum(f.samples for p in per_shard for f in p)
+                    self._count_drops({"queue_full": lost} if lost else {})
+                return removed
             await self._queue(per_shard)
             return removed
 
@@ -181,7 +296,7 @@ class RemoteWriteExporter(Exporter):
             extra={"exporter": self.component_id, "from": len(old), "to": count},
         )
 
-    def _new_shards(self, count: int) -> list[Shard]:
+    def _new_shards(self, count: int, start: bool = True) -> list[Shard]:
         assert self._metrics is not None
         shards = [
             Shard(
@@ -198,8 +313,9 @@ class RemoteWriteExporter(Exporter):
             )
             for i in range(count)
         ]
-        for shard in shards:
-            shard.start()
+        if start:
+            for shard in shards:
+                shard.start()
         return shards
 
     def _succeeded(self) -> None:

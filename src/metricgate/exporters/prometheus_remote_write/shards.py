@@ -159,6 +159,10 @@ class Shard:
                 return None
         return self._took(getter.result())
 
+    async def deliver(self, body: bytes, samples: int) -> None:
+        """Send one request body, retrying as configured (used directly by the persistent queue)."""
+        await self._deliver(body, samples)
+
     async def _deliver(self, body: bytes, samples: int) -> None:
         payload = bytes(cramjam.snappy.compress_raw(body))
         started = time.monotonic()

@@ -46,6 +46,14 @@ class RemoteWriteMetrics:
             registry=registry,
         )
 
+        self.queue_dropped: Final = Counter(
+            "metricgate_exporter_remote_write_queue_dropped_records",
+            "Records a remote-write persistent queue dropped, by reason "
+            "(queue_full, corrupt, truncated).",
+            ["exporter", "reason"],
+            registry=registry,
+        )
+
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, RemoteWriteMetrics] = (
     weakref.WeakKeyDictionary()

@@ -1,0 +1,96 @@
+"""Throughput of the remote-write persistent queue (write-ahead log), per fsync policy.
+
+Appends batches of `--points` gauge points through `RemoteWriteExporter.append` (encode + one
+record per shard written to disk, as the receiver path does) with the backend down, then reads and
+acks everything back (`ShardLog.read` + `ack`, what the senders do besides HTTP). Prints samples/s
+for both halves under `fsync: always`, `batch` and `never`. Disk-bound: numbers depend on the
+filesystem under `--dir` (default: a temporary directory).
+
+    .venv/bin/python bench/bench_wal.py
+    .venv/bin/python bench/bench_wal.py --batches 500 --points 1000 --dir /var/tmp
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from metricgate.exporters.prometheus_remote_write import (
+    RemoteWriteExporter,
+    RemoteWriteExporterConfig,
+)
+from metricgate.model import (
+    INTERNER,
+    Batch,
+    MetricKind,
+    MetricPoints,
+    Temporality,
+    sorted_attributes,
+)
+from metricgate.pipeline.host import Host
+from metricgate.telemetry import SelfMetrics
+
+NS = 1_700_000_000_000_000_000
+
+
+def build_batch(points: int, step: int) -> Batch:
+    resource = INTERNER.intern_resource(sorted_attributes({"service.name": "bench"}))
+    scope = INTERNER.intern_scope("bench", "1.0")
+    metric = INTERNER.intern_metric(
+        resource, scope, "bench_gauge", "", MetricKind.GAUGE, Temporality.UNSPECIFIED, False, ""
+    )
+    group = MetricPoints(metric)
+    for i in range(points):
+        series = INTERNER.intern_series(metric, (("instance", f"host-{i}"), ("job", "bench")))
+        group.append(series, float(step + i), NS + step * 1_000_000_000)
+    return Batch([group])
+
+
+async def run(policy: str, directory: Path, batches: int, points: int) -> tuple[float, float]:
+    config = RemoteWriteExporterConfig(
+        endpoint="http://127.0.0.1:9/api/v1/write",
+        target_info={"enabled": False},
+        queue={"directory": str(directory / policy), "fsync": policy},
+    )
+    exporter = RemoteWriteExporter("bench", config)
+    await exporter.start(Host(SelfMetrics()))
+    for sender in exporter.senders:  # measure the disk, not the (down) backend
+        await sender.stop()
+    prepared = [build_batch(points, step) for step in range(batches)]
+    started = time.perf_counter()
+    for batch in prepared:
+        exporter.append(batch)
+    append_s = time.perf_counter() - started
+    wal = exporter.wal
+    assert wal is not None
+    started = time.perf_counter()
+    for shard_log in wal.shards:
+        while records := shard_log.read(2000, 0):
+            shard_log.ack(records[-1].end)
+    drain_s = time.perf_counter() - started
+    await exporter.shutdown()
+    total = batches * points
+    return total / append_s, total / drain_s
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--points", type=int, default=1000)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        print(f"{args.batches} batches x {args.points} points, 10 shards, dir {tmp}")
+        for policy in ("always", "batch", "never"):
+            append_rate, drain_rate = await run(policy, Path(tmp), args.batches, args.points)
+            print(
+                f"fsync={policy:<6}  append {append_rate:>12,.0f} samples/s"
+                f"   read+ack {drain_rate:>12,.0f} samples/s"
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

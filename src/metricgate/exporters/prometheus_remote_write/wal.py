@@ -1,0 +1,573 @@
+"""The remote-write exporter's write-ahead log: one append-only log per shard on disk.
+
+Layout under `<queue.directory>/<exporter id>/`: `meta.json` (format version, shard count), a
+`lock` file held with `flock` while the gateway runs, and per shard `shard-NNN/` with segment files
+named by the logical offset of their first byte (`00000000000000000000.seg`) and an `ack` file (the
+acknowledged offset, 8 bytes + CRC32, replaced atomically).
+
+A record is `magic "MGW1" | u32 length | u32 crc32 | u32 samples | u64 append time (ms)` followed by
+`length` bytes of encoded `TimeSeries` entries; the CRC covers everything after itself and the
+length. Segments roll at `segment_bytes`; records never span segments.
+
+Recovery: segments wholly below the ack offset are deleted, the newest segment is scanned and cut
+after its last valid record (a torn tail from a crash). A corrupt record found while reading is
+skipped by scanning for the next valid magic + CRC, logged and counted; it never stops the shard.
+
+Invariant: a shard's records are read in append order, and the ack offset only moves forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from metricgate.errors import QueueFullError
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"MGW1"
+HEADER = struct.Struct("<4sIIIQ")
+"""magic, payload length, crc32, samples, append time in ms."""
+_ACK = struct.Struct("<QI")
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+FORMAT_VERSION = 1
+
+FsyncPolicy = Literal["always", "batch", "never"]
+FullPolicy = Literal["refuse", "drop_oldest"]
+
+
+def encode_record(payload: bytes, samples: int, time_ms: int) -> bytes:
+    """One record: header + payload (see module docstring)."""
+    tail = struct.pack("<IQ", samples, time_ms)
+    crc = zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", len(payload)))))
+    return HEADER.pack(MAGIC, len(payload), crc, samples, time_ms) + payload
+
+
+@dataclass(slots=True)
+class Record:
+    """A record read back: where it ends in the shard's stream, its payload and sample count."""
+
+    end: int
+    payload: bytes
+    samples: int
+    time_ms: int
+
+
+def _parse(data: bytes | memoryview, pos: int) -> tuple[Record | None, int]:
+    """The valid record at `pos` of `data` and its size, (None, 0) if there is none (yet)."""
+    if len(data) - pos < HEADER.size:
+        return None, 0
+    magic, length, crc, samples, time_ms = HEADER.unpack_from(data, pos)
+    if magic != MAGIC or length > MAX_RECORD_BYTES or len(data) - pos - HEADER.size < length:
+        return None, 0
+    start = pos + HEADER.size
+    payload = bytes(data[start : start + length])
+    tail = struct.pack("<IQ", samples, time_ms)
+    if zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", length)))) != crc:
+        return None, 0
+    return Record(0, payload, samples, time_ms), HEADER.size + length
+
+
+@dataclass
+class Segment:
+    base: int
+    path: Path
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+@dataclass
+class WalStats:
+    """Counters the exporter turns into telemetry (records and samples dropped, by reason)."""
+
+    dropped_records: dict[str, int] = field(default_factory=dict)
+    dropped_samples: dict[str, int] = field(default_factory=dict)
+    corrupt_bytes: int = 0
+    listener: Callable[[str, int, int], None] | None = None
+
+    def drop(self, reason: str, records: int, samples: int) -> None:
+        self.dropped_records[reason] = self.dropped_records.get(reason, 0) + records
+        self.dropped_samples[reason] = self.dropped_samples.get(reason, 0) + samples
+        if self.listener is not None:
+            self.listener(reason, records, samples)
+
+
+class ShardLog:
+    """One shard's append-only log, read cursor and ack offset."""
+
+    def __init__(
+        self, path: Path, segment_bytes: int, fsync: FsyncPolicy, stats: WalStats, name: str
+    ) -> None:
+        self.path = path
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        self.stats = stats
+        self.name = name
+        self.segments: list[Segment] = []
+        self.acked = 0
+        self.read_pos = 0
+        self.oldest_ms: int | None = None
+        """Append time of the oldest unacknowledged record (None when there is none)."""
+        self.has_data = asyncio.Event()
+        self.dirty = False
+        self._fd: int | None = None
+        self._open()
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        for tmp in self.path.glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
+        found: list[Segment] = []
+        for file in sorted(self.path.glob("*.seg")):
+            try:
+                base = int(file.stem)
+            except ValueError:
+                log.warning("ignoring a stray file in the queue", extra={"file": str(file)})
+                continue
+            found.append(Segment(base, file, file.stat().st_size))
+        found.sort(key=lambda s: s.base)
+        acked = self._read_ack()
+        if acked is None:
+            acked = found[0].base if found else 0
+        if found:
+            acked = max(acked, found[0].base)
+        for segment in found:
+            if segment.end <= acked and segment is not found[-1]:
+                segment.path.unlink(missing_ok=True)
+            else:
+                self.segments.append(segment)
+        if self.segments:
+            self._repair_tail(self.segments[-1])
+            acked = min(acked, self.segments[-1].end)
+        self.acked = self.read_pos = acked
+        if not self.segments:
+            self.segments.append(self._new_segment(acked))
+        self._fd = os.open(self.segments[-1].path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._refresh_oldest()
+        if self.pending_bytes:
+            self.has_data.set()
+
+    def _read_ack(self) -> int | None:
+        path = self.path / "ack"
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if len(raw) == _ACK.size:
+            offset, crc = _ACK.unpack(raw)
+            if zlib.crc32(raw[:8]) == crc:
+                return int(offset)
+        self.stats.drop("corrupt", 0, 0)
+        log.error(
+            "remote-write queue: ack file is corrupt; replaying the shard from its oldest segment",
+            extra={"file": str(path)},
+        )
+        return None
+
+    def _repair_tail(self, segment: Segment) -> None:
+        """Cut the newest segment after its last valid record (a write torn by a crash)."""
+        data = segment.path.read_bytes()
+        pos, good = 0, 0
+        while pos < len(data):
+            record, size = _parse(data, pos)
+            if record is not None:
+                pos += size
+                good = pos
+                continue
+            nxt = data.find(MAGIC, pos + 1)
+            if nxt < 0:
+                break
+            pos = nxt
+        if good < len(data):
+            self.stats.drop("truncated", 1, 0)
+            self.stats.corrupt_bytes += len(data) - good
+            log.error(
+                "remote-write queue: torn or corrupt tail cut off",
+                extra={"file": str(segment.path), "bytes": len(data) - good, "kept": good},
+            )
+            with segment.path.open("r+b") as handle:
+                handle.truncate(good)
+                os.fsync(handle.fileno())
+            segment.size = good
+
+    def _new_segment(self, base: int) -> Segment:
+        path = self.path / f"{base:020d}.seg"
+        path.touch()
+        if self.fsync != "never":
+            _fsync_dir(self.path)
+        return Segment(base, path, 0)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @property
+    def end(self) -> int:
+        return self.segments[-1].end
+
+    @property
+    def pending_bytes(self) -> int:
+        return self.end - self.acked
+
+    @property
+    def disk_bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    def append(self, record: bytes, time_ms: int) -> None:
+        assert self._fd is not None
+        active = self.segments[-1]
+        if active.size and active.size + len(record) > self.segment_bytes:
+            if self.fsync != "never":
+                os.fsync(self._fd)
+            os.close(self._fd)
+            active = self._new_segment(active.end)
+            self.segments.append(active)
+            self._fd = os.open(active.path, os.O_WRONLY | os.O_APPEND)
+        written = os.write(self._fd, record)
+        while written < len(record):  # rare: a short write on a full disk or a signal
+            written += os.write(self._fd, record[written:])
+        active.size += len(record)
+        if self.oldest_ms is None:
+            self.oldest_ms = time_ms
+        if self.fsync == "always":
+            os.fdatasync(self._fd)
+        else:
+            self.dirty = True
+        self.has_data.set()
+
+    def sync(self) -> None:
+        if self.dirty and self._fd is not None:
+            self.dirty = False
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            if self.fsync != "never":
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+    # -- reading and acknowledging ----------------------------------------------------------
+
+    def read(self, max_samples: int, max_bytes: int) -> list[Record]:
+        """Records from the read cursor on, up to `max_samples` (at least one record)."""
+        out: list[Record] = []
+        samples = size = 0
+        while self.read_pos < self.end:
+            segment = self._segment_at(self.read_pos)
+            if segment is None:
+                break
+            if self.read_pos >= segment.end:
+                continue
+            chunk = _pread(segment.path, self.read_pos - segment.base, _READ_CHUNK)
+            pos = 0
+            progressed = False
+            while pos < len(chunk):
+                record, length = _parse(chunk, pos)
+                if record is None:
+                    break
+                if out and (
+                    samples + record.samples > max_samples
+                    or (max_bytes and size + len(record.payload) > max_bytes)
+                ):
+                    self.read_pos += pos
+                    return out
+                pos += length
+                record.end = self.read_pos + pos
+                out.append(record)
+                samples += record.samples
+                size += len(record.payload)
+                progressed = True
+            self.read_pos += pos
+            if not progressed:
+                if self._big_record(segment, out, max_samples):
+                    continue
+                self._skip_corrupt(segment)
+            if samples >= max_samples:
+                break
+        if self.read_pos >= self.end:
+            self.has_data.clear()
+        return out
+
+    def _big_record(self, segment: Segment, out: list[Record], max_samples: int) -> bool:
+        """A record larger than one read chunk: read it whole."""
+        if out:
+            return False
+        head = _pread(segment.path, self.read_pos - segment.base, HEADER.size)
+        if len(head) < HEADER.size:
+            return False
+        magic, length, *_ = HEADER.unpack(head)
+        if magic != MAGIC or length > MAX_RECORD_BYTES:
+            return False
+        data = _pread(segment.path, self.read_pos - segment.base, HEADER.size + length)
+        record, size = _parse(data, 0)
+        if record is None:
+            return False
+        self.read_pos += size
+        record.end = self.read_pos
+        out.append(record)
+        return True
+
+    def _skip_corrupt(self, segment: Segment) -> None:
+        """No valid record at the cursor: skip to the next valid one (or the segment's end)."""
+        start = self.read_pos
+        data = segment.path.read_bytes()
+        pos = start - segment.base + 1
+        while True:
+            nxt = data.find(MAGIC, pos)
+            if nxt < 0:
+                self.read_pos = segment.end
+                break
+            if _parse(data, nxt)[0] is not None:
+                self.read_pos = segment.base + nxt
+                break
+            pos = nxt + 1
+        skipped = self.read_pos - start
+        self.stats.drop("corrupt", 1, 0)
+        self.stats.corrupt_bytes += skipped
+        log.error(
+            "remote-write queue: corrupt record skipped",
+            extra={"queue": self.name, "file": str(segment.path), "bytes": skipped},
+        )
+
+    def _segment_at(self, offset: int) -> Segment | None:
+        for i, segment in enumerate(self.segments):
+            if segment.base <= offset < segment.end:
+                return segment
+            if offset < segment.base:  # a gap left by dropped segments
+                self.read_pos = segment.base
+                return segment
+            if offset == segment.end and i + 1 < len(self.segments):
+                continue
+        return None
+
+    def ack(self, offset: int) -> None:
+        """Everything before `offset` was delivered (or given up on): persist, free segments."""
+        if offset <= self.acked:
+            return
+        self.acked = offset
+        raw = struct.pack("<Q", offset)
+        tmp = self.path / "ack.tmp"
+        with tmp.open("wb") as handle:
+            handle.write(raw + struct.pack("<I", zlib.crc32(raw)))
+            if self.fsync != "never":
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, self.path / "ack")
+        while len(self.segments) > 1 and self.segments[0].end <= offset:
+            self.segments.pop(0).path.unlink(missing_ok=True)
+        if self.fsync != "never":
+            _fsync_dir(self.path)
+        self._refresh_oldest()
+
+    def _refresh_oldest(self) -> None:
+        self.oldest_ms = None
+        offset = self.acked
+        for segment in self.segments:
+            if segment.end > offset:
+                head = _pread(segment.path, max(0, offset - segment.base), HEADER.size)
+                if len(head) == HEADER.size:
+                    self.oldest_ms = HEADER.unpack(head)[4]
+                return
+
+    def drop_oldest_segment(self) -> bool:
+        """Give up on the oldest sealed segment (counted); False if there is none."""
+        if len(self.segments) < 2:
+            return False
+        segment = self.segments[0]
+        data = segment.path.read_bytes()
+        pos = max(0, self.acked - segment.base)
+        records = samples = 0
+        while pos < len(data):
+            record, size = _parse(data, pos)
+            if record is None:
+                break
+            records += 1
+            samples += record.samples
+            pos += size
+        self.stats.drop("queue_full", records, samples)
+        self.read_pos = max(self.read_pos, segment.end)
+        self.ack(segment.end)
+        return True
+
+    def oldest_sealed_ms(self) -> int | None:
+        if len(self.segments) < 2:
+            return None
+        return self.oldest_ms if self.oldest_ms is not None else 0
+
+
+def _pread(path: Path, offset: int, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class WriteAheadLog:
+    """All shard logs of one exporter, the disk bound and the fsync timer (see module docstring)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        shards: int,
+        *,
+        max_disk_bytes: int,
+        fsync: FsyncPolicy = "batch",
+        full_policy: FullPolicy = "refuse",
+        segment_bytes: int = 16 * 1024 * 1024,
+        name: str = "wal",
+        clock: Callable[[], float] = time.time,
+        on_drop: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.max_disk_bytes = max_disk_bytes
+        self.fsync = fsync
+        self.full_policy = full_policy
+        self.name = name
+        self.clock = clock
+        self.stats = WalStats(listener=on_drop)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise RuntimeError(
+                f"queue directory {directory} is in use by another process"
+            ) from None
+        self.shard_count = self._shard_count(shards)
+        self.shards = [
+            ShardLog(directory / f"shard-{i:03d}", segment_bytes, fsync, self.stats, name)
+            for i in range(self.shard_count)
+        ]
+        self._syncer: asyncio.Task[None] | None = None
+
+    def _shard_count(self, wanted: int) -> int:
+        meta = self.directory / "meta.json"
+        stored: int | None = None
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+            stored = int(json.loads(meta.read_text())["shards"])
+        if stored is not None and stored != wanted:
+            probe = [
+                ShardLog(self.directory / f"shard-{i:03d}", 1 << 30, "never", self.stats, "probe")
+                for i in range(stored)
+            ]
+            busy = any(p.pending_bytes for p in probe)
+            for p in probe:
+                p.close()
+            if busy:
+                log.warning(
+                    "remote-write queue holds data for another shard count; keeping it",
+                    extra={"queue": self.name, "stored": stored, "configured": wanted},
+                )
+                return stored
+            for i in range(stored):
+                shard_dir = self.directory / f"shard-{i:03d}"
+                for file in shard_dir.glob("*"):
+                    file.unlink()
+                shard_dir.rmdir()
+        if stored != wanted:
+            tmp = self.directory / "meta.json.tmp"
+            tmp.write_text(json.dumps({"version": FORMAT_VERSION, "shards": wanted}))
+            os.replace(tmp, meta)
+        return wanted
+
+    def start(self) -> None:
+        if self.fsync == "batch" and self._syncer is None:
+            self._syncer = asyncio.create_task(self._sync_forever(), name=f"{self.name}-fsync")
+
+    async def close(self) -> None:
+        syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncer
+        for shard in self.shards:
+            shard.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self.sync()
+
+    def sync(self) -> None:
+        for shard in self.shards:
+            try:
+                shard.sync()
+            except OSError:
+                log.exception("remote-write queue: fsync failed", extra={"queue": self.name})
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(s.pending_bytes for s in self.shards)
+
+    @property
+    def disk_bytes(self) -> int:
+        return sum(s.disk_bytes for s in self.shards)
+
+    def oldest_ms(self) -> int | None:
+        times = [s.oldest_ms for s in self.shards if s.oldest_ms is not None]
+        return min(times) if times else None
+
+    def append(self, per_shard: list[list[tuple[bytes, int]]]) -> None:
+        """Write each shard's (payload, samples) pieces, or raise `QueueFullError` for all."""
+        now_ms = int(self.clock() * 1000)
+        records = [
+            [encode_record(data, samples, now_ms) for data, samples in pieces]
+            for pieces in per_shard
+        ]
+        need = sum(len(r) for pieces in records for r in pieces)
+        if not need:
+            return
+        while self.pending_bytes + need > self.max_disk_bytes:
+            if self.full_policy != "drop_oldest" or not self._drop_oldest():
+                raise QueueFullError(
+                    f"persistent queue {self.name} is full "
+                    f"({self.pending_bytes} of {self.max_disk_bytes} bytes)",
+                    retry_after=1.0,
+                )
+        for shard, pieces in zip(self.shards, records, strict=True):
+            for record in pieces:
+                shard.append(record, now_ms)
+
+    def _drop_oldest(self) -> bool:
+        candidates = [
+            (ms, i) for i, s in enumerate(self.shards) if (ms := s.oldest_sealed_ms()) is not None
+        ]
+        if not candidates:
+            return False
+        _, index = min(candidates)
+        dropped = self.shards[index].drop_oldest_segment()
+        if dropped:
+            log.warning(
+                "remote-write queue full: oldest segment dropped",
+                extra={"queue": self.name, "shard": index},
+            )
+        return dropped
