@@ -1,0 +1,12 @@
+"""The `cloudwatch` exporter: OTLP-shaped batches as CloudWatch `PutMetricData` requests.
+
+`config.py` holds the config model, `units.py` the unit names, `mapping.py` the kind mapping,
+dimensions and cumulative state, `requests.py` the limit-respecting requests, `exporter.py` the
+component. Invariant: a batch is mapped once; retries resend only the requests not accepted.
+"""
+
+from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
+from metricgate.exporters.cloudwatch.exporter import FACTORY, CloudWatchExporter
+from metricgate.exporters.cloudwatch.mapping import Mapper
+
+__all__ = ["FACTORY", "CloudWatchExporter", "CloudWatchExporterConfig", "Mapper"]
