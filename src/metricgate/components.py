@@ -5,6 +5,7 @@ from __future__ import annotations
 from metricgate.exporters import debug
 from metricgate.exporters.cloudwatch import FACTORY as CLOUDWATCH_EXPORTER_FACTORY
 from metricgate.exporters.datadog import FACTORY as DATADOG_EXPORTER_FACTORY
+from metricgate.exporters.loadbalancing import FACTORY as LOADBALANCING_EXPORTER_FACTORY
 from metricgate.exporters.otlp import FACTORY as OTLP_EXPORTER_FACTORY
 from metricgate.exporters.prometheus import FACTORY as PROMETHEUS_EXPORTER_FACTORY
 from metricgate.exporters.prometheus_remote_write import FACTORY as REMOTE_WRITE_EXPORTER_FACTORY
@@ -43,5 +44,6 @@ BUILTIN_FACTORIES: list[Factory] = [
     OTLP_EXPORTER_FACTORY,
     DATADOG_EXPORTER_FACTORY,
     CLOUDWATCH_EXPORTER_FACTORY,
+    LOADBALANCING_EXPORTER_FACTORY,
     REMOTE_WRITE_EXPORTER_FACTORY,
 ]

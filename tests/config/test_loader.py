@@ -44,8 +44,8 @@ service: {pipelines: {metrics: {receivers: [r], exporters: [nosuch/x]}}}
     )
     assert (
         "exporters.nosuch/x: unknown exporter type 'nosuch' "
-        "(known: capture, cloudwatch, datadog, debug, otlp, prometheus, prometheus_remote_write)"
-        in found
+        "(known: capture, cloudwatch, datadog, debug, loadbalancing, otlp, prometheus, "
+        "prometheus_remote_write)" in found
     )
     # the pipeline's reference to the invalid exporter is not reported a second time
     assert not any("exporters[0]" in p for p in found)

@@ -1,0 +1,113 @@
+"""Where the members are: a fixed list (`static`) or what a DNS name resolves to (`dns`).
+
+A resolver calls `on_change(members)` with the sorted member addresses once in `start()` and again
+whenever the set changes. The DNS resolver resolves with `loop.getaddrinfo` every `interval`; a
+failed or empty resolution keeps the previous members (a DNS blip must not reshuffle every series).
+
+Invariant: `on_change` only ever sees a non-empty, sorted, duplicate-free list that differs from
+the previous one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from metricgate.exporters.loadbalancing.config import DnsResolverConfig
+
+log = logging.getLogger("metricgate.exporters.loadbalancing")
+
+OnChange = Callable[[list[str]], Awaitable[None]]
+Lookup = Callable[[str, int], Awaitable[list[str]]]
+"""`(hostname, port)` -> `host:port` addresses; a seam for tests."""
+
+
+class Resolver(Protocol):
+    async def start(self, on_change: OnChange) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class StaticResolver:
+    """The configured hostnames, once."""
+
+    def __init__(self, hostnames: list[str]) -> None:
+        self.members = sorted(set(hostnames))
+
+    async def start(self, on_change: OnChange) -> None:
+        await on_change(self.members)
+
+    async def shutdown(self) -> None:
+        pass
+
+
+async def getaddrinfo_lookup(hostname: str, port: int) -> list[str]:
+    """Every TCP address `hostname` resolves to, as `host:port` (`[v6]:port`)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    out = []
+    for family, _, _, _, address in infos:
+        host = str(address[0])
+        out.append(f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}")
+    return out
+
+
+class DnsResolver:
+    """Resolves `hostname` now and every `interval` in a task it owns."""
+
+    def __init__(self, config: DnsResolverConfig, lookup: Lookup = getaddrinfo_lookup) -> None:
+        self.config = config
+        self.lookup = lookup
+        self.members: list[str] = []
+        self._on_change: OnChange | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, on_change: OnChange) -> None:
+        self._on_change = on_change
+        await self.refresh()
+        self._task = asyncio.create_task(self._loop(), name=f"dns-{self.config.hostname}")
+
+    async def refresh(self) -> None:
+        """Resolve once; report the members if they changed."""
+        config = self.config
+        try:
+            found = await asyncio.wait_for(
+                self.lookup(config.hostname, config.port), config.timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            log.warning(
+                "dns resolution failed; keeping the current members",
+                extra={"hostname": config.hostname, "error": f"{type(exc).__name__}: {exc}"},
+            )
+            return
+        members = sorted(set(found))
+        if not members:
+            log.warning(
+                "dns resolved no addresses; keeping the current members",
+                extra={"hostname": config.hostname},
+            )
+            return
+        if members != self.members:
+            self.members = members
+            if self._on_change is not None:
+                await self._on_change(members)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.interval)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dns refresh failed", extra={"hostname": self.config.hostname})
+
+    async def shutdown(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
