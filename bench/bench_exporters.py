@@ -1,11 +1,13 @@
-"""Encode-path cost of the `otlp` and `datadog` exporters at 100k series.
+"""Encode-path cost of the `otlp`, `datadog`, `cloudwatch` and `loadbalancing` exporters.
 
 Builds N series (100 metrics, half gauges and half cumulative counters, 5 attributes each) with
 the model directly and prints, per exporter, for a cold batch (caches empty) and a steady one (the
 same series again, one interval later): points/s and CPU seconds per million points of the encode
 path (otlp: `OtlpEncoder.encode` + gzip; datadog: `Mapper.map` + `payload.build` with gzip,
-splitting included), and payload bytes per point after compression; `no-gz` is otlp's steady
-encode alone, uncompressed (gRPC compresses in its C core). No network is involved.
+splitting included; cloudwatch: `Mapper.map` + `requests.build` + the JSON bodies botocore sends;
+loadbalancing: routing each series on a 3-member ring, cold (key + ring lookup) and cached), and
+payload bytes per point after compression; `no-gz` is otlp's steady encode alone, uncompressed
+(gRPC compresses in its C core). No network is involved.
 
     .venv/bin/python bench/bench_exporters.py                 # 100k series
     .venv/bin/python bench/bench_exporters.py --series 20000 --histograms
@@ -15,13 +17,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import time
 import zlib
 from collections.abc import Callable
 
+from metricgate.exporters.cloudwatch import requests as cw_requests
+from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
+from metricgate.exporters.cloudwatch.mapping import Mapper as CloudWatchMapper
 from metricgate.exporters.datadog import payload
 from metricgate.exporters.datadog.config import MetricsConfig
 from metricgate.exporters.datadog.mapping import Mapper
+from metricgate.exporters.loadbalancing.ring import HashRing
+from metricgate.exporters.loadbalancing.routing import router
 from metricgate.exporters.otlp import OtlpEncoder
 from metricgate.model import (
     INTERNER,
@@ -126,7 +134,46 @@ def main() -> None:
 
         return run
 
-    for name, make in (("otlp", otlp), ("datadog", datadog)):
+    cw_mapper = CloudWatchMapper(CloudWatchExporterConfig(namespace="bench"))
+
+    def cloudwatch(batch: Batch) -> Callable[[], int]:
+        def run() -> int:
+            built = cw_requests.build(cw_mapper.map(batch), "bench")
+            size = 0
+            for request in built.requests:
+                body = json.dumps(
+                    {"Namespace": "bench", "MetricData": request}, default=str
+                ).encode()
+                packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+                size += len(packer.compress(body) + packer.flush())
+            return size
+
+        return run
+
+    ring = HashRing(["a:4317", "b:4317", "c:4317"])
+    route = router("series", [])
+    assert route.per_series is not None
+    series_key = route.per_series
+    routes: dict[object, str] = {}
+
+    def loadbalancing(batch: Batch) -> Callable[[], int]:
+        def run() -> int:
+            get = routes.get
+            for group in batch.metrics:
+                for series in group.series:
+                    member = get(series)
+                    if member is None:
+                        member = routes[series] = ring.lookup(series_key(series))
+            return 0
+
+        return run
+
+    for name, make in (
+        ("otlp", otlp),
+        ("datadog", datadog),
+        ("cloudwatch", cloudwatch),
+        ("loadbal.", loadbalancing),
+    ):
         for phase, batch in (("cold", batches[0]), ("steady", batches[1])):
             report(name, phase, points, *measure(make(batch)))
 
