@@ -214,7 +214,7 @@ def test_config() -> None:
     assert config.storage_resolution == 60 and config.max_metrics_per_request == 1000
     with pytest.raises(ValueError, match="namespace"):
         CloudWatchExporterConfig.model_validate({})
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="log_group_name"):
         _config(mode="emf")
     with pytest.raises(ValueError, match="regular expression"):
         _config(metric_declarations=[{"dimensions": [["a"]], "metric_name_selectors": ["("]}])

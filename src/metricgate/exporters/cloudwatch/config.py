@@ -3,7 +3,11 @@
 ```yaml
 exporters:
   cloudwatch:
-    mode: put_metric_data          # the only mode so far (emf is not implemented yet)
+    mode: put_metric_data          # or emf: Embedded Metric Format log events (see emf.py)
+    output: logs                   # emf only: logs (PutLogEvents), stdout or file
+    path: ""                       # emf with output: file: the file lines are appended to
+    log_group_name: /metrics/MyApp # emf with output: logs: required
+    log_stream_name: metricgate    # emf with output: logs
     namespace: MyApp               # required
     region: ""                     # empty: botocore's chain (AWS_REGION, profile, ...)
     endpoint: ""                   # e.g. http://127.0.0.1:5000 for moto or a VPC endpoint
@@ -27,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from metricgate.config.types import ComponentConfig, Duration
 from metricgate.pipeline.queue import ExporterConfig
@@ -61,9 +65,17 @@ class MetricDeclaration(ComponentConfig):
 
 
 class CloudWatchExporterConfig(ExporterConfig):
-    """`exporters.cloudwatch`: PutMetricData to CloudWatch (see the module docstring)."""
+    """`exporters.cloudwatch`: PutMetricData or EMF to CloudWatch (see the module docstring)."""
 
-    mode: Literal["put_metric_data"] = "put_metric_data"
+    mode: Literal["put_metric_data", "emf"] = "put_metric_data"
+    output: Literal["logs", "stdout", "file"] = "logs"
+    """`emf` only: where the EMF events (one JSON object a line) go."""
+    path: str = Field(default="", validate_default=True)
+    """`emf` with `output: file`: required; lines are appended."""
+    log_group_name: str = Field(default="", max_length=512, validate_default=True)
+    """`emf` with `output: logs`: required. Created when missing."""
+    log_stream_name: str = Field(default="metricgate", min_length=1, max_length=512)
+    """`emf` with `output: logs`. Created when missing."""
     namespace: str = Field(min_length=1, max_length=255)
     region: str = ""
     endpoint: str = ""
@@ -79,6 +91,25 @@ class CloudWatchExporterConfig(ExporterConfig):
     """Resource attributes copied into every point's dimensions (point attributes win)."""
     storage_resolution: Literal[1, 60] = 60
     max_metrics_per_request: int = Field(default=1000, ge=1, le=1000)
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("mode") == "emf" and info.data.get("output") == "file" and not value:
+            raise ValueError("expected a file path with mode: emf and output: file")
+        return value
+
+    @field_validator("log_group_name")
+    @classmethod
+    def _check_log_group(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("mode") == "emf" and info.data.get("output") == "logs":
+            if not value:
+                raise ValueError("expected a log group name with mode: emf and output: logs")
+            if not re.fullmatch(r"[\w\-/.#]+", value, flags=re.ASCII):
+                raise ValueError(
+                    f"expected only a-z A-Z 0-9 _ - / . # in a log group, got {value!r}"
+                )
+        return value
 
     @field_validator("endpoint")
     @classmethod

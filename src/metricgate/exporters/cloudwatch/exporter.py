@@ -1,5 +1,7 @@
 """The `cloudwatch` exporter component: map (`mapping.py`), split (`requests.py`) and put.
 
+`mode: emf` builds an `EmfExporter` (`emf.py`) instead.
+
 A botocore client (JSON protocol, credentials from botocore's default chain) runs each
 `PutMetricData` call in a worker thread. botocore's own retries are off: the shared sending core
 retries. Answers: `Throttling` (400), any 5xx, and network errors or timeouts are retryable;
@@ -28,6 +30,7 @@ import botocore.session  # type: ignore[import-untyped]
 from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.cloudwatch import requests
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
+from metricgate.exporters.cloudwatch.emf import EmfExporter
 from metricgate.exporters.cloudwatch.mapping import Datum, Mapper
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Exporter
@@ -154,9 +157,15 @@ class CloudWatchExporter(Exporter):
 
 
 def _create(component_id: str, config: CloudWatchExporterConfig, _: Consumer | None) -> Exporter:
+    if config.mode == "emf":
+        return EmfExporter(component_id, config)
     return CloudWatchExporter(component_id, config)
 
 
 FACTORY = Factory(
-    "cloudwatch", Kind.EXPORTER, CloudWatchExporterConfig, _create, "puts metrics to CloudWatch"
+    "cloudwatch",
+    Kind.EXPORTER,
+    CloudWatchExporterConfig,
+    _create,
+    "puts metrics to CloudWatch (PutMetricData or EMF)",
 )

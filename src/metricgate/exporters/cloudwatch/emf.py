@@ -1,0 +1,348 @@
+"""`mode: emf`: the Mapper's data as Embedded Metric Format events (stdout, a file or Logs).
+
+Each event is one JSON object:
+`{"_aws": {"Timestamp": ms, "CloudWatchMetrics": [{"Namespace": ns, "Dimensions": [[keys]],
+"Metrics": [{"Name": n, "Unit": u, "StorageResolution": r}]}]}, "<dim>": "v", "<metric>": x}`.
+
+- Data sharing a timestamp (ms) and a dimension set (keys and values) share an event, at most
+  `MAX_METRICS` (100) metrics an event; more, or the same metric name twice, start another event.
+- A dimension set has at most 30 keys: the Mapper already keeps the first 30 by name (counted as
+  `dimensions_over_30`); this module enforces it again for safety.
+- Histograms and summaries (`StatisticValues`) become four metrics, `<name>_count` (unit
+  `Count`), `<name>_sum`, `<name>_min`, `<name>_max` (the metric's unit). A value array would
+  make CloudWatch treat each entry as a sample (wrong count and sum), so it is not used.
+- A metric whose name equals one of its dimension keys (or `_aws`) is dropped and counted as
+  `emf_name_conflict`: it would overwrite the dimension value.
+
+`output: logs` uses CloudWatch Logs `PutLogEvents` (botocore `logs` client; the group and stream
+are created when missing): events sorted by time, batches of at most 10,000 events and
+1,048,576 bytes (UTF-8 message plus 26 bytes an event) spanning at most 24 h; an event that
+cannot fit a batch alone is counted as `event_too_large`. Throttling, 5xx and network errors are
+retryable; a retry resends only the batches not yet accepted (the Mapper runs once per batch).
+
+Invariant: every event written is valid EMF within the limits above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections import Counter, OrderedDict
+from datetime import datetime
+from typing import Any, Final
+
+import botocore.config  # type: ignore[import-untyped]
+import botocore.exceptions  # type: ignore[import-untyped]
+import botocore.session  # type: ignore[import-untyped]
+
+from metricgate.errors import PermanentError, RetryableError
+from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
+from metricgate.exporters.cloudwatch.mapping import MAX_DIMENSIONS, Datum, Mapper
+from metricgate.model import Batch
+from metricgate.pipeline.component import Exporter
+from metricgate.pipeline.host import Host
+
+log = logging.getLogger("metricgate.exporters.cloudwatch")
+
+MAX_METRICS: Final = 100
+MAX_BATCH_BYTES: Final = 1_048_576
+EVENT_OVERHEAD: Final = 26
+MAX_BATCH_EVENTS: Final = 10_000
+MAX_BATCH_SPAN_MS: Final = 24 * 3600 * 1000
+_RETRYABLE_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+
+_BOTO_ERRORS: Final = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+    OSError,
+)
+
+Event = dict[str, Any]
+LogEvent = dict[str, Any]
+"""`{"timestamp": ms, "message": json}`, as `PutLogEvents` takes it."""
+
+
+def _metrics(datum: Datum) -> list[tuple[str, str, float]]:
+    """(name, unit, value) of the metrics one datum becomes."""
+    name, unit = str(datum["MetricName"]), str(datum["Unit"])
+    stats = datum.get("StatisticValues")
+    if stats is not None:
+        return [
+            (f"{name}_count", "Count", stats["SampleCount"]),
+            (f"{name}_sum", unit, stats["Sum"]),
+            (f"{name}_min", unit, stats["Minimum"]),
+            (f"{name}_max", unit, stats["Maximum"]),
+        ]
+    return [(name, unit, datum["Value"])]
+
+
+def _millis(stamp: Any) -> int:
+    if isinstance(stamp, datetime):
+        return int(stamp.timestamp() * 1000)
+    return int(float(stamp) * 1000)
+
+
+def build_events(data: list[Datum], namespace: str, dropped: Counter[str]) -> list[Event]:
+    """EMF events for `data`, grouped and split as the module docstring says, time-ordered."""
+    open_events: dict[tuple[int, tuple[tuple[str, str], ...]], Event] = {}
+    events: list[Event] = []
+    for datum in data:
+        pairs = tuple(sorted((d["Name"], d["Value"]) for d in datum["Dimensions"]))
+        if len(pairs) > MAX_DIMENSIONS:
+            dropped["dimensions_over_30"] += 1
+            pairs = pairs[:MAX_DIMENSIONS]
+        stamp = _millis(datum["Timestamp"])
+        resolution = int(datum.get("StorageResolution", 60))
+        keys = {k for k, _ in pairs}
+        for name, unit, value in _metrics(datum):
+            if name in keys or name == "_aws":
+                dropped["emf_name_conflict"] += 1
+                continue
+            key = (stamp, pairs)
+            event = open_events.get(key)
+            if event is None or name in event or len(_directive(event)["Metrics"]) >= MAX_METRICS:
+                event = open_events[key] = _new_event(stamp, namespace, pairs)
+                events.append(event)
+            _directive(event)["Metrics"].append(
+                {"Name": name, "Unit": unit, "StorageResolution": resolution}
+            )
+            event[name] = value
+    events.sort(key=lambda e: int(e["_aws"]["Timestamp"]))
+    return events
+
+
+def _new_event(stamp: int, namespace: str, pairs: tuple[tuple[str, str], ...]) -> Event:
+    directive = {"Namespace": namespace, "Dimensions": [[k for k, _ in pairs]], "Metrics": []}
+    event: Event = {"_aws": {"Timestamp": stamp, "CloudWatchMetrics": [directive]}}
+    event.update(pairs)
+    return event
+
+
+def _directive(event: Event) -> dict[str, Any]:
+    directive: dict[str, Any] = event["_aws"]["CloudWatchMetrics"][0]
+    return directive
+
+
+def to_line(event: Event) -> str:
+    return json.dumps(event, separators=(",", ":"), allow_nan=False)
+
+
+def log_batches(
+    events: list[Event],
+    dropped: Counter[str],
+    max_bytes: int = MAX_BATCH_BYTES,
+    max_events: int = MAX_BATCH_EVENTS,
+) -> list[list[LogEvent]]:
+    """`PutLogEvents` batches for time-ordered `events`, within the Logs limits."""
+    batches: list[list[LogEvent]] = []
+    chunk: list[LogEvent] = []
+    size = 0
+    for event in events:
+        message = to_line(event)
+        stamp = int(event["_aws"]["Timestamp"])
+        grown = len(message.encode()) + EVENT_OVERHEAD
+        if grown > max_bytes:
+            dropped["event_too_large"] += 1
+            continue
+        if chunk and (
+            len(chunk) >= max_events
+            or size + grown > max_bytes
+            or stamp - int(chunk[0]["timestamp"]) > MAX_BATCH_SPAN_MS
+        ):
+            batches.append(chunk)
+            chunk, size = [], 0
+        chunk.append({"timestamp": stamp, "message": message})
+        size += grown
+    if chunk:
+        batches.append(chunk)
+    return batches
+
+
+def make_logs_client(config: CloudWatchExporterConfig) -> Any:
+    """A botocore CloudWatch Logs client (may read credentials files: call in a thread)."""
+    session = botocore.session.get_session()
+    client_config = botocore.config.Config(
+        region_name=config.region or None,
+        connect_timeout=config.timeout,
+        read_timeout=config.timeout,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        disable_request_compression=config.disable_request_compression,
+    )
+    if not config.region and session.get_config_variable("region") is None:
+        client_config = client_config.merge(botocore.config.Config(region_name="us-east-1"))
+    return session.create_client("logs", endpoint_url=config.endpoint or None, config=client_config)
+
+
+def _classify(operation: str, exc: Exception) -> Exception:
+    """The RetryableError or PermanentError a botocore failure of `operation` means."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        message = f"{operation}: {code} (HTTP {status}): {error.get('Message', '')}"
+        if code in _RETRYABLE_CODES or status >= 500 or status == 429:
+            return RetryableError(message, 0.0)
+        return PermanentError(message)
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return PermanentError(f"{operation}: {exc}")
+    return RetryableError(f"{operation}: {type(exc).__name__}: {exc}", 0.0)
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+class EmfExporter(Exporter):
+    """Writes batches as EMF events to stdout, a file or CloudWatch Logs."""
+
+    def __init__(self, component_id: str, config: CloudWatchExporterConfig) -> None:
+        super().__init__(component_id)
+        self.config = config
+        self.mapper = Mapper(config)
+        self.log_group = config.log_group_name
+        self._client: Any = None
+        self._host: Host | None = None
+        self._ready = False
+        self._owed: OrderedDict[int, tuple[Batch, list[list[LogEvent]]]] = OrderedDict()
+        self._max_owed = 2 * config.sending_queue.num_consumers
+
+    async def start(self, host: Host) -> None:
+        self._host = host
+        if self.config.output == "logs":
+            self._client = await asyncio.to_thread(make_logs_client, self.config)
+
+    async def shutdown(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)
+
+    def events(self, batch: Batch) -> list[Event]:
+        """Map `batch` (advancing the cumulative state) and count what was dropped."""
+        dropped = Counter[str]()
+        events = build_events(self.mapper.map(batch), self.config.namespace, dropped)
+        self._count(dropped)
+        return events
+
+    def _count(self, extra: Counter[str]) -> None:
+        dropped = self.mapper.take_dropped()
+        dropped.update(extra)
+        if not dropped:
+            return
+        log.warning(
+            "points not sent to cloudwatch as they were",
+            extra={"exporter": self.component_id, "reasons": dict(dropped)},
+        )
+        if self._host is not None:
+            for reason, count in dropped.items():
+                self._host.telemetry.exporter_dropped.labels(self.component_id, reason).inc(count)
+
+    async def export(self, batch: Batch) -> None:
+        if not batch:
+            return
+        if self.config.output != "logs":
+            lines = "".join(to_line(e) + "\n" for e in self.events(batch))
+            if lines:
+                await self._write(lines)
+            return
+        pending = self._pending(batch)
+        total = len(pending)
+        permanent: list[str] = []
+        while pending:
+            try:
+                await self._put(pending[0])  # a RetryableError leaves the rest owed
+            except PermanentError as exc:
+                log.error(
+                    "cloudwatch logs refused a batch; dropped",
+                    extra={"exporter": self.component_id, "error": str(exc)},
+                )
+                permanent.append(str(exc))
+            del pending[0]
+        self._owed.pop(id(batch), None)
+        if permanent:
+            raise PermanentError(f"{len(permanent)} of {total} batches refused: {permanent[0]}")
+
+    def _pending(self, batch: Batch) -> list[list[LogEvent]]:
+        found = self._owed.get(id(batch))
+        if found is not None and found[0] is batch:
+            return found[1]
+        dropped = Counter[str]()
+        events = build_events(self.mapper.map(batch), self.config.namespace, dropped)
+        batches = log_batches(events, dropped)
+        self._count(dropped)
+        self._owed[id(batch)] = (batch, batches)
+        while len(self._owed) > self._max_owed:
+            self._owed.popitem(last=False)
+        return batches
+
+    async def _write(self, lines: str) -> None:
+        try:
+            await asyncio.to_thread(self._write_sync, lines)
+        except OSError as exc:
+            raise RetryableError(f"emf {self.config.output}: {exc}", 0.0) from exc
+
+    def _write_sync(self, lines: str) -> None:
+        if self.config.output == "stdout":
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+            return
+        with open(self.config.path, "a", encoding="utf-8") as file:
+            file.write(lines)
+
+    async def _put(self, events: list[LogEvent]) -> None:
+        if self._client is None:
+            raise RetryableError("cloudwatch exporter is not started", 0.0)
+        if not self._ready:
+            await self._create()
+        try:
+            await asyncio.to_thread(self._put_sync, events)
+            return
+        except _BOTO_ERRORS as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise _classify("PutLogEvents", exc) from exc
+        self._ready = False
+        await self._create()
+        try:
+            await asyncio.to_thread(self._put_sync, events)
+        except _BOTO_ERRORS as exc:
+            raise _classify("PutLogEvents", exc) from exc
+
+    def _put_sync(self, events: list[LogEvent]) -> None:
+        answer = self._client.put_log_events(
+            logGroupName=self.log_group, logStreamName=self.config.log_stream_name, logEvents=events
+        )
+        rejected = answer.get("rejectedLogEventsInfo") if isinstance(answer, dict) else None
+        if rejected:
+            log.warning(
+                "cloudwatch logs rejected some events (too old, too new or expired)",
+                extra={"exporter": self.component_id, "rejected": rejected},
+            )
+
+    async def _create(self) -> None:
+        """Create the log group and stream unless they exist."""
+        client = self._client
+        for operation, call, args in [
+            ("CreateLogGroup", client.create_log_group, {"logGroupName": self.log_group}),
+            (
+                "CreateLogStream",
+                client.create_log_stream,
+                {"logGroupName": self.log_group, "logStreamName": self.config.log_stream_name},
+            ),
+        ]:
+            try:
+                await asyncio.to_thread(call, **args)
+            except _BOTO_ERRORS as exc:
+                if _code(exc) != "ResourceAlreadyExistsException":
+                    raise _classify(operation, exc) from exc
+        self._ready = True
