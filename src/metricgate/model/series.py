@@ -262,6 +262,26 @@ class Interner:
             )
         )
 
+    def intern_metric_like(
+        self,
+        metric: Metric,
+        *,
+        resource: Resource | None = None,
+        temporality: Temporality | None = None,
+    ) -> Metric:
+        """`metric` with its resource and/or temporality replaced, interned."""
+        return self.intern_metric(
+            metric.resource if resource is None else resource,
+            metric.scope,
+            metric.name,
+            metric.unit,
+            metric.kind,
+            metric.temporality if temporality is None else temporality,
+            metric.monotonic,
+            metric.description,
+            metric.native_prometheus,
+        )
+
     def intern_series(self, metric: Metric, attributes: Attributes) -> Series:
         return self._intern(Series(metric, attributes))
 

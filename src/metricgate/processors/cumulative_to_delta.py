@@ -240,17 +240,7 @@ class CumulativeToDeltaProcessor(Processor):
             and _selected(self._include, metric, default=True)
             and not _selected(self._exclude, metric, default=False)
         ):
-            target = INTERNER.intern_metric(
-                metric.resource,
-                metric.scope,
-                metric.name,
-                metric.unit,
-                metric.kind,
-                Temporality.DELTA,
-                metric.monotonic,
-                metric.description,
-                metric.native_prometheus,
-            )
+            target = INTERNER.intern_metric_like(metric, temporality=Temporality.DELTA)
         self._metrics[metric] = target
         return target
 

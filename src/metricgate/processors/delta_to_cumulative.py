@@ -189,17 +189,7 @@ class DeltaToCumulativeProcessor(Processor):
                     result.add_exemplars(new_index, found)
 
     def _cumulative(self, metric: Metric) -> Metric:
-        target = INTERNER.intern_metric(
-            metric.resource,
-            metric.scope,
-            metric.name,
-            metric.unit,
-            metric.kind,
-            Temporality.CUMULATIVE,
-            metric.monotonic,
-            metric.description,
-            metric.native_prometheus,
-        )
+        target = INTERNER.intern_metric_like(metric, temporality=Temporality.CUMULATIVE)
         self._metrics[metric] = target
         return target
 

@@ -94,17 +94,7 @@ class ResourceProcessor(Processor):
         resource = self._rewrite_resource(metric.resource)
         result = metric
         if resource is not metric.resource:
-            result = INTERNER.intern_metric(
-                resource,
-                metric.scope,
-                metric.name,
-                metric.unit,
-                metric.kind,
-                metric.temporality,
-                metric.monotonic,
-                metric.description,
-                metric.native_prometheus,
-            )
+            result = INTERNER.intern_metric_like(metric, resource=resource)
         _remember(self._metrics, metric, result)
         return result
 
