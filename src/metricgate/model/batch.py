@@ -72,12 +72,17 @@ class MetricPoints:
             [self.start_timestamps[i] for i in indexes],
             [self.flags[i] for i in indexes],
         )
-        if self.exemplars:
-            for new_index, old_index in enumerate(indexes):
-                found = self.exemplars.get(old_index)
-                if found:
-                    out.add_exemplars(new_index, found)
+        out.take_exemplars(self, indexes)
         return out
+
+    def take_exemplars(self, source: MetricPoints, indexes: list[int]) -> None:
+        """Copy `source`'s exemplars: point `indexes[i]` of `source` is point i here."""
+        if not source.exemplars:
+            return
+        for new_index, old_index in enumerate(indexes):
+            found = source.exemplars.get(old_index)
+            if found:
+                self.add_exemplars(new_index, found)
 
 
 @dataclass(slots=True)

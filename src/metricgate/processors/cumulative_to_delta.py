@@ -222,11 +222,8 @@ class CumulativeToDeltaProcessor(Processor):
             out_flags.append(flags[i])
             if kept is not None:
                 kept.append(i)
-        if kept is not None and group.exemplars:
-            for new_index, old_index in enumerate(kept):
-                found_exemplars = group.exemplars.get(old_index)
-                if found_exemplars:
-                    result.add_exemplars(new_index, found_exemplars)
+        if kept is not None:
+            result.take_exemplars(group, kept)
 
     def _delta_metric(self, metric: Metric) -> Metric | None:
         """The DELTA descriptor `metric` converts to, or None when it passes unchanged."""

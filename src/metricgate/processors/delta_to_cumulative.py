@@ -182,11 +182,8 @@ class DeltaToCumulativeProcessor(Processor):
             out_flags.append(flags[i])
             if kept is not None:
                 kept.append(i)
-        if kept is not None and group.exemplars:
-            for new_index, old_index in enumerate(kept):
-                found = group.exemplars.get(old_index)
-                if found:
-                    result.add_exemplars(new_index, found)
+        if kept is not None:
+            result.take_exemplars(group, kept)
 
     def _cumulative(self, metric: Metric) -> Metric:
         target = INTERNER.intern_metric_like(metric, temporality=Temporality.CUMULATIVE)
