@@ -7,9 +7,8 @@ Remote-write 1.0 (package `prometheus`, Prometheus' `prompb/remote.proto` and `t
 Enums are declared as `int32` (the same varint on the wire), so unknown values stay visible as
 numbers; their values are the `METRIC_TYPE_*` and `RESET_HINT_*` constants below.
 
-Receiver-only variants (`WriteRequestRaw`, `TimeSeriesRaw`) parse the same 1.0 bytes but leave
-each label, exemplar and native histogram as its own encoded bytes: the labels of a series are
-its cache key, decoded only for a series not seen before.
+The receiver-only `WriteRequestFlat` parses the same 1.0 bytes but leaves each `timeseries` entry
+encoded: the receiver reads a known series' entry by its byte layout.
 
 Being in a private pool, these classes never clash with generated `prompb` code a user may load.
 
@@ -78,17 +77,8 @@ _V1: Final[dict[str, list[_Field]]] = {
         ("histograms", 4, "*Histogram"),
     ],
     "Label": [("name", 1, "string"), ("value", 2, "string")],
-    # Receiver-side views of the same bytes (see the module docstring).
-    "WriteRequestRaw": [
-        ("timeseries", 1, "*TimeSeriesRaw"),
-        ("metadata", 3, "*MetricMetadata"),
-    ],
-    "TimeSeriesRaw": [
-        ("labels", 1, "*bytes"),
-        ("samples", 2, "*Sample"),
-        ("exemplars", 3, "*bytes"),
-        ("histograms", 4, "*bytes"),
-    ],
+    # The receiver-side view of the same bytes (see the module docstring).
+    "WriteRequestFlat": [("timeseries", 1, "*bytes"), ("metadata", 3, "*MetricMetadata")],
 }
 
 _V2: Final[dict[str, list[_Field]]] = {
@@ -181,8 +171,7 @@ Exemplar: Final = _message_class(V1_PACKAGE, "Exemplar")
 Histogram: Final = _message_class(V1_PACKAGE, "Histogram")
 BucketSpan: Final = _message_class(V1_PACKAGE, "BucketSpan")
 MetricMetadata: Final = _message_class(V1_PACKAGE, "MetricMetadata")
-WriteRequestRaw: Final = _message_class(V1_PACKAGE, "WriteRequestRaw")
-TimeSeriesRaw: Final = _message_class(V1_PACKAGE, "TimeSeriesRaw")
+WriteRequestFlat: Final = _message_class(V1_PACKAGE, "WriteRequestFlat")
 
 RequestV2: Final = _message_class(V2_PACKAGE, "Request")
 TimeSeriesV2: Final = _message_class(V2_PACKAGE, "TimeSeries")

@@ -23,8 +23,9 @@ Validation (per series, once, when the series is first seen): label names sorted
 skipped and reported; the valid series of the same request are still delivered (what Prometheus'
 own receiver does).
 
-Steady state costs one dict lookup per series: the cache key is the raw encoded labels (1.0) or
-the label strings (2.0); labels are parsed and validated only for a series not seen before.
+Steady state costs one dict lookup per series: the cache key is the raw encoded label fields (1.0:
+a known series' entry with one sample is read in place, without a protobuf parse, see `layout.py`)
+or the label strings (2.0); labels are parsed and validated only for a series not seen before.
 
 Invariant: a cached series is always of the current metric for its name (a retype evicts first),
 and a cache hit gives exactly what a full decode of its labels would give.
@@ -36,8 +37,8 @@ import math
 import re
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -52,12 +53,23 @@ from metricgate.model import (
     Series,
     Temporality,
 )
+from metricgate.receivers.prometheus_remote_write.layout import (
+    STAMP_LEN,
+    VALUE_AT,
+    VALUE_HEAD,
+    VALUE_TAIL,
+    ZERO_HEAD,
+    ZERO_TAIL,
+    label_prefix,
+    stamp_ns,
+    unpack_double_from,
+)
 from metricgate.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
     STALE_NAN_BITS,
-    Label,
     RequestV2,
-    WriteRequestRaw,
+    TimeSeries,
+    WriteRequestFlat,
 )
 
 SCOPE_NAME: Final = "metricgate/prometheus_remote_write"
@@ -66,6 +78,7 @@ LABEL_NAME_RE: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 DEFAULT_MAX_SERIES: Final = 1_000_000
 _MAX_FAMILIES: Final = 200_000
 _MAX_ERRORS: Final = 5
+_MAX_STAMPS: Final = 4096
 _DOUBLE: Final = struct.Struct("<d")
 _STALE: Final = _DOUBLE.pack(struct.unpack("<d", STALE_NAN_BITS.to_bytes(8, "little"))[0])
 
@@ -124,7 +137,10 @@ class RemoteWriteDecoder:
         self.max_series = max_series
         self._resource = INTERNER.intern_resource(())
         self._scope = INTERNER.intern_scope(SCOPE_NAME)
-        self._v1: dict[tuple[bytes, ...], Series] = {}
+        self._v1: dict[bytes, Series] = {}
+        """1.0: a series' encoded label fields -> the series (see layout.py)."""
+        self._stamps: dict[bytes, int] = {}
+        """1.0: encoded timestamp fields (see layout.py) -> ns; a request usually has one."""
         self._v2: dict[tuple[str, ...], Series] = {}
         self._counter: dict[str, bool] = {}
         """Family (sample) name -> is a counter, from metadata."""
@@ -141,11 +157,10 @@ class RemoteWriteDecoder:
     def decode_v1(self, body: bytes) -> DecodeResult:
         """A `prometheus.WriteRequest` (already decompressed)."""
         try:
-            request: Any = WriteRequestRaw.FromString(body)
+            request: Any = WriteRequestFlat.FromString(body)
         except ProtobufDecodeError as exc:
             raise DecodeError(f"body is not a remote-write 1.0 WriteRequest: {exc}") from None
         result = DecodeResult(Batch())
-        groups: dict[Metric, MetricPoints] = {}
         stale: dict[Metric, MetricPoints] = {}
         retyped: set[str] = set()
         for metadata in request.metadata:
@@ -158,32 +173,72 @@ class RemoteWriteDecoder:
                 retyped.update(self._learn(name, counter, metadata.help))
         if retyped:
             self._retire(retyped, stale)
-        cache = self._v1
-        for series_message in request.timeseries:
-            if series_message.histograms:
-                result.histograms += len(series_message.histograms)
-            if series_message.exemplars:
-                result.exemplars += len(series_message.exemplars)
-            samples = series_message.samples
-            if not samples:
-                continue
-            key = tuple(series_message.labels)
-            series = cache.get(key)
-            if series is None:
-                try:
-                    pairs = _labels_v1(key)
-                    series = self._series(pairs)
-                except InvalidSeriesError as exc:
-                    _invalid(result, str(exc), len(samples))
+        points = _Points()
+        appenders, open_group = points.appenders, points.open
+        cache, stamps, skip = self._v1, self._stamps, self._skip
+        for entry in request.timeseries:
+            # The fast path (see layout.py): a known series with one sample, read in place.
+            tail = entry[-STAMP_LEN:]
+            stamp = stamps.get(tail)
+            if stamp is None:
+                stamp = stamp_ns(tail)
+                if stamp is not None:
+                    if len(stamps) >= _MAX_STAMPS:
+                        stamps.clear()
+                    stamps[tail] = stamp
+            if stamp is not None:
+                if entry[-VALUE_TAIL:-VALUE_AT] == VALUE_HEAD:
+                    series = cache.get(entry[:-VALUE_TAIL])
+                    value = unpack_double_from(entry, len(entry) - VALUE_AT)[0]
+                elif entry[-ZERO_TAIL:-STAMP_LEN] == ZERO_HEAD:
+                    series = cache.get(entry[:-ZERO_TAIL])
+                    value = 0.0
+                else:
+                    series = None
+                if series is not None and value == value:  # NaN: maybe StaleNaN, slow path
+                    if series is not skip:
+                        metric = series.metric
+                        adders = appenders.get(id(metric)) or open_group(metric)
+                        adders[0](series)
+                        adders[1](value)
+                        adders[2](stamp)
                     continue
-                if len(cache) >= self.max_series:
-                    cache.clear()
-                cache[key] = series
-            if series is self._skip:
-                continue
-            _append(groups, series, samples, 0, result)
-        result.batch.metrics = [*stale.values(), *groups.values()]
+            self._entry_v1(entry, points, result)
+        result.batch.metrics = [*stale.values(), *points.finish()]
+        result.samples += points.count
         return result
+
+    def _entry_v1(self, entry: bytes, points: _Points, result: DecodeResult) -> None:
+        """One `TimeSeries` entry in full: a new series, several samples, anything unusual."""
+        try:
+            message: Any = TimeSeries.FromString(entry)
+        except ProtobufDecodeError as exc:
+            _invalid(result, f"a timeseries entry does not decode ({exc})", 0)
+            return
+        if message.histograms:
+            result.histograms += len(message.histograms)
+        if message.exemplars:
+            result.exemplars += len(message.exemplars)
+        samples = message.samples
+        if not samples:
+            return
+        end, count = label_prefix(entry)
+        # The labels are the cache key when they all come first (as every known writer does).
+        key = entry[:end] if count == len(message.labels) else None
+        series = None if key is None else self._v1.get(key)
+        if series is None:
+            try:
+                series = self._series([(label.name, label.value) for label in message.labels])
+            except InvalidSeriesError as exc:
+                _invalid(result, str(exc), len(samples))
+                return
+            if key is not None:
+                if len(self._v1) >= self.max_series:
+                    self._v1.clear()
+                self._v1[key] = series
+        if series is not self._skip:
+            for sample in samples:
+                points.add(series, sample.value, sample.timestamp * 1_000_000)
 
     def decode_v2(self, body: bytes) -> DecodeResult:
         """An `io.prometheus.write.v2.Request` (already decompressed)."""
@@ -193,7 +248,7 @@ class RemoteWriteDecoder:
             raise DecodeError(f"body is not a remote-write 2.0 Request: {exc}") from None
         symbols: list[str] = list(request.symbols)
         result = DecodeResult(Batch())
-        groups: dict[Metric, MetricPoints] = {}
+        points = _Points()
         stale: dict[Metric, MetricPoints] = {}
         cache = self._v2
         for series_message in request.timeseries:
@@ -234,8 +289,11 @@ class RemoteWriteDecoder:
                 cache[key] = series
             if series is self._skip:
                 continue
-            _append(groups, series, samples, series_message.created_timestamp, result)
-        result.batch.metrics = [*stale.values(), *groups.values()]
+            created = series_message.created_timestamp * 1_000_000
+            for sample in samples:
+                points.add(series, sample.value, sample.timestamp * 1_000_000, created)
+        result.batch.metrics = [*stale.values(), *points.finish()]
+        result.samples += points.count
         return result
 
     def _learn(self, name: str, counter: bool, help_text: str) -> set[str]:
@@ -325,18 +383,13 @@ class RemoteWriteDecoder:
         return metric
 
 
-def _labels_v1(key: tuple[bytes, ...]) -> list[tuple[str, str]]:
-    try:
-        labels = [Label.FromString(raw) for raw in key]
-    except ProtobufDecodeError as exc:
-        raise InvalidSeriesError(f"a label does not decode ({exc})") from None
-    return [(label.name, label.value) for label in labels]
-
-
 def _labels_v2(key: tuple[str, ...]) -> list[tuple[str, str]]:
     if len(key) % 2:
         raise InvalidSeriesError(f"odd number of label references in {key!r}")
     return list(zip(key[::2], key[1::2], strict=True))
+
+
+_Appenders = tuple[Callable[[Series], None], Callable[[float], None], Callable[[int], None]]
 
 
 def _invalid(result: DecodeResult, message: str, samples: int) -> None:
@@ -346,25 +399,54 @@ def _invalid(result: DecodeResult, message: str, samples: int) -> None:
         result.errors.append(message)
 
 
-def _append(
-    groups: dict[Metric, MetricPoints],
-    series: Series,
-    samples: Any,
-    created_ms: int,
-    result: DecodeResult,
-) -> None:
-    metric = series.metric
-    group = groups.get(metric)
-    if group is None:
-        group = groups[metric] = MetricPoints(metric)
-    values = [sample.value for sample in samples]
-    count = len(values)
-    group.series.extend(repeat(series, count))
-    group.values.extend(values)
-    group.timestamps.extend([sample.timestamp * 1_000_000 for sample in samples])
-    group.start_timestamps.extend(repeat(created_ms * 1_000_000, count))
-    if any(map(math.isnan, values)):
-        group.flags.extend([FLAG_NO_RECORDED_VALUE if is_stale(v) else 0 for v in values])
-    else:
-        group.flags.extend(repeat(0, count))
-    result.samples += count
+class _Points:
+    """One request's points, grouped by metric: appended in place (the fast path) or by `add`.
+
+    Groups are found by the metric's `id()` (a metric is held by its group while the request is
+    decoded); start timestamps and flags, rare in remote-write, are kept aside until `finish`.
+    """
+
+    __slots__ = ("_groups", "_marks", "appenders")
+
+    def __init__(self) -> None:
+        self._groups: dict[int, MetricPoints] = {}
+        self._marks: list[tuple[MetricPoints, int, int, int]] = []
+        """(group, index, start timestamp, flags) of points that have either."""
+        self.appenders: dict[int, _Appenders] = {}
+        """`id(metric)` -> the `append` of its group's series, values and timestamps."""
+
+    def open(self, metric: Metric) -> _Appenders:
+        group = self._groups[id(metric)] = MetricPoints(metric)
+        appenders = self.appenders[id(metric)] = (
+            group.series.append,
+            group.values.append,
+            group.timestamps.append,
+        )
+        return appenders
+
+    def add(self, series: Series, value: float, timestamp: int, start: int = 0) -> None:
+        metric = series.metric
+        group = self._groups.get(id(metric))
+        if group is None:
+            self.open(metric)
+            group = self._groups[id(metric)]
+        flags = FLAG_NO_RECORDED_VALUE if value != value and is_stale(value) else 0
+        if start or flags:
+            self._marks.append((group, len(group.series), start, flags))
+        group.series.append(series)
+        group.values.append(value)
+        group.timestamps.append(timestamp)
+
+    @property
+    def count(self) -> int:
+        return sum(len(group.series) for group in self._groups.values())
+
+    def finish(self) -> list[MetricPoints]:
+        """The groups, with their start timestamps and flags filled in."""
+        for group in self._groups.values():
+            group.start_timestamps = [0] * len(group.series)
+            group.flags = [0] * len(group.series)
+        for group, index, start, flags in self._marks:
+            group.start_timestamps[index] = start
+            group.flags[index] = flags
+        return list(self._groups.values())
