@@ -19,7 +19,29 @@ def run(rules: str | list[dict[str, Any]], labels: dict[str, str]) -> dict[str, 
     parsed = yaml.safe_load(rules) if isinstance(rules, str) else rules
     rule_set = RuleSet([RelabelRuleConfig.model_validate(rule) for rule in parsed])
     result = rule_set.apply(tuple(sorted(labels.items())))
+    # Again, with the memos warm; and as the processor calls it, for what can be a series' view.
+    assert rule_set.apply(tuple(sorted(labels.items()))) == result
+    if _is_view(labels):
+        others = sorted((k, v) for k, v in labels.items() if k != "__name__")
+        names = tuple(k for k, _ in others)
+        view_values = tuple(v for _, v in others)
+        for _ in range(2):
+            assert rule_set.apply_view(labels["__name__"], names, view_values) == result
     return result.reason if isinstance(result, Drop) else dict(result)
+
+
+def _is_view(labels: dict[str, str]) -> bool:
+    """True when `labels` are what a translator can give: valid names, no empty values."""
+    name = labels.get("__name__", "")
+    return (
+        re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", name) is not None
+        and all(labels.values())
+        and all(
+            re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", k) and not k.startswith("__")
+            for k in labels
+            if k != "__name__"
+        )
+    )
 
 
 BASE = {"__name__": "m", "a": "foo", "b": "bar", "c": "baz"}

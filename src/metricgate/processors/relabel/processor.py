@@ -206,13 +206,15 @@ class RelabelProcessor(Processor):
 
     def _relabel(self, series: Series) -> Verdict:
         metric = series.metric
-        view = self._view(series)
+        view = self._translator.build_series(series)
         verdict: Verdict
-        if isinstance(view, Drop):
-            verdict = view
+        if isinstance(view, Dropped):
+            verdict = Drop(view.reason, view.detail)
         else:
             try:
-                result = self.rules.apply(view)
+                result = self.rules.apply_view(
+                    view.family.name, view.label_names, view.label_values
+                )
             except Exception as exc:  # a bug here must cost one series, never the batch
                 result = Drop("relabel_error", f"{type(exc).__name__}: {exc}")
             verdict = result if isinstance(result, Drop) else self._output(metric, result)
@@ -229,13 +231,6 @@ class RelabelProcessor(Processor):
         if self._uniform.setdefault(metric, verdict.metric) is not verdict.metric:
             self._uniform[metric] = None
         return verdict
-
-    def _view(self, series: Series) -> LabelPairs | Drop:
-        """The series' Prometheus labels with `__name__`, or why it has none."""
-        view = self._translator.build_series(series)
-        if isinstance(view, Dropped):
-            return Drop(view.reason, view.detail)
-        return (("__name__", view.family.name), *view.labels)
 
     def _output(self, metric: Metric, labels: LabelPairs) -> Verdict:
         name = ""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Final, Literal, TypeVar
 
 from metricgate.processors.relabel.config import (
     DEFAULT_REGEX,
@@ -110,6 +110,12 @@ class Rule:
         self._expand_target = self.regex.template(self.target_label)
         self._expand_replacement = self.regex.template(self.replacement)
         self._run: Callable[[LabelBuilder], bool] = getattr(self, f"_{self.action}")
+        self._memo: dict[object, object] = {}
+        """Text -> what the regex made of it (a match verdict, or a `replace` result; for
+        `labeldrop`/`labelkeep` the label names -> those to delete): new series mostly repeat
+        what rules look at, so the regex runs once per distinct text."""
+        if len(self.source_labels) == 1:
+            self._joined = self._single  # type: ignore[method-assign]
 
     def apply(self, labels: LabelBuilder) -> Outcome:
         if self.selector is not None and not self.selector.matches(labels.values):
@@ -117,23 +123,46 @@ class Rule:
             return "dropped" if self.action in ("keep", "keep_metrics") else "skipped"
         return "applied" if self._run(labels) else "dropped"
 
+    def _remember(self, text: object, found: _T) -> _T:
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[text] = found
+        return found
+
+    def _matches(self, text: str) -> bool:
+        """`regex.matches(text)`, memoised (anchored rules: Go's MatchString)."""
+        found = self._memo.get(text)
+        if found is None:
+            found = self._remember(text, self.regex.matches(text))
+        return found is True
+
     def _joined(self, labels: LabelBuilder) -> str:
         values = labels.values
         return self.separator.join([values.get(name, "") for name in self.source_labels])
 
+    def _single(self, labels: LabelBuilder) -> str:
+        return labels.values.get(self.source_labels[0], "")
+
     def _replace(self, labels: LabelBuilder) -> bool:
-        match = self.regex.search(self._joined(labels))
-        if match is not None:
-            target = self._expand_target(match)
-            if LABEL_NAME_RE.match(target):
-                labels.set(target, self._expand_replacement(match))
+        joined = self._joined(labels)
+        found = self._memo.get(joined, _UNSET)
+        if found is _UNSET:
+            found = None
+            match = self.regex.search(joined)
+            if match is not None:
+                target = self._expand_target(match)
+                if LABEL_NAME_RE.match(target):
+                    found = (target, self._expand_replacement(match))
+            self._remember(joined, found)
+        if found is not None:
+            labels.set(*found)  # type: ignore[misc]
         return True
 
     def _keep(self, labels: LabelBuilder) -> bool:
-        return self.regex.matches(self._joined(labels))
+        return self._matches(self._joined(labels))
 
     def _drop(self, labels: LabelBuilder) -> bool:
-        return not self.regex.matches(self._joined(labels))
+        return not self._matches(self._joined(labels))
 
     _keep_metrics = _keep
     _drop_metrics = _drop
@@ -170,14 +199,18 @@ class Rule:
         return True
 
     def _labeldrop(self, labels: LabelBuilder) -> bool:
-        search = self.regex.search
-        for name in [n for n in labels.values if search(n)]:
-            labels.delete(name)
-        return True
+        return self._delete(labels, keep=False)
 
     def _labelkeep(self, labels: LabelBuilder) -> bool:
-        search = self.regex.search
-        for name in [n for n in labels.values if not search(n)]:
+        return self._delete(labels, keep=True)
+
+    def _delete(self, labels: LabelBuilder, *, keep: bool) -> bool:
+        names = tuple(labels.values)
+        doomed: Any = self._memo.get(names)
+        if doomed is None:
+            search = self.regex.search
+            doomed = self._remember(names, [n for n in names if (search(n) is None) is keep])
+        for name in doomed:
             labels.delete(name)
         return True
 
@@ -233,7 +266,31 @@ class RuleSet:
     ) -> LabelPairs | Drop:
         """The relabeled label set, or why the series is dropped. `trace` collects each step."""
         builder = LabelBuilder((name, value) for name, value in labels if value)
-        original = builder.values.keys() - builder.added
+        return self._run(builder, tuple(builder.values), trace, check_all=True)
+
+    def apply_view(
+        self, name: str, names: tuple[str, ...], values: tuple[str, ...]
+    ) -> LabelPairs | Drop:
+        """`apply` for a series' Prometheus view: `__name__` = `name` and the labels `names` =
+        `values`, where `name` is a valid metric name, `names` are sorted valid label names and
+        every value is non-empty (what the translator guarantees). Only labels the rules set are
+        checked afterwards."""
+        builder = LabelBuilder(())
+        if not names or names[0] > "__name__":
+            builder.values["__name__"] = name
+            builder.values.update(zip(names, values, strict=True))
+        else:
+            builder.values = dict(sorted([("__name__", name), *zip(names, values, strict=True)]))
+        return self._run(builder, names, None, check_all=False)
+
+    def _run(
+        self,
+        builder: LabelBuilder,
+        original: tuple[str, ...],
+        trace: list[Step] | None,
+        *,
+        check_all: bool,
+    ) -> LabelPairs | Drop:
         for rule in self.rules:
             outcome = rule.apply(builder)
             if trace is not None:
@@ -241,16 +298,43 @@ class RuleSet:
             if outcome == "dropped":
                 return Drop("dropped_by_rule", f"dropped by {rule.describe()}")
         values = builder.values
-        for name in [n for n in values if n.startswith("__") and n != "__name__"]:
-            if name not in original:
+        # Only names the rules set can be scratch labels (`__tmp...`) to remove.
+        for name in [n for n in builder.added if n.startswith("__") and n != "__name__"]:
+            if name in values and name not in original:
                 del values[name]
         metric_name = values.get("__name__", "")
-        if not METRIC_NAME_RE.match(metric_name):
+        if not _valid_metric_name(metric_name):
             return Drop("invalid_metric_name", f"invalid metric name {metric_name!r}")
-        for name in values:
-            if not LABEL_NAME_RE.match(name):
+        # A view's own names are valid: then only names the rules set need a check.
+        for name in values if check_all else builder.added & values.keys():
+            if not _valid_label_name(name):
                 return Drop("invalid_label_name", f"invalid label name {name!r}")
         return tuple(sorted(values.items()))
+
+
+_MEMO_SIZE: Final = 50_000
+_UNSET: Final = object()
+_T = TypeVar("_T")
+_valid_names: dict[tuple[str, bool], bool] = {}
+"""(name, is a metric name) -> valid: names repeat across series, the regex runs once each."""
+
+
+def _valid_label_name(name: str) -> bool:
+    found = _valid_names.get((name, False))
+    if found is None:
+        if len(_valid_names) >= _MEMO_SIZE:
+            _valid_names.clear()
+        found = _valid_names[name, False] = LABEL_NAME_RE.match(name) is not None
+    return found
+
+
+def _valid_metric_name(name: str) -> bool:
+    found = _valid_names.get((name, True))
+    if found is None:
+        if len(_valid_names) >= _MEMO_SIZE:
+            _valid_names.clear()
+        found = _valid_names[name, True] = METRIC_NAME_RE.match(name) is not None
+    return found
 
 
 def hashmod(value: str, modulus: int) -> int:
