@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metricgate.model import INTERNER, MetricKind, Series, Temporality, sorted_attributes
 from metricgate.translate import (
@@ -308,3 +310,35 @@ def test_native_prometheus_series_pass_through() -> None:
     bad = INTERNER.intern_metric(res, scope(), "not valid", "", GAUGE, native_prometheus=True)
     answer = translator.family(bad)
     assert isinstance(answer, Dropped) and answer.reason == "invalid_metric_name"
+
+
+NATIVE_KEYS = st.sampled_from(["job", "a", "B", "le", "quantile", "__tmp", "a.b", "é", "x_1", "_y"])
+NATIVE_VALUES = st.one_of(st.sampled_from(["", "v", "1"]), st.integers(-3, 3), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(NATIVE_KEYS, NATIVE_VALUES, max_size=6),
+    st.sampled_from([GAUGE, SUM, HISTOGRAM, MetricKind.SUMMARY]),
+)
+def test_the_native_fast_path_gives_what_the_general_path_gives(
+    attributes: dict[str, object], kind: MetricKind
+) -> None:
+    m = INTERNER.intern_metric(
+        resource({"service.name": "api"}),
+        scope(),
+        "m",
+        "",
+        kind,
+        CUMULATIVE,
+        True,
+        native_prometheus=True,
+    )
+    s = series(m, **attributes)
+    fast = PrometheusTranslator()
+    general = PrometheusTranslator()
+    general._native_view = lambda *_: None  # type: ignore[method-assign]
+    for _ in range(2):  # cold, then with the per-key-tuple answer cached
+        got, want = fast.build_series(s), general.build_series(s)
+        assert isinstance(got, SeriesView) and isinstance(want, SeriesView)
+        assert (got.family, got.labels) == (want.family, want.labels)

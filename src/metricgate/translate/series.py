@@ -172,6 +172,10 @@ class PrometheusTranslator:
         self._targets: dict[Resource, TargetInfo | None] = {}
         self._label_names: dict[str, str | None] = {}
         self._name_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._native_names: dict[tuple[tuple[str, ...], FamilyType], tuple[str, ...] | None] = {}
+        """Attribute keys of native series (and family type) -> the label names, when the keys
+        are those names already (valid, sorted, none reserved): such a series' labels are its
+        attributes as they are."""
         # Series already in Prometheus form get nothing added but the const labels.
         self._native_base = _Base((), self.const_labels)
 
@@ -193,6 +197,7 @@ class PrometheusTranslator:
         self._targets.clear()
         self._label_names.clear()
         self._name_tuples.clear()
+        self._native_names.clear()
 
     def _build_family(self, metric: Metric) -> FamilyView | Dropped:
         kind = family_type(metric)
@@ -250,6 +255,9 @@ class PrometheusTranslator:
         if isinstance(family, Dropped):
             return family
         if metric.native_prometheus:
+            view = self._native_view(series, family)
+            if view is not None:
+                return view
             base = self._native_base
         else:
             base = self._base(metric.resource, metric.scope)
@@ -267,6 +275,47 @@ class PrometheusTranslator:
             self._name_tuples.clear()
         names = self._name_tuples.setdefault(names, names)
         return SeriesView(family, names, tuple(labels[n] for n in names), metric.resource)
+
+    def _native_view(self, series: Series, family: FamilyView) -> SeriesView | None:
+        """The common case of a native series, fast: its attributes are its labels as they are.
+
+        None when that does not hold (const labels to add, non-string or empty values, keys that
+        need translating): the general path then decides.
+        """
+        if self.const_labels:
+            return None
+        attributes = series.attributes
+        values = tuple([value for _, value in attributes])
+        try:
+            "".join(values)  # type: ignore[arg-type]  # the check: raises for a non-string
+        except TypeError:
+            return None
+        if "" in values:
+            return None
+        keys = tuple([key for key, _ in attributes])
+        try:
+            names = self._native_names[keys, family.type]
+        except KeyError:
+            names = self._clean_names(keys, family.type)
+        if names is None:
+            return None
+        return SeriesView(family, names, values, series.metric.resource)  # type: ignore[arg-type]
+
+    def _clean_names(
+        self, keys: tuple[str, ...], family_type: FamilyType
+    ) -> tuple[str, ...] | None:
+        reserved = _RESERVED_BY_TYPE.get(family_type, "")
+        clean = list(keys) == sorted(set(keys)) and all(
+            self._label_name(key) == key and not key.startswith("__") and key != reserved
+            for key in keys
+        )
+        if len(self._native_names) >= _MAX_CACHED:
+            self._native_names.clear()
+        if len(self._name_tuples) >= _MAX_CACHED:
+            self._name_tuples.clear()
+        names = self._name_tuples.setdefault(keys, keys) if clean else None
+        self._native_names[keys, family_type] = names
+        return names
 
     def _label_pairs(
         self,
@@ -354,6 +403,9 @@ class PrometheusTranslator:
             )
         self._targets[resource] = found
         return found
+
+
+_RESERVED_BY_TYPE: Final = {FamilyType.HISTOGRAM: "le", FamilyType.SUMMARY: "quantile"}
 
 
 def _merged(pairs: list[tuple[str, str]]) -> dict[str, str]:
