@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
-import zlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,6 @@ from metricgate.exporters.prometheus_remote_write import (
     RemoteWriteExporter,
     RemoteWriteExporterConfig,
 )
-from metricgate.exporters.prometheus_remote_write.encoder import _stable_key
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.telemetry import SelfMetrics
@@ -85,6 +87,28 @@ async def test_full_queue_refuses_with_queue_full(tmp_path: Path) -> None:
         await queue.shutdown(0.0)
 
 
+_SHARD_KEYS = """
+import time
+from metricgate.exporters.prometheus_remote_write import Encoder
+from metricgate.translate import PrometheusTranslator
+from tests.support.batches import number_batch
+encoder = Encoder(PrometheusTranslator(), external_labels={"cluster": "eu1"})
+encoder.encode(number_batch({"a": 1, "b": 2, "c": 3}), 4, time.monotonic())
+print(sorted(state.key for state in encoder._states.values()))
+"""
+
+
 def test_shard_keys_are_stable() -> None:
     # Not Python's randomised hash(): a series keeps its shard across restarts.
-    assert _stable_key("up", [("job", "a")]) == zlib.crc32("up\xffjob\xfea".encode())
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", _SHARD_KEYS],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(keys) == 1
+    assert len(set(ast.literal_eval(keys.pop()))) == 3

@@ -19,6 +19,7 @@ fragment never holds more than `max_samples` samples unless one point alone has 
 from __future__ import annotations
 
 import zlib
+from bisect import insort
 from collections import Counter
 
 from metricgate.exporters.prometheus.points import accumulate
@@ -59,12 +60,6 @@ _MAX_REJECTED = 100_000
 _NS_PER_MS = 1_000_000
 
 
-def _stable_key(name: str, labels: list[tuple[str, str]]) -> int:
-    """The series' shard key: the same in every process (a persistent queue's shards need it)."""
-    text = "\xff".join(f"{k}\xfe{v}" for k, v in labels)
-    return zlib.crc32(f"{name}\xff{text}".encode(errors="surrogatepass"))
-
-
 class SeriesState:
     """What remote-write keeps per model series (see module docstring)."""
 
@@ -84,10 +79,10 @@ class SeriesState:
         self.updated = now
 
     def encoded(self, suffix: str, extra: tuple[str, str] | None = None) -> EncodedSeries:
-        labels = [*self.labels, ("__name__", self.name + suffix)]
+        labels = self.labels.copy()
+        insort(labels, ("__name__", self.name + suffix))
         if extra is not None:
-            labels.append(extra)
-        labels.sort()
+            insort(labels, extra)
         return EncodedSeries(label_block(labels))
 
 
@@ -327,10 +322,17 @@ class Encoder:
             self._rejected[series] = view.reason
             drops[view.reason] += 1
             return None
-        labels = self._with_external(view.labels)
-        state = SeriesState(_stable_key(family.name, labels), family.name, labels, now)
+        labels = list(zip(view.label_names, view.label_values, strict=True))
+        for name, value in self.external_labels:
+            if name not in view.label_names:  # Prometheus: series labels win
+                insort(labels, (name, value))
+        # The shard key: the CRC of the series' encoded labels, the same in every process (a
+        # persistent queue's shards rely on that); for a counter or gauge that is its output.
+        state = SeriesState(0, family.name, labels, now)
+        encoded = state.encoded("")
+        state.key = zlib.crc32(encoded.labels)
         if family.type in (FamilyType.COUNTER, FamilyType.GAUGE, FamilyType.UNKNOWN):
-            state.outputs = (state.encoded(""),)
+            state.outputs = (encoded,)
         self._states[series] = state
         return state
 
