@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from metricgate.errors import QueueFullError
-from metricgate.exporters.prometheus_remote_write.wal import HEADER, WriteAheadLog
+from metricgate.pipeline.wal import HEADER, WriteAheadLog
 
 
 def open_wal(path: Path, **kwargs: object) -> WriteAheadLog:

@@ -36,12 +36,12 @@ from metricgate.exporters.prometheus_remote_write.telemetry import (
     RemoteWriteMetrics,
     remote_write_metrics,
 )
-from metricgate.exporters.prometheus_remote_write.wal import WriteAheadLog
 from metricgate.exporters.prometheus_remote_write.wire import Fragment
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.wal import WriteAheadLog
 from metricgate.translate import PrometheusTranslator
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import contextlib
 import logging
 
 from metricgate.exporters.prometheus_remote_write.shards import Shard
-from metricgate.exporters.prometheus_remote_write.wal import ShardLog
+from metricgate.pipeline.wal import ShardLog
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""The remote-write exporter's write-ahead log: one append-only log per shard on disk.
+"""A write-ahead log for exporters' persistent queues: one append-only log per shard on disk.
+
+Payload-agnostic: a record is opaque bytes with a sample (or point) count. The remote-write
+exporter stores encoded `TimeSeries` entries, one log per shard.
 
 Layout under `<queue.directory>/<exporter id>/`: `meta.json` (format version, shard count), a
 `lock` file held with `flock` while the gateway runs, and per shard `shard-NNN/` with segment files
@@ -6,8 +9,8 @@ named by the logical offset of their first byte (`00000000000000000000.seg`) and
 acknowledged offset, 8 bytes + CRC32, replaced atomically).
 
 A record is `magic "MGW1" | u32 length | u32 crc32 | u32 samples | u64 append time (ms)` followed by
-`length` bytes of encoded `TimeSeries` entries; the CRC covers everything after itself and the
-length. Segments roll at `segment_bytes`; records never span segments.
+`length` bytes of payload; the CRC covers everything after itself and the length. Segments roll
+at `segment_bytes`; records never span segments.
 
 Recovery: segments wholly below the ack offset are deleted, the newest segment is scanned and cut
 after its last valid record (a torn tail from a crash). A corrupt record found while reading is
