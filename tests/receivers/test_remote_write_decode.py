@@ -110,3 +110,28 @@ def test_a_created_gauge_seen_before_the_counter_metadata_is_ended() -> None:
     assert ended == {"c_total": [FLAG_NO_RECORDED_VALUE], "c_created": [FLAG_NO_RECORDED_VALUE]}
     batch = decoder.decode_v1(request("c_total", "c_created")).batch
     assert [(g.metric.name, g.metric.is_counter) for g in batch] == [("c_total", True)]
+
+
+def test_a_valid_metric_name_is_not_taken_for_a_valid_label_name() -> None:
+    decoder = RemoteWriteDecoder()
+    assert decoder.decode_v1(request("a:b")).samples == 1
+    result = decoder.decode_v1(request("m", labels=(("a:b", "x"),)))
+    assert result.samples == 0 and result.invalid_series == 1
+    assert "invalid label name 'a:b'" in result.error_message()
+
+
+def test_labels_decoded_once_are_still_checked_per_series() -> None:
+    decoder = RemoteWriteDecoder()
+    decoder.decode_v1(request("m", labels=(("b", "1"), ("c", "2"))))
+    # The same labels, out of order and duplicated: the cached pairs do not skip the checks.
+    message = WriteRequest()
+    series = message.timeseries.add()
+    for name, value in (("__name__", "m"), ("c", "2"), ("b", "1")):
+        series.labels.add(name=name, value=value)
+    series.samples.add(value=1.0, timestamp=1000)
+    unsorted = decoder.decode_v1(message.SerializeToString())
+    assert unsorted.invalid_series == 1 and "unsorted label 'b'" in unsorted.error_message()
+    series.labels[2].name = "c"
+    series.labels[2].value = "2"
+    duplicate = decoder.decode_v1(message.SerializeToString())
+    assert duplicate.invalid_series == 1 and "duplicate label 'c'" in duplicate.error_message()

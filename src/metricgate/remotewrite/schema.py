@@ -7,8 +7,9 @@ Remote-write 1.0 (package `prometheus`, Prometheus' `prompb/remote.proto` and `t
 Enums are declared as `int32` (the same varint on the wire), so unknown values stay visible as
 numbers; their values are the `METRIC_TYPE_*` and `RESET_HINT_*` constants below.
 
-The receiver-only `WriteRequestFlat` parses the same 1.0 bytes but leaves each `timeseries` entry
-encoded: the receiver reads a known series' entry by its byte layout.
+The receiver-only `WriteRequestFlat` and `TimeSeriesRaw` parse the same 1.0 bytes but leave parts
+encoded: each `timeseries` entry (the receiver reads a known series' entry by its byte layout), and
+each label (decoded once per distinct label, not per series), exemplar and native histogram.
 
 Being in a private pool, these classes never clash with generated `prompb` code a user may load.
 
@@ -77,8 +78,14 @@ _V1: Final[dict[str, list[_Field]]] = {
         ("histograms", 4, "*Histogram"),
     ],
     "Label": [("name", 1, "string"), ("value", 2, "string")],
-    # The receiver-side view of the same bytes (see the module docstring).
+    # Receiver-side views of the same bytes (see the module docstring).
     "WriteRequestFlat": [("timeseries", 1, "*bytes"), ("metadata", 3, "*MetricMetadata")],
+    "TimeSeriesRaw": [
+        ("labels", 1, "*bytes"),
+        ("samples", 2, "*Sample"),
+        ("exemplars", 3, "*bytes"),
+        ("histograms", 4, "*bytes"),
+    ],
 }
 
 _V2: Final[dict[str, list[_Field]]] = {
@@ -172,6 +179,7 @@ Histogram: Final = _message_class(V1_PACKAGE, "Histogram")
 BucketSpan: Final = _message_class(V1_PACKAGE, "BucketSpan")
 MetricMetadata: Final = _message_class(V1_PACKAGE, "MetricMetadata")
 WriteRequestFlat: Final = _message_class(V1_PACKAGE, "WriteRequestFlat")
+TimeSeriesRaw: Final = _message_class(V1_PACKAGE, "TimeSeriesRaw")
 
 RequestV2: Final = _message_class(V2_PACKAGE, "Request")
 TimeSeriesV2: Final = _message_class(V2_PACKAGE, "TimeSeries")

@@ -67,8 +67,9 @@ from metricgate.receivers.prometheus_remote_write.layout import (
 from metricgate.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
     STALE_NAN_BITS,
+    Label,
     RequestV2,
-    TimeSeries,
+    TimeSeriesRaw,
     WriteRequestFlat,
 )
 
@@ -79,6 +80,11 @@ DEFAULT_MAX_SERIES: Final = 1_000_000
 _MAX_FAMILIES: Final = 200_000
 _MAX_ERRORS: Final = 5
 _MAX_STAMPS: Final = 4096
+_MAX_PAIRS: Final = 200_000
+_valid_labels: set[str] = {"__name__"}
+"""Label names that passed validation (`__name__` stands for itself)."""
+_valid_metrics: set[str] = set()
+"""Metric names that passed validation."""
 _DOUBLE: Final = struct.Struct("<d")
 _STALE: Final = _DOUBLE.pack(struct.unpack("<d", STALE_NAN_BITS.to_bytes(8, "little"))[0])
 
@@ -139,6 +145,8 @@ class RemoteWriteDecoder:
         self._scope = INTERNER.intern_scope(SCOPE_NAME)
         self._v1: dict[bytes, Series] = {}
         """1.0: a series' encoded label fields -> the series (see layout.py)."""
+        self._pairs: dict[bytes, tuple[str, str]] = {}
+        """1.0: an encoded `Label` -> its (name, value)."""
         self._stamps: dict[bytes, int] = {}
         """1.0: encoded timestamp fields (see layout.py) -> ns; a request usually has one."""
         self._v2: dict[tuple[str, ...], Series] = {}
@@ -211,7 +219,7 @@ class RemoteWriteDecoder:
     def _entry_v1(self, entry: bytes, points: _Points, result: DecodeResult) -> None:
         """One `TimeSeries` entry in full: a new series, several samples, anything unusual."""
         try:
-            message: Any = TimeSeries.FromString(entry)
+            message: Any = TimeSeriesRaw.FromString(entry)
         except ProtobufDecodeError as exc:
             _invalid(result, f"a timeseries entry does not decode ({exc})", 0)
             return
@@ -222,13 +230,14 @@ class RemoteWriteDecoder:
         samples = message.samples
         if not samples:
             return
+        labels = message.labels
         end, count = label_prefix(entry)
         # The labels are the cache key when they all come first (as every known writer does).
-        key = entry[:end] if count == len(message.labels) else None
+        key = entry[:end] if count == len(labels) else None
         series = None if key is None else self._v1.get(key)
         if series is None:
             try:
-                series = self._series([(label.name, label.value) for label in message.labels])
+                series = self._series(self._label_pairs(labels))
             except InvalidSeriesError as exc:
                 _invalid(result, str(exc), len(samples))
                 return
@@ -333,8 +342,42 @@ class RemoteWriteDecoder:
                     group = stale[series.metric] = MetricPoints(series.metric)
                 group.append(series, math.nan, now, 0, FLAG_NO_RECORDED_VALUE)
 
+    def _label_pairs(self, labels: Any) -> list[tuple[str, str]]:
+        """Encoded `Label`s -> (name, value) pairs, each distinct label decoded once."""
+        pairs, cache = [], self._pairs
+        for raw in labels:
+            pair = cache.get(raw)
+            if pair is None:
+                try:
+                    label: Any = Label.FromString(raw)
+                except ProtobufDecodeError as exc:
+                    raise InvalidSeriesError(f"a label does not decode ({exc})") from None
+                if len(cache) >= _MAX_PAIRS:
+                    cache.clear()
+                pair = cache[raw] = (label.name, label.value)
+            pairs.append(pair)
+        return pairs
+
     def _series(self, pairs: list[tuple[str, str]]) -> Series:
         """Validate a label set and intern its series (slow path: new series only)."""
+        labels = dict(pairs)
+        name = labels.get("__name__", "")
+        names = list(labels)
+        if (
+            len(labels) == len(pairs)
+            and names == sorted(names)
+            and name in _valid_metrics
+            and _valid_labels.issuperset(names)
+        ):
+            if name in self._created:
+                return self._skip
+            # Pairs come from the label cache: share them rather than build new ones.
+            attributes = tuple([p for p in pairs if p[1] and p[0] != "__name__"])
+            return INTERNER.intern_series(self._metric(name), attributes)
+        return self._checked_series(pairs)
+
+    def _checked_series(self, pairs: list[tuple[str, str]]) -> Series:
+        """`_series` label by label, saying what is wrong; remembers valid names."""
         name = ""
         previous: str | None = None
         attributes: list[tuple[str, str]] = []
@@ -356,6 +399,12 @@ class RemoteWriteDecoder:
             raise InvalidSeriesError(f"no __name__ label in {describe(pairs)}")
         if not METRIC_NAME_RE.match(name):
             raise InvalidSeriesError(f"invalid metric name {name!r} in {describe(pairs)}")
+        if len(_valid_labels) >= _MAX_PAIRS or len(_valid_metrics) >= _MAX_PAIRS:
+            _valid_labels.clear()
+            _valid_labels.add("__name__")
+            _valid_metrics.clear()
+        _valid_labels.update(label for label, _ in pairs)
+        _valid_metrics.add(name)
         if name in self._created:
             return self._skip
         return INTERNER.intern_series(self._metric(name), tuple(attributes))

@@ -54,18 +54,26 @@ def label_prefix(entry: bytes) -> tuple[int, int]:
     reports that one).
     """
     pos, count, end = 0, 0, len(entry)
-    while pos < end and entry[pos] == 0x0A:
-        start = pos
-        length, shift, pos = 0, 0, pos + 1
-        while pos < end:
-            byte = entry[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-        if pos + length > end:
-            return start, count
-        pos += length
+    while pos + 1 < end and entry[pos] == 0x0A:
+        length = entry[pos + 1]
+        skip = 2
+        if length >= 0x80:
+            length, skip = _varint(entry, pos + 1)
+        if pos + skip + length > end:
+            break
+        pos += skip + length
         count += 1
     return pos, count
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at `pos` and the bytes from `pos - 1` (the tag) to its end."""
+    value, shift, start = 0, 0, pos - 1
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    return value, pos - start
