@@ -8,7 +8,7 @@ all checked here, never at start.
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import Final, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -105,11 +105,20 @@ class PersistentQueue(_Section):
     """Size at which a segment file is closed and a new one begun."""
 
 
+PROTOBUF_MESSAGE_V1: Final = "prometheus.WriteRequest"
+PROTOBUF_MESSAGE_V2: Final = "io.prometheus.write.v2.Request"
+
+
 class RemoteWriteExporterConfig(ExporterConfig):
-    """`exporters.prometheus_remote_write`: push the pipeline's metrics with remote-write 1.0."""
+    """`exporters.prometheus_remote_write`: push the pipeline's metrics with remote-write."""
 
     endpoint: str
     """The receiver's URL, e.g. `http://prometheus:9090/api/v1/write`."""
+    protobuf_message: Literal["prometheus.WriteRequest", "io.prometheus.write.v2.Request"] = (
+        PROTOBUF_MESSAGE_V1
+    )
+    """The protocol, named as Prometheus 3 does: 1.0 (`prometheus.WriteRequest`) or 2.0
+    (`io.prometheus.write.v2.Request`); with 2.0, a 415 answer switches to 1.0 for good."""
     timeout: Duration = Field(default=30.0, gt=0)
     """Per request."""
     external_labels: dict[str, str] = {}

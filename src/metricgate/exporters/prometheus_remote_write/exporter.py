@@ -1,4 +1,8 @@
-"""The `prometheus_remote_write` exporter: pushes the pipeline's metrics with remote-write 1.0.
+"""The `prometheus_remote_write` exporter: pushes the pipeline's metrics with remote-write.
+
+Protocol 1.0 by default; with `protobuf_message: io.prometheus.write.v2.Request`, 2.0 until the
+receiver answers 415, then 1.0 for the rest of the process (the shards convert and fall back, see
+`shards.py`; the `metricgate_exporter_remote_write_protocol` gauge shows which is in use).
 
 `export(batch)` encodes the batch into per-shard fragments (`encoder.py`) and queues them on the
 shards (`shards.py`), waiting while a shard is full: that wait back-pressures the sending queue,
@@ -111,6 +115,16 @@ class RemoteWriteExporter(Exporter):
             "Shards (concurrent senders) a remote-write exporter runs.",
             ["exporter"],
             lambda: {(exporter_id,): float(len(self.shards))},
+        )
+        client = self.client
+        host.telemetry.add_gauge(
+            "metricgate_exporter_remote_write_protocol",
+            "Remote-write protocol an exporter sends with: 1 for the one in use, else 0.",
+            ["exporter", "protocol"],
+            lambda: {
+                (exporter_id, protocol): float(client.protocol == protocol)
+                for protocol in ("1.0", "2.0")
+            },
         )
         host.telemetry.add_gauge(
             "metricgate_exporter_remote_write_last_send_timestamp_seconds",
@@ -350,5 +364,5 @@ FACTORY = Factory(
     Kind.EXPORTER,
     RemoteWriteExporterConfig,
     _create,
-    "pushes the pipeline's metrics to a Prometheus remote-write endpoint (protocol 1.0)",
+    "pushes the pipeline's metrics to a Prometheus remote-write endpoint (protocol 1.0 or 2.0)",
 )

@@ -6,6 +6,11 @@ request (up to `max_samples_per_send`, `max_batch_bytes`, or whatever arrived wi
 with exponential backoff and jitter (at least the backend's `Retry-After`) until it is delivered,
 `max_elapsed_time` passes or the shard closes. A request is never sent again after a 2xx.
 
+Bodies are assembled as 1.0 whatever the protocol. While the exporter speaks 2.0 (`Client.v2`)
+each body is converted at send time (`v2.py`); a 415 answer switches the whole exporter to 1.0
+(logged once) and the same body goes out again as 1.0 straight away: the receiver wrote nothing,
+so nothing is lost or duplicated. A body the converter cannot read goes out as 1.0.
+
 Retrying lives here rather than in `ExporterQueue` because a batch is split across shards: the
 queue would re-send the parts that were already delivered.
 
@@ -26,6 +31,7 @@ import cramjam
 
 from metricgate.exporters.prometheus_remote_write.client import Client, Outcome
 from metricgate.exporters.prometheus_remote_write.telemetry import RemoteWriteMetrics
+from metricgate.exporters.prometheus_remote_write.v2 import ConversionError, to_v2
 from metricgate.exporters.prometheus_remote_write.wire import Fragment
 from metricgate.pipeline.queue import RetrySettings
 
@@ -164,14 +170,37 @@ class Shard:
         await self._deliver(body, samples)
 
     async def _deliver(self, body: bytes, samples: int) -> None:
-        payload = bytes(cramjam.snappy.compress_raw(body))
+        # Compressed bodies by protocol (True: 2.0), each built once and kept for retries.
+        payloads: dict[bool, bytes | None] = {}
         started = time.monotonic()
         interval = self.retry.initial_interval
         while True:
-            outcome = await self.client.send(payload)
+            v2 = self.client.v2
+            if v2 and True not in payloads:
+                payloads[True] = self._to_v2(body)
+            payload = payloads.get(True) if v2 else None
+            if payload is None:
+                v2 = False
+                payload = payloads.get(False)
+                if payload is None:
+                    payload = payloads[False] = bytes(cramjam.snappy.compress_raw(body))
+            outcome = await self.client.send(payload, v2)
+            if v2 and outcome.status == 415:
+                if self.client.fall_back():
+                    log.warning(
+                        "remote-write receiver refused protocol 2.0 (415); using 1.0 from now on",
+                        extra={"exporter": self.exporter_id, "body": outcome.message},
+                    )
+                continue
             if outcome.ok:
                 self.metrics.sent.labels(self.exporter_id).inc(samples)
                 self.on_success()
+                written = outcome.samples_written
+                if v2 and written is not None and written < samples:
+                    log.debug(
+                        "remote-write receiver wrote fewer samples than sent",
+                        extra={"exporter": self.exporter_id, "sent": samples, "written": written},
+                    )
                 return
             if not outcome.retryable:
                 self.metrics.dropped.labels(self.exporter_id, f"http_{outcome.status}").inc(samples)
@@ -206,6 +235,18 @@ class Shard:
                 # Closing cuts the wait short for one last attempt.
                 await asyncio.wait_for(self._closing.wait(), wait)
             interval = min(interval * self.retry.multiplier, self.retry.max_interval)
+
+    def _to_v2(self, body: bytes) -> bytes | None:
+        """The compressed 2.0 form of the 1.0 `body`, or None if it cannot be converted."""
+        try:
+            converted = to_v2(body)
+        except ConversionError as exc:
+            log.warning(
+                "remote-write body not convertible to 2.0; sending it as 1.0",
+                extra={"exporter": self.exporter_id, "error": str(exc)},
+            )
+            return None
+        return bytes(cramjam.snappy.compress_raw(converted))
 
     def _wait(self, outcome: Outcome, interval: float, started: float) -> float | None:
         """Seconds before the next attempt, or None to give up."""

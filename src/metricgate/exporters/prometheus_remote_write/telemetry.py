@@ -2,7 +2,8 @@
 
 Samples (not points: a histogram point is several samples) sent, failed (gave up on, by reason),
 retried (re-sent after a retryable answer) and dropped (refused by the backend, by reason), per
-exporter. The shard count and last successful send time are gauges the exporter registers itself.
+exporter. The shard count, the protocol in use (`..._protocol{protocol="1.0"|"2.0"}`) and the last
+successful send time are gauges the exporter registers itself (they read its live state).
 
 Invariant: every sample handed to a shard is counted exactly once as sent, failed or dropped.
 """
