@@ -5,6 +5,10 @@ turns into a retryable answer for its client. Workers call the exporter's `expor
 `RetryableError` (or any unexpected exception from a network exporter) is retried with exponential
 backoff and jitter until `max_elapsed_time`; a `PermanentError` drops the batch, counted and logged.
 
+With `sending_queue.storage` the queue is on disk instead (`persistent_queue.py`): `enqueue`
+writes the batch through to a write-ahead log, workers read it back in order and acknowledge it
+once delivered or given up on; shutdown leaves what is undelivered on disk for the next start.
+
 Invariant: a batch is counted exactly once, as sent, send-failed, or enqueue-failed.
 """
 
@@ -15,6 +19,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +29,12 @@ from metricgate.errors import PermanentError, QueueFullError, RetryableError, Un
 from metricgate.model import Batch
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.persistent_queue import (
+    LeftOnDisk,
+    PersistentQueue,
+    StorageSettings,
+    open_for_exporter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,8 @@ class QueueSettings(BaseModel):
 
     queue_size: int = Field(default=1000, ge=1)
     num_consumers: int = Field(default=10, ge=1)
+    storage: StorageSettings | None = None
+    """Keep the queue on disk (see `StorageSettings`); unset = in memory, bounded by queue_size."""
 
 
 class RetrySettings(BaseModel):
@@ -84,6 +97,8 @@ class ExporterQueue:
         self._stopping = asyncio.Event()
         self._host: Host | None = None
         self._durable = isinstance(exporter, DurableExporter) and exporter.durable
+        self.disk: PersistentQueue | None = None
+        """The on-disk queue while running with `sending_queue.storage`."""
 
     @property
     def component_id(self) -> str:
@@ -91,21 +106,32 @@ class ExporterQueue:
 
     @property
     def size(self) -> int:
-        return self._queue.qsize()
+        """Batches waiting (or in flight, on disk)."""
+        return self.disk.pending_records if self.disk is not None else self._queue.qsize()
 
     @property
     def capacity(self) -> int:
         return self.settings.queue_size
 
     def has_room(self) -> bool:
+        if self.disk is not None:
+            return self._accepting and self.disk.has_room()
         return self._accepting and not self._queue.full()
 
     async def start(self, host: Host) -> None:
         self._host = host
         await self.exporter.start(host)
+        storage = self.settings.storage
+        if storage is not None and not self._durable:
+            try:
+                self.disk = open_for_exporter(storage, self.component_id, host.telemetry)
+            except BaseException:
+                await self.exporter.shutdown()
+                raise
+        work = self._work if self.disk is None else self._work_disk
         self._accepting = True
         self._workers = [
-            asyncio.create_task(self._work(), name=f"{self.component_id}-worker-{i}")
+            asyncio.create_task(work(), name=f"{self.component_id}-worker-{i}")
             for i in range(self.settings.num_consumers)
         ]
 
@@ -117,7 +143,11 @@ class ExporterQueue:
         if not self._accepting:
             raise UnavailableError(f"exporter {self.component_id} is not accepting data")
         if self._durable:
-            self._append(batch)
+            assert isinstance(self.exporter, DurableExporter)
+            self._append(self.exporter.append, batch)
+            return
+        if self.disk is not None:
+            self._append(self.disk.append, batch)
             return
         try:
             self._queue.put_nowait(batch)
@@ -131,19 +161,32 @@ class ExporterQueue:
                 retry_after=1.0,
             ) from None
 
-    def _append(self, batch: Batch) -> None:
-        assert isinstance(self.exporter, DurableExporter)
+    def _append(self, append: Callable[[Batch], None], batch: Batch) -> None:
         try:
-            self.exporter.append(batch)
+            append(batch)
         except QueueFullError:
             if self._host is not None:
                 self._host.telemetry.exporter_enqueue_failed.labels(self.component_id).inc(
                     batch.point_count()
                 )
             raise
+        except ValueError as exc:
+            # Not representable on disk: the export would fail permanently in the same way.
+            if self._host is not None:
+                self._host.telemetry.exporter_send_failed.labels(
+                    self.component_id, "permanent"
+                ).inc(batch.point_count())
+            log.error(
+                "batch cannot be queued on disk; dropped",
+                extra={"exporter": self.component_id, "error": str(exc)},
+            )
 
     async def shutdown(self, deadline: float) -> None:
         """Stop accepting, drain what is queued until `deadline` (monotonic), then stop."""
+        if self.disk is not None:
+            await self._shutdown_disk(self.disk, deadline)
+            await self.exporter.shutdown()
+            return
         self._accepting = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), max(0.0, deadline - time.monotonic()))
@@ -165,6 +208,32 @@ class ExporterQueue:
                 extra={"exporter": self.component_id, "batches": left, "points": lost},
             )
         await self.exporter.shutdown()
+
+    async def _shutdown_disk(self, disk: PersistentQueue, deadline: float) -> None:
+        """Finish the exports in flight until `deadline`; the rest stays on disk."""
+        self._accepting = False
+        self._stopping.set()
+        disk.stop()
+        if self._workers:
+            _, late = await asyncio.wait(
+                self._workers, timeout=max(0.0, deadline - time.monotonic())
+            )
+            for worker in late:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        await disk.close()
+        self.disk = None
+
+    async def _work_disk(self) -> None:
+        assert self.disk is not None
+        disk = self.disk
+        while (entry := await disk.get()) is not None:
+            try:
+                await self._deliver(entry.batch)
+            except LeftOnDisk:
+                return
+            disk.done(entry)
 
     async def _work(self) -> None:
         while True:
@@ -200,6 +269,8 @@ class ExporterQueue:
                 return
             except Exception as exc:
                 wait = self._next_wait(exc, interval, started)
+                if wait is None and self.disk is not None and self._stopping.is_set():
+                    raise LeftOnDisk from exc
                 if wait is None:
                     telemetry.exporter_send_failed.labels(
                         self.component_id, "retries_exhausted"

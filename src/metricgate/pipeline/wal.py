@@ -123,6 +123,8 @@ class ShardLog:
         self.name = name
         self.segments: list[Segment] = []
         self.acked = 0
+        self.persisted_ack = 0
+        """The ack offset last written to the `ack` file (`acked` may be ahead of it)."""
         self.read_pos = 0
         self.oldest_ms: int | None = None
         """Append time of the oldest unacknowledged record (None when there is none)."""
@@ -159,7 +161,7 @@ class ShardLog:
         if self.segments:
             self._repair_tail(self.segments[-1])
             acked = min(acked, self.segments[-1].end)
-        self.acked = self.read_pos = acked
+        self.acked = self.persisted_ack = self.read_pos = acked
         if not self.segments:
             self.segments.append(self._new_segment(acked))
         self._fd = os.open(self.segments[-1].path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -359,11 +361,16 @@ class ShardLog:
                 continue
         return None
 
-    def ack(self, offset: int) -> None:
-        """Everything before `offset` was delivered (or given up on): persist, free segments."""
-        if offset <= self.acked:
+    def ack(self, offset: int, *, persist: bool = True) -> None:
+        """Everything before `offset` was delivered (or given up on): persist, free segments.
+
+        `persist=False` only moves the offset in memory (the room counts as free at once); the
+        next `ack()` with `persist=True` writes it. A crash in between re-sends, never loses.
+        """
+        self.acked = max(self.acked, offset)
+        if not persist or self.acked <= self.persisted_ack:
             return
-        self.acked = offset
+        offset = self.persisted_ack = self.acked
         raw = struct.pack("<Q", offset)
         tmp = self.path / "ack.tmp"
         with tmp.open("wb") as handle:

@@ -102,6 +102,13 @@ class SelfMetrics:
             ["exporter", "reason"],
             registry=r,
         )
+        self.exporter_queue_dropped = Counter(
+            "metricgate_exporter_queue_dropped_records",
+            "Records an exporter's persistent sending queue dropped, by reason "
+            "(queue_full, corrupt, truncated, decode).",
+            ["exporter", "reason"],
+            registry=r,
+        )
         self._gauges: list[
             tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]
         ] = []

@@ -191,6 +191,12 @@ class RemoteWriteExporterConfig(ExporterConfig):
     @field_validator("sending_queue")
     @classmethod
     def _one_consumer(cls, value: QueueSettings) -> QueueSettings:
+        if value.storage is not None:
+            raise ValueError(
+                "storage is not supported here: prometheus_remote_write has its own persistent "
+                "queue; set queue.directory (with queue.max_disk_bytes, queue.fsync, "
+                "queue.full_policy) instead of sending_queue.storage"
+            )
         if value.num_consumers != 1:
             raise ValueError(
                 "num_consumers must be 1: two consumers would reorder a series' samples; "
