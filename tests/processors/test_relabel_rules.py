@@ -22,11 +22,15 @@ def run(rules: str | list[dict[str, Any]], labels: dict[str, str]) -> dict[str, 
     # Again, with the memos warm; and as the processor calls it, for what can be a series' view.
     assert rule_set.apply(tuple(sorted(labels.items()))) == result
     if _is_view(labels):
-        others = sorted((k, v) for k, v in labels.items() if k != "__name__")
+        others = tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
         names = tuple(k for k, _ in others)
-        view_values = tuple(v for _, v in others)
         for _ in range(2):
-            assert rule_set.apply_view(labels["__name__"], names, view_values) == result
+            found = rule_set.apply_view(labels["__name__"], names, others)
+            if isinstance(found, Drop):
+                assert found == result
+            else:
+                name, kept = found
+                assert tuple(sorted([("__name__", name), *kept])) == result
     return result.reason if isinstance(result, Drop) else dict(result)
 
 
@@ -277,3 +281,38 @@ def test_replace_with_a_regex_that_cannot_match_changes_nothing(
     if regex == "$1":  # matches only the empty string: a non-empty joined value never matches
         labels = {**labels, **dict.fromkeys(sources, "v")}
     assert run([rule], labels) == labels
+
+
+MEMO_RULE_SETS = [
+    "[{source_labels: [a], regex: '(f)(.*)', target_label: '${1}x', replacement: '$2'}]",
+    "[{source_labels: [a, b], separator: '-', target_label: c}, {action: labeldrop, regex: a}]",
+    "[{source_labels: [b], action: hashmod, modulus: 3, target_label: __tmp_h},"
+    " {source_labels: [__tmp_h], regex: '0', action: drop}]",
+    "[{action: labelkeep, regex: '__name__|a|c'}, {source_labels: [c], action: lowercase,"
+    " target_label: c}]",
+    "[{action: keepequal, source_labels: [a], target_label: b}]",
+    "[{if: '{b=~\"ba.\"}', target_label: d, replacement: yes}, {action: drop_metrics, regex: n}]",
+    "[{source_labels: [__name__], regex: '(.*)', target_label: __name__, replacement: 'x_${1}'},"
+    " {action: replace_all, source_labels: [c], target_label: c, regex: a, replacement: b}]",
+]
+MEMO_LABELS = st.fixed_dictionaries(
+    {"__name__": st.sampled_from(["m", "n"])},
+    optional={k: st.sampled_from(["foo", "bar", "baz", "Fa"]) for k in ("a", "b", "c", "z")},
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MEMO_RULE_SETS), st.lists(MEMO_LABELS, min_size=1, max_size=30))
+def test_remembered_outcomes_equal_running_the_rules(
+    rules: str, label_sets: list[dict[str, str]]
+) -> None:
+    configs = [RelabelRuleConfig.model_validate(rule) for rule in yaml.safe_load(rules)]
+    shared = RuleSet(configs)  # its memo is warmed by earlier series of the same shape
+    for labels in label_sets:
+        want = RuleSet(configs).apply(tuple(sorted(labels.items())))
+        others = tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
+        got = shared.apply_view(labels["__name__"], tuple(k for k, _ in others), others)
+        if isinstance(got, Drop):
+            assert got == want
+        else:
+            assert tuple(sorted([("__name__", got[0]), *got[1]])) == want

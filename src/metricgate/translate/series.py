@@ -88,7 +88,7 @@ class SeriesView:
     series of one metric cost one names tuple.
     """
 
-    __slots__ = ("family", "label_names", "label_values", "resource")
+    __slots__ = ("_pairs", "family", "label_names", "label_values", "resource")
 
     def __init__(
         self,
@@ -96,15 +96,21 @@ class SeriesView:
         label_names: tuple[str, ...],
         label_values: tuple[str, ...],
         resource: Resource,
+        pairs: tuple[tuple[str, str], ...] | None = None,
     ) -> None:
         self.family: Final = family
         self.label_names: Final = label_names
         self.label_values: Final = label_values
         self.resource: Final = resource
+        self._pairs = pairs
+        """The labels as pairs when they exist already (a native series' own attributes)."""
 
     @property
     def labels(self) -> tuple[tuple[str, str], ...]:
-        return tuple(zip(self.label_names, self.label_values, strict=True))
+        """(name, value) pairs, sorted by name."""
+        if self._pairs is None:
+            return tuple(zip(self.label_names, self.label_values, strict=True))
+        return self._pairs
 
     def label_text(self) -> str:
         """The labels as exposition text without braces: `a="x",b="y"` (values escaped)."""
@@ -299,7 +305,13 @@ class PrometheusTranslator:
             names = self._clean_names(keys, family.type)
         if names is None:
             return None
-        return SeriesView(family, names, values, series.metric.resource)  # type: ignore[arg-type]
+        return SeriesView(
+            family,
+            names,
+            values,  # type: ignore[arg-type]
+            series.metric.resource,
+            attributes,  # type: ignore[arg-type]
+        )
 
     def _clean_names(
         self, keys: tuple[str, ...], family_type: FamilyType

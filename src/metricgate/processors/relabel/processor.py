@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from sys import intern
 from typing import TYPE_CHECKING, Final
 
 from metricgate.model import (
@@ -91,7 +90,6 @@ class RelabelProcessor(Processor):
         self._lossy: set[Metric] = set()
         """Input metrics with a cached series that is dropped."""
         self._metrics: dict[tuple[Metric, str], Metric] = {}
-        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._generation = 0
         """How many times the cache started over."""
         self._logged: dict[str, float] = {}
@@ -212,12 +210,10 @@ class RelabelProcessor(Processor):
             verdict = Drop(view.reason, view.detail)
         else:
             try:
-                result = self.rules.apply_view(
-                    view.family.name, view.label_names, view.label_values
-                )
+                result = self.rules.apply_view(view.family.name, view.label_names, view.labels)
             except Exception as exc:  # a bug here must cost one series, never the batch
                 result = Drop("relabel_error", f"{type(exc).__name__}: {exc}")
-            verdict = result if isinstance(result, Drop) else self._output(metric, result)
+            verdict = result if isinstance(result, Drop) else self._output(metric, *result)
         if isinstance(verdict, Drop):
             self._lossy.add(metric)
             if verdict.reason != "dropped_by_rule":
@@ -232,20 +228,16 @@ class RelabelProcessor(Processor):
             self._uniform[metric] = None
         return verdict
 
-    def _output(self, metric: Metric, labels: LabelPairs) -> Verdict:
-        name = ""
-        attributes = []
-        pairs = self._pairs
-        for label, value in labels:
-            if label == "__name__":
-                name = value
-            else:
-                # Rules build fresh strings per series; share equal label pairs instead.
-                pair = (label, value)
-                attributes.append(pairs.get(pair) or pairs.setdefault(pair, (intern(label), value)))
-        reserved = _RESERVED.get(metric.kind)
-        if reserved is not None and any(label == reserved for label, _ in attributes):
-            return Drop("invalid_label_name", f"{reserved!r} is reserved on {metric.kind.name}")
+    def _output(self, metric: Metric, name: str, attributes: LabelPairs) -> Verdict:
+        kind = metric.kind
+        if (
+            kind is MetricKind.HISTOGRAM
+            or kind is MetricKind.EXPONENTIAL_HISTOGRAM
+            or kind is MetricKind.SUMMARY
+        ):
+            reserved = _RESERVED[kind]
+            if any(label == reserved for label, _ in attributes):
+                return Drop("invalid_label_name", f"{reserved!r} is reserved on {kind.name}")
         key = (metric, name)
         out_metric = self._metrics.get(key)
         if out_metric is None:
@@ -265,7 +257,7 @@ class RelabelProcessor(Processor):
                 description,
                 native_prometheus=True,
             )
-        return INTERNER.intern_series(out_metric, tuple(attributes))
+        return INTERNER.intern_series(out_metric, attributes)
 
     def _family_name(self, metric: Metric) -> str:
         family = self._translator.family(metric)
@@ -273,7 +265,7 @@ class RelabelProcessor(Processor):
 
     def _forget(self) -> None:
         self._generation += 1
-        for table in (self._cache, self._owners, self._uniform, self._metrics, self._pairs):
+        for table in (self._cache, self._owners, self._uniform, self._metrics):
             table.clear()
         for found in (self._contested, self._contested_inputs, self._lossy):
             found.clear()

@@ -37,6 +37,7 @@ from metricgate.processors.relabel.config import (
     DEFAULT_SEPARATOR,
     RelabelRuleConfig,
 )
+from metricgate.processors.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
 from metricgate.translate.names import LABEL_NAME_RE, METRIC_NAME_RE
 
 LabelPairs = tuple[tuple[str, str], ...]
@@ -260,6 +261,8 @@ class RuleSet:
 
     def __init__(self, configs: Sequence[RelabelRuleConfig]) -> None:
         self.rules = [Rule(config) for config in configs]
+        reads = read_labels(self.rules)
+        self._memo = None if reads is None else OutcomeMemo(reads)
 
     def apply(
         self, labels: Iterable[tuple[str, str]], trace: list[Step] | None = None
@@ -268,20 +271,31 @@ class RuleSet:
         builder = LabelBuilder((name, value) for name, value in labels if value)
         return self._run(builder, tuple(builder.values), trace, check_all=True)
 
-    def apply_view(
-        self, name: str, names: tuple[str, ...], values: tuple[str, ...]
-    ) -> LabelPairs | Drop:
-        """`apply` for a series' Prometheus view: `__name__` = `name` and the labels `names` =
-        `values`, where `name` is a valid metric name, `names` are sorted valid label names and
-        every value is non-empty (what the translator guarantees). Only labels the rules set are
-        checked afterwards."""
+    def apply_view(self, name: str, names: tuple[str, ...], pairs: LabelPairs) -> Relabeled | Drop:
+        """`apply` for a series' Prometheus view, answering (`__name__`, other labels).
+
+        `name` is a valid metric name, `pairs` the other labels: sorted, valid names, non-empty
+        values (what the translator guarantees), `names` their names. Only labels the rules set
+        are checked afterwards. Unchanged labels keep their pair objects (series share them).
+        """
+        memo = self._memo
+        key: tuple[object, ...] = ()
+        if memo is not None:
+            key = memo.key(name, names, pairs)
+            found = memo.get(key)
+            if found is not None:
+                return found if isinstance(found, Drop) else apply_edit(found, name, pairs)
         builder = LabelBuilder(())
         if not names or names[0] > "__name__":
             builder.values["__name__"] = name
-            builder.values.update(zip(names, values, strict=True))
+            builder.values.update(pairs)
         else:
-            builder.values = dict(sorted([("__name__", name), *zip(names, values, strict=True)]))
-        return self._run(builder, names, None, check_all=False)
+            builder.values = dict(sorted([("__name__", name), *pairs]))
+        result = self._run(builder, names, None, check_all=False)
+        out: Relabeled | Drop = result if isinstance(result, Drop) else _split(result, pairs)
+        if memo is not None:
+            memo.remember(key, name, pairs, out)
+        return out
 
     def _run(
         self,
@@ -335,6 +349,19 @@ def _valid_metric_name(name: str) -> bool:
             _valid_names.clear()
         found = _valid_names[name, True] = METRIC_NAME_RE.match(name) is not None
     return found
+
+
+def _split(labels: LabelPairs, pairs: LabelPairs) -> Relabeled:
+    """`labels` as (`__name__`, the others), reusing the pair objects of `pairs` where equal."""
+    known = {pair: pair for pair in pairs}
+    name = ""
+    others = []
+    for pair in labels:
+        if pair[0] == "__name__":
+            name = pair[1]
+        else:
+            others.append(known.get(pair, pair))
+    return name, tuple(others)
 
 
 def hashmod(value: str, modulus: int) -> int:

@@ -1,0 +1,113 @@
+"""Relabel outcomes remembered by what the rules read, so most new series skip the rules.
+
+A rule set's outcome for a series depends only on the values of the labels its rules read (source
+labels, a `keepequal` target, the labels of `if:` matchers, `__name__` for `keep_metrics`) and on
+the series' label names (which `labeldrop` and `labelkeep` match). The outcome for one series,
+written as an edit (names deleted, names set to values) or a drop, is therefore the outcome for
+every series that agrees with it on those: a new series of a known shape costs some dictionary
+work instead of every rule. Rule sets with `labelmap` or `labelmap_all` (which copy values of
+labels they do not name) are not memoised.
+
+Invariant: an edit is stored under the key of the series it was computed from, and the key holds
+everything the rules read, so applying it gives exactly what running the rules gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from metricgate.processors.relabel.rules import Drop, LabelPairs, Rule
+
+Edit = tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
+"""The new `__name__` ("": unchanged), label names to remove, then (name, value) pairs to add."""
+Relabeled = tuple[str, "LabelPairs"]
+"""A kept series: its `__name__` and its other labels, sorted."""
+
+MAX_ENTRIES: Final = 50_000
+_MEMOISABLE: Final = frozenset(
+    {
+        "replace",
+        "keep",
+        "drop",
+        "keep_metrics",
+        "drop_metrics",
+        "keepequal",
+        "dropequal",
+        "keep_if_equal",
+        "drop_if_equal",
+        "hashmod",
+        "lowercase",
+        "uppercase",
+        "labeldrop",
+        "labelkeep",
+        "replace_all",
+    }
+)
+
+
+def read_labels(rules: Sequence[Rule]) -> tuple[str, ...] | None:
+    """The labels whose values `rules` read, or None when their outcome is not memoisable."""
+    reads: set[str] = set()
+    for rule in rules:
+        if rule.action not in _MEMOISABLE:
+            return None
+        reads.update(rule.source_labels)
+        if rule.action in ("keepequal", "dropequal"):
+            reads.add(rule.target_label)
+        if rule.selector is not None:
+            reads.update(m.label for matchers in rule.selector.alternatives for m in matchers)
+    return tuple(sorted(reads))
+
+
+class OutcomeMemo:
+    """Edits by key (see module docstring); bounded, forgets everything when full."""
+
+    __slots__ = ("_edits", "_positions", "reads", "with_name")
+
+    def __init__(self, reads: tuple[str, ...]) -> None:
+        self.reads = tuple(name for name in reads if name != "__name__")
+        self.with_name = "__name__" in reads
+        self._positions: dict[tuple[str, ...], tuple[int, ...]] = {}
+        """Label names of a series -> where each read label is among them (-1: absent)."""
+        self._edits: dict[tuple[object, ...], Edit | Drop] = {}
+
+    def key(self, name: str, names: tuple[str, ...], pairs: LabelPairs) -> tuple[object, ...]:
+        """`names` are the names of `pairs` (a tuple the caller keeps, so cheap to hash)."""
+        positions = self._positions.get(names)
+        if positions is None:
+            if len(self._positions) >= MAX_ENTRIES:
+                self._positions.clear()
+            positions = self._positions[names] = tuple(
+                names.index(label) for label in self.reads if label in names
+            )
+        return (names, name if self.with_name else "", *[pairs[i][1] for i in positions])
+
+    def get(self, key: tuple[object, ...]) -> Edit | Drop | None:
+        return self._edits.get(key)
+
+    def remember(
+        self, key: tuple[object, ...], name: str, pairs: LabelPairs, after: Relabeled | Drop
+    ) -> None:
+        if len(self._edits) >= MAX_ENTRIES:
+            self._edits.clear()
+        if isinstance(after, tuple):
+            new_name, kept = after
+            final = set(kept)
+            added = tuple(pair for pair in kept if pair not in pairs)
+            removed = frozenset(pair[0] for pair in pairs if pair not in final)
+            self._edits[key] = ("" if new_name == name else new_name, removed, added)
+        else:
+            self._edits[key] = after
+
+
+def apply_edit(edit: Edit, name: str, pairs: LabelPairs) -> Relabeled:
+    """The relabeled series whose `__name__` is `name` and other labels `pairs` (sorted)."""
+    new_name, removed, added = edit
+    if removed or added:
+        kept = [pair for pair in pairs if pair[0] not in removed] if removed else list(pairs)
+        kept += added
+        kept.sort()
+        pairs = tuple(kept)
+    return (new_name or name, pairs)
