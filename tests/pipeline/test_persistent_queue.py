@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -211,8 +212,6 @@ async def test_a_second_process_cannot_open_the_same_directory(tmp_path: Path) -
 
 
 async def test_stop_wakes_a_waiting_reader(tmp_path: Path) -> None:
-    import asyncio
-
     queue = open_queue(tmp_path)
     try:
         reader = asyncio.create_task(queue.get())
@@ -220,5 +219,24 @@ async def test_stop_wakes_a_waiting_reader(tmp_path: Path) -> None:
         assert not reader.done()
         queue.stop()
         assert await asyncio.wait_for(reader, 1.0) is None
+    finally:
+        await queue.close()
+
+
+async def test_record_that_does_not_decode_is_dropped_counted_and_acknowledged(
+    tmp_path: Path,
+) -> None:
+    drops: list[tuple[str, int, int]] = []
+    queue = open_queue(tmp_path, drops)
+    try:
+        assert queue.wal is not None
+        queue.wal.append([[(b"\xff\xff not protobuf", 3)]])
+        queue.pending_records += 1
+        queue.append(step_batch(1))
+        entry = await queue.get()
+        assert entry is not None and step_of(entry) == 1
+        assert drops == [("decode", 1, 3)]
+        queue.done(entry)
+        assert queue.pending_records == 0 and queue.pending_bytes == 0
     finally:
         await queue.close()

@@ -10,7 +10,7 @@ import pytest
 
 from metricgate.config import load_config_text
 from metricgate.errors import ConfigError, PermanentError, QueueFullError, RetryableError
-from metricgate.model import Batch
+from metricgate.model import Batch, Exemplar
 from metricgate.pipeline import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
@@ -257,3 +257,26 @@ service:
     message = str(info.value)
     assert "exporters.prometheus_remote_write.sending_queue" in message
     assert "sending_queue.storage" in message and "queue.directory" in message
+
+
+async def test_batch_that_cannot_be_encoded_is_dropped_as_permanent(tmp_path: Path) -> None:
+    bad = step_batch(1)
+    bad.metrics[0].add_exemplars(0, (Exemplar(1.0, T, trace_id="not hex"),))
+    backend = Backend()
+    telemetry = SelfMetrics()
+    queue = make(backend, tmp_path)
+    await queue.start(Host(telemetry))
+    try:
+        queue.enqueue(bad)  # the client is not asked to retry what can never be sent
+        queue.enqueue(step_batch(2))
+        await wait_for(lambda: backend.batches)
+        assert backend.steps() == [2]
+        failed = sample(
+            telemetry,
+            "metricgate_exporter_send_failed_points_total",
+            exporter="otlp/backend",
+            reason="permanent",
+        )
+        assert failed == 2
+    finally:
+        await queue.shutdown(time.monotonic() + 1)

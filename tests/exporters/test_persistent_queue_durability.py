@@ -1,0 +1,142 @@
+"""`sending_queue.storage` across kill -9: every point gateway A acknowledged reaches gateway B.
+
+A (OTLP/HTTP in, `otlp` exporter with a disk queue out) points at B (OTLP in, Prometheus scrape
+endpoint out), which is down at first. A acknowledges the points, is killed with SIGKILL, and
+restarted; then B comes up, and B's `/metrics` page must show every acknowledged point.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint
+
+from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+SERIES = 3
+STEPS = 30
+
+GATEWAY_A = """
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  otlp:
+    endpoint: "http://127.0.0.1:{downstream}"
+    protocol: http
+    timeout: 2s
+    retry_on_failure: {{initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0}}
+    sending_queue:
+      num_consumers: 2
+      storage: {{directory: "QUEUE_DIR", max_disk_bytes: 64MiB, fsync: batch}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [otlp]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+    logs: {{level: info, format: json}}
+"""
+
+GATEWAY_B = """
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheus]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+    logs: {{level: info, format: json}}
+"""
+
+LINE = re.compile(r"^durable_gauge\{([^}]*)\} (\S+)", re.M)
+
+
+def post(gateway: Gateway, step: int) -> int:
+    """One request: `SERIES` gauge points, one new series per (step, s), value = step."""
+    metric = Metric(name="durable_gauge")
+    points = []
+    for s in range(SERIES):
+        point = NumberDataPoint(time_unix_nano=time.time_ns(), as_double=float(step))
+        point.attributes.add(key="step").value.string_value = str(step)
+        point.attributes.add(key="s").value.string_value = f"s{s}"
+        points.append(point)
+    metric.gauge.CopyFrom(Gauge(data_points=points))
+    request = ExportMetricsServiceRequest()
+    request.resource_metrics.add().scope_metrics.add().metrics.append(metric)
+    response = requests.post(
+        gateway.url("http", "/v1/metrics"),
+        data=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=10,
+    )
+    return response.status_code
+
+
+def own_metric(gateway: Gateway, name: str) -> float:
+    text = requests.get(gateway.url("telemetry", "/metrics"), timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def arrived(gateway: Gateway) -> set[tuple[int, str]]:
+    """(step, series) pairs on B's scrape page whose value is the step, as sent."""
+    found = set()
+    for labels, value in LINE.findall(gateway.scrape()):
+        pairs = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if "step" in pairs and float(value) == float(pairs["step"]):
+            found.add((int(pairs["step"]), pairs["s"]))
+    return found
+
+
+def wait_for(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path) -> None:
+    queue_dir = tmp_path / "queue"
+    template_a = GATEWAY_A.replace("QUEUE_DIR", str(queue_dir))
+    ports_b = default_ports()
+    ports_a = {**default_ports(), "downstream": ports_b["http"]}
+
+    accepted: list[int] = []
+    with run_gateway(tmp_path, template_a, ports_a) as gateway_a:
+        for step in range(STEPS):
+            if post(gateway_a, step) == 200:
+                accepted.append(step)
+        assert own_metric(gateway_a, "metricgate_exporter_queue_pending_bytes") > 0
+        assert own_metric(gateway_a, "metricgate_exporter_queue_size") == len(accepted)
+        gateway_a.process.send_signal(signal.SIGKILL)
+        gateway_a.process.wait(10)
+    assert accepted == list(range(STEPS))
+    assert list(queue_dir.rglob("*.seg"))
+
+    ports_a2 = {**ports_a, "http": free_port(), "telemetry": free_port()}
+    with run_gateway(tmp_path, template_a, ports_a2) as gateway_a:
+        assert "replaying data left by the previous run" in gateway_a.logs()
+        assert post(gateway_a, STEPS) == 200  # accepted after the restart, still B is down
+        accepted.append(STEPS)
+        with run_gateway(tmp_path, GATEWAY_B, ports_b) as gateway_b:
+            expected = {(step, f"s{s}") for step in accepted for s in range(SERIES)}
+            wait_for(lambda: arrived(gateway_b) >= expected, 15)
+            wait_for(
+                lambda: own_metric(gateway_a, "metricgate_exporter_queue_pending_bytes") == 0, 5
+            )
+            assert own_metric(gateway_a, "metricgate_exporter_send_failed_points") == 0
