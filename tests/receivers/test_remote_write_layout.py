@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,10 +97,18 @@ def test_the_fast_path_gives_what_the_full_parse_gives(
     found: list[tuple[str, list[tuple[str, str]], list[tuple[float, int]]]],
 ) -> None:
     data = encode(found)
-    want = sorted(expected(data))
+    want = by_series(expected(data))
     decoder = RemoteWriteDecoder()
-    assert sorted(decoded(decoder, data)) == want  # cold: full parse
-    assert sorted(decoded(decoder, data)) == want  # warm: fast path where the shape allows
+    assert by_series(decoded(decoder, data)) == want  # cold: full parse
+    assert by_series(decoded(decoder, data)) == want  # warm: fast path where the shape allows
+
+
+def by_series(rows: list[Any]) -> dict[tuple[object, object], list[tuple[object, ...]]]:
+    """Each series' samples in the order decoded: per-series order must hold."""
+    out: dict[tuple[object, object], list[tuple[object, ...]]] = {}
+    for name, attributes, *sample in rows:
+        out.setdefault((name, attributes), []).append(tuple(sample))
+    return out
 
 
 def test_a_known_series_with_one_sample_takes_the_fast_path() -> None:
@@ -135,3 +144,20 @@ def test_label_prefix_stops_at_the_first_other_field_or_a_truncated_label() -> N
     assert label_prefix(label + label + b"\x12\x00") == (14, 2)
     assert label_prefix(label + b"\x0a\x09\x0a") == (7, 1)
     assert label_prefix(b"") == (0, 0)
+
+
+def test_per_series_order_holds_when_fast_and_full_parses_mix() -> None:
+    # The same series three times in one request: a StaleNaN (full parse), then values (fast).
+    data = encode(
+        [
+            ("up", [("job", "a")], [(STALE, 1_700_000_000_000)]),
+            ("up", [("job", "a")], [(1.0, 1_700_000_000_001)]),
+            ("up", [("job", "a")], [(2.0, 1_700_000_000_002), (3.0, 1_700_000_000_003)]),
+            ("up", [("job", "a")], [(4.0, 1_700_000_000_004)]),
+        ]
+    )
+    decoder = RemoteWriteDecoder()
+    for _ in range(2):
+        [group] = decoder.decode_v1(data).batch
+        assert group.timestamps == [(1_700_000_000_000 + i) * 1_000_000 for i in range(5)]
+        assert group.flags[0] == FLAG_NO_RECORDED_VALUE and group.values[1:] == [1.0, 2.0, 3.0, 4.0]

@@ -182,39 +182,55 @@ class RemoteWriteDecoder:
         if retyped:
             self._retire(retyped, stale)
         points = _Points()
-        appenders, open_group = points.appenders, points.open
-        cache, stamps, skip = self._v1, self._stamps, self._skip
-        for entry in request.timeseries:
-            # The fast path (see layout.py): a known series with one sample, read in place.
-            tail = entry[-STAMP_LEN:]
-            stamp = stamps.get(tail)
-            if stamp is None:
-                stamp = stamp_ns(tail)
-                if stamp is not None:
-                    if len(stamps) >= _MAX_STAMPS:
-                        stamps.clear()
-                    stamps[tail] = stamp
-            if stamp is not None:
-                if entry[-VALUE_TAIL:-VALUE_AT] == VALUE_HEAD:
-                    series = cache.get(entry[:-VALUE_TAIL])
-                    value = unpack_double_from(entry, len(entry) - VALUE_AT)[0]
-                elif entry[-ZERO_TAIL:-STAMP_LEN] == ZERO_HEAD:
-                    series = cache.get(entry[:-ZERO_TAIL])
-                    value = 0.0
-                else:
-                    series = None
-                if series is not None and value == value:  # NaN: maybe StaleNaN, slow path
-                    if series is not skip:
-                        metric = series.metric
-                        adders = appenders.get(id(metric)) or open_group(metric)
-                        adders[0](series)
-                        adders[1](value)
-                        adders[2](stamp)
-                    continue
-            self._entry_v1(entry, points, result)
+        self._entries_v1(request.timeseries, points, result)
         result.batch.metrics = [*stale.values(), *points.finish()]
         result.samples += points.count
         return result
+
+    def _entries_v1(self, entries: Any, points: _Points, result: DecodeResult) -> None:
+        """Add every entry's samples to `points`, in order. A known series with one sample is
+        read in place (see layout.py), anything else parsed in full. The receiver's hot loop:
+        everything it touches is local."""
+        cache, stamps, skip, appenders = self._v1, self._stamps, self._skip, points.appenders
+        value_tail, value_at, zero_tail, stamp_len = -VALUE_TAIL, -VALUE_AT, -ZERO_TAIL, -STAMP_LEN
+        value_head, zero_head, unpack = VALUE_HEAD, ZERO_HEAD, unpack_double_from
+        last_tail, stamp, last_metric = b"", None, None
+        add_series = add_value = add_stamp = None
+        for entry in entries:
+            tail = entry[stamp_len:]
+            if tail != last_tail:
+                last_tail = tail
+                stamp = stamps.get(tail) or self._stamp(tail)
+            if stamp is not None:
+                if entry[value_tail:value_at] == value_head:
+                    series = cache.get(entry[:value_tail])
+                    value = unpack(entry, len(entry) + value_at)[0]
+                elif entry[zero_tail:stamp_len] == zero_head:
+                    series = cache.get(entry[:zero_tail])
+                    value = 0.0
+                else:
+                    series = None
+                if series is not None and value == value:  # NaN: maybe StaleNaN, full parse
+                    if series is not skip:
+                        metric = series.metric
+                        if metric is not last_metric:
+                            last_metric = metric
+                            add_series, add_value, add_stamp = appenders.get(
+                                id(metric)
+                            ) or points.open(metric)
+                        add_series(series)  # type: ignore[misc]
+                        add_value(value)  # type: ignore[misc]
+                        add_stamp(stamp)  # type: ignore[misc]
+                    continue
+            self._entry_v1(entry, points, result)
+
+    def _stamp(self, tail: bytes) -> int | None:
+        stamp = stamp_ns(tail)
+        if stamp is not None:
+            if len(self._stamps) >= _MAX_STAMPS:
+                self._stamps.clear()
+            self._stamps[tail] = stamp
+        return stamp
 
     def _entry_v1(self, entry: bytes, points: _Points, result: DecodeResult) -> None:
         """One `TimeSeries` entry in full: a new series, several samples, anything unusual."""
