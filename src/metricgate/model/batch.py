@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 
 from metricgate.model.points import Exemplar, PointValue
 from metricgate.model.series import Metric, Series
@@ -73,6 +74,20 @@ class MetricPoints:
             [self.flags[i] for i in indexes],
         )
         out.take_exemplars(self, indexes)
+        return out
+
+    def compress(self, mask: list[bool]) -> MetricPoints:
+        """A new group holding the points whose `mask` entry is true: `select` at C speed."""
+        out = MetricPoints(
+            self.metric,
+            list(compress(self.series, mask)),
+            list(compress(self.values, mask)),
+            list(compress(self.timestamps, mask)),
+            list(compress(self.start_timestamps, mask)),
+            list(compress(self.flags, mask)),
+        )
+        if self.exemplars:
+            out.take_exemplars(self, [i for i, kept in enumerate(mask) if kept])
         return out
 
     def take_exemplars(self, source: MetricPoints, indexes: list[int]) -> None:

@@ -31,6 +31,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from itertools import compress
+from operator import not_
 from typing import TYPE_CHECKING, Final
 
 from metricgate.model import (
@@ -139,12 +141,12 @@ class RelabelProcessor(Processor):
                 )
                 _add(out, shared)
             else:
-                dropped.update(v.reason for v in verdicts if v.__class__ is Drop)
-                kept = [i for i, v in enumerate(verdicts) if v.__class__ is not Drop]
-                if kept:
-                    group = points.select(kept)
+                kept = [v.__class__ is not Drop for v in verdicts]
+                dropped.update(v.reason for v in compress(verdicts, map(not_, kept)))  # type: ignore[union-attr]
+                if any(kept):
+                    group = points.compress(kept)
                     group.metric = target
-                    group.series = [verdicts[i] for i in kept]  # type: ignore[misc]
+                    group.series = list(compress(verdicts, kept))  # type: ignore[arg-type]
                     _add(out, group)
         if dropped:
             self.dropped.update(dropped)
