@@ -77,6 +77,10 @@ class StorageSettings(BaseModel):
     `max_disk_bytes` is used, so `drop_oldest` always has a sealed segment to drop)."""
 
 
+class UnencodableBatch(ValueError):
+    """The batch cannot be written as OTLP (e.g. an exemplar trace id that is not hex)."""
+
+
 class LeftOnDisk(Exception):
     """Raised by a delivery stopped by shutdown: the record stays queued for the next start."""
 
@@ -93,11 +97,11 @@ class BatchCodec:
         self.decoder: ProtobufDecoder = ProtobufDecoder(DECODER_MAX_SERIES)
 
     def encode(self, batch: Batch) -> bytes:
-        """The batch as request bytes; `ValueError` if it cannot be represented."""
+        """The batch as request bytes; `UnencodableBatch` if it cannot be represented."""
         try:
             return self.encoder.encode(batch)
-        except (TypeError, struct.error) as exc:
-            raise ValueError(str(exc)) from exc
+        except (ValueError, TypeError, struct.error) as exc:
+            raise UnencodableBatch(str(exc)) from exc
 
     def decode(self, payload: bytes) -> tuple[Batch, int]:
         """The batch in `payload` and how many of its points the decoder rejected."""
@@ -231,7 +235,7 @@ class PersistentQueue:
     # -- writing ----------------------------------------------------------------------------
 
     def append(self, batch: Batch) -> None:
-        """Write `batch` to disk (synchronously), or raise `QueueFullError` / `ValueError`."""
+        """Write `batch` to disk (synchronously), or raise `QueueFullError` / `UnencodableBatch`."""
         if self.wal is None or self._closing:
             raise RuntimeError(f"persistent queue {self.name} is not open")
         payload = self.codec.encode(batch)

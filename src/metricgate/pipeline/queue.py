@@ -33,6 +33,7 @@ from metricgate.pipeline.persistent_queue import (
     LeftOnDisk,
     PersistentQueue,
     StorageSettings,
+    UnencodableBatch,
     open_for_exporter,
 )
 
@@ -170,7 +171,7 @@ class ExporterQueue:
                     batch.point_count()
                 )
             raise
-        except ValueError as exc:
+        except UnencodableBatch as exc:
             # Not representable on disk: the export would fail permanently in the same way.
             if self._host is not None:
                 self._host.telemetry.exporter_send_failed.labels(

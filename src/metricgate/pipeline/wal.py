@@ -181,7 +181,7 @@ class ShardLog:
                 return int(offset)
         self.stats.drop("corrupt", 0, 0)
         log.error(
-            "remote-write queue: ack file is corrupt; replaying the shard from its oldest segment",
+            "persistent queue: ack file is corrupt; replaying the shard from its oldest segment",
             extra={"file": str(path)},
         )
         return None
@@ -204,7 +204,7 @@ class ShardLog:
             self.stats.drop("truncated", 1, 0)
             self.stats.corrupt_bytes += len(data) - good
             log.error(
-                "remote-write queue: torn or corrupt tail cut off",
+                "persistent queue: torn or corrupt tail cut off",
                 extra={"file": str(segment.path), "bytes": len(data) - good, "kept": good},
             )
             with segment.path.open("r+b") as handle:
@@ -346,7 +346,7 @@ class ShardLog:
         self.stats.drop("corrupt", 1, 0)
         self.stats.corrupt_bytes += skipped
         log.error(
-            "remote-write queue: corrupt record skipped",
+            "persistent queue: corrupt record skipped",
             extra={"queue": self.name, "file": str(segment.path), "bytes": skipped},
         )
 
@@ -491,7 +491,7 @@ class WriteAheadLog:
                 p.close()
             if busy:
                 log.warning(
-                    "remote-write queue holds data for another shard count; keeping it",
+                    "persistent queue holds data for another shard count; keeping it",
                     extra={"queue": self.name, "stored": stored, "configured": wanted},
                 )
                 return stored
@@ -532,7 +532,7 @@ class WriteAheadLog:
             try:
                 shard.sync()
             except OSError:
-                log.exception("remote-write queue: fsync failed", extra={"queue": self.name})
+                log.exception("persistent queue: fsync failed", extra={"queue": self.name})
 
     @property
     def pending_bytes(self) -> int:
@@ -577,7 +577,7 @@ class WriteAheadLog:
         dropped = self.shards[index].drop_oldest_segment()
         if dropped:
             log.warning(
-                "remote-write queue full: oldest segment dropped",
+                "persistent queue full: oldest segment dropped",
                 extra={"queue": self.name, "shard": index},
             )
         return dropped
