@@ -178,7 +178,7 @@ class PrometheusTranslator:
         self._targets: dict[Resource, TargetInfo | None] = {}
         self._label_names: dict[str, str | None] = {}
         self._name_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self._native_names: dict[tuple[tuple[str, ...], FamilyType], tuple[str, ...] | None] = {}
+        self._native_names: dict[tuple[tuple[str, ...], str], tuple[str, ...] | None] = {}
         """Attribute keys of native series (and family type) -> the label names, when the keys
         are those names already (valid, sorted, none reserved): such a series' labels are its
         attributes as they are."""
@@ -299,10 +299,18 @@ class PrometheusTranslator:
         if "" in values:
             return None
         keys = tuple([key for key, _ in attributes])
+        kind = family.type
+        reserved = (
+            "le"
+            if kind is FamilyType.HISTOGRAM
+            else "quantile"
+            if kind is FamilyType.SUMMARY
+            else ""
+        )
         try:
-            names = self._native_names[keys, family.type]
+            names = self._native_names[keys, reserved]
         except KeyError:
-            names = self._clean_names(keys, family.type)
+            names = self._clean_names(keys, reserved)
         if names is None:
             return None
         return SeriesView(
@@ -313,10 +321,7 @@ class PrometheusTranslator:
             attributes,  # type: ignore[arg-type]
         )
 
-    def _clean_names(
-        self, keys: tuple[str, ...], family_type: FamilyType
-    ) -> tuple[str, ...] | None:
-        reserved = _RESERVED_BY_TYPE.get(family_type, "")
+    def _clean_names(self, keys: tuple[str, ...], reserved: str) -> tuple[str, ...] | None:
         clean = list(keys) == sorted(set(keys)) and all(
             self._label_name(key) == key and not key.startswith("__") and key != reserved
             for key in keys
@@ -326,7 +331,7 @@ class PrometheusTranslator:
         if len(self._name_tuples) >= _MAX_CACHED:
             self._name_tuples.clear()
         names = self._name_tuples.setdefault(keys, keys) if clean else None
-        self._native_names[keys, family_type] = names
+        self._native_names[keys, reserved] = names
         return names
 
     def _label_pairs(
@@ -415,9 +420,6 @@ class PrometheusTranslator:
             )
         self._targets[resource] = found
         return found
-
-
-_RESERVED_BY_TYPE: Final = {FamilyType.HISTOGRAM: "le", FamilyType.SUMMARY: "quantile"}
 
 
 def _merged(pairs: list[tuple[str, str]]) -> dict[str, str]:

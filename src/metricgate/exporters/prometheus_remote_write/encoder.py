@@ -330,7 +330,7 @@ class Encoder:
         # persistent queue's shards rely on that); for a counter or gauge that is its output.
         state = SeriesState(0, family.name, labels, now)
         encoded = state.encoded("")
-        state.key = zlib.crc32(encoded.labels)
+        state.key = zlib.crc32(encoded.head)
         if family.type in (FamilyType.COUNTER, FamilyType.GAUGE, FamilyType.UNKNOWN):
             state.outputs = (encoded,)
         self._states[series] = state

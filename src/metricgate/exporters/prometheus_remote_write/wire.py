@@ -27,6 +27,9 @@ _SAMPLE_HEAD_LEN: Final = 16
 """A sample with a non-zero value and a 6-byte timestamp varint (any date 2004-2112)."""
 
 
+_SAMPLE_HEAD: Final = b"\x12" + bytes((_SAMPLE_HEAD_LEN,)) + b"\x09"
+"""The `samples` field of a 16-byte sample, up to its value."""
+
 _SMALL: Final = tuple(bytes((i,)) for i in range(0x80))
 _MAX_CACHED_PAIRS: Final = 200_000
 _pairs: dict[tuple[str, str], bytes] = {}
@@ -74,20 +77,25 @@ def timestamp_tail(ms: int) -> bytes:
 
 
 class EncodedSeries:
-    """One output series' cached encodings: its label block and the 16-byte-sample entry head."""
+    """One output series' cached encoding: the entry head for a 16-byte sample (see module
+    docstring). Only the head is kept; the label block is a slice of it, for the rare entry
+    that needs another shape."""
 
-    __slots__ = ("head", "labels")
+    __slots__ = ("head",)
 
     def __init__(self, labels: bytes) -> None:
-        self.labels: Final = labels
-        self.head: Final = (
-            b"\x0a"
-            + varint(len(labels) + 2 + _SAMPLE_HEAD_LEN)
-            + labels
-            + b"\x12"
-            + bytes((_SAMPLE_HEAD_LEN,))
-            + b"\x09"
+        self.head: Final = b"".join(
+            (b"\x0a", varint(len(labels) + 2 + _SAMPLE_HEAD_LEN), labels, _SAMPLE_HEAD)
         )
+
+    @property
+    def labels(self) -> bytes:
+        """The series' label block."""
+        head = self.head
+        start = 2
+        while head[start - 1] >= 0x80:  # the entry length varint
+            start += 1
+        return head[start : -len(_SAMPLE_HEAD)]
 
     def append(self, out: bytearray, value: bytes, tail: bytes) -> None:
         """Append one `timeseries` entry: `value` is 8 packed bytes, `tail` a `timestamp_tail`."""
