@@ -140,6 +140,8 @@ def test_v2_carries_the_same_series_and_bytes_as_protobuf(entries: list[Any]) ->
     assert series_of_v2(decoded) == series_of_v1(request)
     assert converted == expected_v2(request).SerializeToString()
     assert len(set(decoded.symbols)) == len(decoded.symbols)
+    # Label blocks seen once take the fast split the second time: same bytes.
+    assert to_v2(body) == converted
 
 
 def test_stale_nan_bytes_are_copied_exactly() -> None:
@@ -162,6 +164,7 @@ def test_encoder_output_converts_with_shared_symbols() -> None:
     body = fragments_body(per_shard)
     converted = to_v2(body)
     assert converted == expected_v2(WriteRequest.FromString(body)).SerializeToString()
+    assert to_v2(body) == converted
     decoded = RequestV2.FromString(converted)
     assert len(decoded.timeseries) == 3
     assert list(decoded.symbols).count("__name__") == 1
@@ -185,3 +188,17 @@ def test_metadata_is_left_out_and_empty_request_has_the_empty_symbol() -> None:
 def test_unreadable_bodies_raise(body: bytes) -> None:
     with pytest.raises(ConversionError):
         to_v2(body)
+
+
+def test_label_bytes_that_look_like_a_sample_do_not_fool_the_fast_split() -> None:
+    tricky = "v\x12\x10" + "z" * 16
+    entries = [
+        ([("__name__", "a")], [(bits_of(1.0), 1 << 40)], [], []),
+        ([("__name__", "a"), ("b", tricky)], [(bits_of(2.0), 1 << 40)], [], []),
+        ([("__name__", "a"), ("b", "\x12\x07")], [(0, 5)], [], []),
+        ([("__name__", "a"), ("b", "\x12\x07")], [(bits_of(3.0), 0)], [], []),
+    ]
+    body = v1_request(entries).SerializeToString()
+    expected = expected_v2(v1_request(entries)).SerializeToString()
+    assert to_v2(body) == expected
+    assert to_v2(body) == expected

@@ -11,6 +11,12 @@ The output is byte for byte what protobuf's `SerializeToString` writes for the s
 tests check it), and a body this module cannot read raises `ConversionError`: the shard then sends
 that request as 1.0 instead.
 
+Speed: a series' label block (its run of 1.0 `Label` fields) is parsed once per process and kept
+(`_BLOCKS`: up to 100k blocks, about 1 KB each; emptied when full); each request then only maps
+each label's bytes to its symbol refs. An entry
+shaped like the encoder's (labels, then one sample) is split without walking its labels: see
+`_split`. Everything else goes the general way (`_series`).
+
 Invariant: sample and histogram bytes are copied, never decoded. 1.0 and 2.0 `Sample` and
 `Histogram` share field numbers and types, so a StaleNaN keeps its exact bit pattern.
 """
@@ -21,9 +27,8 @@ from typing import Final
 
 from metricgate.exporters.prometheus_remote_write.wire import varint
 
-_LABELS: Final = 0x0A
+_LABEL: Final = 0x0A
 """1.0 `TimeSeries.labels` and 2.0 `TimeSeries.labels_refs` (field 1, length-delimited)."""
-_LABELS_TAG: Final = b"\x0a"
 _SAMPLE: Final = 0x12
 _EXEMPLAR_V1: Final = 0x1A
 _HISTOGRAM_V1: Final = 0x22
@@ -31,10 +36,25 @@ _HISTOGRAM_V2: Final = b"\x1a"
 _EXEMPLAR_V2: Final = b"\x22"
 _SYMBOL: Final = b"\x22"
 _SERIES_V2: Final = b"\x2a"
+_REFS: Final = b"\x0a"
+
+_MAX_SAMPLE_FIELD: Final = 22
+"""Bytes of the largest plain `Sample` field: tag, length, 9-byte value, 11-byte timestamp."""
+_SMALL: Final = tuple(varint(i) for i in range(1 << 14))
+_MAX_CACHED_BLOCKS: Final = 100_000
+_BLOCKS: dict[bytes, tuple[bytes, ...]] = {}
+"""A label block to its `Label` fields: only blocks that parsed as nothing but `Label` fields."""
+_MAX_CACHED_PAIRS: Final = 200_000
+_PAIRS: dict[bytes, tuple[bytes, bytes]] = {}
+"""A `Label` field to its name and value (label pairs repeat across series and requests)."""
 
 
 class ConversionError(ValueError):
     """The 1.0 body is not a `WriteRequest` this module can convert."""
+
+
+def _v(value: int) -> bytes:
+    return _SMALL[value] if value < 16384 else varint(value)
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -72,83 +92,127 @@ def _skip(data: bytes, pos: int, tag: int, end: int) -> int:
     return pos
 
 
-class _Symbols:
-    """One request's symbol table: label strings (as UTF-8 bytes) to their index."""
+def _label_fields(data: bytes, start: int, end: int) -> tuple[int, tuple[bytes, ...]]:
+    """Where the run of `Label` fields from `start` ends, and the fields (kept in `_BLOCKS`)."""
+    fields = []
+    pos = start
+    while pos < end and data[pos] == _LABEL:
+        length = data[pos + 1]
+        if length < 0x80:
+            field_end = pos + 2 + length
+        else:
+            length, field_end = _read_varint(data, pos + 1)
+            field_end += length
+        fields.append(data[pos:field_end])
+        pos = field_end
+    if pos > end:
+        raise ConversionError("label runs past its message")
+    block = data[start:pos]
+    found = _BLOCKS.get(block)
+    if found is None:
+        if len(_BLOCKS) >= _MAX_CACHED_BLOCKS:
+            _BLOCKS.clear()
+        found = _BLOCKS[block] = tuple(fields)
+    return pos, found
 
-    __slots__ = ("index", "refs")
+
+class _Symbols(dict[bytes, bytes]):
+    """One request's symbol table; maps a `Label` field to its packed (name, value) refs."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.index: dict[bytes, int] = {b"": 0}
-        self.refs: dict[bytes, bytes] = {}
-        """A 1.0 label block to its packed `labels_refs` payload (series repeat in a request)."""
 
-    def labels_refs(self, data: bytes, start: int, end: int) -> bytes:
-        """The packed refs payload for the `Label` fields in `data[start:end]`."""
-        block = data[start:end]
-        found = self.refs.get(block)
-        if found is not None:
-            return found
+    def __missing__(self, field: bytes) -> bytes:
+        pair = _PAIRS.get(field)
+        if pair is None:
+            if len(_PAIRS) >= _MAX_CACHED_PAIRS:
+                _PAIRS.clear()
+            pair = _PAIRS[field] = _name_value(field)
+        name, value = pair
         index = self.index
-        out = bytearray()
-        pos = start
-        while pos < end:
-            if data[pos] != _LABELS:
-                raise ConversionError("expected a label")
-            length, pos = _read_varint(data, pos + 1)
-            label_end = pos + length
-            if label_end > end:
-                raise ConversionError("label runs past its series")
-            name = value = b""
-            while pos < label_end:
-                tag, pos = _read_varint(data, pos)
-                if tag == 0x0A or tag == 0x12:
-                    size, pos = _read_varint(data, pos)
-                    if pos + size > label_end:
-                        raise ConversionError("label string runs past its label")
-                    if tag == 0x0A:
-                        name = data[pos : pos + size]
-                    else:
-                        value = data[pos : pos + size]
-                    pos += size
-                else:
-                    pos = _skip(data, pos, tag, label_end)
-            for text in (name, value):
-                ref = index.get(text)
-                if ref is None:
-                    ref = index[text] = len(index)
-                out += varint(ref)
-        found = self.refs[block] = bytes(out)
-        return found
+        name_ref = index.setdefault(name, len(index))
+        value_ref = index.setdefault(value, len(index))
+        small = _SMALL
+        refs = self[field] = (
+            small[name_ref] + small[value_ref]
+            if name_ref < 16384 and value_ref < 16384
+            else varint(name_ref) + varint(value_ref)
+        )
+        return refs
+
+    def refs_field(self, fields: tuple[bytes, ...]) -> bytes:
+        """The `labels_refs` field for these `Label` fields (empty for none, as proto3 omits it)."""
+        if not fields:
+            return b""
+        packed = b"".join(map(self.__getitem__, fields))
+        return _REFS + _v(len(packed)) + packed
 
     def encoded(self) -> bytes:
-        return b"".join(_SYMBOL + varint(len(text)) + text for text in self.index)
+        return b"".join([_SYMBOL + _v(len(text)) + text for text in self.index])
+
+
+def _name_value(field: bytes) -> tuple[bytes, bytes]:
+    """The name and value of a `Label` field (tag included)."""
+    size = len(field)
+    if 4 <= size < 130 and field[1] == size - 2 and field[2] == 0x0A:
+        name_end = 4 + field[3]
+        if (
+            field[3] < 0x80
+            and name_end + 2 <= size
+            and field[name_end] == 0x12
+            and field[name_end + 1] == size - name_end - 2
+        ):
+            return field[4:name_end], field[name_end + 2 :]
+    length, pos = _read_varint(field, 1)
+    end = pos + length
+    if end != len(field):
+        raise ConversionError("label runs past its field")
+    name = value = b""
+    while pos < end:
+        tag, pos = _read_varint(field, pos)
+        if tag == 0x0A or tag == 0x12:
+            size, pos = _read_varint(field, pos)
+            if pos + size > end:
+                raise ConversionError("label string runs past its label")
+            if tag == 0x0A:
+                name = field[pos : pos + size]
+            else:
+                value = field[pos : pos + size]
+            pos += size
+        else:
+            pos = _skip(field, pos, tag, end)
+    return name, value
+
+
+def _split(data: bytes, start: int, end: int) -> tuple[int, tuple[bytes, ...] | None]:
+    """Where the one trailing sample of an encoder-shaped entry begins, and its label fields.
+
+    A candidate cut must hold a sample field's tag and a length reaching exactly to `end`, and
+    the bytes before it must be a block already in `_BLOCKS`, which holds only runs of whole
+    `Label` fields. Parsing is deterministic from `start`, so such a block is the entry's label
+    run and the field at the cut is the entry's only other field: no wrong split can pass.
+    """
+    blocks = _BLOCKS
+    for cut in range(end - 2, max(start, end - _MAX_SAMPLE_FIELD) - 1, -1):
+        if data[cut] == _SAMPLE and data[cut + 1] == end - cut - 2:
+            fields = blocks.get(data[start:cut])
+            if fields is not None:
+                return cut, fields
+    return start, None
 
 
 def _series(data: bytes, start: int, end: int, symbols: _Symbols) -> bytes:
-    """One 1.0 `TimeSeries` (`data[start:end]`) as the payload of a 2.0 one."""
-    pos = start
-    while pos < end and data[pos] == _LABELS:
-        length, pos = _read_varint(data, pos + 1)
-        pos += length
-    if pos > end:
-        raise ConversionError("label runs past its series")
-    refs = symbols.labels_refs(data, start, pos)
-    head = _LABELS_TAG + varint(len(refs)) + refs if refs else b""
-    # The encoder's entries end in exactly one short sample: copy it as it is.
-    if (
-        pos + 2 <= end
-        and data[pos] == _SAMPLE
-        and data[pos + 1] < 0x80
-        and data[pos + 1] + pos + 2 == end
-    ):
-        return head + data[pos:end]
+    """One 1.0 `TimeSeries` (`data[start:end]`) as the payload of a 2.0 one (the general way)."""
+    pos, fields = _label_fields(data, start, end)
+    head = symbols.refs_field(fields)
     samples: list[bytes] = []
     histograms: list[bytes] = []
     exemplars: list[bytes] = []
     while pos < end:
         field_start = pos
         tag, pos = _read_varint(data, pos)
-        if tag == _LABELS:
+        if tag == _LABEL:
             raise ConversionError("a label after samples, exemplars or histograms")
         pos = _skip(data, pos, tag, end)
         if tag == _SAMPLE:
@@ -163,40 +227,69 @@ def _series(data: bytes, start: int, end: int, symbols: _Symbols) -> bytes:
 def _exemplar(data: bytes, pos: int, end: int, symbols: _Symbols) -> bytes:
     """A 1.0 `Exemplar` field (its length varint at `pos`) as a 2.0 `Exemplar` field."""
     _, start = _read_varint(data, pos)
-    pos = start
-    while pos < end and data[pos] == _LABELS:
-        length, pos = _read_varint(data, pos + 1)
-        pos += length
-    if pos > end:
-        raise ConversionError("exemplar label runs past its exemplar")
-    refs = symbols.labels_refs(data, start, pos)
-    rest = bytearray()
+    pos, fields = _label_fields(data, start, end)
+    payload = bytearray(symbols.refs_field(fields))
     while pos < end:
         field_start = pos
         tag, pos = _read_varint(data, pos)
-        if tag == _LABELS:
+        if tag == _LABEL:
             raise ConversionError("an exemplar label after its value")
         pos = _skip(data, pos, tag, end)
-        rest += data[field_start:pos]
-    payload = (_LABELS_TAG + varint(len(refs)) + refs if refs else b"") + rest
-    return _EXEMPLAR_V2 + varint(len(payload)) + payload
+        payload += data[field_start:pos]
+    return _EXEMPLAR_V2 + _v(len(payload)) + payload
 
 
 def to_v2(body: bytes) -> bytes:
     """The 2.0 `Request` carrying the series of the 1.0 `WriteRequest` `body` (see module doc)."""
     symbols = _Symbols()
-    series: list[bytes] = []
+    refs_of = symbols.__getitem__
+    blocks = _BLOCKS
+    small = _SMALL
+    out = bytearray()
     pos, end = 0, len(body)
-    while pos < end:
-        tag, pos = _read_varint(body, pos)
-        if tag != 0x0A:
-            pos = _skip(body, pos, tag, end)  # metadata (field 3) and unknown fields
-            continue
-        length, pos = _read_varint(body, pos)
-        entry_end = pos + length
-        if entry_end > end:
-            raise ConversionError("series runs past the request")
-        payload = _series(body, pos, entry_end, symbols)
-        series.append(_SERIES_V2 + varint(len(payload)) + payload)
-        pos = entry_end
-    return symbols.encoded() + b"".join(series)
+    try:
+        while pos < end:
+            if body[pos] != 0x0A:
+                tag, pos = _read_varint(body, pos)
+                pos = _skip(body, pos, tag, end)  # metadata (field 3) and unknown fields
+                continue
+            length = body[pos + 1]
+            if length < 0x80:
+                start = pos + 2
+            elif body[pos + 2] < 0x80:
+                length = (length & 0x7F) | body[pos + 2] << 7
+                start = pos + 3
+            else:
+                length, start = _read_varint(body, pos + 1)
+            pos = start + length
+            if pos > end:
+                raise ConversionError("series runs past the request")
+            # The encoder's usual 16-byte sample first (see `_split` for why this is safe).
+            cut = pos - 18
+            if cut >= start and body[cut] == _SAMPLE and body[cut + 1] == 16:
+                fields = blocks.get(body[start:cut])
+            else:
+                cut, fields = _split(body, start, pos)
+            if fields is None:
+                payload = _series(body, start, pos, symbols)
+                out += _SERIES_V2
+                out += _v(len(payload))
+                out += payload
+                continue
+            if not fields:
+                out += _SERIES_V2
+                out += small[pos - cut]
+                out += body[cut:pos]
+                continue
+            refs = b"".join(map(refs_of, fields))
+            refs_size = small[len(refs)] if len(refs) < 16384 else varint(len(refs))
+            size = 1 + len(refs_size) + len(refs) + pos - cut
+            out += _SERIES_V2
+            out += small[size] if size < 16384 else varint(size)
+            out += _REFS
+            out += refs_size
+            out += refs
+            out += body[cut:pos]
+    except IndexError:
+        raise ConversionError("truncated message") from None
+    return symbols.encoded() + out
