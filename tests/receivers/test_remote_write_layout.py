@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from metricgate.model import FLAG_NO_RECORDED_VALUE
 from metricgate.receivers.prometheus_remote_write import RemoteWriteDecoder
-from metricgate.receivers.prometheus_remote_write.layout import label_prefix, stamp_ns
+from metricgate.receivers.prometheus_remote_write.layout import label_fields, stamp_ns
 from metricgate.remotewrite.schema import STALE_NAN_BITS, WriteRequest
 
 STALE = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
@@ -139,11 +139,14 @@ def test_stamp_ns_reads_only_six_byte_varints() -> None:
     assert stamp_ns(b"\x10\x85\x85\x85\x05\x05\x05") is None  # a shorter varint, then more bytes
 
 
-def test_label_prefix_stops_at_the_first_other_field_or_a_truncated_label() -> None:
-    label = b"\x0a\x05\x0a\x01a\x12\x00"
-    assert label_prefix(label + label + b"\x12\x00") == (14, 2)
-    assert label_prefix(label + b"\x0a\x09\x0a") == (7, 1)
-    assert label_prefix(b"") == (0, 0)
+def test_label_fields_stop_at_the_first_other_field_or_a_truncated_label() -> None:
+    payload = b"\x0a\x01a\x12\x00"
+    label = b"\x0a\x05" + payload
+    assert label_fields(label + label + b"\x12\x00") == (14, [payload, payload])
+    assert label_fields(label + b"\x0a\x09\x0a") == (7, [payload])
+    assert label_fields(b"") == (0, [])
+    long = b"\x0a\x01a\x12\x81\x01" + b"v" * 129
+    assert label_fields(b"\x0a\x87\x01" + long) == (3 + len(long), [long])
 
 
 def test_per_series_order_holds_when_fast_and_full_parses_mix() -> None:

@@ -322,7 +322,7 @@ class Encoder:
             self._rejected[series] = view.reason
             drops[view.reason] += 1
             return None
-        labels = list(zip(view.label_names, view.label_values, strict=True))
+        labels = list(view.labels)
         for name, value in self.external_labels:
             if name not in view.label_names:  # Prometheus: series labels win
                 insort(labels, (name, value))
@@ -331,7 +331,8 @@ class Encoder:
         state = SeriesState(0, family.name, labels, now)
         encoded = state.encoded("")
         state.key = zlib.crc32(encoded.head)
-        if family.type in (FamilyType.COUNTER, FamilyType.GAUGE, FamilyType.UNKNOWN):
+        kind = family.type
+        if kind is not FamilyType.HISTOGRAM and kind is not FamilyType.SUMMARY:
             state.outputs = (encoded,)
         self._states[series] = state
         return state

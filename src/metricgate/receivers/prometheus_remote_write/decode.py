@@ -39,6 +39,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -60,7 +61,7 @@ from metricgate.receivers.prometheus_remote_write.layout import (
     VALUE_TAIL,
     ZERO_HEAD,
     ZERO_TAIL,
-    label_prefix,
+    label_fields,
     stamp_ns,
     unpack_double_from,
 )
@@ -146,6 +147,8 @@ class RemoteWriteDecoder:
         self._v1: dict[bytes, Series] = {}
         """1.0: a series' encoded label fields -> the series (see layout.py)."""
         self._pairs: dict[bytes, tuple[str, str]] = {}
+        self._shapes: dict[tuple[str, ...], int] = {}
+        """Label names of series -> where `__name__` is, or -1 (see `_shape`)."""
         """1.0: an encoded `Label` -> its (name, value)."""
         self._stamps: dict[bytes, int] = {}
         """1.0: encoded timestamp fields (see layout.py) -> ns; a request usually has one."""
@@ -203,26 +206,44 @@ class RemoteWriteDecoder:
                 stamp = stamps.get(tail) or self._stamp(tail)
             if stamp is not None:
                 if entry[value_tail:value_at] == value_head:
-                    series = cache.get(entry[:value_tail])
+                    key = entry[:value_tail]
                     value = unpack(entry, len(entry) + value_at)[0]
                 elif entry[zero_tail:stamp_len] == zero_head:
-                    series = cache.get(entry[:zero_tail])
+                    key = entry[:zero_tail]
                     value = 0.0
                 else:
-                    series = None
-                if series is not None and value == value:  # NaN: maybe StaleNaN, full parse
-                    if series is not skip:
-                        metric = series.metric
-                        if metric is not last_metric:
-                            last_metric = metric
-                            add_series, add_value, add_stamp = appenders.get(
-                                id(metric)
-                            ) or points.open(metric)
-                        add_series(series)  # type: ignore[misc]
-                        add_value(value)  # type: ignore[misc]
-                        add_stamp(stamp)  # type: ignore[misc]
-                    continue
+                    key = None
+                if key is not None and value == value:  # NaN: maybe StaleNaN, full parse
+                    series = cache.get(key) or self._new_series_v1(key, result)
+                    if series is not None:
+                        if series is not skip:
+                            metric = series.metric
+                            if metric is not last_metric:
+                                last_metric = metric
+                                add_series, add_value, add_stamp = appenders.get(
+                                    id(metric)
+                                ) or points.open(metric)
+                            add_series(series)  # type: ignore[misc]
+                            add_value(value)  # type: ignore[misc]
+                            add_stamp(stamp)  # type: ignore[misc]
+                        continue
             self._entry_v1(entry, points, result)
+
+    def _new_series_v1(self, key: bytes, result: DecodeResult) -> Series | None:
+        """The series of labels `key` seen for the first time in an entry of the fast shape
+        (`skip` when invalid: reported); None when `key` is not just labels (full parse)."""
+        end, payloads = label_fields(key)
+        if end != len(key):
+            return None
+        try:
+            series = self._series(self._label_pairs(payloads))
+        except InvalidSeriesError as exc:
+            _invalid(result, str(exc), 1)
+            return self._skip
+        if len(self._v1) >= self.max_series:
+            self._v1.clear()
+        self._v1[key] = series
+        return series
 
     def _stamp(self, tail: bytes) -> int | None:
         stamp = stamp_ns(tail)
@@ -247,9 +268,9 @@ class RemoteWriteDecoder:
         if not samples:
             return
         labels = message.labels
-        end, count = label_prefix(entry)
+        end, payloads = label_fields(entry)
         # The labels are the cache key when they all come first (as every known writer does).
-        key = entry[:end] if count == len(labels) else None
+        key = entry[:end] if len(payloads) == len(labels) else None
         series = None if key is None else self._v1.get(key)
         if series is None:
             try:
@@ -376,21 +397,33 @@ class RemoteWriteDecoder:
 
     def _series(self, pairs: list[tuple[str, str]]) -> Series:
         """Validate a label set and intern its series (slow path: new series only)."""
-        labels = dict(pairs)
-        name = labels.get("__name__", "")
-        names = list(labels)
-        if (
-            len(labels) == len(pairs)
-            and names == sorted(names)
-            and name in _valid_metrics
-            and _valid_labels.issuperset(names)
-        ):
-            if name in self._created:
-                return self._skip
-            # Pairs come from the label cache: share them rather than build new ones.
-            attributes = tuple([p for p in pairs if p[1] and p[0] != "__name__"])
-            return INTERNER.intern_series(self._metric(name), attributes)
+        names = tuple([pair[0] for pair in pairs])
+        at = self._shapes.get(names)
+        if at is None:
+            at = self._shape(names)
+        if at >= 0:
+            name = pairs[at][1]
+            if name in _valid_metrics:
+                if name in self._created:
+                    return self._skip
+                del pairs[at]
+                # Pairs come from the label cache: share them rather than build new ones.
+                attributes = tuple([pair for pair in pairs if pair[1]])
+                return INTERNER.intern_series(self._metric(name), attributes)
         return self._checked_series(pairs)
+
+    def _shape(self, names: tuple[str, ...]) -> int:
+        """Where `__name__` is among label `names`, when they are sorted, unique and valid;
+        else -1 (the series then gets the detailed check)."""
+        valid = (
+            "__name__" in names
+            and all(a < b for a, b in pairwise(names))
+            and all(name in _valid_labels or LABEL_NAME_RE.match(name) for name in names)
+        )
+        if len(self._shapes) >= _MAX_PAIRS:
+            self._shapes.clear()
+        at = self._shapes[names] = names.index("__name__") if valid else -1
+        return at
 
     def _checked_series(self, pairs: list[tuple[str, str]]) -> Series:
         """`_series` label by label, saying what is wrong; remembers valid names."""

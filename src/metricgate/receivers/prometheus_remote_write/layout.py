@@ -11,7 +11,7 @@ fixed shapes:
 so the labels are everything before the last 18 (or 9) bytes: a slice, used as the series' cache
 key without decoding it. `RemoteWriteDecoder` only puts a key into its cache after a full parse of
 an entry showed that the key is exactly that entry's complete run of label fields
-(`label_prefix`); an entry that is "known key + one of the shapes above" therefore parses as
+(`label_fields`); an entry that is "known key + one of the shapes above" therefore parses as
 exactly those labels plus one sample, and nothing else. Every other entry (several samples,
 exemplars, native histograms, another field order, an odd timestamp) takes the full parse.
 """
@@ -47,23 +47,26 @@ def stamp_ns(tail: bytes) -> int | None:
     return (ms | tail[6] << 35) * 1_000_000
 
 
-def label_prefix(entry: bytes) -> tuple[int, int]:
-    """The end of the run of label fields (tag `0a`) that opens `entry`, and how many there are.
+def label_fields(entry: bytes) -> tuple[int, list[bytes]]:
+    """The run of label fields (tag `0a`) that opens `entry`: where it ends, and each field's
+    payload (an encoded `Label`).
 
     Stops at the first other field, or at a label whose length runs past the end (the full parse
     reports that one).
     """
-    pos, count, end = 0, 0, len(entry)
+    pos, end = 0, len(entry)
+    payloads = []
     while pos + 1 < end and entry[pos] == 0x0A:
         length = entry[pos + 1]
         skip = 2
         if length >= 0x80:
             length, skip = _varint(entry, pos + 1)
-        if pos + skip + length > end:
+        start = pos + skip
+        if start + length > end:
             break
-        pos += skip + length
-        count += 1
-    return pos, count
+        payloads.append(entry[start : start + length])
+        pos = start + length
+    return pos, payloads
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
