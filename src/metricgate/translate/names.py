@@ -38,6 +38,8 @@ __all__ = [
     "PER_UNIT_WORDS",
     "UNIT_WORDS",
     "InvalidMetricNameError",
+    "is_label_name",
+    "is_metric_name",
     "prometheus_metric_name",
 ]
 
@@ -47,6 +49,34 @@ METRIC_NAME_RE: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 
 LABEL_NAME_RE: Final = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
 """A valid Prometheus label name (legacy character set)."""
+
+_MAX_CHECKED: Final = 100_000
+_checked: dict[tuple[str, bool], bool] = {}
+"""(name, as a metric name) -> valid: names repeat across series, so each is matched once."""
+
+
+def is_label_name(name: str) -> bool:
+    """`LABEL_NAME_RE` matches `name` (remembered: for hot paths that see names again)."""
+    found = _checked.get((name, False))
+    if found is None:
+        found = _remember(name, False, LABEL_NAME_RE.match(name) is not None)
+    return found
+
+
+def is_metric_name(name: str) -> bool:
+    """`METRIC_NAME_RE` matches `name` (remembered, as `is_label_name`)."""
+    found = _checked.get((name, True))
+    if found is None:
+        found = _remember(name, True, METRIC_NAME_RE.match(name) is not None)
+    return found
+
+
+def _remember(name: str, metric: bool, valid: bool) -> bool:
+    if len(_checked) >= _MAX_CHECKED:
+        _checked.clear()
+    _checked[name, metric] = valid
+    return valid
+
 
 UNIT_WORDS: Final[dict[str, str]] = {
     # Time

@@ -38,7 +38,7 @@ from metricgate.processors.relabel.config import (
     RelabelRuleConfig,
 )
 from metricgate.processors.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
-from metricgate.translate.names import LABEL_NAME_RE, METRIC_NAME_RE
+from metricgate.translate.names import LABEL_NAME_RE, is_label_name, is_metric_name
 
 LabelPairs = tuple[tuple[str, str], ...]
 """Labels sorted by name, names unique, values non-empty; `__name__` included."""
@@ -317,11 +317,11 @@ class RuleSet:
             if name in values and name not in original:
                 del values[name]
         metric_name = values.get("__name__", "")
-        if not _valid_metric_name(metric_name):
+        if not is_metric_name(metric_name):
             return Drop("invalid_metric_name", f"invalid metric name {metric_name!r}")
         # A view's own names are valid: then only names the rules set need a check.
         for name in values if check_all else builder.added & values.keys():
-            if not _valid_label_name(name):
+            if not is_label_name(name):
                 return Drop("invalid_label_name", f"invalid label name {name!r}")
         return tuple(sorted(values.items()))
 
@@ -329,26 +329,6 @@ class RuleSet:
 _MEMO_SIZE: Final = 50_000
 _UNSET: Final = object()
 _T = TypeVar("_T")
-_valid_names: dict[tuple[str, bool], bool] = {}
-"""(name, is a metric name) -> valid: names repeat across series, the regex runs once each."""
-
-
-def _valid_label_name(name: str) -> bool:
-    found = _valid_names.get((name, False))
-    if found is None:
-        if len(_valid_names) >= _MEMO_SIZE:
-            _valid_names.clear()
-        found = _valid_names[name, False] = LABEL_NAME_RE.match(name) is not None
-    return found
-
-
-def _valid_metric_name(name: str) -> bool:
-    found = _valid_names.get((name, True))
-    if found is None:
-        if len(_valid_names) >= _MEMO_SIZE:
-            _valid_names.clear()
-        found = _valid_names[name, True] = METRIC_NAME_RE.match(name) is not None
-    return found
 
 
 def _split(labels: LabelPairs, pairs: LabelPairs) -> Relabeled:

@@ -34,7 +34,6 @@ and a cache hit gives exactly what a full decode of its labels would give.
 from __future__ import annotations
 
 import math
-import re
 import struct
 import time
 from collections.abc import Callable
@@ -73,19 +72,14 @@ from metricgate.remotewrite.schema import (
     TimeSeriesRaw,
     WriteRequestFlat,
 )
+from metricgate.translate.names import is_label_name, is_metric_name
 
 SCOPE_NAME: Final = "metricgate/prometheus_remote_write"
-METRIC_NAME_RE: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-LABEL_NAME_RE: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 DEFAULT_MAX_SERIES: Final = 1_000_000
 _MAX_FAMILIES: Final = 200_000
 _MAX_ERRORS: Final = 5
 _MAX_STAMPS: Final = 4096
 _MAX_PAIRS: Final = 200_000
-_valid_labels: set[str] = {"__name__"}
-"""Label names that passed validation (`__name__` stands for itself)."""
-_valid_metrics: set[str] = set()
-"""Metric names that passed validation."""
 _DOUBLE: Final = struct.Struct("<d")
 _STALE: Final = _DOUBLE.pack(struct.unpack("<d", STALE_NAN_BITS.to_bytes(8, "little"))[0])
 
@@ -240,10 +234,13 @@ class RemoteWriteDecoder:
         except InvalidSeriesError as exc:
             _invalid(result, str(exc), 1)
             return self._skip
+        self._remember_v1(key, series)
+        return series
+
+    def _remember_v1(self, key: bytes, series: Series) -> None:
         if len(self._v1) >= self.max_series:
             self._v1.clear()
         self._v1[key] = series
-        return series
 
     def _stamp(self, tail: bytes) -> int | None:
         stamp = stamp_ns(tail)
@@ -279,9 +276,7 @@ class RemoteWriteDecoder:
                 _invalid(result, str(exc), len(samples))
                 return
             if key is not None:
-                if len(self._v1) >= self.max_series:
-                    self._v1.clear()
-                self._v1[key] = series
+                self._remember_v1(key, series)
         if series is not self._skip:
             for sample in samples:
                 points.add(series, sample.value, sample.timestamp * 1_000_000)
@@ -403,7 +398,7 @@ class RemoteWriteDecoder:
             at = self._shape(names)
         if at >= 0:
             name = pairs[at][1]
-            if name in _valid_metrics:
+            if is_metric_name(name):
                 if name in self._created:
                     return self._skip
                 del pairs[at]
@@ -418,7 +413,7 @@ class RemoteWriteDecoder:
         valid = (
             "__name__" in names
             and all(a < b for a, b in pairwise(names))
-            and all(name in _valid_labels or LABEL_NAME_RE.match(name) for name in names)
+            and all(is_label_name(name) for name in names)
         )
         if len(self._shapes) >= _MAX_PAIRS:
             self._shapes.clear()
@@ -440,20 +435,14 @@ class RemoteWriteDecoder:
             previous = label_name
             if label_name == "__name__":
                 name = value
-            elif not LABEL_NAME_RE.match(label_name):
+            elif not is_label_name(label_name):
                 raise InvalidSeriesError(f"invalid label name {label_name!r} in {describe(pairs)}")
             elif value:
                 attributes.append((label_name, value))
         if not name:
             raise InvalidSeriesError(f"no __name__ label in {describe(pairs)}")
-        if not METRIC_NAME_RE.match(name):
+        if not is_metric_name(name):
             raise InvalidSeriesError(f"invalid metric name {name!r} in {describe(pairs)}")
-        if len(_valid_labels) >= _MAX_PAIRS or len(_valid_metrics) >= _MAX_PAIRS:
-            _valid_labels.clear()
-            _valid_labels.add("__name__")
-            _valid_metrics.clear()
-        _valid_labels.update(label for label, _ in pairs)
-        _valid_metrics.add(name)
         if name in self._created:
             return self._skip
         return INTERNER.intern_series(self._metric(name), tuple(attributes))
