@@ -135,8 +135,8 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path
         accepted.append(STEPS)
         with run_gateway(tmp_path, GATEWAY_B, ports_b) as gateway_b:
             expected = {(step, f"s{s}") for step in accepted for s in range(SERIES)}
-            wait_for(lambda: arrived(gateway_b) >= expected, 15)
+            wait_for(lambda: arrived(gateway_b) >= expected, 40)
             wait_for(
-                lambda: own_metric(gateway_a, "metricgate_exporter_queue_pending_bytes") == 0, 5
+                lambda: own_metric(gateway_a, "metricgate_exporter_queue_pending_bytes") == 0, 15
             )
             assert own_metric(gateway_a, "metricgate_exporter_send_failed_points") == 0
