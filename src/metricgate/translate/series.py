@@ -88,28 +88,36 @@ class SeriesView:
     series of one metric cost one names tuple.
     """
 
-    __slots__ = ("_pairs", "family", "label_names", "label_values", "resource")
+    __slots__ = ("_pairs", "_values", "family", "label_names", "resource")
 
     def __init__(
         self,
         family: FamilyView,
         label_names: tuple[str, ...],
-        label_values: tuple[str, ...],
+        label_values: tuple[str, ...] | None,
         resource: Resource,
         pairs: tuple[tuple[str, str], ...] | None = None,
     ) -> None:
+        """Give `label_values`, or `pairs` (the labels as pairs when they exist already: a native
+        series' own attributes); the other is derived when asked for."""
         self.family: Final = family
         self.label_names: Final = label_names
-        self.label_values: Final = label_values
         self.resource: Final = resource
+        self._values = label_values
         self._pairs = pairs
-        """The labels as pairs when they exist already (a native series' own attributes)."""
+
+    @property
+    def label_values(self) -> tuple[str, ...]:
+        if self._values is None:
+            assert self._pairs is not None
+            self._values = tuple([value for _, value in self._pairs])
+        return self._values
 
     @property
     def labels(self) -> tuple[tuple[str, str], ...]:
         """(name, value) pairs, sorted by name."""
         if self._pairs is None:
-            return tuple(zip(self.label_names, self.label_values, strict=True))
+            self._pairs = tuple(zip(self.label_names, self.label_values, strict=True))
         return self._pairs
 
     def label_text(self) -> str:
@@ -291,13 +299,9 @@ class PrometheusTranslator:
         if self.const_labels:
             return None
         attributes = series.attributes
-        values = tuple([value for _, value in attributes])
-        try:
-            "".join(values)  # type: ignore[arg-type]  # the check: raises for a non-string
-        except TypeError:
-            return None
-        if "" in values:
-            return None
+        for _, value in attributes:
+            if value.__class__ is not str or not value:
+                return None
         keys = tuple([key for key, _ in attributes])
         kind = family.type
         reserved = (
@@ -316,9 +320,9 @@ class PrometheusTranslator:
         return SeriesView(
             family,
             names,
-            values,  # type: ignore[arg-type]
+            None,
             series.metric.resource,
-            attributes,  # type: ignore[arg-type]
+            attributes,  # type: ignore[arg-type]  # checked: every value is a string
         )
 
     def _clean_names(self, keys: tuple[str, ...], reserved: str) -> tuple[str, ...] | None:
