@@ -194,7 +194,7 @@ class Series:
     def __init__(self, metric: Metric, attributes: Attributes) -> None:
         self.metric: Final = metric
         self.attributes: Final = attributes
-        self._hash: Final = hash((metric, attributes))
+        self._hash: Final = hash((metric._hash, attributes))
 
     def __hash__(self) -> int:
         return self._hash
@@ -286,13 +286,10 @@ class Interner:
         return self._intern(Series(metric, attributes))
 
     def _intern(self, obj: _T) -> _T:
-        existing = self._table.get(obj)
-        if existing is not None:
-            return existing  # type: ignore[return-value]
-        if len(self._table) >= self.max_size:
-            self._table.clear()
-        self._table[obj] = obj
-        return obj
+        table = self._table
+        if len(table) >= self.max_size:
+            table.clear()
+        return table.setdefault(obj, obj)  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return len(self._table)

@@ -223,7 +223,7 @@ class RelabelProcessor(Processor):
             return verdict
         identity = (verdict.metric.name, verdict.attributes)
         first = self._owners.setdefault(identity, series)
-        if first != series:
+        if first is not series and first != series:
             self._contested.add(identity)
             self._contested_inputs.update((metric, first.metric))
         if self._uniform.setdefault(metric, verdict.metric) is not verdict.metric:
