@@ -13,11 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint
 
 from tests.support.gateway import Gateway, default_ports, run_gateway
 from tests.support.ports import free_port
@@ -69,28 +64,10 @@ LINE = re.compile(r"^durable_gauge\{([^}]*)\} (\S+)", re.M)
 
 def post(gateway: Gateway, step: int) -> int:
     """One request: `SERIES` gauge points, one new series per (step, s), value = step."""
-    metric = Metric(name="durable_gauge")
-    points = []
-    for s in range(SERIES):
-        point = NumberDataPoint(time_unix_nano=time.time_ns(), as_double=float(step))
-        point.attributes.add(key="step").value.string_value = str(step)
-        point.attributes.add(key="s").value.string_value = f"s{s}"
-        points.append(point)
-    metric.gauge.CopyFrom(Gauge(data_points=points))
-    request = ExportMetricsServiceRequest()
-    request.resource_metrics.add().scope_metrics.add().metrics.append(metric)
-    response = requests.post(
-        gateway.url("http", "/v1/metrics"),
-        data=request.SerializeToString(),
-        headers={"Content-Type": "application/x-protobuf"},
-        timeout=10,
-    )
-    return response.status_code
-
-
-def own_metric(gateway: Gateway, name: str) -> float:
-    text = requests.get(gateway.url("telemetry", "/metrics"), timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+    points = [
+        ({"step": str(step), "s": f"s{s}"}, float(step), time.time_ns()) for s in range(SERIES)
+    ]
+    return gateway.post_gauge("durable_gauge", points)
 
 
 def arrived(gateway: Gateway) -> set[tuple[int, str]]:
@@ -121,8 +98,8 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path
         for step in range(STEPS):
             if post(gateway_a, step) == 200:
                 accepted.append(step)
-        assert own_metric(gateway_a, "metricgate_exporter_queue_pending_bytes") > 0
-        assert own_metric(gateway_a, "metricgate_exporter_queue_size") == len(accepted)
+        assert gateway_a.own_metric("metricgate_exporter_queue_pending_bytes") > 0
+        assert gateway_a.own_metric("metricgate_exporter_queue_size") == len(accepted)
         gateway_a.process.send_signal(signal.SIGKILL)
         gateway_a.process.wait(10)
     assert accepted == list(range(STEPS))
@@ -137,6 +114,6 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path
             expected = {(step, f"s{s}") for step in accepted for s in range(SERIES)}
             wait_for(lambda: arrived(gateway_b) >= expected, 40)
             wait_for(
-                lambda: own_metric(gateway_a, "metricgate_exporter_queue_pending_bytes") == 0, 15
+                lambda: gateway_a.own_metric("metricgate_exporter_queue_pending_bytes") == 0, 15
             )
-            assert own_metric(gateway_a, "metricgate_exporter_send_failed_points") == 0
+            assert gateway_a.own_metric("metricgate_exporter_send_failed_points") == 0

@@ -9,11 +9,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import requests
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint
 
 from tests.exporters.test_remote_write_sending import Receiver, serve
 from tests.exporters.test_remote_write_support import Sample
@@ -52,35 +47,14 @@ def template(queue_dir: Path) -> str:
 
 
 def post(gateway: Gateway, step: int) -> int:
-    request = ExportMetricsServiceRequest()
-    metric = Metric(name="durable_gauge")
-    points = []
-    for s in range(SERIES):
-        point = NumberDataPoint(time_unix_nano=BASE_NS + step * 1_000_000_000, as_double=step)
-        point.attributes.add(key="series").value.string_value = f"s{s}"
-        points.append(point)
-    metric.gauge.CopyFrom(Gauge(data_points=points))
-    request.resource_metrics.add().scope_metrics.add().metrics.append(metric)
-    response = requests.post(
-        gateway.url("http", "/v1/metrics"),
-        data=request.SerializeToString(),
-        headers={"Content-Type": "application/x-protobuf"},
-        timeout=10,
-    )
-    return response.status_code
+    points = [
+        ({"series": f"s{s}"}, float(step), BASE_NS + step * 1_000_000_000) for s in range(SERIES)
+    ]
+    return gateway.post_gauge("durable_gauge", points)
 
 
 def series_of(sample: Sample) -> str:
     return dict(sample[0]).get("series", "")
-
-
-def own_metric(gateway: Gateway, name: str) -> float:
-    text = requests.get(gateway.url("telemetry", "/metrics"), timeout=5).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def wait_for(predicate: object, timeout: float) -> None:
@@ -103,9 +77,9 @@ async def test_acknowledged_samples_survive_kill_9(tmp_path: Path) -> None:
         for step in range(40):
             if post(gateway, step) == 200:
                 accepted.append(step)
-        assert own_metric(gateway, "metricgate_exporter_remote_write_queue_pending_bytes") > 0
-        assert own_metric(gateway, "metricgate_exporter_remote_write_queue_disk_bytes") > 0
-        assert own_metric(gateway, "metricgate_exporter_remote_write_queue_oldest_age_seconds") > 0
+        assert gateway.own_metric("metricgate_exporter_remote_write_queue_pending_bytes") > 0
+        assert gateway.own_metric("metricgate_exporter_remote_write_queue_disk_bytes") > 0
+        assert gateway.own_metric("metricgate_exporter_remote_write_queue_oldest_age_seconds") > 0
         kill(gateway)
     assert len(accepted) == 40
     assert list(queue_dir.rglob("*.seg"))
@@ -129,7 +103,7 @@ async def test_acknowledged_samples_survive_kill_9(tmp_path: Path) -> None:
             await wait_for(lambda: len(receiver.accepted) == len(expected) + SERIES, 10)
             await wait_for(
                 lambda: (
-                    own_metric(gateway, "metricgate_exporter_remote_write_queue_pending_bytes") == 0
+                    gateway.own_metric("metricgate_exporter_remote_write_queue_pending_bytes") == 0
                 ),
                 10,
             )
@@ -162,12 +136,11 @@ async def test_corrupt_queue_file_is_skipped_and_reported(tmp_path: Path) -> Non
         async with serve(receiver, ports["backend"]):
             await wait_for(
                 lambda: (
-                    own_metric(gateway, "metricgate_exporter_remote_write_queue_pending_bytes") == 0
+                    gateway.own_metric("metricgate_exporter_remote_write_queue_pending_bytes") == 0
                 ),
                 30,
             )
-            corrupt = own_metric(
-                gateway,
+            corrupt = gateway.own_metric(
                 "metricgate_exporter_remote_write_queue_dropped_records_total{"
                 'exporter="prometheus_remote_write",reason="corrupt"}',
             )

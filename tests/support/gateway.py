@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from tests.support.ports import free_port
 
@@ -37,6 +41,31 @@ class Gateway:
         response = requests.get(self.url(port, path), timeout=10)
         response.raise_for_status()
         return response.text
+
+    def own_metric(self, name: str) -> float:
+        """The sum of every series of the gateway's own metric `name` (all its label sets)."""
+        text = requests.get(self.url("telemetry", "/metrics"), timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)
+        )
+
+    def post_gauge(self, name: str, points: list[tuple[dict[str, str], float, int]]) -> int:
+        """POST one OTLP/HTTP protobuf request: gauge `name` with (attributes, value, time in ns)
+        points; the status code."""
+        metric = Metric(name=name)
+        for attributes, value, time_ns in points:
+            point = metric.gauge.data_points.add(time_unix_nano=time_ns, as_double=value)
+            for key, text in attributes.items():
+                point.attributes.add(key=key).value.string_value = text
+        request = ExportMetricsServiceRequest()
+        request.resource_metrics.add().scope_metrics.add().metrics.append(metric)
+        response = requests.post(
+            self.url("http", "/v1/metrics"),
+            data=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=10,
+        )
+        return response.status_code
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
