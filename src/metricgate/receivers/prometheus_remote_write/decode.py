@@ -34,10 +34,7 @@ and a cache hit gives exactly what a full decode of its labels would give.
 from __future__ import annotations
 
 import math
-import struct
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Final
 
@@ -64,9 +61,16 @@ from metricgate.receivers.prometheus_remote_write.layout import (
     stamp_ns,
     unpack_double_from,
 )
+from metricgate.receivers.prometheus_remote_write.result import (
+    DecodeError,
+    DecodeResult,
+    InvalidSeriesError,
+    RequestPoints,
+    add_invalid,
+    describe,
+)
 from metricgate.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
-    STALE_NAN_BITS,
     Label,
     RequestV2,
     TimeSeriesRaw,
@@ -77,58 +81,8 @@ from metricgate.translate.names import is_label_name, is_metric_name
 SCOPE_NAME: Final = "metricgate/prometheus_remote_write"
 DEFAULT_MAX_SERIES: Final = 1_000_000
 _MAX_FAMILIES: Final = 200_000
-_MAX_ERRORS: Final = 5
 _MAX_STAMPS: Final = 4096
 _MAX_PAIRS: Final = 200_000
-_DOUBLE: Final = struct.Struct("<d")
-_STALE: Final = _DOUBLE.pack(struct.unpack("<d", STALE_NAN_BITS.to_bytes(8, "little"))[0])
-
-
-class DecodeError(Exception):
-    """The body is not a remote-write request at all (HTTP 400; nothing is delivered)."""
-
-
-class InvalidSeriesError(Exception):
-    """One series breaks the label rules; the message names it."""
-
-
-@dataclass(slots=True)
-class DecodeResult:
-    """A decoded request: the batch of valid series and what was left out, and why."""
-
-    batch: Batch
-    samples: int = 0
-    """Samples in the batch (staleness markers included)."""
-    rejected: int = 0
-    """Samples of invalid series, not delivered."""
-    invalid_series: int = 0
-    histograms: int = 0
-    """Native histogram samples, dropped (not supported yet)."""
-    exemplars: int = 0
-    """Exemplars, ignored."""
-    errors: list[str] = field(default_factory=list)
-
-    def error_message(self) -> str:
-        """The 400 body when series were invalid ("" when none were)."""
-        if not self.invalid_series:
-            return ""
-        return (
-            f"{self.invalid_series} invalid series ({self.rejected} samples) rejected, the valid "
-            f"ones were written ({self.samples} samples); first: " + "; ".join(self.errors)
-        )
-
-
-def is_stale(value: float) -> bool:
-    """True for Prometheus' StaleNaN (an ordinary NaN is not a staleness marker)."""
-    return _DOUBLE.pack(value) == _STALE
-
-
-def describe(pairs: list[tuple[str, str]]) -> str:
-    """A series in PromQL form, for error messages (cut at 200 characters)."""
-    name = next((v for n, v in pairs if n == "__name__"), "")
-    text = ", ".join(f"{n}={v!r}" for n, v in pairs if n != "__name__")
-    found = f"{name}{{{text}}}"
-    return found if len(found) <= 200 else found[:197] + "..."
 
 
 class RemoteWriteDecoder:
@@ -178,13 +132,13 @@ class RemoteWriteDecoder:
                 retyped.update(self._learn(name, counter, metadata.help))
         if retyped:
             self._retire(retyped, stale)
-        points = _Points()
+        points = RequestPoints()
         self._entries_v1(request.timeseries, points, result)
         result.batch.metrics = [*stale.values(), *points.finish()]
         result.samples += points.count
         return result
 
-    def _entries_v1(self, entries: Any, points: _Points, result: DecodeResult) -> None:
+    def _entries_v1(self, entries: Any, points: RequestPoints, result: DecodeResult) -> None:
         """Add every entry's samples to `points`, in order. A known series with one sample is
         read in place (see layout.py), anything else parsed in full. The receiver's hot loop:
         everything it touches is local."""
@@ -232,7 +186,7 @@ class RemoteWriteDecoder:
         try:
             series = self._series(self._label_pairs(payloads))
         except InvalidSeriesError as exc:
-            _invalid(result, str(exc), 1)
+            add_invalid(result, str(exc), 1)
             return self._skip
         self._remember_v1(key, series)
         return series
@@ -250,12 +204,12 @@ class RemoteWriteDecoder:
             self._stamps[tail] = stamp
         return stamp
 
-    def _entry_v1(self, entry: bytes, points: _Points, result: DecodeResult) -> None:
+    def _entry_v1(self, entry: bytes, points: RequestPoints, result: DecodeResult) -> None:
         """One `TimeSeries` entry in full: a new series, several samples, anything unusual."""
         try:
             message: Any = TimeSeriesRaw.FromString(entry)
         except ProtobufDecodeError as exc:
-            _invalid(result, f"a timeseries entry does not decode ({exc})", 0)
+            add_invalid(result, f"a timeseries entry does not decode ({exc})", 0)
             return
         if message.histograms:
             result.histograms += len(message.histograms)
@@ -273,7 +227,7 @@ class RemoteWriteDecoder:
             try:
                 series = self._series(self._label_pairs(labels))
             except InvalidSeriesError as exc:
-                _invalid(result, str(exc), len(samples))
+                add_invalid(result, str(exc), len(samples))
                 return
             if key is not None:
                 self._remember_v1(key, series)
@@ -289,7 +243,7 @@ class RemoteWriteDecoder:
             raise DecodeError(f"body is not a remote-write 2.0 Request: {exc}") from None
         symbols: list[str] = list(request.symbols)
         result = DecodeResult(Batch())
-        points = _Points()
+        points = RequestPoints()
         stale: dict[Metric, MetricPoints] = {}
         cache = self._v2
         for series_message in request.timeseries:
@@ -303,7 +257,7 @@ class RemoteWriteDecoder:
             try:
                 key = tuple([symbols[ref] for ref in series_message.labels_refs])
             except IndexError:
-                _invalid(result, "a label reference is past the end of symbols", len(samples))
+                add_invalid(result, "a label reference is past the end of symbols", len(samples))
                 continue
             series = cache.get(key)
             metric_type = series_message.metadata.type
@@ -323,7 +277,7 @@ class RemoteWriteDecoder:
                             self._retire(retire, stale)
                     series = self._series(pairs)
                 except (InvalidSeriesError, StopIteration) as exc:
-                    _invalid(result, str(exc) or f"no __name__ in {key!r}", len(samples))
+                    add_invalid(result, str(exc) or f"no __name__ in {key!r}", len(samples))
                     continue
                 if len(cache) >= self.max_series:
                     cache.clear()
@@ -474,66 +428,3 @@ def _labels_v2(key: tuple[str, ...]) -> list[tuple[str, str]]:
     if len(key) % 2:
         raise InvalidSeriesError(f"odd number of label references in {key!r}")
     return list(zip(key[::2], key[1::2], strict=True))
-
-
-_Appenders = tuple[Callable[[Series], None], Callable[[float], None], Callable[[int], None]]
-
-
-def _invalid(result: DecodeResult, message: str, samples: int) -> None:
-    result.invalid_series += 1
-    result.rejected += samples
-    if len(result.errors) < _MAX_ERRORS:
-        result.errors.append(message)
-
-
-class _Points:
-    """One request's points, grouped by metric: appended in place (the fast path) or by `add`.
-
-    Groups are found by the metric's `id()` (a metric is held by its group while the request is
-    decoded); start timestamps and flags, rare in remote-write, are kept aside until `finish`.
-    """
-
-    __slots__ = ("_groups", "_marks", "appenders")
-
-    def __init__(self) -> None:
-        self._groups: dict[int, MetricPoints] = {}
-        self._marks: list[tuple[MetricPoints, int, int, int]] = []
-        """(group, index, start timestamp, flags) of points that have either."""
-        self.appenders: dict[int, _Appenders] = {}
-        """`id(metric)` -> the `append` of its group's series, values and timestamps."""
-
-    def open(self, metric: Metric) -> _Appenders:
-        group = self._groups[id(metric)] = MetricPoints(metric)
-        appenders = self.appenders[id(metric)] = (
-            group.series.append,
-            group.values.append,
-            group.timestamps.append,
-        )
-        return appenders
-
-    def add(self, series: Series, value: float, timestamp: int, start: int = 0) -> None:
-        metric = series.metric
-        group = self._groups.get(id(metric))
-        if group is None:
-            self.open(metric)
-            group = self._groups[id(metric)]
-        flags = FLAG_NO_RECORDED_VALUE if value != value and is_stale(value) else 0
-        if start or flags:
-            self._marks.append((group, len(group.series), start, flags))
-        group.series.append(series)
-        group.values.append(value)
-        group.timestamps.append(timestamp)
-
-    @property
-    def count(self) -> int:
-        return sum(len(group.series) for group in self._groups.values())
-
-    def finish(self) -> list[MetricPoints]:
-        """The groups, with their start timestamps and flags filled in."""
-        for group in self._groups.values():
-            group.start_timestamps = [0] * len(group.series)
-            group.flags = [0] * len(group.series)
-        for group, index, start, flags in self._marks:
-            group.start_timestamps[index] = start
-            group.flags[index] = flags
-        return list(self._groups.values())

@@ -32,11 +32,8 @@ from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
 from metricgate.receivers.listener import RETRYABLE_STATUS, HttpListener, Refused
 from metricgate.receivers.prometheus_remote_write.config import RemoteWriteReceiverConfig
-from metricgate.receivers.prometheus_remote_write.decode import (
-    DecodeError,
-    DecodeResult,
-    RemoteWriteDecoder,
-)
+from metricgate.receivers.prometheus_remote_write.decode import RemoteWriteDecoder
+from metricgate.receivers.prometheus_remote_write.result import DecodeError, DecodeResult
 from metricgate.remotewrite.schema import V2_CONTENT_TYPE
 
 log = logging.getLogger("metricgate.receivers.prometheus_remote_write")
