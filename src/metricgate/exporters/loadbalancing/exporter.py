@@ -13,6 +13,10 @@ parts re-routed, nothing is sent twice to a member that accepted it). Parts a me
 permanently are dropped and logged; when nothing is owed the call then raises `PermanentError`.
 As in the datadog exporter, at most `2 * num_consumers` batches keep owed parts.
 
+Own telemetry (`telemetry.py`): each part's points, outcome and send duration are recorded on its
+member's pre-bound children, once per part (never per point); members leaving the ring take their
+series with them. Health changes and ring changes are logged once each, not per batch.
+
 Invariant: a part a member accepted is never sent again for the same batch.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from typing import Final
 
@@ -29,6 +34,11 @@ from metricgate.exporters.loadbalancing.config import LoadBalancingExporterConfi
 from metricgate.exporters.loadbalancing.resolver import DnsResolver, Resolver, StaticResolver
 from metricgate.exporters.loadbalancing.ring import HashRing
 from metricgate.exporters.loadbalancing.routing import router
+from metricgate.exporters.loadbalancing.telemetry import (
+    LoadBalancingMetrics,
+    MemberStats,
+    lb_metrics,
+)
 from metricgate.exporters.otlp import OtlpExporter
 from metricgate.model import Batch, Metric, MetricPoints, Series
 from metricgate.pipeline.component import Consumer, Exporter
@@ -63,6 +73,9 @@ class LoadBalancingExporter(Exporter):
         self.resolver = resolver
         self.ring: HashRing | None = None
         self.members: dict[str, OtlpExporter] = {}
+        self.stats: dict[str, MemberStats] = {}
+        """Each member's telemetry; the same keys as `members`."""
+        self._metrics: LoadBalancingMetrics | None = None
         self._routes: dict[Metric | Series, str] = {}
         self._owed: OrderedDict[int, tuple[Batch, list[Batch]]] = OrderedDict()
         self._max_owed = 2 * config.sending_queue.num_consumers
@@ -71,11 +84,19 @@ class LoadBalancingExporter(Exporter):
 
     async def start(self, host: Host) -> None:
         self._host = host
-        await self.resolver.start(self.set_members)
+        metrics = self._metrics = lb_metrics(host.telemetry)
+        metrics.exporters[self.component_id] = self._stats_view
+        resolutions = metrics.resolutions
+        exporter_id, resolver_name = self.component_id, self.resolver.name
+
+        def on_resolve(outcome: str) -> None:
+            resolutions.labels(exporter_id, resolver_name, outcome).inc()
+
+        await self.resolver.start(self.set_members, on_resolve)
 
     async def set_members(self, members: list[str]) -> None:
         """Rebuild the ring for `members`: start exporters for new ones, retire departed ones."""
-        assert self._host is not None
+        assert self._host is not None and self._metrics is not None
         previous = set(self.members)
         wanted = set(members)
         if wanted == previous:
@@ -90,8 +111,13 @@ class LoadBalancingExporter(Exporter):
         # No await from here on: the ring, the cache and the exporters change together.
         self.members.update(started)
         retired = [self.members.pop(address) for address in sorted(previous - wanted)]
+        for address in started:
+            self.stats[address] = MemberStats(self._metrics, self.component_id, address)
+        for address in previous - wanted:
+            self.stats.pop(address).drop()
         self.ring = HashRing(self.members)
         self._routes = {}
+        self._metrics.ring_changes.labels(self.component_id).inc()
         log.info(
             "loadbalancing members changed",
             extra={
@@ -159,17 +185,25 @@ class LoadBalancingExporter(Exporter):
             raise RetryableError(f"{self.component_id}: no members resolved yet", 1.0)
         parts = self.split(pending)
         members = self.members
+        # A member may leave the ring while its part is in flight: take its stats now.
+        stats = [self.stats[member] for member in parts]
         results = await asyncio.gather(
-            *(members[member].export(part) for member, part in parts.items()),
+            *(
+                self._send(members[member], member_stats, part)
+                for (member, part), member_stats in zip(parts.items(), stats, strict=True)
+            ),
             return_exceptions=True,
         )
         owed: list[Batch] = []
         retry: RetryableError | None = None
         refused: list[str] = []
-        for (member, part), result in zip(parts.items(), results, strict=True):
+        for (member, part), member_stats, result in zip(parts.items(), stats, results, strict=True):
             if result is None:
+                member_stats.succeeded(part.point_count())
                 continue
-            if isinstance(result, PermanentError):
+            permanent = isinstance(result, PermanentError)
+            member_stats.failed(part.point_count(), permanent, result)
+            if permanent:
                 log.error(
                     "member refused a part permanently; dropped",
                     extra={
@@ -197,6 +231,17 @@ class LoadBalancingExporter(Exporter):
         if refused:
             raise PermanentError(f"{len(refused)} of {len(parts)} parts refused: {refused[0]}")
 
+    def _stats_view(self) -> dict[str, MemberStats]:
+        return self.stats
+
+    @staticmethod
+    async def _send(exporter: OtlpExporter, stats: MemberStats, part: Batch) -> None:
+        start = time.perf_counter()
+        try:
+            await exporter.export(part)
+        finally:
+            stats.latency.observe(time.perf_counter() - start)
+
     async def shutdown(self) -> None:
         await self.resolver.shutdown()
         for task in list(self._retiring):
@@ -205,6 +250,13 @@ class LoadBalancingExporter(Exporter):
                 await task
         members, self.members = self.members, {}
         self.ring = None
+        if self._metrics is not None:
+            views = self._metrics.exporters
+            if views.get(self.component_id) == self._stats_view:
+                del views[self.component_id]
+        for member_stats in self.stats.values():
+            member_stats.drop()
+        self.stats = {}
         for exporter in members.values():
             await exporter.shutdown()
 

@@ -1,8 +1,10 @@
 """Where the members are: a fixed list (`static`) or what a DNS name resolves to (`dns`).
 
 A resolver calls `on_change(members)` with the sorted member addresses once in `start()` and again
-whenever the set changes. The DNS resolver resolves with `loop.getaddrinfo` every `interval`; a
-failed or empty resolution keeps the previous members (a DNS blip must not reshuffle every series).
+whenever the set changes, and `on_resolve(outcome)` after every resolution (`success`, `empty`,
+`error` or `timeout`; a static list resolves once, successfully). The DNS resolver resolves with
+`loop.getaddrinfo` every `interval`; a failed or empty resolution keeps the previous members (a DNS
+blip must not reshuffle every series).
 
 Invariant: `on_change` only ever sees a non-empty, sorted, duplicate-free list that differs from
 the previous one.
@@ -22,12 +24,21 @@ from metricgate.exporters.loadbalancing.config import DnsResolverConfig
 log = logging.getLogger("metricgate.exporters.loadbalancing")
 
 OnChange = Callable[[list[str]], Awaitable[None]]
+OnResolve = Callable[[str], None]
+"""Called with the outcome of each resolution, for telemetry."""
 Lookup = Callable[[str, int], Awaitable[list[str]]]
 """`(hostname, port)` -> `host:port` addresses; a seam for tests."""
 
 
+def _ignore(outcome: str) -> None:
+    pass
+
+
 class Resolver(Protocol):
-    async def start(self, on_change: OnChange) -> None: ...
+    name: str
+    """The `resolver` label of its telemetry: `static` or `dns`."""
+
+    async def start(self, on_change: OnChange, on_resolve: OnResolve = _ignore) -> None: ...
 
     async def shutdown(self) -> None: ...
 
@@ -35,10 +46,13 @@ class Resolver(Protocol):
 class StaticResolver:
     """The configured hostnames, once."""
 
+    name = "static"
+
     def __init__(self, hostnames: list[str]) -> None:
         self.members = sorted(set(hostnames))
 
-    async def start(self, on_change: OnChange) -> None:
+    async def start(self, on_change: OnChange, on_resolve: OnResolve = _ignore) -> None:
+        on_resolve("success")
         await on_change(self.members)
 
     async def shutdown(self) -> None:
@@ -58,15 +72,19 @@ async def getaddrinfo_lookup(hostname: str, port: int) -> list[str]:
 class DnsResolver:
     """Resolves `hostname` now and every `interval` in a task it owns."""
 
+    name = "dns"
+
     def __init__(self, config: DnsResolverConfig, lookup: Lookup = getaddrinfo_lookup) -> None:
         self.config = config
         self.lookup = lookup
         self.members: list[str] = []
         self._on_change: OnChange | None = None
+        self._on_resolve: OnResolve = _ignore
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, on_change: OnChange) -> None:
+    async def start(self, on_change: OnChange, on_resolve: OnResolve = _ignore) -> None:
         self._on_change = on_change
+        self._on_resolve = on_resolve
         await self.refresh()
         self._task = asyncio.create_task(self._loop(), name=f"dns-{self.config.hostname}")
 
@@ -78,12 +96,14 @@ class DnsResolver:
                 self.lookup(config.hostname, config.port), config.timeout
             )
         except (OSError, TimeoutError) as exc:
+            self._on_resolve("timeout" if isinstance(exc, TimeoutError) else "error")
             log.warning(
                 "dns resolution failed; keeping the current members",
                 extra={"hostname": config.hostname, "error": f"{type(exc).__name__}: {exc}"},
             )
             return
         members = sorted(set(found))
+        self._on_resolve("success" if members else "empty")
         if not members:
             log.warning(
                 "dns resolved no addresses; keeping the current members",
