@@ -219,7 +219,7 @@ async def test_a_downed_member_fails_goes_unhealthy_and_recovers(
     assert messages.count("loadbalancing member failing") == 1
     assert messages.count("loadbalancing member recovered") == 1
     failing = next(r for r in caplog.records if r.getMessage() == "loadbalancing member failing")
-    assert failing.member == address
+    assert failing.__dict__["member"] == address
 
 
 async def test_ring_changes_are_counted_and_departed_members_series_removed() -> None:
