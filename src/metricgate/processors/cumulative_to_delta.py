@@ -18,6 +18,9 @@ as its start. Rules (the Collector's `cumulativetodelta`, plus ordering checks):
 Non-monotonic sums, gauges, summaries, delta data and metrics outside `include`/`exclude` pass
 unchanged. Deltas of histograms carry no min/max (unknown for the interval) except the first.
 
+The per-stream rule is `metricgate.model.delta.Deltas` (`drop_reset`, no repeats, a zero start
+time is unknown).
+
 Invariant: the output metric is the input descriptor with DELTA temporality, interned once per
 input Metric; every output point's Series belongs to it (cached in the stream's state).
 """
@@ -25,6 +28,7 @@ input Metric; every output point's Series belongs to it (cached in the stream's 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -43,6 +47,8 @@ from metricgate.model import (
     Series,
     Temporality,
 )
+from metricgate.model.delta import INITIAL, OUT_OF_ORDER, RESET, Deltas, FirstPoint, Last
+from metricgate.model.delta import number_increase as _number_increase
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
@@ -93,14 +99,17 @@ class CumulativeToDeltaConfig(ComponentConfig):
     """Never convert these; wins over `include`."""
 
 
-class _Stream:
-    __slots__ = ("last", "seen", "series", "start", "value")
+_FIRST = {"auto": FirstPoint.KNOWN_START, "keep": FirstPoint.KEEP, "drop": FirstPoint.DROP}
 
-    def __init__(self, series: Series, start: int, last: int, value: Any, seen: float) -> None:
+
+class _Stream(Last[Any]):
+    """The stream's last point (`time` is its timestamp), its output Series and when seen."""
+
+    __slots__ = ("seen", "series")
+
+    def __init__(self, series: Series, start: int, time: int, value: Any, seen: float) -> None:
+        super().__init__(start, time, value)
         self.series = series
-        self.start = start
-        self.last = last
-        self.value = value
         self.seen = seen
 
 
@@ -113,12 +122,22 @@ class CumulativeToDeltaProcessor(Processor):
         super().__init__(component_id, next_consumer)
         self.config = config
         self.table: StreamTable[_Stream] = StreamTable(component_id, config.max_staleness)
+        self._sums: Deltas[Any] = _deltas(_number_increase, config)
+        self._histograms: Deltas[Any] = _deltas(_subtract, config)
         self.started_at_ns = time.time_ns()
-        """`initial_value: auto` trusts start timestamps at or after this (Unix ns)."""
         self._include = config.include.matcher() if config.include else None
         self._exclude = config.exclude.matcher() if config.exclude else None
         self._metrics: dict[Metric, Metric | None] = {}
         self.dropped = DropCounter(component_id)
+
+    @property
+    def started_at_ns(self) -> int:
+        """`initial_value: auto` trusts start timestamps at or after this (Unix ns)."""
+        return self._sums.since
+
+    @started_at_ns.setter
+    def started_at_ns(self, value: int) -> None:
+        self._sums.since = self._histograms.since = value
 
     async def start(self, host: Host) -> None:
         self.dropped.bind(host)
@@ -130,7 +149,7 @@ class CumulativeToDeltaProcessor(Processor):
     async def consume(self, batch: Batch) -> None:
         out: list[MetricPoints] = []
         changed = False
-        drops = {"initial": 0, "reset": 0, "bucket_mismatch": 0, "out_of_order": 0, "invalid": 0}
+        drops = {INITIAL: 0, RESET: 0, "bucket_mismatch": 0, OUT_OF_ORDER: 0, "invalid": 0}
         now = self.table.clock()
         for group in batch.metrics:
             metric = group.metric
@@ -152,18 +171,13 @@ class CumulativeToDeltaProcessor(Processor):
         elif out:
             await self.next_consumer.consume(Batch(out))
 
-    def _send_first(self, start: int, timestamp: int) -> bool:
-        mode = self.config.initial_value
-        if mode == "auto":
-            return 0 < start < timestamp and start >= self.started_at_ns
-        return mode == "keep"
-
     def _difference(
         self, group: MetricPoints, result: MetricPoints, now: float, drops: dict[str, int]
     ) -> None:
         streams = self.table.streams
         target = result.metric
         is_number = target.kind is MetricKind.SUM
+        deltas = self._sums if is_number else self._histograms
         kept: list[int] | None = [] if group.exemplars else None
         values: list[Any] = group.values  # floats for sums, points for histograms
         timestamps, starts, flags = group.timestamps, group.start_timestamps, group.flags
@@ -172,7 +186,6 @@ class CumulativeToDeltaProcessor(Processor):
         for i, series in enumerate(group.series):
             timestamp, start, value = timestamps[i], starts[i], values[i]
             state = streams.get(series)
-            delta: PointValue
             if flags[i] & FLAG_NO_RECORDED_VALUE:
                 if state is not None:
                     del streams[series]
@@ -180,7 +193,7 @@ class CumulativeToDeltaProcessor(Processor):
                     state.series if state else INTERNER.intern_series(target, series.attributes),
                     value,
                     timestamp,
-                    state.last if state else 0,
+                    state.time if state else 0,
                     flags[i],
                 )
                 if kept is not None:
@@ -193,32 +206,26 @@ class CumulativeToDeltaProcessor(Processor):
                 state = streams[series] = _Stream(
                     INTERNER.intern_series(target, series.attributes), start, timestamp, value, now
                 )
-                if not self._send_first(start, timestamp):
-                    drops["initial"] += 1
+                delta = deltas.begin(start, timestamp, value)
+                if delta is None:
+                    drops[INITIAL] += 1
                     continue
-                delta, delta_start = value, start
-            elif timestamp <= state.last:
-                drops["out_of_order"] += 1
-                continue
-            elif start and start != state.start:  # the counter restarted
-                state.start, state.last, state.value, state.seen = start, timestamp, value, now
-                if not self._send_first(start, timestamp):
-                    drops["initial"] += 1
-                    continue
-                delta, delta_start = value, start
             else:
-                found: Any = value - state.value if is_number else _subtract(value, state.value)
-                if found is None or (is_number and found < 0):
-                    reason = "reset" if same_layout(value, state.value) else "bucket_mismatch"
+                previous = state.value
+                delta = deltas.advance(state, start, timestamp, value)
+                if delta is None:
+                    reason = deltas.reason
+                    if reason != OUT_OF_ORDER:
+                        state.seen = now
+                        if reason == RESET and not same_layout(value, previous):
+                            reason = "bucket_mismatch"
                     drops[reason] += 1
-                    state.last, state.value, state.seen = timestamp, value, now
                     continue
-                delta, delta_start = found, state.last
-                state.last, state.value, state.seen = timestamp, value, now
+                state.seen = now
             out_series.append(state.series)
             out_values.append(delta)
             out_times.append(timestamp)
-            out_starts.append(delta_start)
+            out_starts.append(deltas.window_start)
             out_flags.append(flags[i])
             if kept is not None:
                 kept.append(i)
@@ -251,6 +258,17 @@ def _selected(
         return default
     names, kinds = selection
     return (names is None or names.matches(metric.name)) and (kinds is None or metric.kind in kinds)
+
+
+def _deltas(subtract: Callable[[Any, Any], Any], config: CumulativeToDeltaConfig) -> Deltas[Any]:
+    """The Collector's rules: a value that went down is dropped and becomes the base."""
+    return Deltas(
+        subtract,
+        _FIRST[config.initial_value],
+        drop_reset=True,
+        repeats=False,
+        zero_start_unknown=True,
+    )
 
 
 def _subtract(current: PointValue, previous: PointValue) -> PointValue | None:

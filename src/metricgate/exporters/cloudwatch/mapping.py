@@ -10,11 +10,12 @@
 - NaN/Inf values, points older than 2 weeks or more than 2 h ahead are dropped and counted;
   points flagged NO_RECORDED_VALUE are skipped.
 
-Cumulative state, per series: (start time, time, values). The first point of a series, and a
-reset (a new start time or a smaller count), is sent as its whole value when its start time is
-known (0 < start < time): the delta since the start is then exact. Unlike the Collector's awsemf,
-which drops it. Without a start time it only sets the baseline. A point older than the last one
-is dropped (`out_of_order`). The table is bounded and forgets everything past its bound.
+Cumulative state (`metricgate.model.delta`), per series: (start time, time, values). The first
+point of a series, and a reset (a new start time or a smaller count), is sent as its whole value
+when its start time is known (0 < start < time): the delta since the start is then exact. Unlike
+the Collector's awsemf, which drops it. Without a start time it only sets the baseline. A point
+older than the last one is dropped (`out_of_order`). The tables are bounded and forget everything
+past their bound.
 
 Dimensions: point attributes (plus `resource_to_dimensions`), names over 255 and values over 1024
 characters truncated, empty values left out, and past 30 the first 30 by name kept; each of these
@@ -49,6 +50,13 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
+from metricgate.model.delta import (
+    OUT_OF_ORDER,
+    Deltas,
+    FirstPoint,
+    counts_increase,
+    number_increase,
+)
 
 MAX_AGE_S: Final = 14 * 24 * 3600
 MAX_FUTURE_S: Final = 2 * 3600
@@ -60,7 +68,6 @@ _MAX_STATE: Final = 2_000_000
 
 Datum = dict[str, Any]
 Dimensions = tuple[tuple[str, str], ...]
-_State = tuple[int, int, tuple[float, ...]]
 
 
 def dimension_value(value: AttributeValue) -> str:
@@ -78,7 +85,9 @@ class Mapper:
         self.config = config
         self.dropped: Counter[str] = Counter()
         """Points (or, for dimension fixes, data) affected, by reason, since `take_dropped()`."""
-        self._state: dict[Series, _State] = {}
+        self._numbers: Deltas[float] = Deltas(number_increase, FirstPoint.KNOWN_START)
+        self._counts: Deltas[tuple[float, ...]] = Deltas(counts_increase, FirstPoint.KNOWN_START)
+        """(count, sum[, buckets]) of cumulative histograms and summaries."""
         self._declarations = [
             ([re.compile(p) for p in d.metric_name_selectors], d.dimensions)
             for d in config.metric_declarations
@@ -92,8 +101,9 @@ class Mapper:
     def map(self, batch: Batch, now_s: float | None = None) -> list[Datum]:
         now = time.time() if now_s is None else now_s
         oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
-        if len(self._state) > _MAX_STATE:
-            self._state.clear()
+        if len(self._numbers.last) + len(self._counts.last) > _MAX_STATE:
+            self._numbers.last.clear()
+            self._counts.last.clear()
         if len(self._dimensions) > _MAX_STATE:
             self._dimensions.clear()
         out: list[Datum] = []
@@ -152,26 +162,23 @@ class Mapper:
             and metric.monotonic
             and metric.temporality is Temporality.CUMULATIVE
         ):
-            window = self._window(series, start, ts, (value,))
-            if window is None:
+            numbers = self._numbers
+            delta = numbers.delta(series, start, ts, value)
+            if delta is None:
+                if numbers.reason == OUT_OF_ORDER:
+                    self.dropped[OUT_OF_ORDER] += 1
                 return None
-            value = window[0]
+            value = delta
         return {"Value": value}
 
     def _window(
         self, series: Series, start: int, ts: int, values: tuple[float, ...]
     ) -> tuple[float, ...] | None:
         """Deltas since the last point of a cumulative series; None when nothing goes out."""
-        previous = self._state.get(series)
-        if previous is not None and previous[1] > ts:
-            self.dropped["out_of_order"] += 1
-            return None
-        self._state[series] = (start, ts, values)
-        if previous is not None:
-            old_start, _, old = previous
-            if old_start == start and len(old) == len(values) and values[0] >= old[0]:
-                return tuple(v - o for v, o in zip(values, old, strict=True))
-        return values if 0 < start < ts else None
+        window = self._counts.delta(series, start, ts, values)
+        if window is None and self._counts.reason == OUT_OF_ORDER:
+            self.dropped[OUT_OF_ORDER] += 1
+        return window
 
     def _histogram(
         self,

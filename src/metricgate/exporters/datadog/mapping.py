@@ -10,10 +10,11 @@
 - NaN and +-Inf values, and points flagged NO_RECORDED_VALUE, are skipped; so are points more
   than 1 h old or 10 min in the future, which the intake would refuse (counted as dropped).
 
-Cumulative state: per series the last (start time, time, values). A point older than the last
-is dropped; a smaller count or a new start time is a reset and, like a series' first point, goes
-out or not by `initial_cumulative_monotonic_value` (`auto`: only when the series started after
-this exporter did). The state table is bounded and forgets everything past its bound.
+Cumulative state (`metricgate.model.delta`): per series the last (start time, time, values). A
+point older than the last is dropped; a smaller count or a new start time is a reset and, like a
+series' first point, goes out or not by `initial_cumulative_monotonic_value` (`auto`: only when
+the series started after this exporter did, and its start is not its time). The state tables are
+bounded and forget everything past their bound.
 
 Each series is produced as a ready JSON object text: its head (name, type, host, tags) is cached
 per (series, suffix, extra tags), so a known series costs one string format per point.
@@ -44,6 +45,13 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
+from metricgate.model.delta import (
+    OUT_OF_ORDER,
+    Deltas,
+    FirstPoint,
+    counts_increase,
+    number_increase,
+)
 
 COUNT: Final = 1
 GAUGE: Final = 3
@@ -52,8 +60,7 @@ MAX_FUTURE_S: Final = 600
 _MAX_STATE: Final = 2_000_000
 _MAX_HEADS: Final = 1_000_000
 
-_State = tuple[int, int, tuple[float, ...]]
-"""(start time, time, values) of the last point of a cumulative series."""
+_FIRST: Final = {"keep": FirstPoint.KEEP, "drop": FirstPoint.DROP, "auto": FirstPoint.AFTER_SINCE}
 
 
 class Mapper:
@@ -62,12 +69,24 @@ class Mapper:
     def __init__(self, config: MetricsConfig, fallback_host: str) -> None:
         self.config = config
         self.fallback_host = fallback_host
-        self.started_ns = time.time_ns()
         self.dropped: Counter[str] = Counter()
         """Points not sent, by reason, since the last `take_dropped()`."""
-        self._state: dict[Series, _State] = {}
+        first = _FIRST[config.sums.initial_cumulative_monotonic_value]
+        self._numbers: Deltas[float] = Deltas(number_increase, first)
+        self._counts: Deltas[tuple[float, ...]] = Deltas(counts_increase, first)
+        """(count, sum[, buckets]) of cumulative histograms and summaries."""
+        self.started_ns = time.time_ns()
         self._heads: dict[tuple[object, ...], str] = {}
         self._resources: dict[Resource, tuple[str, list[str]]] = {}
+
+    @property
+    def started_ns(self) -> int:
+        """`auto` sends a first point whose start time is after this (Unix ns)."""
+        return self._numbers.since - 1
+
+    @started_ns.setter
+    def started_ns(self, value: int) -> None:
+        self._numbers.since = self._counts.since = value + 1
 
     def take_dropped(self) -> Counter[str]:
         dropped, self.dropped = self.dropped, Counter()
@@ -79,8 +98,9 @@ class Mapper:
         oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
         if len(self._heads) > _MAX_HEADS:
             self._heads.clear()
-        if len(self._state) > _MAX_STATE:
-            self._state.clear()
+        if len(self._numbers.last) + len(self._counts.last) > _MAX_STATE:
+            self._numbers.last.clear()
+            self._counts.last.clear()
         out: list[str] = []
         for group in batch.metrics:
             for series, value, ts, start, flags in zip(
@@ -148,22 +168,10 @@ class Mapper:
         self, series: Series, start: int, ts: int, values: tuple[float, ...]
     ) -> tuple[float, ...] | None:
         """Deltas since the last point of a cumulative series; None when nothing goes out."""
-        previous = self._state.get(series)
-        if previous is not None and previous[1] > ts:
-            self.dropped["out_of_order"] += 1
-            return None
-        self._state[series] = (start, ts, values)
-        if previous is not None:
-            old_start, _, old = previous
-            if old_start == start and len(old) == len(values) and values[0] >= old[0]:
-                return tuple(v - o for v, o in zip(values, old, strict=True))
-        return values if self._send_first(start, ts) else None
-
-    def _send_first(self, start: int, ts: int) -> bool:
-        mode = self.config.sums.initial_cumulative_monotonic_value
-        if mode == "keep":
-            return True
-        return mode == "auto" and start > self.started_ns and start != ts
+        window = self._counts.delta(series, start, ts, values)
+        if window is None and self._counts.reason == OUT_OF_ORDER:
+            self.dropped[OUT_OF_ORDER] += 1
+        return window
 
     def _number(
         self,
@@ -183,9 +191,12 @@ class Mapper:
         elif not metric.monotonic:
             self._emit(out, series, "", GAUGE, seconds, value)
         elif math.isfinite(value):
-            window = self._window(series, start, ts, (value,))
-            if window is not None:
-                self._emit(out, series, "", COUNT, seconds, window[0])
+            numbers = self._numbers
+            delta = numbers.delta(series, start, ts, value)
+            if delta is not None:
+                self._emit(out, series, "", COUNT, seconds, delta)
+            elif numbers.reason == OUT_OF_ORDER:
+                self.dropped[OUT_OF_ORDER] += 1
         else:
             self.dropped["not_finite"] += 1
 

@@ -4,10 +4,12 @@ For each input token series (see `routes` for which metrics, attributes and mode
 points into token *increments*: a delta point is its own increment; a cumulative point is the
 difference to the series' previous point, and the whole value for the first point of a series, a
 new start timestamp or a value that went down (a counter reset: the counter restarted from 0).
-Points whose timestamp is not after the previous one (retries, reordering) add nothing. The
-increment x price is added to a running total per output series (agent_id, agent_type, provider
-on the input's resource), and every output series touched by a batch is appended to it as one
-cumulative monotonic `agent.cost` point (unit `{USD}`, Prometheus `agent_cost_total`).
+Points whose timestamp is not after the previous one (retries, reordering) add nothing. (The rule
+is `metricgate.model.delta.Deltas`: first points kept, a reset is a restart, no repeats, a zero
+start time is unknown.) The increment x price is added to a running total per output series
+(agent_id, agent_type, provider on the input's resource), and every output series touched by a
+batch is appended to it as one cumulative monotonic `agent.cost` point (unit `{USD}`, Prometheus
+`agent_cost_total`).
 
 `source: auto` reads both token metrics, but once a resource has sent the catalog counter its
 gen_ai histogram is ignored (instrumentation that records both describes the same calls). Points
@@ -26,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
@@ -37,6 +40,7 @@ from metricgate.model import (
     Series,
     Temporality,
 )
+from metricgate.model.delta import Deltas, FirstPoint, Last, number_increase
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
@@ -59,14 +63,27 @@ class _Output:
     alive: bool = True
 
 
-@dataclass(slots=True, eq=False)
-class _Input:
-    output: _Output
-    start: int
-    timestamp: int
-    count: float
-    """Last cumulative token count (histograms: last sum; `points` is their count)."""
-    points: int
+class _Input(Last[Any]):
+    """Last cumulative token count (histograms: the pair (sum, count)) and where it goes."""
+
+    __slots__ = ("output",)
+
+    def __init__(self, output: _Output, start: int, time: int, value: Any) -> None:
+        super().__init__(start, time, value)
+        self.output = output
+
+
+def _pair_increase(
+    current: tuple[float, int], previous: tuple[float, int]
+) -> tuple[float, int] | None:
+    """Increase of a histogram's (sum, count); None when either went down (a reset)."""
+    if current[0] < previous[0] or current[1] < previous[1]:
+        return None
+    return current[0] - previous[0], current[1] - previous[1]
+
+
+def _deltas(subtract: Callable[[Any, Any], Any]) -> Deltas[Any]:
+    return Deltas(subtract, FirstPoint.KEEP, repeats=False, zero_start_unknown=True)
 
 
 class GenAICostProcessor(Processor):
@@ -86,6 +103,8 @@ class GenAICostProcessor(Processor):
         self.unknown = UnknownModels(component_id, config.unknown_model_log_interval, clock)
         self.outputs: dict[Series, _Output] = {}
         self.inputs: dict[Series, _Input] = {}
+        self._sums = _deltas(number_increase)
+        self._histograms = _deltas(_pair_increase)
         self.catalog_resources: dict[Resource, float] = {}
         """Resources that sent the catalog counter (`source: auto`), with when they last did."""
         self.costed_resources: dict[Resource, float] = {}
@@ -182,17 +201,22 @@ class GenAICostProcessor(Processor):
                     continue
                 count, points = value.sum, value.count
             elif isinstance(value, float | int):
-                count, points = float(value), 0
+                count, points = float(value), -1
             else:
                 continue
             if not math.isfinite(count) or count < 0:
                 continue
             timestamp, start = timestamps[i], starts[i]
             output = self._output(route.output, start or timestamp, now)
-            if cumulative:
-                tokens = self._increment(series, output, count, points, start, timestamp)
-            else:
+            if not cumulative:
                 tokens = count
+            elif points < 0:
+                found = self._increment(self._sums, series, output, count, start, timestamp)
+                tokens = 0.0 if found is None else found
+            else:
+                pair = (count, points)
+                found = self._increment(self._histograms, series, output, pair, start, timestamp)
+                tokens = 0.0 if found is None else found[0]
             if tokens > 0:
                 output.total += tokens * route.per_token
             output.timestamp = max(output.timestamp, timestamp)
@@ -200,19 +224,20 @@ class GenAICostProcessor(Processor):
             touched[output] = None
 
     def _increment(
-        self, series: Series, output: _Output, count: float, points: int, start: int, ts: int
-    ) -> float:
-        """Tokens since the previous cumulative point of `series` (see module docstring)."""
+        self, deltas: Deltas[Any], series: Series, output: _Output, value: Any, start: int, ts: int
+    ) -> Any:
+        """Increase since the previous cumulative point of `series` (the whole value after a
+        reset); None for a point not after the previous one (a retry or reordering)."""
         state = self.inputs.get(series)
         if state is None or not state.output.alive:
-            self.inputs[series] = _Input(output, start, ts, count, points)
-            return count
-        if ts <= state.timestamp:
-            return 0.0
-        restarted = (start and start != state.start) or count < state.count or points < state.points
-        tokens = count if restarted else count - state.count
-        state.start, state.timestamp, state.count, state.points = start, ts, count, points
-        return tokens
+            self.inputs[series] = _Input(output, start, ts, value)
+            return deltas.begin(start, ts, value)
+        found = deltas.advance(state, start, ts, value)
+        if found is not None:
+            # unlike cumulative_to_delta, each accepted point's start is the next baseline's,
+            # even an unknown (0) one: kept as it was, so a known start coming back restarts
+            state.start = start
+        return found
 
     def _output(self, series: Series, start: int, now: float) -> _Output:
         output = self.outputs.get(series)
