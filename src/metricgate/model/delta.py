@@ -62,6 +62,11 @@ class FirstPoint(enum.Enum):
     AFTER_SINCE = "after_since"
 
 
+_KEEP: Final = FirstPoint.KEEP
+_KNOWN_START: Final = FirstPoint.KNOWN_START
+_AFTER_SINCE: Final = FirstPoint.AFTER_SINCE
+
+
 class Last(Generic[V]):
     """The last accepted point of one cumulative series. Users may subclass it to add slots."""
 
@@ -77,11 +82,12 @@ class Deltas(Generic[V]):
     """Per-series cumulative state and the policy that turns its points into deltas."""
 
     __slots__ = (
-        "_repeat_step",
+        "_numbers",
         "drop_reset",
         "first",
         "last",
         "reason",
+        "repeats",
         "since",
         "subtract",
         "window_start",
@@ -104,7 +110,8 @@ class Deltas(Generic[V]):
         """Unix ns: `KNOWN_START` / `AFTER_SINCE` trust start times at or after this."""
         self.drop_reset = drop_reset
         self.zero_start_unknown = zero_start_unknown
-        self._repeat_step = 0 if repeats else 1
+        self.repeats = repeats
+        self._numbers = subtract is number_increase
         self.last: dict[Hashable, Last[V]] = {}
         """State by series, for callers that let `delta()` keep it (they bound it themselves)."""
         self.reason = ""
@@ -113,20 +120,15 @@ class Deltas(Generic[V]):
         """Start of the window the last non-None result covers: the previous point's time, or
         the start time for a whole value."""
 
-    def send_first(self, start: int, time: int) -> bool:
-        """True when a first point (or restart) with these times goes out whole."""
-        first = self.first
-        if first is FirstPoint.KEEP:
-            return True
-        if first is FirstPoint.KNOWN_START:
-            return 0 < start < time and start >= self.since
-        if first is FirstPoint.AFTER_SINCE:
-            return start >= self.since and start != time
-        return False
-
     def begin(self, start: int, time: int, value: V) -> V | None:
-        """The output of a series' first point (the caller stores its `Last`)."""
-        if self.send_first(start, time):
+        """The output of a series' first point (the caller stores its `Last`): the whole value
+        when the `first` policy sends it, else None (`INITIAL`)."""
+        first = self.first
+        if (
+            first is _KEEP
+            or (first is _KNOWN_START and 0 < start < time and start >= self.since)
+            or (first is _AFTER_SINCE and start >= self.since and start != time)
+        ):
             self.window_start = start
             return value
         self.reason = INITIAL
@@ -134,20 +136,31 @@ class Deltas(Generic[V]):
 
     def advance(self, last: Last[V], start: int, time: int, value: V) -> V | None:
         """What `value` gained since `last` (updated), the whole value, or None (see `reason`)."""
-        if time < last.time + self._repeat_step:
+        previous = last.time
+        # nanosecond times are big ints: compare them, never add to them (that allocates)
+        if time <= previous and (time < previous or not self.repeats):
             self.reason = OUT_OF_ORDER
             return None
         if start == last.start or (not start and self.zero_start_unknown):
-            found = self.subtract(value, last.value)
+            found: V | None
+            if self._numbers:  # `number_increase`, inlined: the call would cost as much
+                base = last.value
+                found = value - base if value >= base else None  # type: ignore[operator]
+            else:
+                found = self.subtract(value, last.value)
             if found is not None:
-                self.window_start = last.time
-                last.time, last.value = time, value
+                self.window_start = previous
+                last.time = time
+                last.value = value
                 return found
             if self.drop_reset:
-                last.time, last.value = time, value
+                last.time = time
+                last.value = value
                 self.reason = RESET
                 return None
-        last.start, last.time, last.value = start, time, value
+        last.start = start
+        last.time = time
+        last.value = value
         return self.begin(start, time, value)
 
     def delta(self, series: Hashable, start: int, time: int, value: V) -> V | None:

@@ -195,6 +195,11 @@ class Folder:
         return list(pending.items())
 
     def _increase(self, series: Series, value: PointValue, monotonic: bool) -> PointValue | None:
+        # Deliberately not `metricgate.model.delta.Deltas`: an overflow total needs no start or
+        # time (an older or repeated point only over-counts, never decreases the total), so the
+        # state is the bare last value in two generations capped with the admission tracking;
+        # a `Last` per remembered series would cost its 3 slots (~56 bytes) per refused series
+        # and a time/start check per point for nothing. First point and reset: whole value.
         previous = self._last.get(series)
         if previous is None:
             previous = self._last_prev.pop(series, None)

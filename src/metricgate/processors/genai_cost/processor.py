@@ -64,7 +64,7 @@ class _Output:
 
 
 class _Input(Last[Any]):
-    """Last cumulative token count (histograms: the pair (sum, count)) and where it goes."""
+    """Last cumulative token count (histograms: the last point) and where its cost goes."""
 
     __slots__ = ("output",)
 
@@ -73,13 +73,15 @@ class _Input(Last[Any]):
         self.output = output
 
 
-def _pair_increase(
-    current: tuple[float, int], previous: tuple[float, int]
-) -> tuple[float, int] | None:
-    """Increase of a histogram's (sum, count); None when either went down (a reset)."""
-    if current[0] < previous[0] or current[1] < previous[1]:
+def _histogram_tokens(current: HistogramPoint, previous: HistogramPoint) -> float | None:
+    """Tokens (the sum) a histogram gained; None when its sum or count went down (a reset).
+
+    A first point or a reset goes out whole, as the point itself: the caller takes its sum.
+    Points without a sum never get here."""
+    now, before = current.sum or 0.0, previous.sum or 0.0
+    if now < before or current.count < previous.count:
         return None
-    return current[0] - previous[0], current[1] - previous[1]
+    return now - before
 
 
 def _deltas(subtract: Callable[[Any, Any], Any]) -> Deltas[Any]:
@@ -104,7 +106,7 @@ class GenAICostProcessor(Processor):
         self.outputs: dict[Series, _Output] = {}
         self.inputs: dict[Series, _Input] = {}
         self._sums = _deltas(number_increase)
-        self._histograms = _deltas(_pair_increase)
+        self._histograms = _deltas(_histogram_tokens)
         self.catalog_resources: dict[Resource, float] = {}
         """Resources that sent the catalog counter (`source: auto`), with when they last did."""
         self.costed_resources: dict[Resource, float] = {}
@@ -196,48 +198,44 @@ class GenAICostProcessor(Processor):
                 inputs.pop(series, None)
                 continue
             value = values[i]
+            current: Any  # what the series' state keeps: the count, or the histogram point
             if isinstance(value, HistogramPoint):
                 if value.sum is None:
                     continue
-                count, points = value.sum, value.count
+                count, deltas, current = value.sum, self._histograms, value
             elif isinstance(value, float | int):
-                count, points = float(value), -1
+                count = float(value)
+                deltas, current = self._sums, count
             else:
                 continue
             if not math.isfinite(count) or count < 0:
                 continue
             timestamp, start = timestamps[i], starts[i]
             output = self._output(route.output, start or timestamp, now)
-            if not cumulative:
-                tokens = count
-            elif points < 0:
-                found = self._increment(self._sums, series, output, count, start, timestamp)
-                tokens = 0.0 if found is None else found
+            if cumulative:
+                state = inputs.get(series)
+                if state is None or not state.output.alive:
+                    inputs[series] = _Input(output, start, timestamp, current)
+                    found = deltas.begin(start, timestamp, current)
+                else:
+                    found = deltas.advance(state, start, timestamp, current)
+                    if found is not None:
+                        # unlike cumulative_to_delta, each accepted point's start is the next
+                        # baseline's, even an unknown (0) one: kept as it was
+                        state.start = start
+                if found is None:  # not after the previous point: a retry or reordering
+                    tokens = 0.0
+                elif found.__class__ is HistogramPoint:  # a first point or a reset: all of it
+                    tokens = count
+                else:
+                    tokens = found
             else:
-                pair = (count, points)
-                found = self._increment(self._histograms, series, output, pair, start, timestamp)
-                tokens = 0.0 if found is None else found[0]
+                tokens = count
             if tokens > 0:
                 output.total += tokens * route.per_token
             output.timestamp = max(output.timestamp, timestamp)
             output.seen = now
             touched[output] = None
-
-    def _increment(
-        self, deltas: Deltas[Any], series: Series, output: _Output, value: Any, start: int, ts: int
-    ) -> Any:
-        """Increase since the previous cumulative point of `series` (the whole value after a
-        reset); None for a point not after the previous one (a retry or reordering)."""
-        state = self.inputs.get(series)
-        if state is None or not state.output.alive:
-            self.inputs[series] = _Input(output, start, ts, value)
-            return deltas.begin(start, ts, value)
-        found = deltas.advance(state, start, ts, value)
-        if found is not None:
-            # unlike cumulative_to_delta, each accepted point's start is the next baseline's,
-            # even an unknown (0) one: kept as it was, so a known start coming back restarts
-            state.start = start
-        return found
 
     def _output(self, series: Series, start: int, now: float) -> _Output:
         output = self.outputs.get(series)
