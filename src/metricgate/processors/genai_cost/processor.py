@@ -3,7 +3,8 @@
 For each input token series (see `routes` for which metrics, attributes and models) it turns the
 points into token *increments*: a delta point is its own increment; a cumulative point is the
 difference to the series' previous point, and the whole value for the first point of a series, a
-new start timestamp or a value that went down (a counter reset: the counter restarted from 0).
+new start timestamp or a value that went down (a counter reset: the counter restarted from 0;
+histograms: their sum or their count).
 Points whose timestamp is not after the previous one (retries, reordering) add nothing. (The rule
 is `metricgate.model.delta.Deltas`: first points kept, a reset is a restart, no repeats, a zero
 start time is unknown.) The increment x price is added to a running total per output series
@@ -28,7 +29,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
@@ -63,29 +63,16 @@ class _Output:
     alive: bool = True
 
 
-class _Input(Last[Any]):
-    """Last cumulative token count (histograms: the last point) and where its cost goes."""
+class _Input(Last[float]):
+    """Last cumulative token count (histograms: their sum), where its cost goes, and for
+    histograms their count (`points`): a count that went down is a reset too."""
 
-    __slots__ = ("output",)
+    __slots__ = ("output", "points")
 
-    def __init__(self, output: _Output, start: int, time: int, value: Any) -> None:
-        super().__init__(start, time, value)
+    def __init__(self, output: _Output, start: int, time: int, count: float, points: int) -> None:
+        super().__init__(start, time, count)
         self.output = output
-
-
-def _histogram_tokens(current: HistogramPoint, previous: HistogramPoint) -> float | None:
-    """Tokens (the sum) a histogram gained; None when its sum or count went down (a reset).
-
-    A first point or a reset goes out whole, as the point itself: the caller takes its sum.
-    Points without a sum never get here."""
-    now, before = current.sum or 0.0, previous.sum or 0.0
-    if now < before or current.count < previous.count:
-        return None
-    return now - before
-
-
-def _deltas(subtract: Callable[[Any, Any], Any]) -> Deltas[Any]:
-    return Deltas(subtract, FirstPoint.KEEP, repeats=False, zero_start_unknown=True)
+        self.points = points
 
 
 class GenAICostProcessor(Processor):
@@ -105,8 +92,9 @@ class GenAICostProcessor(Processor):
         self.unknown = UnknownModels(component_id, config.unknown_model_log_interval, clock)
         self.outputs: dict[Series, _Output] = {}
         self.inputs: dict[Series, _Input] = {}
-        self._sums = _deltas(number_increase)
-        self._histograms = _deltas(_histogram_tokens)
+        self._deltas = Deltas(
+            number_increase, FirstPoint.KEEP, repeats=False, zero_start_unknown=True
+        )
         self.catalog_resources: dict[Resource, float] = {}
         """Resources that sent the catalog counter (`source: auto`), with when they last did."""
         self.costed_resources: dict[Resource, float] = {}
@@ -178,7 +166,7 @@ class GenAICostProcessor(Processor):
         unpriced: Counter[tuple[str, str]],
     ) -> None:
         cumulative = group.metric.temporality is Temporality.CUMULATIVE
-        routes, inputs = self._routes, self.inputs
+        routes, inputs, deltas = self._routes, self.inputs, self._deltas
         values, timestamps, starts, flags = (
             group.values,
             group.timestamps,
@@ -198,14 +186,12 @@ class GenAICostProcessor(Processor):
                 inputs.pop(series, None)
                 continue
             value = values[i]
-            current: Any  # what the series' state keeps: the count, or the histogram point
             if isinstance(value, HistogramPoint):
                 if value.sum is None:
                     continue
-                count, deltas, current = value.sum, self._histograms, value
+                count, points = value.sum, value.count
             elif isinstance(value, float | int):
-                count = float(value)
-                deltas, current = self._sums, count
+                count, points = float(value), 0
             else:
                 continue
             if not math.isfinite(count) or count < 0:
@@ -215,20 +201,18 @@ class GenAICostProcessor(Processor):
             if cumulative:
                 state = inputs.get(series)
                 if state is None or not state.output.alive:
-                    inputs[series] = _Input(output, start, timestamp, current)
-                    found = deltas.begin(start, timestamp, current)
+                    inputs[series] = _Input(output, start, timestamp, count, points)
+                    found = deltas.begin(start, timestamp, count)
                 else:
-                    found = deltas.advance(state, start, timestamp, current)
+                    found = deltas.advance(state, start, timestamp, count)
                     if found is not None:
+                        if points < state.points:  # a histogram's count went down: a reset
+                            found = count
+                        state.points = points
                         # unlike cumulative_to_delta, each accepted point's start is the next
                         # baseline's, even an unknown (0) one: kept as it was
                         state.start = start
-                if found is None:  # not after the previous point: a retry or reordering
-                    tokens = 0.0
-                elif found.__class__ is HistogramPoint:  # a first point or a reset: all of it
-                    tokens = count
-                else:
-                    tokens = found
+                tokens = 0.0 if found is None else found  # None: a retry or reordering
             else:
                 tokens = count
             if tokens > 0:
