@@ -38,12 +38,9 @@ from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
     Batch,
-    ExponentialHistogramPoint,
-    HistogramPoint,
     Metric,
     MetricKind,
     MetricPoints,
-    PointValue,
     Series,
     Temporality,
 )
@@ -108,7 +105,10 @@ class _Stream(Last[Any]):
     __slots__ = ("seen", "series")
 
     def __init__(self, series: Series, start: int, time: int, value: Any, seen: float) -> None:
-        super().__init__(start, time, value)
+        # Last's slots set here rather than by super().__init__: one call less per new stream
+        self.start = start
+        self.time = time
+        self.value = value
         self.series = series
         self.seen = seen
 
@@ -123,7 +123,8 @@ class CumulativeToDeltaProcessor(Processor):
         self.config = config
         self.table: StreamTable[_Stream] = StreamTable(component_id, config.max_staleness)
         self._sums: Deltas[Any] = _deltas(_number_increase, config)
-        self._histograms: Deltas[Any] = _deltas(_subtract, config)
+        self._histograms: Deltas[Any] = _deltas(subtract_histograms, config)
+        self._exponential: Deltas[Any] = _deltas(subtract_exponential, config)
         self.started_at_ns = time.time_ns()
         self._include = config.include.matcher() if config.include else None
         self._exclude = config.exclude.matcher() if config.exclude else None
@@ -137,7 +138,7 @@ class CumulativeToDeltaProcessor(Processor):
 
     @started_at_ns.setter
     def started_at_ns(self, value: int) -> None:
-        self._sums.since = self._histograms.since = value
+        self._sums.since = self._histograms.since = self._exponential.since = value
 
     async def start(self, host: Host) -> None:
         self.dropped.bind(host)
@@ -177,7 +178,12 @@ class CumulativeToDeltaProcessor(Processor):
         streams = self.table.streams
         target = result.metric
         is_number = target.kind is MetricKind.SUM
-        deltas = self._sums if is_number else self._histograms
+        if is_number:
+            deltas = self._sums
+        elif target.kind is MetricKind.HISTOGRAM:
+            deltas = self._histograms
+        else:
+            deltas = self._exponential
         kept: list[int] | None = [] if group.exemplars else None
         values: list[Any] = group.values  # floats for sums, points for histograms
         timestamps, starts, flags = group.timestamps, group.start_timestamps, group.flags
@@ -269,16 +275,6 @@ def _deltas(subtract: Callable[[Any, Any], Any], config: CumulativeToDeltaConfig
         repeats=False,
         zero_start_unknown=True,
     )
-
-
-def _subtract(current: PointValue, previous: PointValue) -> PointValue | None:
-    if isinstance(current, HistogramPoint) and isinstance(previous, HistogramPoint):
-        return subtract_histograms(current, previous)
-    if isinstance(current, ExponentialHistogramPoint) and isinstance(
-        previous, ExponentialHistogramPoint
-    ):
-        return subtract_exponential(current, previous)
-    return None
 
 
 def _create(

@@ -70,7 +70,9 @@ class _Input(Last[float]):
     __slots__ = ("output", "points")
 
     def __init__(self, output: _Output, start: int, time: int, count: float, points: int) -> None:
-        super().__init__(start, time, count)
+        self.start = start  # Last's slots set here: one call less per new input
+        self.time = time
+        self.value = count
         self.output = output
         self.points = points
 
