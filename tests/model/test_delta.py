@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 
 import pytest
@@ -17,6 +18,7 @@ from metricgate.model.delta import (
     Last,
     counts_increase,
     number_increase,
+    take_out_of_order,
 )
 
 S = 1_000_000_000
@@ -74,6 +76,20 @@ def test_out_of_order_and_repeated_points() -> None:
     assert strict.delta("s", 0, at(10), 6.0) is None  # same time: a duplicate
     assert strict.reason == OUT_OF_ORDER
     assert strict.delta("s", 0, at(11), 6.0) == 1.0  # the state never moved
+
+
+def test_out_of_order_points_are_counted_until_taken() -> None:
+    numbers = Deltas(number_increase, FirstPoint.KEEP)
+    counts = Deltas(counts_increase, FirstPoint.KEEP)
+    numbers.delta("n", 0, at(10), 1.0)
+    counts.delta("c", 0, at(10), (1.0,))
+    for deltas, value in ((numbers, 0.0), (numbers, 0.0), (counts, (0.0,))):
+        assert deltas.delta("n" if deltas is numbers else "c", 0, at(5), value) is None
+    assert take_out_of_order(Counter({"other": 1}), numbers, counts) == {
+        "other": 1,
+        OUT_OF_ORDER: 3,
+    }
+    assert take_out_of_order(Counter(), numbers, counts) == {}  # no zero entry
 
 
 def test_a_new_start_restarts_and_zero_start_is_unknown_only_when_asked() -> None:

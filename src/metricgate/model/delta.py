@@ -19,29 +19,32 @@ policy, passed in once:
 - `zero_start_unknown`: True, a start of 0 means "not known": it marks no restart and never
   replaces a known start; False, any change of start, to or from 0, is a restart.
 
-Out of order (`time` before the last one, or equal without `repeats`): dropped, state unchanged.
+Out of order (`time` before the last one, or equal without `repeats`): dropped, state unchanged,
+counted in `out_of_order` (`take_out_of_order` collects it for callers that report drops later).
 A restart (another start time, or a reset without `drop_reset`) replaces the whole state.
 
-Which component uses what (each keeps its own table and its bound):
+Who uses what (each keeps its own table and bound; `cardinality_limit` does not use it, see its
+`fold.py`):
 
-| user                 | first                        | drop_reset | repeats | zero_start_unknown |
-| -------------------- | ---------------------------- | ---------- | ------- | ------------------ |
-| datadog exporter     | config: AFTER_SINCE/KEEP/DROP | no        | yes     | no                 |
-| cloudwatch exporter  | KNOWN_START (since 0)        | no         | yes     | no                 |
-| cumulative_to_delta  | config: KNOWN_START/KEEP/DROP | yes       | no      | yes                |
-| genai_cost           | KEEP                         | no         | no      | yes                |
+| user                | first                          | drop_reset | repeats | zero_start_unknown |
+| ------------------- | ------------------------------ | ---------- | ------- | ------------------ |
+| datadog exporter    | config: AFTER_SINCE/KEEP/DROP  | no         | yes     | no                 |
+| cloudwatch exporter | KNOWN_START (since 0)          | no         | yes     | no                 |
+| cumulative_to_delta | config: KNOWN_START/KEEP/DROP  | yes        | no      | yes                |
+| genai_cost          | KEEP                           | no         | no      | yes                |
 
-Invariant: `advance` and `delta` are the only writers of a `Last`, and a None result always
-comes with `reason` set; they run once per point, so they stay a dict lookup, a few comparisons
-and one `subtract` call (no allocation besides the delta itself).
+Invariant: per point this is a dict lookup (or the caller's own), a few comparisons and at most
+one `subtract` call (none for `number_increase`, which is inlined), with no allocation besides
+the delta itself: it runs on the hot path of every user. A None result always sets `reason`.
 """
 
 from __future__ import annotations
 
 import enum
 import operator
+from collections import Counter
 from collections.abc import Callable, Hashable
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -86,6 +89,7 @@ class Deltas(Generic[V]):
         "drop_reset",
         "first",
         "last",
+        "out_of_order",
         "reason",
         "repeats",
         "since",
@@ -114,6 +118,9 @@ class Deltas(Generic[V]):
         self._numbers = subtract is number_increase
         self.last: dict[Hashable, Last[V]] = {}
         """State by series, for callers that let `delta()` keep it (they bound it themselves)."""
+        self.out_of_order = 0
+        """Points dropped as `OUT_OF_ORDER` so far, for callers that report drops later (see
+        `take_out_of_order`)."""
         self.reason = ""
         """Why the last None result was None (`OUT_OF_ORDER`, `INITIAL` or `RESET`)."""
         self.window_start = 0
@@ -140,6 +147,7 @@ class Deltas(Generic[V]):
         # nanosecond times are big ints: compare them, never add to them (that allocates)
         if time <= previous and (time < previous or not self.repeats):
             self.reason = OUT_OF_ORDER
+            self.out_of_order += 1
             return None
         if start == last.start or (not start and self.zero_start_unknown):
             found: V | None
@@ -170,6 +178,16 @@ class Deltas(Generic[V]):
             return self.advance(last, start, time, value)
         self.last[series] = Last(start, time, value)
         return self.begin(start, time, value)
+
+
+def take_out_of_order(dropped: Counter[str], *tables: Deltas[Any]) -> Counter[str]:
+    """`dropped` with the tables' out-of-order points added under `OUT_OF_ORDER` (if any);
+    their counts start again from 0."""
+    for table in tables:
+        if table.out_of_order:
+            dropped[OUT_OF_ORDER] += table.out_of_order
+            table.out_of_order = 0
+    return dropped
 
 
 def number_increase(current: float, previous: float) -> float | None:

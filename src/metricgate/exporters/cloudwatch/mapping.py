@@ -51,11 +51,11 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.delta import (
-    OUT_OF_ORDER,
     Deltas,
     FirstPoint,
     counts_increase,
     number_increase,
+    take_out_of_order,
 )
 
 MAX_AGE_S: Final = 14 * 24 * 3600
@@ -96,7 +96,7 @@ class Mapper:
 
     def take_dropped(self) -> Counter[str]:
         dropped, self.dropped = self.dropped, Counter()
-        return dropped
+        return take_out_of_order(dropped, self._numbers, self._counts)
 
     def map(self, batch: Batch, now_s: float | None = None) -> list[Datum]:
         now = time.time() if now_s is None else now_s
@@ -162,23 +162,11 @@ class Mapper:
             and metric.monotonic
             and metric.temporality is Temporality.CUMULATIVE
         ):
-            numbers = self._numbers
-            delta = numbers.delta(series, start, ts, value)
+            delta = self._numbers.delta(series, start, ts, value)
             if delta is None:
-                if numbers.reason == OUT_OF_ORDER:
-                    self.dropped[OUT_OF_ORDER] += 1
                 return None
             value = delta
         return {"Value": value}
-
-    def _window(
-        self, series: Series, start: int, ts: int, values: tuple[float, ...]
-    ) -> tuple[float, ...] | None:
-        """Deltas since the last point of a cumulative series; None when nothing goes out."""
-        window = self._counts.delta(series, start, ts, values)
-        if window is None and self._counts.reason == OUT_OF_ORDER:
-            self.dropped[OUT_OF_ORDER] += 1
-        return window
 
     def _histogram(
         self,
@@ -194,7 +182,7 @@ class Mapper:
             buckets = tuple(float(c) for c in value.bucket_counts)
         counts: tuple[float, ...] = (float(value.count), total, *buckets)
         if metric.temporality is Temporality.CUMULATIVE:
-            window = self._window(series, start, ts, counts)
+            window = self._counts.delta(series, start, ts, counts)
             if window is None:
                 return None
             counts = window
@@ -219,7 +207,7 @@ class Mapper:
     def _summary(self, series: Series, value: SummaryPoint, ts: int, start: int) -> Datum | None:
         if not self._finite(value.sum):
             return None
-        window = self._window(series, start, ts, (float(value.count), value.sum))
+        window = self._counts.delta(series, start, ts, (float(value.count), value.sum))
         if window is None or window[0] <= 0:
             return None
         count, total = window

@@ -46,11 +46,11 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.delta import (
-    OUT_OF_ORDER,
     Deltas,
     FirstPoint,
     counts_increase,
     number_increase,
+    take_out_of_order,
 )
 
 COUNT: Final = 1
@@ -90,7 +90,7 @@ class Mapper:
 
     def take_dropped(self) -> Counter[str]:
         dropped, self.dropped = self.dropped, Counter()
-        return dropped
+        return take_out_of_order(dropped, self._numbers, self._counts)
 
     def map(self, batch: Batch, now_s: float | None = None) -> list[str]:
         """The series of `batch` as JSON object texts (one point each)."""
@@ -164,15 +164,6 @@ class Mapper:
             found = self._resources[resource] = (resources, common)
         return found
 
-    def _window(
-        self, series: Series, start: int, ts: int, values: tuple[float, ...]
-    ) -> tuple[float, ...] | None:
-        """Deltas since the last point of a cumulative series; None when nothing goes out."""
-        window = self._counts.delta(series, start, ts, values)
-        if window is None and self._counts.reason == OUT_OF_ORDER:
-            self.dropped[OUT_OF_ORDER] += 1
-        return window
-
     def _number(
         self,
         group: MetricPoints,
@@ -191,12 +182,9 @@ class Mapper:
         elif not metric.monotonic:
             self._emit(out, series, "", GAUGE, seconds, value)
         elif math.isfinite(value):
-            numbers = self._numbers
-            delta = numbers.delta(series, start, ts, value)
+            delta = self._numbers.delta(series, start, ts, value)
             if delta is not None:
                 self._emit(out, series, "", COUNT, seconds, delta)
-            elif numbers.reason == OUT_OF_ORDER:
-                self.dropped[OUT_OF_ORDER] += 1
         else:
             self.dropped["not_finite"] += 1
 
@@ -216,7 +204,7 @@ class Mapper:
             assert isinstance(value, HistogramPoint)
             counts += tuple(float(c) for c in value.bucket_counts)
         if group.metric.temporality is Temporality.CUMULATIVE:
-            window = self._window(series, start, ts, counts)
+            window = self._counts.delta(series, start, ts, counts)
             if window is None:
                 return
             counts = window
@@ -250,7 +238,7 @@ class Mapper:
     ) -> None:
         counts: tuple[float, ...] | None = (float(value.count), value.sum)
         if group.metric.temporality is not Temporality.DELTA:
-            counts = self._window(series, start, ts, (float(value.count), value.sum))
+            counts = self._counts.delta(series, start, ts, (float(value.count), value.sum))
         if counts is not None:
             self._emit(out, series, ".count", COUNT, seconds, counts[0])
             self._emit(out, series, ".sum", COUNT, seconds, counts[1])
