@@ -63,7 +63,17 @@ _NS_PER_MS = 1_000_000
 class SeriesState:
     """What remote-write keeps per model series (see module docstring)."""
 
-    __slots__ = ("key", "labels", "layout", "name", "outputs", "timestamp", "updated", "value")
+    __slots__ = (
+        "head",
+        "key",
+        "labels",
+        "layout",
+        "name",
+        "outputs",
+        "timestamp",
+        "updated",
+        "value",
+    )
 
     def __init__(self, key: int, name: str, labels: list[tuple[str, str]], now: float) -> None:
         self.key = key
@@ -71,6 +81,8 @@ class SeriesState:
         self.labels = labels
         """Sorted, non-empty labels without `__name__` (external labels merged in)."""
         self.outputs: tuple[EncodedSeries, ...] = ()
+        self.head = b""
+        """`outputs[0].head` of a gauge or counter, kept here: one object less per point."""
         self.layout: object = None
         """The bounds or quantiles `outputs` were built for (histograms and summaries)."""
         self.value: PointValue | None = None
@@ -173,7 +185,7 @@ class Encoder:
         get = self._states.get
         shards = len(builders)
         counter = family.type is FamilyType.COUNTER
-        last_ts, tail = -1, b""
+        last_ts, tail, whole = -1, b"", False
         for series, value, timestamp, flags in zip(
             group.series, group.values, group.timestamps, group.flags, strict=True
         ):
@@ -184,6 +196,7 @@ class Encoder:
                     continue
             if timestamp != last_ts:
                 last_ts, tail = timestamp, timestamp_tail(timestamp // _NS_PER_MS)
+                whole = len(tail) == 7  # the shape the cached head is for
             builder = builders[state.key % shards]
             if builder.samples >= builder.max_samples:
                 builder.room(1)
@@ -194,14 +207,13 @@ class Encoder:
                 drops["invalid_counter_value"] += 1
                 continue
             packed = pack_double(value)
-            encoded = state.outputs[0]
-            if len(tail) == 7 and packed != ZERO_DOUBLE:
+            if whole and packed != ZERO_DOUBLE:
                 out = builder.out
-                out += encoded.head
+                out += state.head
                 out += packed
                 out += tail
             else:
-                encoded.append(builder.out, packed, tail)
+                state.outputs[0].append(builder.out, packed, tail)
             builder.samples += 1
             state.updated = now
 
@@ -334,6 +346,7 @@ class Encoder:
         kind = family.type
         if kind is not FamilyType.HISTOGRAM and kind is not FamilyType.SUMMARY:
             state.outputs = (encoded,)
+            state.head = encoded.head
         self._states[series] = state
         return state
 
