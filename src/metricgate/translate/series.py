@@ -241,10 +241,9 @@ class PrometheusTranslator:
         if self.const_labels:
             return None
         attributes = series.attributes
-        for _, value in attributes:
-            if value.__class__ is not str or not value:
-                return None
-        keys = tuple([key for key, _ in attributes])
+        keys = tuple([key for key, value in attributes if value.__class__ is str and value])
+        if len(keys) != len(attributes):
+            return None  # a value that is empty or not a string
         kind = family.type
         reserved = (
             "le"
