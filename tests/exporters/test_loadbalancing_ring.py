@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -226,3 +228,43 @@ def test_static_hostnames_are_checked_against_the_member_protocol() -> None:
     ).url == ("http://a:4318/v1/metrics")
     with pytest.raises(ConfigError, match="hostnames"):
         _config("{resolver: {static: {hostnames: ['http://a:4318/v1/metrics']}}}")  # grpc: no path
+
+
+async def test_a_failing_dns_resolution_is_logged_once_per_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answers: list[list[str] | OSError] = [
+        ["10.0.0.1:4317"],
+        OSError("no server"),
+        OSError("no server"),
+        OSError("no server"),
+        [],
+        [],
+        ["10.0.0.1:4317"],
+        ["10.0.0.1:4317"],
+    ]
+
+    async def lookup(hostname: str, port: int) -> list[str]:
+        answer = answers.pop(0)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    async def on_change(members: list[str]) -> None:
+        pass
+
+    resolver = DnsResolver(DnsResolverConfig(hostname="x", interval=3600.0), lookup)
+    with caplog.at_level(logging.INFO, logger="metricgate"):
+        await resolver.start(on_change)
+        try:
+            for _ in range(7):
+                await resolver.refresh()
+        finally:
+            await resolver.shutdown()
+    messages = [r.getMessage() for r in caplog.records if "dns" in r.getMessage()]
+    assert messages == [
+        "dns resolution failed; keeping the current members",
+        "dns resolved no addresses; keeping the current members",
+        "dns resolution works again",
+    ]
+    assert resolver.members == ["10.0.0.1:4317"]

@@ -81,6 +81,9 @@ class DnsResolver:
         self._on_change: OnChange | None = None
         self._on_resolve: OnResolve = _ignore
         self._task: asyncio.Task[None] | None = None
+        self._failing = ""
+        """What went wrong with the last resolution ("" when it worked): logged once per change,
+        not on every refresh (the counters count each one)."""
 
     async def start(self, on_change: OnChange, on_resolve: OnResolve = _ignore) -> None:
         self._on_change = on_change
@@ -96,20 +99,28 @@ class DnsResolver:
                 self.lookup(config.hostname, config.port), config.timeout
             )
         except (OSError, TimeoutError) as exc:
-            self._on_resolve("timeout" if isinstance(exc, TimeoutError) else "error")
-            log.warning(
-                "dns resolution failed; keeping the current members",
-                extra={"hostname": config.hostname, "error": f"{type(exc).__name__}: {exc}"},
-            )
+            outcome = "timeout" if isinstance(exc, TimeoutError) else "error"
+            self._on_resolve(outcome)
+            if self._failing != outcome:
+                log.warning(
+                    "dns resolution failed; keeping the current members",
+                    extra={"hostname": config.hostname, "error": f"{type(exc).__name__}: {exc}"},
+                )
+            self._failing = outcome
             return
         members = sorted(set(found))
         self._on_resolve("success" if members else "empty")
         if not members:
-            log.warning(
-                "dns resolved no addresses; keeping the current members",
-                extra={"hostname": config.hostname},
-            )
+            if self._failing != "empty":
+                log.warning(
+                    "dns resolved no addresses; keeping the current members",
+                    extra={"hostname": config.hostname},
+                )
+            self._failing = "empty"
             return
+        if self._failing:
+            log.info("dns resolution works again", extra={"hostname": config.hostname})
+            self._failing = ""
         if members != self.members:
             self.members = members
             if self._on_change is not None:
