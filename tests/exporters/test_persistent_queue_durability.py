@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.gateway import DEFAULT_TEMPLATE, Gateway, default_ports, run_gateway
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -44,20 +44,6 @@ service:
     logs: {{level: info, format: json}}
 """
 
-GATEWAY_B = """
-receivers:
-  otlp:
-    protocols:
-      http: {{endpoint: "127.0.0.1:{http}"}}
-exporters:
-  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
-service:
-  pipelines:
-    metrics: {{receivers: [otlp], exporters: [prometheus]}}
-  telemetry:
-    metrics: {{address: "127.0.0.1:{telemetry}"}}
-    logs: {{level: info, format: json}}
-"""
 
 LINE = re.compile(r"^durable_gauge\{([^}]*)\} (\S+)", re.M)
 
@@ -110,7 +96,7 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path
         assert "replaying data left by the previous run" in gateway_a.logs()
         assert post(gateway_a, STEPS) == 200  # accepted after the restart, still B is down
         accepted.append(STEPS)
-        with run_gateway(tmp_path, GATEWAY_B, ports_b) as gateway_b:
+        with run_gateway(tmp_path, DEFAULT_TEMPLATE, ports_b) as gateway_b:
             expected = {(step, f"s{s}") for step in accepted for s in range(SERIES)}
             wait_for(lambda: arrived(gateway_b) >= expected, 40)
             wait_for(

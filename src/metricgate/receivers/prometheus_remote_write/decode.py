@@ -211,10 +211,7 @@ class RemoteWriteDecoder:
         except ProtobufDecodeError as exc:
             add_invalid(result, f"a timeseries entry does not decode ({exc})", 0)
             return
-        if message.histograms:
-            result.histograms += len(message.histograms)
-        if message.exemplars:
-            result.exemplars += len(message.exemplars)
+        _count_unsupported(result, message)
         samples = message.samples
         if not samples:
             return
@@ -247,10 +244,7 @@ class RemoteWriteDecoder:
         stale: dict[Metric, MetricPoints] = {}
         cache = self._v2
         for series_message in request.timeseries:
-            if series_message.histograms:
-                result.histograms += len(series_message.histograms)
-            if series_message.exemplars:
-                result.exemplars += len(series_message.exemplars)
+            _count_unsupported(result, series_message)
             samples = series_message.samples
             if not samples:
                 continue
@@ -422,6 +416,14 @@ class RemoteWriteDecoder:
                 native_prometheus=True,
             )
         return metric
+
+
+def _count_unsupported(result: DecodeResult, series: Any) -> None:
+    """Count a series' native histograms (refused) and exemplars (ignored), 1.0 or 2.0."""
+    if series.histograms:
+        result.histograms += len(series.histograms)
+    if series.exemplars:
+        result.exemplars += len(series.exemplars)
 
 
 def _labels_v2(key: tuple[str, ...]) -> list[tuple[str, str]]:
