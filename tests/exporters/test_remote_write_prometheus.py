@@ -205,3 +205,42 @@ async def test_summaries_arrive_as_quantile_sum_and_count_series(
     assert await value(prometheus, f'rpc_duration_seconds{{quantile="0.99",{labels}}}') == 1.2
     assert await value(prometheus, f"rpc_duration_seconds_sum{{{labels}}}") == 4.5
     assert await value(prometheus, f"rpc_duration_seconds_count{{{labels}}}") == 10
+
+
+async def test_protocol_2_against_a_1_0_only_server_falls_back_and_loses_nothing(
+    prometheus: PrometheusServer,
+) -> None:
+    # Prometheus 2.42 and VictoriaMetrics 1.79 take a 2.0 body as an empty 1.0 request (204, no
+    # X-Prometheus-Remote-Write-Samples-Written, nothing stored): the exporter must notice.
+    text = CONFIG.format(port=prometheus.port).replace(
+        "    flush_interval: 10ms\n",
+        "    flush_interval: 10ms\n    protobuf_message: io.prometheus.write.v2.Request\n",
+    )
+    running = Service(load_config_text(text, Registry(BUILTIN_FACTORIES), {}))
+    await running.start()
+    try:
+        exporter = running.exporter_queues["prometheus_remote_write"].exporter
+        assert isinstance(exporter, RemoteWriteExporter)
+        start = time.time_ns() - 10_000_000_000
+        for step in range(3):
+            batch = number_batch(
+                {"a": 1.0 + step, "b": 10.0 + step},
+                name="v2_fallback",
+                kind=MetricKind.GAUGE,
+                timestamp=start + step * 1_000_000_000,
+            )
+            await exporter.export(batch)
+        at = {step: start / 1e9 + step + 0.5 for step in range(3)}
+        for step in range(3):  # every step, the first (sent as 2.0, then resent) included
+            for key, base in (("a", 1.0), ("b", 10.0)):
+                expr = f'v2_fallback{{k="{key}"}}'
+                deadline = time.monotonic() + 20
+                while True:
+                    found = await asyncio.to_thread(prometheus.query, expr, at[step])
+                    if [float(r["value"][1]) for r in found] == [base + step]:
+                        break
+                    assert time.monotonic() < deadline, (expr, step, found)
+                    await asyncio.sleep(0.2)
+        assert exporter.client.protocol == "1.0"
+    finally:
+        await running.shutdown(time.monotonic() + 10)

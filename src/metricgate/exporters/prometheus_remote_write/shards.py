@@ -192,6 +192,18 @@ class Shard:
                         extra={"exporter": self.exporter_id, "body": outcome.message},
                     )
                 continue
+            if v2 and outcome.ok and outcome.samples_written is None and samples:
+                # A 2.0 receiver must say what it wrote; one that does not is a 1.0 receiver that
+                # parsed the body as an empty 1.0 request (Prometheus 2.x, VictoriaMetrics 1.x
+                # answer 204 and store nothing). Resend as 1.0: at worst a duplicate, never a loss.
+                if self.client.fall_back():
+                    log.warning(
+                        "remote-write receiver answered a 2.0 request without "
+                        "X-Prometheus-Remote-Write-Samples-Written (it speaks 1.0 only); "
+                        "using 1.0 from now on",
+                        extra={"exporter": self.exporter_id, "status": outcome.status},
+                    )
+                continue
             if outcome.ok:
                 self.metrics.sent.labels(self.exporter_id).inc(samples)
                 self.on_success()
