@@ -334,10 +334,7 @@ class Encoder:
             self._rejected[series] = view.reason
             drops[view.reason] += 1
             return None
-        labels = list(view.labels)
-        for name, value in self.external_labels:
-            if name not in view.label_names:  # Prometheus: series labels win
-                insort(labels, (name, value))
+        labels = self._with_external(view.labels, view.label_names)
         # The shard key: the CRC of the series' encoded labels, the same in every process (a
         # persistent queue's shards rely on that); for a counter or gauge that is its output.
         state = SeriesState(0, family.name, labels, now)
@@ -350,13 +347,15 @@ class Encoder:
         self._states[series] = state
         return state
 
-    def _with_external(self, labels: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
-        if not self.external_labels:
-            return list(labels)
-        merged = dict(labels)
+    def _with_external(
+        self, labels: tuple[tuple[str, str], ...], names: tuple[str, ...]
+    ) -> list[tuple[str, str]]:
+        """Sorted `labels` (named `names`) plus the external labels they lack."""
+        merged = list(labels)
         for name, value in self.external_labels:
-            merged.setdefault(name, value)  # Prometheus: series labels win
-        return sorted(merged.items())
+            if name not in names:  # Prometheus: series labels win
+                insort(merged, (name, value))
+        return merged
 
     def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
         del self._states[series]
@@ -379,10 +378,9 @@ class Encoder:
             found = None
             if info is not None:
                 labels = self._with_external(
-                    tuple(zip(info.label_names, info.label_values, strict=True))
+                    tuple(zip(info.label_names, info.label_values, strict=True)), info.label_names
                 )
-                labels.append(("__name__", TARGET_INFO))
-                labels.sort()
+                insort(labels, ("__name__", TARGET_INFO))
                 block = label_block(labels)
                 found = (zlib.crc32(block), EncodedSeries(block))
             self._targets[resource] = found
