@@ -9,7 +9,9 @@ with exponential backoff and jitter (at least the backend's `Retry-After`) until
 Bodies are assembled as 1.0 whatever the protocol. While the exporter speaks 2.0 (`Client.v2`)
 each body is converted at send time (`v2.py`); a 415 answer switches the whole exporter to 1.0
 (logged once) and the same body goes out again as 1.0 straight away: the receiver wrote nothing,
-so nothing is lost or duplicated. A body the converter cannot read goes out as 1.0.
+so nothing is lost or duplicated. So does a 2xx without `X-Prometheus-Remote-Write-Samples-Written`
+(a 1.0-only receiver that read the body as an empty 1.0 request; at worst the resend duplicates
+identical samples). A body the converter cannot read goes out as 1.0.
 
 Retrying lives here rather than in `ExporterQueue` because a batch is split across shards: the
 queue would re-send the parts that were already delivered.
