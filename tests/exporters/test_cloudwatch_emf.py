@@ -6,14 +6,12 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from metricgate.config import load_config_text
 from metricgate.errors import ConfigError, RetryableError
@@ -25,36 +23,16 @@ from metricgate.model import (
     HistogramPoint,
     MetricKind,
     MetricPoints,
-    PointValue,
     Temporality,
-    sorted_attributes,
 )
 from metricgate.pipeline.host import Host
 from metricgate.telemetry.metrics import SelfMetrics
+from tests.support.aws import RESOURCE, one_series_batch
 from tests.support.capture import registry_with_capture
 
-RESOURCE = INTERNER.intern_resource(sorted_attributes({"service.name": "svc"}))
+pytestmark = pytest.mark.usefixtures("dummy_credentials")
 SCOPE = INTERNER.intern_scope("cw-emf")
 S = 1_000_000_000
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(autouse=True)
-def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 def _config(**extra: Any) -> CloudWatchExporterConfig:
@@ -74,20 +52,8 @@ async def _export(config: CloudWatchExporterConfig, *batches: Batch) -> EmfExpor
     return exporter
 
 
-def _batch(
-    name: str,
-    kind: MetricKind,
-    points: list[tuple[PointValue, int, int]],
-    temporality: Temporality = Temporality.UNSPECIFIED,
-    unit: str = "",
-    attributes: tuple[tuple[str, str], ...] = (("host", "h1"),),
-) -> Batch:
-    metric = INTERNER.intern_metric(RESOURCE, SCOPE, name, unit, kind, temporality, True)
-    group = MetricPoints(metric)
-    series = INTERNER.intern_series(metric, attributes)
-    for value, ts, start in points:
-        group.append(series, value, ts, start)
-    return Batch([group])
+def _batch(*args: Any, **kwargs: Any) -> Batch:
+    return one_series_batch("cw-emf", *args, **kwargs)
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

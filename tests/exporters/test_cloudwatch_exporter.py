@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from metricgate.config import load_config_text
 from metricgate.errors import PermanentError, RetryableError
@@ -24,37 +23,17 @@ from metricgate.model import (
     HistogramPoint,
     MetricKind,
     MetricPoints,
-    PointValue,
     Temporality,
-    sorted_attributes,
 )
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
+from tests.support.aws import RESOURCE, one_series_batch
 from tests.support.capture import InjectReceiver, registry_with_capture
 
-RESOURCE = INTERNER.intern_resource(sorted_attributes({"service.name": "svc"}))
+pytestmark = pytest.mark.usefixtures("dummy_credentials")
 SCOPE = INTERNER.intern_scope("cw")
 S = 1_000_000_000
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(autouse=True)
-def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 def _cloudwatch(url: str) -> Any:
@@ -83,19 +62,8 @@ async def started(config: CloudWatchExporterConfig) -> AsyncIterator[CloudWatchE
         await exporter.shutdown()
 
 
-def _batch(
-    name: str,
-    kind: MetricKind,
-    points: list[tuple[PointValue, int, int]],
-    temporality: Temporality = Temporality.UNSPECIFIED,
-    unit: str = "",
-) -> Batch:
-    metric = INTERNER.intern_metric(RESOURCE, SCOPE, name, unit, kind, temporality, True)
-    group = MetricPoints(metric)
-    series = INTERNER.intern_series(metric, (("host", "h1"),))
-    for value, ts, start in points:
-        group.append(series, value, ts, start)
-    return Batch([group])
+def _batch(*args: Any, **kwargs: Any) -> Batch:
+    return one_series_batch("cw", *args, **kwargs)
 
 
 def _stats(url: str, namespace: str, name: str) -> list[dict[str, Any]]:
