@@ -37,7 +37,6 @@ from metricgate.config.types import ComponentConfig, Duration
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
-    Batch,
     Metric,
     MetricKind,
     MetricPoints,
@@ -47,16 +46,14 @@ from metricgate.model import (
 from metricgate.model.delta import INITIAL, OUT_OF_ORDER, RESET, Deltas, FirstPoint, Last
 from metricgate.model.delta import number_increase as _number_increase
 from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
 from metricgate.processors.arithmetic import (
     same_layout,
     subtract_exponential,
     subtract_histograms,
 )
-from metricgate.processors.drops import DropCounter
 from metricgate.processors.matching import MatchType, NameMatcher, check_names
-from metricgate.processors.streams import StreamTable
+from metricgate.processors.streams import StreamProcessor, StreamTable
 
 ConvertedType = Literal["sum", "histogram", "exponential_histogram"]
 
@@ -113,15 +110,18 @@ class _Stream(Last[Any]):
         self.seen = seen
 
 
-class CumulativeToDeltaProcessor(Processor):
+class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
     """Differences cumulative streams into deltas (see module docstring)."""
+
+    DROP_REASONS = (INITIAL, RESET, "bucket_mismatch", OUT_OF_ORDER, "invalid")
 
     def __init__(
         self, component_id: str, config: CumulativeToDeltaConfig, next_consumer: Consumer
     ) -> None:
-        super().__init__(component_id, next_consumer)
+        super().__init__(
+            component_id, next_consumer, StreamTable(component_id, config.max_staleness)
+        )
         self.config = config
-        self.table: StreamTable[_Stream] = StreamTable(component_id, config.max_staleness)
         self._sums: Deltas[Any] = _deltas(_number_increase, config)
         self._histograms: Deltas[Any] = _deltas(subtract_histograms, config)
         self._exponential: Deltas[Any] = _deltas(subtract_exponential, config)
@@ -129,7 +129,6 @@ class CumulativeToDeltaProcessor(Processor):
         self._include = config.include.matcher() if config.include else None
         self._exclude = config.exclude.matcher() if config.exclude else None
         self._metrics: dict[Metric, Metric | None] = {}
-        self.dropped = DropCounter(component_id)
 
     @property
     def started_at_ns(self) -> int:
@@ -140,37 +139,18 @@ class CumulativeToDeltaProcessor(Processor):
     def started_at_ns(self, value: int) -> None:
         self._sums.since = self._histograms.since = self._exponential.since = value
 
-    async def start(self, host: Host) -> None:
-        self.dropped.bind(host)
-        self.table.start(host)
-
-    async def shutdown(self) -> None:
-        await self.table.stop()
-
-    async def consume(self, batch: Batch) -> None:
-        out: list[MetricPoints] = []
-        changed = False
-        drops = {INITIAL: 0, RESET: 0, "bucket_mismatch": 0, OUT_OF_ORDER: 0, "invalid": 0}
-        now = self.table.clock()
-        for group in batch.metrics:
-            metric = group.metric
-            target = self._metrics.get(metric, metric)
-            if target is metric:
-                target = self._delta_metric(metric)
-            if target is None:
-                out.append(group)
-                continue
-            changed = True
-            result = MetricPoints(target)
-            self._difference(group, result, now, drops)
-            if result.series:
-                out.append(result)
-        for reason, count in drops.items():
-            self.dropped.add(reason, count)
-        if not changed:
-            await self.next_consumer.consume(batch)
-        elif out:
-            await self.next_consumer.consume(Batch(out))
+    def _convert(
+        self, group: MetricPoints, now: float, drops: dict[str, int]
+    ) -> MetricPoints | None:
+        metric = group.metric
+        target = self._metrics.get(metric, metric)
+        if target is metric:
+            target = self._delta_metric(metric)
+        if target is None:
+            return None
+        result = MetricPoints(target)
+        self._difference(group, result, now, drops)
+        return result
 
     def _difference(
         self, group: MetricPoints, result: MetricPoints, now: float, drops: dict[str, int]

@@ -28,7 +28,6 @@ from metricgate.config.types import ComponentConfig, Duration
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
-    Batch,
     ExponentialHistogramPoint,
     HistogramPoint,
     Metric,
@@ -39,11 +38,9 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
 from metricgate.processors.arithmetic import add_exponential, add_histograms
-from metricgate.processors.drops import DropCounter
-from metricgate.processors.streams import StreamTable
+from metricgate.processors.streams import StreamProcessor, StreamTable
 
 _CONVERTED = (MetricKind.SUM, MetricKind.HISTOGRAM, MetricKind.EXPONENTIAL_HISTOGRAM)
 
@@ -68,48 +65,30 @@ class _Stream:
         self.seen = seen
 
 
-class DeltaToCumulativeProcessor(Processor):
+class DeltaToCumulativeProcessor(StreamProcessor[_Stream]):
     """Accumulates delta streams into cumulative ones (see module docstring)."""
+
+    DROP_REASONS = ("out_of_order", "invalid", "max_streams")
 
     def __init__(
         self, component_id: str, config: DeltaToCumulativeConfig, next_consumer: Consumer
     ) -> None:
-        super().__init__(component_id, next_consumer)
-        self.table: StreamTable[_Stream] = StreamTable(
-            component_id, config.max_stale, config.max_streams
+        super().__init__(
+            component_id,
+            next_consumer,
+            StreamTable(component_id, config.max_stale, config.max_streams),
         )
         self._metrics: dict[Metric, Metric] = {}
-        self.dropped = DropCounter(component_id)
 
-    async def start(self, host: Host) -> None:
-        self.dropped.bind(host)
-        self.table.start(host)
-
-    async def shutdown(self) -> None:
-        await self.table.stop()
-
-    async def consume(self, batch: Batch) -> None:
-        out: list[MetricPoints] = []
-        changed = False
-        drops = {"out_of_order": 0, "invalid": 0, "max_streams": 0}
-        now = self.table.clock()
-        for group in batch.metrics:
-            metric = group.metric
-            if metric.temporality is not Temporality.DELTA or metric.kind not in _CONVERTED:
-                out.append(group)
-                continue
-            changed = True
-            target = self._metrics.get(metric) or self._cumulative(metric)
-            result = MetricPoints(target)
-            self._accumulate(group, result, now, drops)
-            if result.series:
-                out.append(result)
-        for reason, count in drops.items():
-            self.dropped.add(reason, count)
-        if not changed:
-            await self.next_consumer.consume(batch)
-        elif out:
-            await self.next_consumer.consume(Batch(out))
+    def _convert(
+        self, group: MetricPoints, now: float, drops: dict[str, int]
+    ) -> MetricPoints | None:
+        metric = group.metric
+        if metric.temporality is not Temporality.DELTA or metric.kind not in _CONVERTED:
+            return None
+        result = MetricPoints(self._metrics.get(metric) or self._cumulative(metric))
+        self._accumulate(group, result, now, drops)
+        return result
 
     def _accumulate(
         self, group: MetricPoints, result: MetricPoints, now: float, drops: dict[str, int]

@@ -1,5 +1,9 @@
 """Per-series state for the stateful processors (`delta_to_cumulative`, `cumulative_to_delta`).
 
+`StreamProcessor` is what both share around their conversion: the table, the drop counter and
+the batch loop (groups the processor does not convert pass through untouched, a batch with none
+is forwarded as it came).
+
 A `StreamTable` maps each input Series to the processor's state for it, caps how many it tracks,
 and forgets states not updated for `max_stale` seconds: a timer sweeps the table every quarter of
 `max_stale`, so a silent stream is gone between 1 and 1.25 `max_stale` after its last point. Every
@@ -15,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from abc import abstractmethod
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-from metricgate.model import Series
+from metricgate.model import Batch, MetricPoints, Series
+from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
+from metricgate.processors.drops import DropCounter
 
 
 class StreamState(Protocol):
@@ -86,3 +93,50 @@ class StreamTable(Generic[S]):
         while True:
             await asyncio.sleep(self.max_stale / 4)
             self.sweep()
+
+
+class StreamProcessor(Processor, Generic[S]):
+    """A processor converting streams point by point, with per-series state in `table`.
+
+    Subclasses name their drop reasons in `DROP_REASONS` and implement `_convert`.
+    """
+
+    DROP_REASONS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, component_id: str, next_consumer: Consumer, table: StreamTable[S]) -> None:
+        super().__init__(component_id, next_consumer)
+        self.table = table
+        self.dropped = DropCounter(component_id)
+
+    async def start(self, host: Host) -> None:
+        self.dropped.bind(host)
+        self.table.start(host)
+
+    async def shutdown(self) -> None:
+        await self.table.stop()
+
+    async def consume(self, batch: Batch) -> None:
+        out: list[MetricPoints] = []
+        changed = False
+        drops = dict.fromkeys(self.DROP_REASONS, 0)
+        now = self.table.clock()
+        for group in batch.metrics:
+            result = self._convert(group, now, drops)
+            if result is None:
+                out.append(group)
+                continue
+            changed = True
+            if result.series:
+                out.append(result)
+        for reason, count in drops.items():
+            self.dropped.add(reason, count)
+        if not changed:
+            await self.next_consumer.consume(batch)
+        elif out:
+            await self.next_consumer.consume(Batch(out))
+
+    @abstractmethod
+    def _convert(
+        self, group: MetricPoints, now: float, drops: dict[str, int]
+    ) -> MetricPoints | None:
+        """The converted group (possibly empty), or None when `group` passes through as is."""
