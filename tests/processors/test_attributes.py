@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError
 from metricgate.model import INTERNER, Attributes, Batch, MetricPoints, sorted_attributes
 from metricgate.pipeline.service import Service
 from metricgate.processors.actions import Actions, AttributeAction, convert_value, hash_value
 from metricgate.processors.attributes import AttributesConfig, AttributesProcessor
 from tests.support.batches import metric
-from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.capture import (
+    CaptureExporter,
+    InjectReceiver,
+    processor_config_problems,
+    registry_with_capture,
+)
 
 T0 = 1_700_000_000_000_000_000
 
@@ -243,16 +247,7 @@ async def test_processor_forwards_unchanged_batch_as_is() -> None:
     ],
 )
 def test_config_errors_name_the_key(body: str, message: str) -> None:
-    text = f"""
-receivers: {{inject: {{}}}}
-processors: {{attributes: {body}}}
-exporters: {{capture: {{}}}}
-service: {{pipelines: {{metrics: {{receivers: [inject], processors: [attributes],
-  exporters: [capture]}}}}}}
-"""
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, registry_with_capture(), {})
-    assert message in info.value.problems
+    assert message in processor_config_problems("attributes", body)
 
 
 async def test_in_pipeline() -> None:

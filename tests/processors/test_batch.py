@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError, QueueFullError
+from metricgate.errors import QueueFullError
 from metricgate.model import INTERNER, Batch, Exemplar, MetricPoints
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
@@ -19,7 +19,12 @@ from metricgate.processors.batch import BatchConfig, BatchProcessor
 from metricgate.processors.grouping import merge_groups, split_groups
 from metricgate.telemetry import SelfMetrics
 from tests.support.batches import metric
-from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.capture import (
+    CaptureExporter,
+    InjectReceiver,
+    processor_config_problems,
+    registry_with_capture,
+)
 
 T0 = 1_700_000_000_000_000_000
 
@@ -201,16 +206,7 @@ def test_merge_then_split_keeps_every_point_in_order(
     ],
 )
 def test_config_errors_name_the_key(body: str, message: str) -> None:
-    text = f"""
-receivers: {{inject: {{}}}}
-processors: {{batch: {body}}}
-exporters: {{capture: {{}}}}
-service: {{pipelines: {{metrics: {{receivers: [inject], processors: [batch],
-  exporters: [capture]}}}}}}
-"""
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, registry_with_capture(), {})
-    assert message in info.value.problems
+    assert message in processor_config_problems("batch", body)
 
 
 def test_defaults_are_the_collectors() -> None:

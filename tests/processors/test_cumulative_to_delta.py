@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
@@ -36,7 +35,12 @@ from metricgate.processors.delta_to_cumulative import (
     DeltaToCumulativeProcessor,
 )
 from tests.support.batches import metric
-from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.capture import (
+    CaptureExporter,
+    InjectReceiver,
+    processor_config_problems,
+    registry_with_capture,
+)
 
 T0 = 1_700_000_000_000_000_000
 S = 1_000_000_000
@@ -272,16 +276,7 @@ async def test_output_series_are_cached_and_stale_streams_forgotten() -> None:
     ],
 )
 def test_config_errors_name_the_key(body: str, message: str) -> None:
-    text = f"""
-receivers: {{inject: {{}}}}
-processors: {{cumulative_to_delta: {body}}}
-exporters: {{capture: {{}}}}
-service: {{pipelines: {{metrics: {{receivers: [inject], processors: [cumulative_to_delta],
-  exporters: [capture]}}}}}}
-"""
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, registry_with_capture(), {})
-    assert message in info.value.problems
+    assert message in processor_config_problems("cumulative_to_delta", body)
 
 
 async def test_in_pipeline() -> None:

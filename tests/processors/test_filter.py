@@ -12,12 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError
 from metricgate.model import INTERNER, Batch, MetricKind, MetricPoints, sorted_attributes
 from metricgate.pipeline.service import Service
 from metricgate.processors.filter import FilterConfig, FilterProcessor
 from tests.support.batches import metric
-from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.capture import (
+    CaptureExporter,
+    InjectReceiver,
+    processor_config_problems,
+    registry_with_capture,
+)
 
 T0 = 1_700_000_000_000_000_000
 
@@ -192,16 +196,7 @@ async def test_verdicts_are_cached_per_metric_and_series(monkeypatch: pytest.Mon
     ],
 )
 def test_config_errors_name_the_key(body: str, message: str) -> None:
-    text = f"""
-receivers: {{inject: {{}}}}
-processors: {{filter: {body}}}
-exporters: {{capture: {{}}}}
-service: {{pipelines: {{metrics: {{receivers: [inject], processors: [filter],
-  exporters: [capture]}}}}}}
-"""
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, registry_with_capture(), {})
-    assert message in info.value.problems
+    assert message in processor_config_problems("filter", body)
 
 
 # --- include/exclude against a brute-force reference ------------------------------------------

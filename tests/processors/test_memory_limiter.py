@@ -7,11 +7,16 @@ import asyncio
 import pytest
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError, MemoryLimitError
+from metricgate.errors import MemoryLimitError
 from metricgate.pipeline.service import Service
 from metricgate.processors.memory_limiter import MemoryLimiter, MemoryLimiterConfig
 from tests.support.batches import number_batch
-from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.capture import (
+    CaptureExporter,
+    InjectReceiver,
+    processor_config_problems,
+    registry_with_capture,
+)
 
 MIB = 1024 * 1024
 
@@ -41,16 +46,7 @@ def test_soft_limit_is_hard_minus_spike_default_twenty_percent() -> None:
     ],
 )
 def test_config_errors_name_the_key(body: str, message: str) -> None:
-    text = f"""
-receivers: {{inject: {{}}}}
-processors: {{memory_limiter: {body}}}
-exporters: {{capture: {{}}}}
-service: {{pipelines: {{metrics: {{receivers: [inject], processors: [memory_limiter],
-  exporters: [capture]}}}}}}
-"""
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, registry_with_capture(), {})
-    assert message in info.value.problems
+    assert message in processor_config_problems("memory_limiter", body)
 
 
 async def test_refuses_over_soft_limit_and_recovers() -> None:

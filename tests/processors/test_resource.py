@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError
 from metricgate.model import INTERNER, Batch, MetricKind, MetricPoints, sorted_attributes
 from metricgate.pipeline.service import Service
 from metricgate.processors.resource import ResourceConfig, ResourceProcessor
-from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.capture import (
+    CaptureExporter,
+    InjectReceiver,
+    processor_config_problems,
+    registry_with_capture,
+)
 
 T0 = 1_700_000_000_000_000_000
 
@@ -114,16 +118,7 @@ async def test_unchanged_resources_forward_the_batch_as_is() -> None:
     ],
 )
 def test_config_errors_name_the_key(body: str, message: str) -> None:
-    text = f"""
-receivers: {{inject: {{}}}}
-processors: {{resource: {body}}}
-exporters: {{capture: {{}}}}
-service: {{pipelines: {{metrics: {{receivers: [inject], processors: [resource],
-  exporters: [capture]}}}}}}
-"""
-    with pytest.raises(ConfigError) as info:
-        load_config_text(text, registry_with_capture(), {})
-    assert message in info.value.problems
+    assert message in processor_config_problems("resource", body)
 
 
 async def test_in_pipeline() -> None:

@@ -11,7 +11,8 @@ import asyncio
 from typing import ClassVar
 
 from metricgate.components import BUILTIN_FACTORIES
-from metricgate.config import ComponentConfig
+from metricgate.config import ComponentConfig, load_config_text
+from metricgate.errors import ConfigError
 from metricgate.model import Batch
 from metricgate.pipeline import (
     Consumer,
@@ -82,3 +83,20 @@ INJECT_FACTORY = Factory("inject", Kind.RECEIVER, InjectConfig, _create_inject, 
 def registry_with_capture() -> Registry:
     """The built-in registry plus the `capture` exporter and the `inject` receiver."""
     return Registry([*BUILTIN_FACTORIES, CAPTURE_FACTORY, INJECT_FACTORY])
+
+
+def processor_config_problems(processor: str, body: str) -> list[str]:
+    """The config errors of `processors: {<processor>: <body>}` in an inject -> capture pipeline
+    (asserts that the config is refused)."""
+    text = f"""
+receivers: {{inject: {{}}}}
+processors: {{{processor}: {body}}}
+exporters: {{capture: {{}}}}
+service: {{pipelines: {{metrics: {{receivers: [inject], processors: [{processor}],
+  exporters: [capture]}}}}}}
+"""
+    try:
+        load_config_text(text, registry_with_capture(), {})
+    except ConfigError as error:
+        return list(error.problems)
+    raise AssertionError(f"processors.{processor}: {body} was accepted")
