@@ -26,19 +26,14 @@ from metricgate.pipeline.host import Host
 from metricgate.processors.cardinality_limit import CardinalityLimitConfig, CardinalityLimiter
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.support.batches import metric
+from tests.support.sink import Sink as BaseSink
 
 OVERFLOW = (("otel.metric.overflow", True),)
 T0 = 1_700_000_000_000_000_000
 
 
-class Sink:
+class Sink(BaseSink):
     """The next consumer: records what the limiter passes on."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
 
     def last(self) -> dict[Series, PointValue]:
         """Series -> value of the last batch."""

@@ -41,6 +41,7 @@ from tests.support.capture import (
     processor_config_problems,
     registry_with_capture,
 )
+from tests.support.sink import Sink
 
 T0 = 1_700_000_000_000_000_000
 S = 1_000_000_000
@@ -48,22 +49,6 @@ S = 1_000_000_000
 
 def at(seconds: int) -> int:
     return T0 + seconds * S
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
-
-    def points(self) -> list[tuple[Any, ...]]:
-        return [
-            (s.attributes[0][1], g.values[i], g.start_timestamps[i], g.timestamps[i])
-            for b in self.batches
-            for g in b.metrics
-            for i, s in enumerate(g.series)
-        ]
 
 
 def cumulative(

@@ -22,16 +22,9 @@ from tests.support.capture import (
     processor_config_problems,
     registry_with_capture,
 )
+from tests.support.sink import Sink
 
 T0 = 1_700_000_000_000_000_000
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
 
 
 def group(

@@ -20,6 +20,7 @@ from metricgate.model import (
 from metricgate.pipeline.host import Host
 from metricgate.processors.genai_cost import GenAICostConfig, GenAICostProcessor
 from metricgate.telemetry import SelfMetrics
+from tests.support.sink import Sink as BaseSink
 
 T0 = 1_700_000_000_000_000_000
 S = 1_000_000_000
@@ -27,13 +28,7 @@ AGENT = {"agent_id": "a-1", "agent_type": "planner", "provider": "openai"}
 AGENT_KEY = ("a-1", "planner", "openai")
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
-
+class Sink(BaseSink):
     def costs(self) -> dict[tuple[str, ...], float]:
         """Last produced agent.cost per (agent_id, agent_type, provider) over all batches."""
         out: dict[tuple[str, ...], float] = {}

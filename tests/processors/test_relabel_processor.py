@@ -34,19 +34,10 @@ from metricgate.telemetry.metrics import SelfMetrics
 from metricgate.translate.series import PrometheusTranslator, SeriesView
 from tests.support.batches import metric
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.sink import Sink
 
 TS = 1_700_000_000_000_000_000
 SCOPE = {"job": "svc", "otel_scope_name": "test.scope", "otel_scope_version": "1.0"}
-
-
-class Sink:
-    """The next consumer of a processor under test: keeps every batch."""
-
-    def __init__(self) -> None:
-        self.batches: list[Batch] = []
-
-    async def consume(self, batch: Batch) -> None:
-        self.batches.append(batch)
 
 
 def series(m: Metric, **attributes: Any) -> Series:
