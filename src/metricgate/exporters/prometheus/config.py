@@ -6,49 +6,30 @@ validates can be served; all checks (label names, path, namespace) happen here, 
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from metricgate.config.types import Duration, Endpoint
 from metricgate.pipeline.queue import ExporterConfig, QueueSettings
-
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_NAMESPACE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-class ResourceToTelemetryConversion(BaseModel):
-    """`resource_to_telemetry_conversion`: copy every resource attribute onto every series."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = False
+from metricgate.translate.names import LABEL_NAME_RE
+from metricgate.translate.options import TranslationOptions
 
 
-class PrometheusExporterConfig(ExporterConfig):
+class PrometheusExporterConfig(ExporterConfig, TranslationOptions):
     """`exporters.prometheus`: serve the pipeline's metrics as a Prometheus scrape page."""
 
     endpoint: Endpoint = "0.0.0.0:9464"
     """Where the scrape page listens; port 0 picks a free port."""
     path: str = "/metrics"
-    namespace: str = ""
-    """Prefix for every metric name (`namespace_name`); `target_info` is never prefixed."""
     const_labels: dict[str, str] = {}
     """Labels put on every series that does not already carry a label of that name."""
     send_timestamps: bool = False
     """Expose each sample with the timestamp of the point it came from."""
     metric_expiration: Duration = Field(default=300.0, gt=0)
     """A series not updated for this long leaves the page (checked on a timer, not at scrape)."""
-    resource_to_telemetry_conversion: ResourceToTelemetryConversion = (
-        ResourceToTelemetryConversion()
-    )
     resource_attributes: list[str] = []
     """Resource attributes to copy onto every series (they stay in `target_info` too)."""
-    enable_scope_labels: bool = True
-    """Put `otel_scope_name`, `otel_scope_version`, ... on every series."""
-    add_metric_suffixes: bool = True
-    """Append unit and `_total` / `_ratio` suffixes to metric names."""
     enable_open_metrics: bool = True
     """Serve OpenMetrics (with exemplars) to scrapers that ask for it."""
     exponential_histograms: Literal["convert", "drop"] = "convert"
@@ -65,18 +46,11 @@ class PrometheusExporterConfig(ExporterConfig):
             raise ValueError(f"expected a path starting with '/', got {value!r}")
         return value
 
-    @field_validator("namespace")
-    @classmethod
-    def _check_namespace(cls, value: str) -> str:
-        if value and not _NAMESPACE.match(value):
-            raise ValueError(f"expected a namespace like [a-zA-Z_][a-zA-Z0-9_]*, got {value!r}")
-        return value
-
     @field_validator("const_labels")
     @classmethod
     def _check_const_labels(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
+            if not LABEL_NAME_RE.match(name) or name.startswith("__"):
                 raise ValueError(f"expected label names like [a-zA-Z_][a-zA-Z0-9_]*, got {name!r}")
             if name in ("le", "quantile"):
                 raise ValueError(f"label name {name!r} is reserved for histograms and summaries")

@@ -34,7 +34,6 @@ from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
-from metricgate.translate import PrometheusTranslator
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,8 @@ class PrometheusExporter(Exporter):
     def __init__(self, component_id: str, config: PrometheusExporterConfig) -> None:
         super().__init__(component_id)
         self.config = config
-        self.translator = PrometheusTranslator(
-            namespace=config.namespace,
-            add_unit_suffixes=config.add_metric_suffixes,
-            resource_to_telemetry_conversion=config.resource_to_telemetry_conversion.enabled,
+        self.translator = config.translator(
             resource_attributes=config.resource_attributes,
-            enable_scope_labels=config.enable_scope_labels,
             const_labels=config.const_labels,
             normalize_units=config.normalize_units,
         )

@@ -7,7 +7,6 @@ all checked here, never at start.
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal, Self
 from urllib.parse import urlsplit
 
@@ -15,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from metricgate.config.types import ByteSize, Duration
 from metricgate.pipeline.queue import ExporterConfig, QueueSettings, RetrySettings
+from metricgate.translate.names import LABEL_NAME_RE
+from metricgate.translate.options import TranslationOptions
 
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_NAMESPACE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 PROTOCOL_HEADERS = frozenset(
     ("content-encoding", "content-type", "x-prometheus-remote-write-version", "user-agent")
 )
@@ -72,12 +71,6 @@ class ShardSettings(_Section):
         return self
 
 
-class Enabled(_Section):
-    """A section that is just an on/off switch."""
-
-    enabled: bool = False
-
-
 class TargetInfo(_Section):
     """`target_info`: send one `target_info` series per resource with its other attributes."""
 
@@ -109,7 +102,7 @@ PROTOBUF_MESSAGE_V1: Final = "prometheus.WriteRequest"
 PROTOBUF_MESSAGE_V2: Final = "io.prometheus.write.v2.Request"
 
 
-class RemoteWriteExporterConfig(ExporterConfig):
+class RemoteWriteExporterConfig(ExporterConfig, TranslationOptions):
     """`exporters.prometheus_remote_write`: push the pipeline's metrics with remote-write."""
 
     endpoint: str
@@ -136,12 +129,6 @@ class RemoteWriteExporterConfig(ExporterConfig):
     flush_interval: Duration = Field(default=0.2, ge=0)
     """How long a shard waits for more samples before sending a partial request."""
     shards: ShardSettings = ShardSettings()
-    namespace: str = ""
-    """Prefix for every metric name (`namespace_name`)."""
-    resource_to_telemetry_conversion: Enabled = Enabled()
-    """Copy every resource attribute onto every series."""
-    enable_scope_labels: bool = True
-    add_metric_suffixes: bool = True
     target_info: TargetInfo = TargetInfo()
     send_staleness: bool = True
     """Send a StaleNaN when a series ends (no-recorded-value point, or expiry)."""
@@ -163,18 +150,11 @@ class RemoteWriteExporterConfig(ExporterConfig):
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value
 
-    @field_validator("namespace")
-    @classmethod
-    def _check_namespace(cls, value: str) -> str:
-        if value and not _NAMESPACE.match(value):
-            raise ValueError(f"expected a namespace like [a-zA-Z_][a-zA-Z0-9_]*, got {value!r}")
-        return value
-
     @field_validator("external_labels")
     @classmethod
     def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
         for name, label_value in value.items():
-            if not _LABEL_NAME.match(name) or name.startswith("__"):
+            if not LABEL_NAME_RE.match(name) or name.startswith("__"):
                 raise ValueError(f"expected label names like [a-zA-Z_][a-zA-Z0-9_]*, got {name!r}")
             if not label_value:
                 raise ValueError(f"external label {name!r} has an empty value")

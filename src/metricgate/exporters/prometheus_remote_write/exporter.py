@@ -46,7 +46,6 @@ from metricgate.pipeline.component import Consumer, Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
 from metricgate.pipeline.wal import WriteAheadLog
-from metricgate.translate import PrometheusTranslator
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +60,7 @@ class RemoteWriteExporter(Exporter):
     def __init__(self, component_id: str, config: RemoteWriteExporterConfig) -> None:
         super().__init__(component_id)
         self.config = config
-        self.translator = PrometheusTranslator(
-            namespace=config.namespace,
-            add_unit_suffixes=config.add_metric_suffixes,
-            resource_to_telemetry_conversion=config.resource_to_telemetry_conversion.enabled,
-            enable_scope_labels=config.enable_scope_labels,
-        )
+        self.translator = config.translator()
         self.encoder = Encoder(
             self.translator,
             external_labels=config.external_labels,
