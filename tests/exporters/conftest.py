@@ -1,4 +1,5 @@
-"""Fixtures of the exporter tests: moto's server standing in for AWS (CloudWatch, Logs).
+"""Fixtures of the exporter tests: moto's server standing in for AWS (CloudWatch, Logs), and TLS
+certificates (`certs`, made with openssl once per module).
 
 Modules that talk to AWS ask for `dummy_credentials` with
 `pytestmark = pytest.mark.usefixtures("dummy_credentials")`.
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
+
+from tests.support.tls import certificates
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +34,9 @@ def dummy_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate (file paths)."""
+    return certificates(tmp_path_factory.mktemp("certs"))

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import ssl
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from aiohttp import web
 from grpc import aio
 
 from metricgate.errors import RetryableError
@@ -20,95 +15,10 @@ from metricgate.exporters.otlp import OtlpExporter, OtlpExporterConfig
 from metricgate.pipeline.host import Host
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.exporters.test_otlp_exporter_data import every_kind_batch
+from tests.support.tls import https_backend
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
-
-
-def _certificates(directory: Path) -> dict[str, str]:
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    )
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client"):
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            f"/CN={name}",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-        )
-        run(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-            "-out",
-            f"{name}.pem",
-        )
-    return {
-        name: str(directory / name)
-        for name in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
-    }
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return _certificates(tmp_path_factory.mktemp("certs"))
-
-
-@asynccontextmanager
-async def https_backend(certs: dict[str, str], client_auth: bool) -> AsyncIterator[str]:
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(status=200)
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certs["server.pem"], certs["server.key"])
-    if client_auth:
-        context.load_verify_locations(certs["ca.pem"])
-        context.verify_mode = ssl.CERT_REQUIRED
-    app = web.Application()
-    app.router.add_post("/v1/metrics", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    try:
-        yield f"https://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 async def _export(endpoint: str, protocol: str, tls: dict[str, Any]) -> None:

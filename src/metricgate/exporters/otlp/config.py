@@ -21,7 +21,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from metricgate.config.types import ComponentConfig, Duration
+from metricgate.config.tls import ClientTls
+from metricgate.config.types import Duration
 from metricgate.pipeline.queue import ExporterConfig
 
 
@@ -30,24 +31,11 @@ def _split(endpoint: str) -> SplitResult:
     return urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
 
 
-class TlsConfig(ComponentConfig):
+class TlsConfig(ClientTls):
     """`tls`: transport security towards the backend."""
 
     insecure: bool = False
     """Plaintext (no TLS) when the endpoint has no `http://`/`https://` scheme to say so."""
-    ca_file: str = ""
-    """PEM file of CAs to trust instead of the system's."""
-    cert_file: str = ""
-    """Client certificate (PEM) for mutual TLS; needs `key_file`."""
-    key_file: str = ""
-    insecure_skip_verify: bool = False
-    """Do not verify the server's certificate (http only; grpc's Python stack cannot)."""
-
-    @model_validator(mode="after")
-    def _check(self) -> TlsConfig:
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ValueError("cert_file and key_file must be given together")
-        return self
 
 
 class OtlpExporterConfig(ExporterConfig):

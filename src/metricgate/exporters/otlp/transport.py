@@ -44,18 +44,6 @@ def _read(path: str) -> bytes:
         return file.read()
 
 
-def ssl_context(config: OtlpExporterConfig) -> ssl.SSLContext:
-    """The client TLS context the `tls` settings describe."""
-    tls = config.tls
-    context = ssl.create_default_context(cafile=tls.ca_file or None)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class HttpTransport:
     """`POST` protobuf to `config.url`, gzip-compressed unless `compression: none`."""
 
@@ -72,7 +60,7 @@ class HttpTransport:
 
     async def open(self) -> None:
         ssl_option: ssl.SSLContext | bool = (
-            ssl_context(self.config) if self.url.startswith("https://") else False
+            self.config.tls.ssl_context() if self.url.startswith("https://") else False
         )
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=ssl_option),

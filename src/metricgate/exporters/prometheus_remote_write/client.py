@@ -15,7 +15,6 @@ headers are applied last anyway).
 from __future__ import annotations
 
 import base64
-import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -65,20 +64,6 @@ def retry_after_seconds(header: str | None, now: float | None = None) -> float:
     return max(0.0, when - (time.time() if now is None else now))
 
 
-def ssl_context(config: RemoteWriteExporterConfig) -> ssl.SSLContext | None:
-    """The TLS context for an https endpoint (None for plain http)."""
-    if not config.endpoint.startswith("https:"):
-        return None
-    tls = config.tls
-    context = ssl.create_default_context(cafile=tls.ca_file or None)
-    if tls.cert_file:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class Client:
     """Sends request bodies to one endpoint over a shared connection pool."""
 
@@ -114,7 +99,9 @@ class Client:
         return switched
 
     async def start(self) -> None:
-        context = ssl_context(self.config)
+        context = (
+            self.config.tls.ssl_context() if self.config.endpoint.startswith("https:") else None
+        )
         connector = aiohttp.TCPConnector(
             ssl=context if context is not None else True, limit=self.config.shards.max + 2
         )

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from metricgate.config.tls import ClientTls
 from metricgate.config.types import ByteSize, Duration
 from metricgate.pipeline.queue import ExporterConfig, QueueSettings, RetrySettings
 from metricgate.translate.names import LABEL_NAME_RE
@@ -38,21 +39,6 @@ class BasicAuth(_Section):
     def _one_password(self) -> Self:
         if self.password and self.password_file:
             raise ValueError("set password or password_file, not both")
-        return self
-
-
-class TlsSettings(_Section):
-    """`tls`: CA bundle, client certificate and key, and (for tests only) skipping verification."""
-
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    insecure_skip_verify: bool = False
-
-    @model_validator(mode="after")
-    def _pair(self) -> Self:
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ValueError("cert_file and key_file go together")
         return self
 
 
@@ -122,7 +108,7 @@ class RemoteWriteExporterConfig(ExporterConfig, TranslationOptions):
     bearer_token: str = ""
     bearer_token_file: str = ""
     """Read at each send, so a rotated token is picked up."""
-    tls: TlsSettings = TlsSettings()
+    tls: ClientTls = ClientTls()
     max_samples_per_send: int = Field(default=2000, ge=1)
     max_batch_bytes: ByteSize = Field(default=0, ge=0)
     """Cut a request once its uncompressed body reaches this size; 0 = no limit."""
