@@ -33,11 +33,10 @@ from collections import Counter, OrderedDict
 from datetime import datetime
 from typing import Any, Final
 
-import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
-import botocore.session  # type: ignore[import-untyped]
 
 from metricgate.errors import PermanentError, RetryableError
+from metricgate.exporters.cloudwatch.aws import classify, make_client
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
 from metricgate.exporters.cloudwatch.mapping import MAX_DIMENSIONS, Datum, Mapper
 from metricgate.model import Batch
@@ -51,15 +50,6 @@ MAX_BATCH_BYTES: Final = 1_048_576
 EVENT_OVERHEAD: Final = 26
 MAX_BATCH_EVENTS: Final = 10_000
 MAX_BATCH_SPAN_MS: Final = 24 * 3600 * 1000
-_RETRYABLE_CODES: Final = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
 
 _BOTO_ERRORS: Final = (
     botocore.exceptions.ClientError,
@@ -168,36 +158,6 @@ def log_batches(
     return batches
 
 
-def make_logs_client(config: CloudWatchExporterConfig) -> Any:
-    """A botocore CloudWatch Logs client (may read credentials files: call in a thread)."""
-    session = botocore.session.get_session()
-    client_config = botocore.config.Config(
-        region_name=config.region or None,
-        connect_timeout=config.timeout,
-        read_timeout=config.timeout,
-        retries={"mode": "standard", "total_max_attempts": 1},
-        disable_request_compression=config.disable_request_compression,
-    )
-    if not config.region and session.get_config_variable("region") is None:
-        client_config = client_config.merge(botocore.config.Config(region_name="us-east-1"))
-    return session.create_client("logs", endpoint_url=config.endpoint or None, config=client_config)
-
-
-def _classify(operation: str, exc: Exception) -> Exception:
-    """The RetryableError or PermanentError a botocore failure of `operation` means."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        message = f"{operation}: {code} (HTTP {status}): {error.get('Message', '')}"
-        if code in _RETRYABLE_CODES or status >= 500 or status == 429:
-            return RetryableError(message, 0.0)
-        return PermanentError(message)
-    if isinstance(exc, botocore.exceptions.ParamValidationError):
-        return PermanentError(f"{operation}: {exc}")
-    return RetryableError(f"{operation}: {type(exc).__name__}: {exc}", 0.0)
-
-
 def _code(exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
@@ -221,7 +181,7 @@ class EmfExporter(Exporter):
     async def start(self, host: Host) -> None:
         self._host = host
         if self.config.output == "logs":
-            self._client = await asyncio.to_thread(make_logs_client, self.config)
+            self._client = await asyncio.to_thread(make_client, self.config, "logs")
 
     async def shutdown(self) -> None:
         client, self._client = self._client, None
@@ -310,13 +270,13 @@ class EmfExporter(Exporter):
             return
         except _BOTO_ERRORS as exc:
             if _code(exc) != "ResourceNotFoundException":
-                raise _classify("PutLogEvents", exc) from exc
+                raise classify("PutLogEvents", exc) from exc
         self._ready = False
         await self._create()
         try:
             await asyncio.to_thread(self._put_sync, events)
         except _BOTO_ERRORS as exc:
-            raise _classify("PutLogEvents", exc) from exc
+            raise classify("PutLogEvents", exc) from exc
 
     def _put_sync(self, events: list[LogEvent]) -> None:
         answer = self._client.put_log_events(
@@ -344,5 +304,5 @@ class EmfExporter(Exporter):
                 await asyncio.to_thread(call, **args)
             except _BOTO_ERRORS as exc:
                 if _code(exc) != "ResourceAlreadyExistsException":
-                    raise _classify(operation, exc) from exc
+                    raise classify(operation, exc) from exc
         self._ready = True

@@ -23,12 +23,11 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
-import botocore.session  # type: ignore[import-untyped]
 
 from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.cloudwatch import requests
+from metricgate.exporters.cloudwatch.aws import classify, make_client
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
 from metricgate.exporters.cloudwatch.emf import EmfExporter
 from metricgate.exporters.cloudwatch.mapping import Datum, Mapper
@@ -38,26 +37,6 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
 
 log = logging.getLogger("metricgate.exporters.cloudwatch")
-_RETRYABLE_CODES = frozenset(
-    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable"}
-)
-
-
-def make_client(config: CloudWatchExporterConfig) -> Any:
-    """A botocore CloudWatch client for `config` (may read credentials files: call in a thread)."""
-    session = botocore.session.get_session()
-    client_config = botocore.config.Config(
-        region_name=config.region or None,
-        connect_timeout=config.timeout,
-        read_timeout=config.timeout,
-        retries={"mode": "standard", "total_max_attempts": 1},
-        disable_request_compression=config.disable_request_compression,
-    )
-    if not config.region and session.get_config_variable("region") is None:
-        client_config = client_config.merge(botocore.config.Config(region_name="us-east-1"))
-    return session.create_client(
-        "cloudwatch", endpoint_url=config.endpoint or None, config=client_config
-    )
 
 
 class CloudWatchExporter(Exporter):
@@ -74,7 +53,7 @@ class CloudWatchExporter(Exporter):
 
     async def start(self, host: Host) -> None:
         self._host = host
-        self._client = await asyncio.to_thread(make_client, self.config)
+        self._client = await asyncio.to_thread(make_client, self.config, "cloudwatch")
 
     async def shutdown(self) -> None:
         client, self._client = self._client, None
@@ -142,18 +121,8 @@ class CloudWatchExporter(Exporter):
             await asyncio.to_thread(
                 client.put_metric_data, Namespace=self.config.namespace, MetricData=data
             )
-        except botocore.exceptions.ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            message = f"PutMetricData: {code} (HTTP {status}): {error.get('Message', '')}"
-            if code in _RETRYABLE_CODES or status >= 500 or status == 429:
-                raise RetryableError(message, 0.0) from exc
-            raise PermanentError(message) from exc
-        except botocore.exceptions.ParamValidationError as exc:
-            raise PermanentError(f"PutMetricData: {exc}") from exc
-        except (botocore.exceptions.BotoCoreError, OSError) as exc:
-            raise RetryableError(f"PutMetricData: {type(exc).__name__}: {exc}", 0.0) from exc
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise classify("PutMetricData", exc) from exc
 
 
 def _create(component_id: str, config: CloudWatchExporterConfig, _: Consumer | None) -> Exporter:
