@@ -51,6 +51,23 @@ class Factory:
     description: str = ""
 
 
+def processor_factory(
+    type_name: str,
+    config_model: ConfigModel,
+    build: Callable[[str, Any, Consumer], Component],
+    description: str = "",
+) -> Factory:
+    """The factory of a processor type: `build(component_id, config, next_consumer)` (usually the
+    processor class itself) makes one; a processor always has a next consumer."""
+
+    def create(component_id: str, config: Any, next_consumer: Consumer | None) -> Component:
+        if next_consumer is None:
+            raise ValueError(f"processor {component_id!r} needs a next consumer")
+        return build(component_id, config, next_consumer)
+
+    return Factory(type_name, Kind.PROCESSOR, config_model, create, description)
+
+
 class Registry:
     """Factories by (kind, type); refuses duplicates so a plugin cannot shadow a built-in."""
 

@@ -18,7 +18,7 @@ from pydantic import model_validator
 from metricgate.config.types import ComponentConfig
 from metricgate.model import INTERNER, Batch, MetricPoints, Series
 from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.actions import Actions, AttributeAction
 from metricgate.processors.matching import MatchProperties, MetricMatcher
 
@@ -94,13 +94,6 @@ class AttributesProcessor(Processor):
         return result
 
 
-def _create(
-    component_id: str, config: AttributesConfig, next_consumer: Consumer | None
-) -> Processor:
-    assert next_consumer is not None
-    return AttributesProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
-    "attributes", Kind.PROCESSOR, AttributesConfig, _create, "rewrites data point attributes"
+FACTORY = processor_factory(
+    "attributes", AttributesConfig, AttributesProcessor, "rewrites data point attributes"
 )

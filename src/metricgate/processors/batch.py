@@ -29,7 +29,7 @@ from metricgate.config.types import ComponentConfig, Duration
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.drops import DropCounter
 from metricgate.processors.grouping import merge_groups, split_groups
 
@@ -146,11 +146,6 @@ class BatchProcessor(Processor):
                     await self.flush()
 
 
-def _create(component_id: str, config: BatchConfig, next_consumer: Consumer | None) -> Processor:
-    assert next_consumer is not None
-    return BatchProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
-    "batch", Kind.PROCESSOR, BatchConfig, _create, "merges batches by size or timeout"
+FACTORY = processor_factory(
+    "batch", BatchConfig, BatchProcessor, "merges batches by size or timeout"
 )

@@ -45,8 +45,8 @@ from metricgate.model import (
 )
 from metricgate.model.delta import INITIAL, OUT_OF_ORDER, RESET, Deltas, FirstPoint, Last
 from metricgate.model.delta import number_increase as _number_increase
-from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.component import Consumer
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.arithmetic import (
     same_layout,
     subtract_exponential,
@@ -257,17 +257,9 @@ def _deltas(subtract: Callable[[Any, Any], Any], config: CumulativeToDeltaConfig
     )
 
 
-def _create(
-    component_id: str, config: CumulativeToDeltaConfig, next_consumer: Consumer | None
-) -> Processor:
-    assert next_consumer is not None
-    return CumulativeToDeltaProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = processor_factory(
     "cumulative_to_delta",
-    Kind.PROCESSOR,
     CumulativeToDeltaConfig,
-    _create,
+    CumulativeToDeltaProcessor,
     "turns cumulative monotonic sums and histograms into deltas",
 )

@@ -37,8 +37,8 @@ from metricgate.model import (
     Series,
     Temporality,
 )
-from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.component import Consumer
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.arithmetic import add_exponential, add_histograms
 from metricgate.processors.streams import StreamProcessor, StreamTable
 
@@ -180,17 +180,9 @@ def _add(total: PointValue, delta: PointValue) -> PointValue | None:
     return None
 
 
-def _create(
-    component_id: str, config: DeltaToCumulativeConfig, next_consumer: Consumer | None
-) -> Processor:
-    assert next_consumer is not None
-    return DeltaToCumulativeProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = processor_factory(
     "delta_to_cumulative",
-    Kind.PROCESSOR,
     DeltaToCumulativeConfig,
-    _create,
+    DeltaToCumulativeProcessor,
     "accumulates delta sums and histograms into cumulative ones",
 )

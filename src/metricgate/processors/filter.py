@@ -16,7 +16,7 @@ from metricgate.config.types import ComponentConfig
 from metricgate.model import Batch, Metric, MetricPoints, Series
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.drops import DropCounter
 from metricgate.processors.matching import MatchProperties, MetricMatcher
 
@@ -112,15 +112,6 @@ class FilterProcessor(Processor):
         return keep
 
 
-def _create(component_id: str, config: FilterConfig, next_consumer: Consumer | None) -> Processor:
-    assert next_consumer is not None
-    return FilterProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
-    "filter",
-    Kind.PROCESSOR,
-    FilterConfig,
-    _create,
-    "keeps or drops points by name, type, attributes",
+FACTORY = processor_factory(
+    "filter", FilterConfig, FilterProcessor, "keeps or drops points by name, type, attributes"
 )

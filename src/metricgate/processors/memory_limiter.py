@@ -24,7 +24,7 @@ from metricgate.config.types import ComponentConfig, Duration
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +169,6 @@ class MemoryLimiter(Processor):
             self.check()
 
 
-def _create(
-    component_id: str, config: MemoryLimiterConfig, next_consumer: Consumer | None
-) -> MemoryLimiter:
-    assert next_consumer is not None
-    return MemoryLimiter(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
-    "memory_limiter", Kind.PROCESSOR, MemoryLimiterConfig, _create, "refuses data over RSS limits"
+FACTORY = processor_factory(
+    "memory_limiter", MemoryLimiterConfig, MemoryLimiter, "refuses data over RSS limits"
 )

@@ -20,7 +20,7 @@ from pydantic import model_validator
 from metricgate.config.types import ComponentConfig
 from metricgate.model import INTERNER, Batch, Metric, MetricPoints, Resource, Series
 from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.actions import Actions, AttributeAction
 from metricgate.processors.grouping import merge_groups
 
@@ -110,11 +110,6 @@ def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
     cache[key] = value
 
 
-def _create(component_id: str, config: ResourceConfig, next_consumer: Consumer | None) -> Processor:
-    assert next_consumer is not None
-    return ResourceProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
-    "resource", Kind.PROCESSOR, ResourceConfig, _create, "rewrites resource attributes"
+FACTORY = processor_factory(
+    "resource", ResourceConfig, ResourceProcessor, "rewrites resource attributes"
 )

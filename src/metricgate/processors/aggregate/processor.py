@@ -43,7 +43,7 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.aggregate import rule as modes
 from metricgate.processors.aggregate.config import AggregateConfig
 from metricgate.processors.aggregate.emit import Emitter, RuleEmitter
@@ -380,17 +380,9 @@ class AggregateProcessor(Processor):
                     telemetry.processor_dropped.labels(pid, reason).inc(count)
 
 
-def _create(
-    component_id: str, config: AggregateConfig, next_consumer: Consumer | None
-) -> AggregateProcessor:
-    assert next_consumer is not None
-    return AggregateProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = processor_factory(
     "aggregate",
-    Kind.PROCESSOR,
     AggregateConfig,
-    _create,
+    AggregateProcessor,
     "stream aggregation into per-interval outputs (vmagent-compatible rules)",
 )

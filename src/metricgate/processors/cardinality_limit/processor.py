@@ -20,7 +20,7 @@ from itertools import filterfalse
 from metricgate.model import Batch, MetricPoints
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.cardinality_limit import offenders
 from metricgate.processors.cardinality_limit.config import CardinalityLimitConfig
 from metricgate.processors.cardinality_limit.fold import Folder, is_overflow_series
@@ -167,17 +167,9 @@ class CardinalityLimiter(Processor):
         self._dropped.clear()
 
 
-def _create(
-    component_id: str, config: CardinalityLimitConfig, next_consumer: Consumer | None
-) -> CardinalityLimiter:
-    assert next_consumer is not None
-    return CardinalityLimiter(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = processor_factory(
     "cardinality_limit",
-    Kind.PROCESSOR,
     CardinalityLimitConfig,
-    _create,
+    CardinalityLimiter,
     "caps active series per metric, per label value and in total; overflow or drop the rest",
 )

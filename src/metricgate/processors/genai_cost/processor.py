@@ -43,7 +43,7 @@ from metricgate.model import (
 from metricgate.model.delta import Deltas, FirstPoint, Last, number_increase
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.genai_cost.config import GenAICostConfig
 from metricgate.processors.genai_cost.routes import Route, Router, SourceKind, Unpriced, source_of
 from metricgate.processors.genai_cost.unknown import UnknownModels
@@ -267,17 +267,9 @@ def _cost_groups(touched: dict[_Output, None]) -> list[MetricPoints]:
     return list(groups.values())
 
 
-def _create(
-    component_id: str, config: GenAICostConfig, next_consumer: Consumer | None
-) -> Processor:
-    assert next_consumer is not None
-    return GenAICostProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = processor_factory(
     "genai_cost",
-    Kind.PROCESSOR,
     GenAICostConfig,
-    _create,
+    GenAICostProcessor,
     "prices LLM token metrics and adds agent.cost (USD)",
 )

@@ -45,7 +45,7 @@ from metricgate.model import (
     Series,
 )
 from metricgate.pipeline.component import Consumer, Processor
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.relabel.config import RelabelConfig
 from metricgate.processors.relabel.rules import Drop, LabelPairs, RuleSet
 from metricgate.translate.series import Dropped, PrometheusTranslator
@@ -308,15 +308,9 @@ def _merge(parts: list[MetricPoints]) -> MetricPoints:
     return merged
 
 
-def _create(component_id: str, config: RelabelConfig, next_consumer: Consumer | None) -> Processor:
-    assert next_consumer is not None
-    return RelabelProcessor(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = processor_factory(
     "relabel",
-    Kind.PROCESSOR,
     RelabelConfig,
-    _create,
+    RelabelProcessor,
     "Prometheus relabel_configs (with vmagent's extensions) on every series",
 )
