@@ -10,9 +10,9 @@ import logging
 from typing import Literal
 
 from metricgate.model import Batch
-from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.queue import ExporterConfig
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import exporter_factory
 
 log = logging.getLogger("metricgate.debug")
 
@@ -63,8 +63,4 @@ class DebugExporter(Exporter):
                 )
 
 
-def _create(component_id: str, config: DebugExporterConfig, _: Consumer | None) -> DebugExporter:
-    return DebugExporter(component_id, config)
-
-
-FACTORY = Factory("debug", Kind.EXPORTER, DebugExporterConfig, _create, "logs batches")
+FACTORY = exporter_factory("debug", DebugExporterConfig, DebugExporter, "logs batches")

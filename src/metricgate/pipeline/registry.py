@@ -59,13 +59,46 @@ def processor_factory(
 ) -> Factory:
     """The factory of a processor type: `build(component_id, config, next_consumer)` (usually the
     processor class itself) makes one; a processor always has a next consumer."""
+    return _with_next_consumer(Kind.PROCESSOR, type_name, config_model, build, description)
 
+
+def receiver_factory(
+    type_name: str,
+    config_model: ConfigModel,
+    build: Callable[[str, Any, Consumer], Component],
+    description: str = "",
+) -> Factory:
+    """The factory of a receiver type, as `processor_factory`: receivers feed a next consumer."""
+    return _with_next_consumer(Kind.RECEIVER, type_name, config_model, build, description)
+
+
+def exporter_factory(
+    type_name: str,
+    config_model: ConfigModel,
+    build: Callable[[str, Any], Component],
+    description: str = "",
+) -> Factory:
+    """The factory of an exporter type: `build(component_id, config)` makes one."""
+
+    def create(component_id: str, config: Any, _: Consumer | None) -> Component:
+        return build(component_id, config)
+
+    return Factory(type_name, Kind.EXPORTER, config_model, create, description)
+
+
+def _with_next_consumer(
+    kind: Kind,
+    type_name: str,
+    config_model: ConfigModel,
+    build: Callable[[str, Any, Consumer], Component],
+    description: str,
+) -> Factory:
     def create(component_id: str, config: Any, next_consumer: Consumer | None) -> Component:
         if next_consumer is None:
-            raise ValueError(f"processor {component_id!r} needs a next consumer")
+            raise ValueError(f"the {type_name} {kind.value} needs a next consumer")
         return build(component_id, config, next_consumer)
 
-    return Factory(type_name, Kind.PROCESSOR, config_model, create, description)
+    return Factory(type_name, kind, config_model, create, description)
 
 
 class Registry:

@@ -30,9 +30,9 @@ from metricgate.exporters.datadog.config import DatadogExporterConfig
 from metricgate.exporters.datadog.mapping import Mapper
 from metricgate.exporters.otlp.status import retry_after_header
 from metricgate.model import Batch
-from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import exporter_factory
 
 log = logging.getLogger("metricgate.exporters.datadog")
 _INLINE_SERIES = 2_000
@@ -151,10 +151,6 @@ class DatadogExporter(Exporter):
             raise RetryableError(f"POST {self.url}: {type(exc).__name__}: {exc}", 0.0) from exc
 
 
-def _create(component_id: str, config: DatadogExporterConfig, _: Consumer | None) -> Exporter:
-    return DatadogExporter(component_id, config)
-
-
-FACTORY = Factory(
-    "datadog", Kind.EXPORTER, DatadogExporterConfig, _create, "submits series to Datadog"
+FACTORY = exporter_factory(
+    "datadog", DatadogExporterConfig, DatadogExporter, "submits series to Datadog"
 )

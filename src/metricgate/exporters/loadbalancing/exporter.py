@@ -41,9 +41,9 @@ from metricgate.exporters.loadbalancing.telemetry import (
 )
 from metricgate.exporters.otlp import OtlpExporter
 from metricgate.model import Batch, Metric, MetricPoints, Series
-from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import exporter_factory
 
 log = logging.getLogger("metricgate.exporters.loadbalancing")
 
@@ -261,16 +261,9 @@ class LoadBalancingExporter(Exporter):
             await exporter.shutdown()
 
 
-def _create(
-    component_id: str, config: LoadBalancingExporterConfig, _: Consumer | None
-) -> LoadBalancingExporter:
-    return LoadBalancingExporter(component_id, config)
-
-
-FACTORY = Factory(
+FACTORY = exporter_factory(
     "loadbalancing",
-    Kind.EXPORTER,
     LoadBalancingExporterConfig,
-    _create,
+    LoadBalancingExporter,
     "routes each series to one of N OTLP members by consistent hashing",
 )

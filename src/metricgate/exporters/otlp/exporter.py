@@ -16,9 +16,9 @@ from metricgate.exporters.otlp.config import OtlpExporterConfig
 from metricgate.exporters.otlp.encode import OtlpEncoder
 from metricgate.exporters.otlp.transport import GrpcTransport, HttpTransport, Transport
 from metricgate.model import Batch
-from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import exporter_factory
 
 
 class OtlpExporter(Exporter):
@@ -51,8 +51,4 @@ class OtlpExporter(Exporter):
         await self.transport.close()
 
 
-def _create(component_id: str, config: OtlpExporterConfig, _: Consumer | None) -> OtlpExporter:
-    return OtlpExporter(component_id, config)
-
-
-FACTORY = Factory("otlp", Kind.EXPORTER, OtlpExporterConfig, _create, "sends OTLP (grpc or http)")
+FACTORY = exporter_factory("otlp", OtlpExporterConfig, OtlpExporter, "sends OTLP (grpc or http)")

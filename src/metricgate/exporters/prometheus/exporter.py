@@ -31,9 +31,9 @@ from metricgate.exporters.prometheus.render import (
 )
 from metricgate.exporters.prometheus.store import Store
 from metricgate.model import Batch
-from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import exporter_factory
 
 log = logging.getLogger(__name__)
 
@@ -193,16 +193,9 @@ class _Sender:
                 await self._response.write(compressed)
 
 
-def _create(
-    component_id: str, config: PrometheusExporterConfig, _: Consumer | None
-) -> PrometheusExporter:
-    return PrometheusExporter(component_id, config)
-
-
-FACTORY = Factory(
+FACTORY = exporter_factory(
     "prometheus",
-    Kind.EXPORTER,
     PrometheusExporterConfig,
-    _create,
+    PrometheusExporter,
     "serves the pipeline's metrics as a Prometheus / OpenMetrics scrape page",
 )

@@ -42,9 +42,9 @@ from metricgate.exporters.prometheus_remote_write.telemetry import (
 )
 from metricgate.exporters.prometheus_remote_write.wire import Fragment
 from metricgate.model import Batch
-from metricgate.pipeline.component import Consumer, Exporter
+from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import exporter_factory
 from metricgate.pipeline.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -347,16 +347,9 @@ class RemoteWriteExporter(Exporter):
                 log.exception("expiry pass failed", extra={"exporter": self.component_id})
 
 
-def _create(
-    component_id: str, config: RemoteWriteExporterConfig, _: Consumer | None
-) -> RemoteWriteExporter:
-    return RemoteWriteExporter(component_id, config)
-
-
-FACTORY = Factory(
+FACTORY = exporter_factory(
     "prometheus_remote_write",
-    Kind.EXPORTER,
     RemoteWriteExporterConfig,
-    _create,
+    RemoteWriteExporter,
     "pushes the pipeline's metrics to a Prometheus remote-write endpoint (protocol 1.0 or 2.0)",
 )

@@ -15,7 +15,7 @@ import logging
 
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import receiver_factory
 from metricgate.receivers.otlp.config import (
     GrpcProtocolConfig,
     HttpProtocolConfig,
@@ -90,18 +90,6 @@ class OtlpReceiver(Receiver):
             await http_server.stop()
 
 
-def _create(
-    component_id: str, config: OtlpReceiverConfig, next_consumer: Consumer | None
-) -> OtlpReceiver:
-    if next_consumer is None:
-        raise ValueError("the otlp receiver needs a next consumer")
-    return OtlpReceiver(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
-    "otlp",
-    Kind.RECEIVER,
-    OtlpReceiverConfig,
-    _create,
-    "OTLP metrics over gRPC and HTTP (protobuf or JSON)",
+FACTORY = receiver_factory(
+    "otlp", OtlpReceiverConfig, OtlpReceiver, "OTLP metrics over gRPC and HTTP (protobuf or JSON)"
 )

@@ -15,7 +15,7 @@ import logging
 
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import receiver_factory
 from metricgate.receivers.prometheus_remote_write.config import RemoteWriteReceiverConfig
 from metricgate.receivers.prometheus_remote_write.decode import RemoteWriteDecoder
 from metricgate.receivers.prometheus_remote_write.http import RemoteWriteServer
@@ -62,18 +62,9 @@ class RemoteWriteReceiver(Receiver):
             await server.stop()
 
 
-def _create(
-    component_id: str, config: RemoteWriteReceiverConfig, next_consumer: Consumer | None
-) -> RemoteWriteReceiver:
-    if next_consumer is None:
-        raise ValueError("the prometheus_remote_write receiver needs a next consumer")
-    return RemoteWriteReceiver(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = receiver_factory(
     "prometheus_remote_write",
-    Kind.RECEIVER,
     RemoteWriteReceiverConfig,
-    _create,
+    RemoteWriteReceiver,
     "Prometheus remote-write 1.0 and 2.0 (snappy protobuf over HTTP)",
 )

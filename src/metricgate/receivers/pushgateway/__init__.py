@@ -18,7 +18,7 @@ import logging
 
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.registry import receiver_factory
 from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
 from metricgate.receivers.pushgateway.groups import GroupStore
 from metricgate.receivers.pushgateway.http import PushgatewayServer
@@ -65,18 +65,9 @@ class PushgatewayReceiver(Receiver):
             await server.stop()
 
 
-def _create(
-    component_id: str, config: PushgatewayReceiverConfig, next_consumer: Consumer | None
-) -> PushgatewayReceiver:
-    if next_consumer is None:
-        raise ValueError("the pushgateway receiver needs a next consumer")
-    return PushgatewayReceiver(component_id, config, next_consumer)
-
-
-FACTORY = Factory(
+FACTORY = receiver_factory(
     "pushgateway",
-    Kind.RECEIVER,
     PushgatewayReceiverConfig,
-    _create,
+    PushgatewayReceiver,
     "The Prometheus Pushgateway push API (PUT/POST/DELETE, text format)",
 )
