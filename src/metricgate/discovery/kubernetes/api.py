@@ -77,6 +77,11 @@ def _slim(obj: Object) -> Object:
 class Gone(Exception):
     """The resourceVersion asked for is too old (HTTP 410): list again."""
 
+    def __init__(self, answered: bool) -> None:
+        super().__init__("HTTP 410 Gone")
+        self.answered = answered
+        """True for a 410 answer to the request, False for an ERROR event inside a watch."""
+
 
 class ApiError(Exception):
     """The API server refused a request or sent something that is not its protocol."""
@@ -84,7 +89,7 @@ class ApiError(Exception):
 
 async def _error(response: aiohttp.ClientResponse) -> Exception:
     if response.status == 410:
-        return Gone()
+        return Gone(answered=True)
     text = (await response.text())[:500]
     try:
         message = json.loads(text).get("message") or text
@@ -157,7 +162,8 @@ class Informer:
         version = ""
         delay = self.retry
         while True:
-            listing = not version
+            listed = not version
+            listing = listed
             try:
                 if listing:
                     version = await self._list()
@@ -167,12 +173,13 @@ class Informer:
                 version = await self._watch(version)
                 delay = self.retry
                 continue
-            except Gone as exc:
+            except Gone as gone:
                 version = ""
-                if not listing:
+                if not (listed and gone.answered):
                     continue  # the watch fell behind: list again at once
-                error: Exception = ApiError(f"{self.url}: HTTP 410 Gone while listing")
-                error.__cause__ = exc
+                # Gone for the version a list just gave: do not hammer the server.
+                step = "listing" if listing else "watching from a fresh list"
+                error: Exception = ApiError(f"HTTP 410 Gone while {step}")
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError, ApiError) as exc:
                 error = exc
             self.on_refresh("kubernetes", True)
@@ -242,7 +249,7 @@ class Informer:
         kind, obj = event.get("type"), event["object"]
         if kind == "ERROR":
             if obj.get("code") == 410:
-                raise Gone()
+                raise Gone(answered=False)
             raise ApiError(f"{self.url}: watch error: {obj.get('message', obj)}")
         version = _version(obj)
         if kind in ("ADDED", "MODIFIED"):
