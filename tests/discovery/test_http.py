@@ -211,3 +211,23 @@ def test_config_errors_name_the_key(entry: dict[str, object], message: str) -> N
         DiscoveryConfigs.model_validate({"http_sd_configs": [entry]})
     problems = format_validation_error(caught.value, "", DiscoveryConfigs)
     assert any(problem.startswith(message) for problem in problems), problems
+
+
+async def test_a_missing_ca_file_fails_refreshes_until_it_appears(tmp_path: Path) -> None:
+    certs = certificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs["server.pem"], certs["server.key"])
+    endpoint = Endpoint()
+    endpoint.groups([{"targets": ["a:1"]}])
+    runner = await serve(endpoint, context)
+    ca = tmp_path / "later" / "ca.pem"
+    try:
+        received = Received()
+        discoverer = http_discoverer(endpoint.url, received, tls_config={"ca_file": str(ca)})
+        async with running(discoverer, received) as got:
+            await got.wait_for(lambda: got.refreshes.count(("http", True)) >= 2)
+            ca.parent.mkdir()
+            ca.write_bytes(Path(certs["ca.pem"]).read_bytes())
+            await got.wait_for(lambda: got.addresses() == ["a:1"])
+    finally:
+        await runner.cleanup()

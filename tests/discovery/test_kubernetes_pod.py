@@ -268,3 +268,18 @@ async def test_unreachable_api_server_sends_nothing_and_keeps_trying() -> None:
     async with running(discoverer, received) as got:
         await got.wait_for(lambda: len(got.refreshes) >= 3)
     assert got.sends == [] and set(got.refreshes) == {("kubernetes", True)}
+
+
+async def test_a_malformed_object_is_skipped_and_logged(
+    api: FakeKubernetes, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.put("pods", pod("good", ip="10.0.0.1"))
+    api.put("pods", pod("bad", ip="10.0.0.2", containers=[{"name": "x", "ports": "8080"}]))
+    received = Received()
+    with caplog.at_level(logging.WARNING, "metricgate.discovery"):
+        async with running(kube(api, received), received) as got:
+            await got.wait_for(lambda: got.sends)
+            assert got.addresses() == ["10.0.0.1:8080"]
+            api.put("pods", pod("later", ip="10.0.0.3"))
+            await got.wait_for(lambda: got.addresses() == ["10.0.0.1:8080", "10.0.0.3:8080"])
+    assert "cannot read pod default/bad" in caplog.text

@@ -43,3 +43,22 @@ def test_bad_static_target_is_refused(target: str) -> None:
 def test_unknown_key_is_refused() -> None:
     with pytest.raises(ValidationError, match="extra"):
         DiscoveryConfigs.model_validate({"statc_configs": []})
+
+
+def test_bad_label_name_is_refused() -> None:
+    with pytest.raises(ValidationError, match="expected label names"):
+        DiscoveryConfigs.model_validate(
+            {"static_configs": [{"targets": ["a:1"], "labels": {"a-b": "x"}}]}
+        )
+
+
+async def test_empty_label_values_are_left_out_and_refreshes_reported() -> None:
+    configs = DiscoveryConfigs.model_validate(
+        {"static_configs": [{"targets": ["a:1"], "labels": {"env": "", "team": "x"}}]}
+    )
+    refreshes: list[tuple[str, bool]] = []
+    sent: list[list[TargetGroup]] = []
+    [discoverer] = discoverers(configs, "job", lambda m, f: refreshes.append((m, f)))
+    await discoverer.run(sent.append)
+    assert sent[0][0].labels == {"team": "x"}
+    assert refreshes == [("static", False)]

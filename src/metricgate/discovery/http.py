@@ -65,6 +65,8 @@ class HttpDiscoverer(PeriodicDiscoverer):
         }
 
     async def refresh(self) -> list[TargetGroup]:
+        if self.client.session is None:
+            self.client.open()  # reads the TLS files: a missing one fails this refresh, not run()
         timeout = aiohttp.ClientTimeout(total=self.config.refresh_interval)
         async with self.client.get(
             self.config.url, headers=self.headers, timeout=timeout
@@ -80,7 +82,6 @@ class HttpDiscoverer(PeriodicDiscoverer):
         )
 
     async def run(self, send: SendGroups) -> None:
-        self.client.open()
         try:
             await super().run(send)
         finally:

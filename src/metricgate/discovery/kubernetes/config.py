@@ -179,7 +179,7 @@ def connection(
         own = (account / "namespace").read_text().strip()
         if not own:
             raise ValueError(f"{account / 'namespace'} is empty: cannot tell the pod's namespace")
-        names.append(own)
+        names = list(dict.fromkeys([*names, own]))
     http = HttpClientConfig(
         bearer_token_file=str(account / "token"),
         tls_config=TlsConfig(ca_file=str(account / "ca.crt")),

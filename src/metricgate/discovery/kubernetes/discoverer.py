@@ -59,11 +59,15 @@ class KubernetesDiscoverer(Discoverer):
         """First back-off after a failure (doubling to 30 s)."""
         self.failures = FailureLog(self.mechanism)
 
-    async def _connect(self) -> Connection:
+    async def _connect(self) -> tuple[Connection, HttpClient]:
+        """The API server and an open client for it, retried until both work."""
         delay = self.retry
         while True:
             try:
-                return connection(self.config, self.service_account_dir, self.environ)
+                found = connection(self.config, self.service_account_dir, self.environ)
+                client = HttpClient(found.http)
+                client.open()  # reads the CA file
+                return found, client
             except (OSError, ValueError) as exc:
                 self.on_refresh(self.mechanism, True)
                 self.failures.failed("the API server", describe(exc), "retrying")
@@ -71,9 +75,7 @@ class KubernetesDiscoverer(Discoverer):
                 delay = min(delay * 2, 30.0)
 
     async def run(self, send: SendGroups) -> None:
-        found = await self._connect()
-        client = HttpClient(found.http)
-        client.open()
+        found, client = await self._connect()
         store = Store()
         role = ROLES[self.config.role](store, self.name)
         ready = False

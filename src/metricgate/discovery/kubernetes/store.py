@@ -9,12 +9,15 @@ Invariant: a role reads objects only through `Store`, so it always sees the info
 
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from metricgate.discovery.kubernetes.api import Informer, Object, Resource
 from metricgate.discovery.targets import TargetGroup
+
+log = logging.getLogger("metricgate.discovery")
 
 META = "__meta_kubernetes_"
 
@@ -89,8 +92,26 @@ class Role(ABC):
         return set(keys) if resource == self.resources[0] else set()
 
     def changed(self, resource: Resource, keys: list[str]) -> list[TargetGroup]:
-        return [self.build(key) for key in sorted(self.affected(resource, keys))]
+        """The groups to send again after `keys` of `resource` changed."""
+        return self._build_all(sorted(self.affected(resource, keys)))
 
     def everything(self) -> list[TargetGroup]:
-        groups = [self.build(key) for key, _ in self.store.items(self.resources[0])]
-        return [group for group in groups if group.targets]
+        """Every group with targets (the first send)."""
+        keys = [key for key, _ in self.store.items(self.resources[0])]
+        return [group for group in self._build_all(keys) if group.targets]
+
+    def _build_all(self, keys: Iterable[str]) -> list[TargetGroup]:
+        groups = []
+        for key in keys:
+            try:
+                groups.append(self.build(key))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # An object shaped unlike the API's schema: skip it, keep discovering the rest.
+                log.warning(
+                    "kubernetes discovery cannot read %s %s: %r",
+                    self.resources[0].kind,
+                    key,
+                    exc,
+                    extra={"mechanism": "kubernetes", "source": key},
+                )
+        return groups
