@@ -21,7 +21,7 @@ import yaml
 
 from metricgate.discovery import DiscoveryConfigs, discoverers
 from tests.discovery.collect import Received, running
-from tests.discovery.test_http import Endpoint, serve
+from tests.discovery.http_endpoint import Endpoint, serve
 from tests.support.prometheus import PrometheusServer, run_prometheus
 
 pytestmark = pytest.mark.integration
