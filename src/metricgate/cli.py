@@ -15,6 +15,7 @@ from pathlib import Path
 from metricgate import __version__
 from metricgate.config import Config, load_config, load_config_text
 from metricgate.errors import ConfigError
+from metricgate.extensions import default_extension_registry
 from metricgate.pipeline.registry import Kind, Registry, default_registry
 
 log = logging.getLogger("metricgate")
@@ -28,7 +29,7 @@ def default_config_text() -> str:
 def _load(path: str | None, registry: Registry) -> Config:
     if path is None:
         return load_config_text(default_config_text(), registry, source="<built-in default>")
-    return load_config(Path(path), registry)
+    return load_config(Path(path), registry, extensions=default_extension_registry())
 
 
 def _print_config_error(exc: ConfigError, source: str) -> None:
@@ -59,6 +60,12 @@ def cmd_components(args: argparse.Namespace) -> int:
             factory = registry.get(kind, type_name)
             description = factory.description if factory else ""
             print(f"  {type_name:<28} {description}".rstrip())
+    extensions = default_extension_registry()
+    print("extensions:")
+    for type_name in extensions.types():
+        extension = extensions.get(type_name)
+        description = extension.description if extension else ""
+        print(f"  {type_name:<28} {description}".rstrip())
     return 0
 
 

@@ -47,8 +47,8 @@ class AuthenticatorConfig(ComponentConfig):
 
     cache_ttl: Duration = 300.0
     """How long a verified credential is trusted without checking it again (never past expiry)."""
-    cache_max_entries: int = Field(10_000, ge=1)
-    max_failed_attempts: int = Field(10, ge=1)
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    max_failed_attempts: int = Field(default=10, ge=1)
     """Failures one client address may make per `failed_attempts_window` before getting 429."""
     failed_attempts_window: Duration = 60.0
 

@@ -83,7 +83,7 @@ class BasicAuthConfig(AuthenticatorConfig):
     htpasswd: Htpasswd
     reload_interval: Duration = 10.0
     """How often the htpasswd file is checked for changes; 0 = read once."""
-    max_concurrent_checks: int = Field(2, ge=1)
+    max_concurrent_checks: int = Field(default=2, ge=1)
     """bcrypt checks running at once (each holds a CPU for tens of ms)."""
 
 
