@@ -108,7 +108,7 @@ class TenantDirectory:
             for principal in tenant.principals
         }
         self._policies: dict[str, TenantPolicy] = {}
-        self._resolved: dict[tuple[Principal, str], TenantPolicy] = {}
+        self._resolved: dict[tuple[str, str, str], TenantPolicy] = {}
         self.max_entries = max_entries
 
     def policy(self, tenant_id: str) -> TenantPolicy:
@@ -142,7 +142,7 @@ class TenantDirectory:
 
     def resolve(self, principal: Principal, requested: str = "") -> TenantPolicy:
         """The tenant `principal` writes as; `requested` is the tenant header's value, if any."""
-        key = (principal, requested)
+        key = (principal.name, principal.tenant, requested)  # strings hash once, Principals not
         policy = self._resolved.get(key)
         if policy is not None:
             return policy
