@@ -17,9 +17,9 @@ from metricgate.telemetry.logs import ConsoleFormatter, JsonFormatter
 
 SECRET = st.text(
     alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-    min_size=12,
+    min_size=10,
     max_size=40,
-)
+).map(lambda text: "Q9" + text)  # "Q9" appears in none of the texts around it
 
 
 @given(secret=SECRET)

@@ -11,6 +11,7 @@ from metricgate.components import BUILTIN_FACTORIES
 from metricgate.config import ComponentConfig, load_config_text
 from metricgate.config.auth import AuthSettings
 from metricgate.config.tenants import TenantsConfig
+from metricgate.config.tls_server import ServerTls
 from metricgate.errors import ConfigError
 from metricgate.extensions import default_extension_registry
 from metricgate.extensions.bearer import BearerTokenAuthConfig
@@ -21,6 +22,7 @@ from tests.support.capture import CAPTURE_FACTORY
 
 class GuardedHttp(ComponentConfig):
     endpoint: str = "127.0.0.1:0"
+    tls: ServerTls | None = None
     auth: AuthSettings | None = None
 
 
@@ -177,3 +179,19 @@ def test_without_a_catalog_extensions_are_kept_unchecked() -> None:
     )
     config = load_config_text(text, REGISTRY, {})
     assert config.extensions["bearertokenauth/ci"].config == {"whatever": 1}
+
+
+def test_mtls_needs_a_mutual_tls_listener() -> None:
+    text = (
+        BASE.replace("bearertokenauth/ci", "mtls")
+        + "  extensions: [mtls]\nextensions:\n  mtls: {}\n"
+    )
+    assert problems(text) == [
+        "receivers.guarded.protocols.http.auth.authenticator: 'mtls' identifies clients by their "
+        "certificate; set receivers.guarded.protocols.http.tls.client_ca_file (mutual TLS)"
+    ]
+    mutual = text.replace(
+        "http: {auth:",
+        "http: {tls: {cert_file: s.pem, key_file: s.key, client_ca_file: ca.pem}, auth:",
+    )
+    assert load(mutual).extensions["mtls"].type == "mtls"

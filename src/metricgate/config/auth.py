@@ -104,31 +104,36 @@ def parse_extensions(
     return specs
 
 
-def auth_references(value: Any, path: str) -> Iterator[tuple[str, AuthSettings]]:
-    """Every `AuthSettings` inside a config model tree, with its key path."""
+def auth_references(
+    value: Any, path: str, parent: Any = None
+) -> Iterator[tuple[str, AuthSettings, Any]]:
+    """Every `AuthSettings` inside a config model tree: its key path and the listener holding it."""
     if isinstance(value, AuthSettings):
-        yield path, value
+        yield path, value, parent
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            yield from auth_references(getattr(value, name), f"{path}.{name}")
+            yield from auth_references(getattr(value, name), f"{path}.{name}", value)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from auth_references(item, f"{path}[{index}]")
+            yield from auth_references(item, f"{path}[{index}]", parent)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from auth_references(item, f"{path}.{key}")
+            yield from auth_references(item, f"{path}.{key}", parent)
 
 
 def check_extension_references(
     enabled: list[str],
     declared: set[str],
+    extensions: dict[str, ExtensionSpec],
     components: dict[str, Any],
     problems: list[str],
     warnings: list[str],
 ) -> None:
     """`service.extensions` and every listener's `auth.authenticator` must name enabled ones.
 
-    `components` maps a section-qualified id (`receivers.otlp`) to its validated config.
+    `components` maps a section-qualified id (`receivers.otlp`) to its validated config. An
+    authenticator whose config says `requires_client_certificate` needs a listener with
+    `tls.client_ca_file` (mutual TLS), or it could never admit anyone.
     """
     seen: set[str] = set()
     for index, extension_id in enumerate(enabled):
@@ -146,7 +151,7 @@ def check_extension_references(
             f"extensions.{extension_id}: defined but not listed in service.extensions; ignored"
         )
     for component_path, config in components.items():
-        for path, settings in auth_references(config, component_path):
+        for path, settings, listener in auth_references(config, component_path):
             target = settings.authenticator
             if target not in declared:
                 problems.append(
@@ -158,3 +163,13 @@ def check_extension_references(
                     f"{path}.authenticator: extension {target!r} is not enabled; add it to "
                     "service.extensions"
                 )
+            elif target in extensions and getattr(
+                extensions[target].config, "requires_client_certificate", False
+            ):
+                tls = getattr(listener, "tls", None)
+                if not getattr(tls, "client_ca_file", ""):
+                    problems.append(
+                        f"{path}.authenticator: {target!r} identifies clients by their "
+                        f"certificate; set {path.rpartition('.')[0]}.tls.client_ca_file "
+                        "(mutual TLS)"
+                    )

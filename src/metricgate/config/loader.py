@@ -253,6 +253,7 @@ def parse_config(
         check_extension_references(
             service.extensions,
             set(raw_extensions) if isinstance(raw_extensions, dict) else set(),
+            extension_specs,
             {
                 f"{kind.section}.{spec.id}": spec.config
                 for kind, specs in sections.items()

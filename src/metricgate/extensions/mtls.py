@@ -4,8 +4,9 @@ The TLS layer (`tls.client_ca_file`) already checked the chain and validity duri
 this authenticator only reads who the certificate names: the subject's common name, or the first
 DNS, URI or e-mail subject alternative name, as `principal_from` says, and optionally a tenant
 from the subject's organization (O) or organizational unit (OU) or a SAN. A listener without
-mutual TLS never has a certificate, so every request gets 401: config validation refuses that
-combination (`requires_client_certificate`).
+mutual TLS never has a certificate, so every request would get 401: config validation refuses that
+combination (`requires_client_certificate`). Its 401 answers carry no `WWW-Authenticate`
+challenge, since no HTTP authentication scheme names client certificates.
 
 Invariant: the principal comes only from a certificate the TLS layer verified; this module never
 accepts identity from a header.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Hashable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -33,6 +34,9 @@ Field = Literal["subject_cn", "subject_o", "subject_ou", "san_dns", "san_uri", "
 
 class MtlsAuthConfig(AuthenticatorConfig):
     """`mtls`: which certificate field names the principal and which names the tenant."""
+
+    requires_client_certificate: ClassVar[bool] = True
+    """The loader refuses this authenticator on a listener without `tls.client_ca_file`."""
 
     principal_from: Field = "subject_cn"
     tenant_from: Field | Literal[""] = ""
@@ -72,7 +76,7 @@ def load_certificate(data: bytes) -> x509.Certificate:
 class MtlsAuthenticator(Authenticator):
     """Maps a verified client certificate to a principal (see module docstring)."""
 
-    challenge = 'Mutual realm="metricgate"'
+    challenge = ""  # no HTTP authentication scheme exists for client certificates
     requires_client_certificate = True
 
     def __init__(self, extension_id: str, config: MtlsAuthConfig) -> None:
