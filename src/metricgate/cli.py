@@ -9,13 +9,19 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metricgate import __version__
 from metricgate.config import Config, load_config, load_config_text
 from metricgate.errors import ConfigError
+from metricgate.extensions import default_extension_registry
 from metricgate.pipeline.registry import Kind, Registry, default_registry
+
+if TYPE_CHECKING:
+    from metricgate.telemetry.audit import AuditLog
 
 log = logging.getLogger("metricgate")
 
@@ -28,7 +34,7 @@ def default_config_text() -> str:
 def _load(path: str | None, registry: Registry) -> Config:
     if path is None:
         return load_config_text(default_config_text(), registry, source="<built-in default>")
-    return load_config(Path(path), registry)
+    return load_config(Path(path), registry, extensions=default_extension_registry())
 
 
 def _print_config_error(exc: ConfigError, source: str) -> None:
@@ -59,6 +65,12 @@ def cmd_components(args: argparse.Namespace) -> int:
             factory = registry.get(kind, type_name)
             description = factory.description if factory else ""
             print(f"  {type_name:<28} {description}".rstrip())
+    extensions = default_extension_registry()
+    print("extensions:")
+    for type_name in extensions.types():
+        extension = extensions.get(type_name)
+        description = extension.description if extension else ""
+        print(f"  {type_name:<28} {description}".rstrip())
     return 0
 
 
@@ -82,13 +94,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
         pass
-    return asyncio.run(_serve(Service(config)))
+    source = args.config or "<built-in default>"
+    text = Path(args.config).read_text("utf-8") if args.config else default_config_text()
+    return asyncio.run(_serve(Service(config), _audit(config, source, text)))
 
 
-async def _serve(service: object) -> int:
+def _audit(config: Config, source: str, text: str) -> Callable[[], Awaitable[AuditLog]]:
+    """Opens this run's audit log and records the config load (inside the event loop)."""
+    from metricgate.telemetry.audit import AuditLog
+
+    components = {
+        f"{kind.section}.{component_id}": spec.config
+        for kind in Kind
+        for component_id, spec in config.section(kind).items()
+    }
+    components.update({f"extensions.{i}": spec.config for i, spec in config.extensions.items()})
+
+    async def open_audit() -> AuditLog:
+        audit = AuditLog(config.service.telemetry.audit)
+        if audit.enabled:
+            await audit.start()
+            audit.config_loaded(source, text, components)
+        return audit
+
+    return open_audit
+
+
+async def _serve(
+    service: object, open_audit: Callable[[], Awaitable[AuditLog]] | None = None
+) -> int:
     from metricgate.pipeline.service import Service
 
     assert isinstance(service, Service)
+    audit = await open_audit() if open_audit is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -98,6 +136,8 @@ async def _serve(service: object) -> int:
         await service.start()
     except OSError as exc:
         log.error("could not start: %s", exc)
+        if audit is not None:
+            await audit.shutdown("could not start")
         return 1
     # The data path allocates many small long-lived objects (one set per new series); CPython's
     # default collection threshold (700) makes the cyclic GC rescan them constantly. Start-up
@@ -107,6 +147,8 @@ async def _serve(service: object) -> int:
     await stop.wait()
     log.info("shutting down", extra={"deadline_s": service.config.service.shutdown_timeout})
     await service.shutdown()
+    if audit is not None:
+        await audit.shutdown("signal")
     log.info("stopped")
     return 0
 

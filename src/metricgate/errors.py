@@ -2,13 +2,23 @@
 
     MetricgateError
     ├── ConfigError                 bad configuration; names the key path and what was expected
+    ├── AccessError                 a request's credentials or rights are refused
+    │   ├── Unauthenticated         missing, invalid or expired credentials (HTTP 401 with
+    │   │                           `WWW-Authenticate`, gRPC UNAUTHENTICATED)
+    │   └── PermissionDenied        valid credentials without the right (HTTP 403,
+    │                               PERMISSION_DENIED)
+    ├── RecordIntegrityError        a record encrypted at rest cannot be opened (altered, truncated,
+    │   │                           another key's); it is skipped and counted, never replayed
+    │   └── UnknownKeyError         its segment names a key id no configured key file has
     └── ConsumeError                a component could not take a batch
         ├── PermanentError          the data itself is bad: drop it, tell the client (HTTP 400,
         │                           gRPC INVALID_ARGUMENT); retrying cannot help
         └── RetryableError          a transient condition: the client should retry later
             ├── QueueFullError      an exporter queue is full (HTTP 429, RESOURCE_EXHAUSTED)
             ├── MemoryLimitError    the memory limiter refuses data (HTTP 429, RESOURCE_EXHAUSTED)
-            └── UnavailableError    shutting down or a backend is down (HTTP 503, UNAVAILABLE)
+            ├── UnavailableError    shutting down or a backend is down (HTTP 503, UNAVAILABLE)
+            └── RateLimitError      a tenant's ingestion rate, or a client address's failed
+                                    logins, are over their limit (HTTP 429, RESOURCE_EXHAUSTED)
 
 Receivers translate these into protocol status codes; `retry_after` (seconds) becomes a
 `Retry-After` header or a gRPC RetryInfo detail.
@@ -63,3 +73,50 @@ class UnavailableError(RetryableError):
     """The gateway is shutting down, or a required component is not ready."""
 
     reason = "unavailable"
+
+
+class RateLimitError(RetryableError):
+    """A token bucket is empty: a tenant's points per second, or failed logins from one address."""
+
+    reason = "rate_limited"
+
+
+class AccessError(MetricgateError):
+    """A request is refused for who sent it; `http_status` and `grpc_code` say how to answer.
+
+    The message is safe to return to the client: it never contains the credential.
+    """
+
+    reason = "access"
+    http_status = 401
+    grpc_code = "UNAUTHENTICATED"
+
+
+class Unauthenticated(AccessError):
+    """Missing, malformed, unknown or expired credentials.
+
+    `challenge` is the `WWW-Authenticate` header value an HTTP answer carries (RFC 9110 11.6.1),
+    e.g. `Bearer realm="metricgate"`.
+    """
+
+    reason = "unauthenticated"
+
+    def __init__(self, message: str, challenge: str = "") -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class PermissionDenied(AccessError):
+    """The credentials are valid but do not carry the right asked for."""
+
+    reason = "permission_denied"
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+
+
+class RecordIntegrityError(MetricgateError):
+    """An encrypted record failed authentication (tampered, truncated or another key's)."""
+
+
+class UnknownKeyError(RecordIntegrityError):
+    """A segment names an encryption key id that no configured key file has."""

@@ -193,8 +193,10 @@ class TestEnvSubstitution:
         assert warnings == ["a.b: environment variable NOPE is not set; using ''"]
 
     def test_unsupported_scheme_is_an_error(self) -> None:
-        _, _, problems = self.expand("${file:/etc/x}", {})
-        assert problems == ["a.b: expected ${env:VAR} or ${env:VAR:-default}, got '${file:/etc/x}'"]
+        _, _, problems = self.expand("${vault:/etc/x}", {})
+        assert problems == [
+            "a.b: expected ${env:VAR}, ${env:VAR:-default} or ${file:PATH}, got '${vault:/etc/x}'"
+        ]
 
     def test_relabel_group_references_pass_through(self) -> None:
         assert self.expand("${1}-$1-${name}", {})[0] == "${1}-$1-${name}"

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from metricgate.config.redact import redact
+
 _EXPECTED = {
     "int_type": "expected an integer",
     "int_parsing": "expected an integer",
@@ -46,7 +48,8 @@ def format_validation_error(
         loc = tuple(item for item in problem["loc"] if not (isinstance(item, str) and "[" in item))
         path = join_path(prefix, loc)
         kind = problem["type"]
-        given: Any = problem.get("input")
+        secret_key = next((str(item) for item in reversed(loc) if isinstance(item, str)), "")
+        given: Any = redact(problem.get("input"), secret_key)
         if kind == "extra_forbidden":
             known = _known_keys(model, loc[:-1]) if model is not None else []
             hint = f" (expected one of: {', '.join(known)})" if known else ""

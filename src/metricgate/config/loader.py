@@ -1,10 +1,12 @@
 """Load, substitute and validate a metricgate config file.
 
 The file has the OpenTelemetry Collector's shape (`receivers`, `processors`, `exporters`,
-`service.pipelines`, `service.telemetry`). String values may reference the environment with
-`${env:VAR}` or `${env:VAR:-default}`; `$$` is a literal `$`. A `${name}` without a scheme (a
-regex group in a pasted relabel `replacement: ${1}`) is left as it is. A value that is one whole
-reference is parsed as YAML after substitution, so `port: ${env:PORT}` gives an integer.
+`service.pipelines`, `service.telemetry`), plus `extensions`, `service.extensions` and
+`tenants`. String values may reference the environment with `${env:VAR}` or
+`${env:VAR:-default}`, and a file's content (trailing newlines dropped: secrets kept in files)
+with `${file:PATH}`; `$$` is a literal `$`. A `${name}` without a scheme (a regex group in a
+pasted relabel `replacement: ${1}`) is left as it is. A value that is one whole reference is
+parsed as YAML after substitution, so `port: ${env:PORT}` gives an integer.
 
 Invariant: `load_config` either returns a fully validated `Config` (every component config model
 built, every pipeline reference resolved) or raises `ConfigError` listing *every* problem found,
@@ -22,13 +24,22 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from metricgate.config.audit import AuditConfig
+from metricgate.config.auth import (
+    ExtensionCatalog,
+    ExtensionSpec,
+    check_extension_references,
+    parse_extensions,
+)
 from metricgate.config.errors import format_validation_error
+from metricgate.config.tenants import TenantsConfig
 from metricgate.config.types import ComponentConfig, Duration, parse_endpoint
 from metricgate.errors import ConfigError
 from metricgate.pipeline.registry import Factory, Kind, Registry
 
 _REFERENCE_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
 _ENV_RE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+_FILE_RE = re.compile(r"^file:(.+)$", re.DOTALL)
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[^/\s]+)?$")
 _SECTIONS = {kind.section: kind for kind in Kind}
 
@@ -70,6 +81,7 @@ class TelemetryLogsConfig(_Strict):
 class TelemetryConfig(_Strict):
     metrics: TelemetryMetricsConfig = TelemetryMetricsConfig()
     logs: TelemetryLogsConfig = TelemetryLogsConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 class ServiceConfig(_Strict):
@@ -79,6 +91,8 @@ class ServiceConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     shutdown_timeout: Duration = 30.0
     """How long shutdown may take to drain queues and flush before the process exits anyway."""
+    extensions: list[str] = []
+    """Ids from the top-level `extensions:` section that are enabled."""
 
     @field_validator("pipelines")
     @classmethod
@@ -111,6 +125,9 @@ class Config:
     exporters: dict[str, ComponentSpec]
     service: ServiceConfig
     warnings: list[str] = field(default_factory=list)
+    extensions: dict[str, ExtensionSpec] = field(default_factory=dict)
+    tenants: TenantsConfig | None = None
+    """The `tenants:` section; None when absent (no per-tenant rights or limits)."""
 
     def section(self, kind: Kind) -> dict[str, ComponentSpec]:
         return {Kind.RECEIVER: self.receivers, Kind.PROCESSOR: self.processors}.get(
@@ -139,10 +156,14 @@ def substitute_env(
             return "$"
         if ":" not in match.group(1):
             return match.group(0)  # `${1}` in a relabel replacement: not ours to expand
+        file_reference = _FILE_RE.match(match.group(1))
+        if file_reference is not None:
+            return _read_reference(file_reference.group(1), path, problems)
         reference = _ENV_RE.match(match.group(1))
         if reference is None:
             problems.append(
-                f"{path}: expected ${{env:VAR}} or ${{env:VAR:-default}}, got {match.group(0)!r}"
+                f"{path}: expected ${{env:VAR}}, ${{env:VAR:-default}} or ${{file:PATH}}, "
+                f"got {match.group(0)!r}"
             )
             return match.group(0)
         name, default = reference.group(1), reference.group(2)
@@ -164,8 +185,26 @@ def substitute_env(
     return expanded
 
 
-def parse_config(raw: Any, registry: Registry, env: dict[str, str] | None = None) -> Config:
-    """Validate an already-parsed YAML document."""
+def _read_reference(file_path: str, path: str, problems: list[str]) -> str:
+    try:
+        return Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        problems.append(f"{path}: cannot read ${{file:{file_path}}}: {reason}")
+        return ""
+
+
+def parse_config(
+    raw: Any,
+    registry: Registry,
+    env: dict[str, str] | None = None,
+    extensions: ExtensionCatalog | None = None,
+) -> Config:
+    """Validate an already-parsed YAML document.
+
+    `extensions` validates the bodies of the `extensions:` section; without it they are kept as
+    given (ids and references are still checked).
+    """
     problems: list[str] = []
     warnings: list[str] = []
     if raw is None:
@@ -175,11 +214,12 @@ def parse_config(raw: Any, registry: Registry, env: dict[str, str] | None = None
     raw = substitute_env(raw, "", dict(os.environ) if env is None else env, warnings, problems)
 
     for key in raw:
-        if key not in (*_SECTIONS, "service", "extensions", "connectors"):
+        if key not in (*_SECTIONS, "service", "extensions", "connectors", "tenants"):
             problems.append(
-                f"{key}: unknown key (expected one of: receivers, processors, exporters, service)"
+                f"{key}: unknown key (expected one of: receivers, processors, exporters, "
+                "extensions, tenants, service)"
             )
-        elif key in ("extensions", "connectors") and raw[key]:
+        elif key == "connectors" and raw[key]:
             problems.append(f"{key}: not supported by metricgate")
 
     sections: dict[Kind, dict[str, ComponentSpec]] = {}
@@ -199,8 +239,29 @@ def parse_config(raw: Any, registry: Registry, env: dict[str, str] | None = None
         except ValidationError as exc:
             problems.extend(format_validation_error(exc, "service", ServiceConfig))
 
+    extension_specs = parse_extensions(raw.get("extensions"), extensions, problems)
+    tenants: TenantsConfig | None = None
+    if raw.get("tenants") is not None:
+        try:
+            tenants = TenantsConfig.model_validate(raw["tenants"])
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, "tenants", None))
+
     if service is not None:
         _check_pipelines(service, sections, declared, problems, warnings)
+        raw_extensions = raw.get("extensions")
+        check_extension_references(
+            service.extensions,
+            set(raw_extensions) if isinstance(raw_extensions, dict) else set(),
+            extension_specs,
+            {
+                f"{kind.section}.{spec.id}": spec.config
+                for kind, specs in sections.items()
+                for spec in specs.values()
+            },
+            problems,
+            warnings,
+        )
     if problems:
         raise ConfigError(problems)
     assert service is not None
@@ -210,20 +271,31 @@ def parse_config(raw: Any, registry: Registry, env: dict[str, str] | None = None
         exporters=sections[Kind.EXPORTER],
         service=service,
         warnings=warnings,
+        extensions=extension_specs,
+        tenants=tenants,
     )
 
 
-def load_config(path: str | Path, registry: Registry, env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path,
+    registry: Registry,
+    env: dict[str, str] | None = None,
+    extensions: ExtensionCatalog | None = None,
+) -> Config:
     """Read and validate a YAML config file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
-    return load_config_text(text, registry, env, source=str(path))
+    return load_config_text(text, registry, env, source=str(path), extensions=extensions)
 
 
 def load_config_text(
-    text: str, registry: Registry, env: dict[str, str] | None = None, source: str = "<config>"
+    text: str,
+    registry: Registry,
+    env: dict[str, str] | None = None,
+    source: str = "<config>",
+    extensions: ExtensionCatalog | None = None,
 ) -> Config:
     try:
         raw = yaml.safe_load(text)
@@ -232,7 +304,7 @@ def load_config_text(
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from exc
-    return parse_config(raw, registry, env)
+    return parse_config(raw, registry, env, extensions)
 
 
 def _parse_section(

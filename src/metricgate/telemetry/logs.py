@@ -1,4 +1,8 @@
-"""Structured logging: `console` (human) or `json` (one object per line) on stderr."""
+"""Structured logging: `console` (human) or `json` (one object per line) on stderr.
+
+Every formatted line goes through `redact_text`, so a credential that reaches a log message (an
+exception quoting a header, a URL with a password) is masked.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from metricgate.config.redact import redact_text
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
@@ -27,7 +33,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact_text(json.dumps(entry, default=str))
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -45,7 +51,7 @@ class ConsoleFormatter(logging.Formatter):
             and not key.startswith("_")
             and key not in ("message", "asctime")
         ]
-        return f"{line} {' '.join(extras)}" if extras else line
+        return redact_text(f"{line} {' '.join(extras)}" if extras else line)
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:

@@ -1,0 +1,108 @@
+"""Stamping the tenant on data: the gateway says whose data it is, never the client.
+
+Every metric's resource gets attribute `tenant.id` (configurable) and, when `label` is set
+(default `tenant`), every point gets that attribute too, so Prometheus outputs show it as a label
+and remote-write backends can route on it. A value the client sent under either name is replaced,
+and the points that carried a different value are counted as forged.
+
+Invariant: stamping never changes anything but those two attributes, and it builds new batch
+objects (the receiver's batch is shared with nothing yet, but interned series are shared with
+everyone). Per metric and per series, the stamped object is computed once and remembered in a
+bounded table, so a steady stream costs one dict lookup per point.
+"""
+
+from __future__ import annotations
+
+from metricgate.model import Batch, MetricPoints
+from metricgate.model.series import INTERNER, AttributeValue, Interner, Metric, Series
+
+
+def _replaced(
+    attributes: tuple[tuple[str, AttributeValue], ...], key: str, value: str
+) -> tuple[tuple[tuple[str, AttributeValue], ...], bool]:
+    """Attributes with `key` set to `value`, and whether a different value was there."""
+    forged = False
+    kept: list[tuple[str, AttributeValue]] = []
+    for pair in attributes:
+        if pair[0] == key:
+            forged = pair[1] != value
+        else:
+            kept.append(pair)
+    kept.append((key, value))
+    kept.sort(key=lambda pair: pair[0])
+    return tuple(kept), forged
+
+
+class TenantStamp:
+    """Stamps one tenant's id on batches (see module docstring)."""
+
+    __slots__ = ("_interner", "_metrics", "_series", "label", "max_entries", "resource_attribute",
+                 "tenant")  # fmt: skip
+
+    def __init__(
+        self,
+        tenant: str,
+        resource_attribute: str = "tenant.id",
+        label: str = "tenant",
+        interner: Interner = INTERNER,
+        max_entries: int = 1_000_000,
+    ) -> None:
+        self.tenant = tenant
+        self.resource_attribute = resource_attribute
+        self.label = label
+        self._interner = interner
+        self.max_entries = max_entries
+        self._metrics: dict[Metric, tuple[Metric, bool]] = {}
+        self._series: dict[Series, tuple[Series, bool]] = {}
+
+    def apply(self, batch: Batch) -> tuple[Batch, int]:
+        """The stamped batch, and how many points carried a different (forged) tenant."""
+        forged = 0
+        metrics: list[MetricPoints] = []
+        series_cache = self._series
+        if len(series_cache) >= self.max_entries:
+            series_cache.clear()
+            self._metrics.clear()
+        for points in batch.metrics:
+            metric, metric_forged = self._metric(points.metric)
+            stamped: list[Series] = []
+            append = stamped.append
+            for series in points.series:
+                entry = series_cache.get(series)
+                if entry is None:
+                    entry = self._stamp_series(series, metric)
+                    series_cache[series] = entry
+                append(entry[0])
+                if entry[1]:
+                    forged += 1
+            if metric_forged:
+                forged += len(points.series) - sum(series_cache[s][1] for s in points.series)
+            metrics.append(
+                MetricPoints(
+                    metric,
+                    stamped,
+                    points.values,
+                    points.timestamps,
+                    points.start_timestamps,
+                    points.flags,
+                    points.exemplars,
+                )
+            )
+        return Batch(metrics), forged
+
+    def _metric(self, metric: Metric) -> tuple[Metric, bool]:
+        entry = self._metrics.get(metric)
+        if entry is None:
+            attributes, forged = _replaced(
+                metric.resource.attributes, self.resource_attribute, self.tenant
+            )
+            resource = self._interner.intern_resource(attributes, metric.resource.schema_url)
+            entry = (self._interner.intern_metric_like(metric, resource=resource), forged)
+            self._metrics[metric] = entry
+        return entry
+
+    def _stamp_series(self, series: Series, metric: Metric) -> tuple[Series, bool]:
+        attributes, forged = series.attributes, False
+        if self.label:
+            attributes, forged = _replaced(attributes, self.label, self.tenant)
+        return self._interner.intern_series(metric, attributes), forged

@@ -1,0 +1,32 @@
+"""Wait for a condition by polling it (never by sleeping a fixed time and hoping)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+async def wait_until(
+    predicate: Callable[[], bool],
+    poke: Callable[[], Awaitable[Any] | Any] | None = None,
+    timeout: float = 10.0,
+    interval: float = 0.01,
+) -> None:
+    """Return once `predicate()` is true; `poke()` (sync or async) runs before each look.
+
+    Raises AssertionError after `timeout` seconds, so a test fails instead of hanging.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if poke is not None:
+            result = poke()
+            if inspect.isawaitable(result):
+                await result
+        if predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
