@@ -76,6 +76,11 @@ def apply(actions: list[dict[str, Any]], attributes: dict[str, Any]) -> dict[str
             {"url": "user 42", "id": "42", "rest": ""},
         ),
         ({"key": "url", "action": "extract", "pattern": r"(?P<id>\d+)"}, {"url": 5}, {"url": 5}),
+        (  # Go's syntax: \d is ASCII only (Python's re would take the Arabic-Indic digits)
+            {"key": "n", "action": "extract", "pattern": r"(?P<id>\d+)"},
+            {"n": "\u0661\u0662 7"},
+            {"n": "\u0661\u0662 7", "id": "7"},
+        ),
         ({"key": "n", "action": "convert", "converted_type": "int"}, {"n": "42"}, {"n": 42}),
         ({"key": "n", "action": "convert", "converted_type": "int"}, {"n": "4x"}, {"n": "4x"}),
         ({"key": "n", "action": "convert", "converted_type": "int"}, {"n": 2.9}, {"n": 2}),
@@ -200,8 +205,12 @@ async def test_processor_forwards_unchanged_batch_as_is() -> None:
         ),
         (
             "{actions: [{key: a, action: delete, pattern: '('}]}",
-            "processors.attributes.actions[0].pattern: invalid regular expression '(': "
-            "missing ), unterminated subpattern at position 0",
+            "processors.attributes.actions[0].pattern: invalid regex '(': missing closing )",
+        ),
+        (
+            "{actions: [{key: a, action: delete, pattern: 'a(?=b)'}]}",
+            "processors.attributes.actions[0].pattern: invalid regex 'a(?=b)': lookahead (?=...) "
+            "is not supported: RE2 (used by Prometheus) does not support it",
         ),
         (
             "{actions: [{key: a, action: insert}]}",

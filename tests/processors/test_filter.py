@@ -151,13 +151,13 @@ async def test_verdicts_are_cached_per_metric_and_series(monkeypatch: pytest.Mon
     [
         (
             "{include: {match_type: regexp, metric_names: [ok, '(']}}",
-            "processors.filter.include.metric_names[1]: invalid regular expression '(': "
-            "missing ), unterminated subpattern at position 0",
+            "processors.filter.include.metric_names[1]: invalid regex '(': "
+            "missing closing )",
         ),
         (
             "{exclude: {match_type: regexp, attributes: [{key: k, value: '[a'}]}}",
-            "processors.filter.exclude.attributes[0].value: invalid regular expression '[a': "
-            "unterminated character set at position 0",
+            "processors.filter.exclude.attributes[0].value: invalid regex '[a': "
+            "missing closing ]",
         ),
         (
             "{include: {match_type: fuzzy, metric_names: [a]}}",
@@ -181,6 +181,16 @@ async def test_verdicts_are_cached_per_metric_and_series(monkeypatch: pytest.Mon
             "{include: {attributes: [{key: k, value: [1, 2]}]}}",
             "processors.filter.include.attributes[0].value: expected a string, number or "
             "boolean, got [1, 2]",
+        ),
+        (
+            "{include: {match_type: regexp, metric_names: ['a(?!b)']}}",
+            "processors.filter.include.metric_names[0]: invalid regex 'a(?!b)': negative "
+            "lookahead (?!...) is not supported: RE2 (used by Prometheus) does not support it",
+        ),
+        (
+            "{include: {match_type: regexp, attributes: [{key: k, value: 'x\\Z'}]}}",
+            "processors.filter.include.attributes[0].value: invalid regex 'x\\Z': invalid "
+            "escape sequence \\Z (RE2 spells end of text \\z)",
         ),
         (
             "{metrics: {include: {metric_names: [a]}}}",

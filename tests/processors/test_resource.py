@@ -100,8 +100,8 @@ async def test_unchanged_resources_forward_the_batch_as_is() -> None:
         ),
         (
             "{actions: [{key: a, action: hash, pattern: '*'}]}",
-            "processors.resource.actions[0].pattern: invalid regular expression '*': "
-            "nothing to repeat at position 0",
+            "processors.resource.actions[0].pattern: invalid regex '*': "
+            "missing argument to repetition operator '*'",
         ),
         (
             "{actions: [{key: a, action: upsert, value: {nested: map}}]}",

@@ -11,8 +11,9 @@ Each entry of `actions` is applied in order to one attribute set:
 - `extract`: search `key`'s string value with `pattern` and set one attribute per named group
   (overwriting; a group that did not take part becomes "").
 - `convert`: change `key`'s value to `converted_type` (`int`, `double`, `string`) where possible.
-`pattern` is searched anywhere in the key (or value, for `extract`), like the Collector's Go
-`MatchString`; anchor it with `^...$` to match whole keys. Action names are case-insensitive.
+`pattern` is Go (RE2) syntax, matched in linear time (`metricgate.regex`), and searched anywhere
+in the key (or value, for `extract`), like the Collector's Go `MatchString`; anchor it with
+`^...$` to match whole keys. Action names are case-insensitive.
 
 Invariant: `Actions.apply` is a pure function of its input, so results are cached per input
 Series or Resource; it returns the input tuple itself when nothing changed.
@@ -30,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from metricgate.model import Attributes, AttributeValue
 from metricgate.processors.matching import attribute_text, compile_pattern, fail_at, missing_at
+from metricgate.regex import GoRegex
 
 ActionName = Literal["insert", "update", "upsert", "delete", "hash", "extract", "convert"]
 Scalar = str | bool | int | float
@@ -94,8 +96,9 @@ class AttributeAction(BaseModel):
             if self._given(name):
                 fail_at((name,), f"not used by action {action!r}", getattr(self, name))
         if self.pattern:
-            regex = compile_pattern(self.pattern, ("pattern",))
-            if action == "extract" and (not regex.groups or len(regex.groupindex) != regex.groups):
+            regex = compile_pattern(self.pattern, ("pattern",), anchored=False)
+            names = regex.group_names[1:]
+            if action == "extract" and (not names or None in names):
                 fail_at(("pattern",), "expected only named groups, (?P<name>...)", self.pattern)
         return self
 
@@ -168,7 +171,7 @@ def _config_value(value: Scalar | list[Scalar]) -> AttributeValue:
 
 def _compile(action: AttributeAction) -> Step:
     key = action.key
-    regex = re.compile(action.pattern) if action.pattern else None
+    regex = GoRegex(action.pattern, anchored=False) if action.pattern else None
     name = action.action
     if name in ("insert", "update", "upsert"):
         return _setter(name, key, action)
@@ -193,14 +196,17 @@ def _compile(action: AttributeAction) -> Step:
         return hash_
     if name == "extract":
         assert regex is not None
-        names = list(regex.groupindex)
+        # Go's Expand of `${name}`: a group that did not take part gives "".
+        groups = [(name, regex.template(f"${{{name}}}")) for name in dict.fromkeys(
+            name for name in regex.group_names if name is not None
+        )]
 
         def extract(pairs: dict[str, AttributeValue]) -> None:
             source = pairs.get(key)
             found = regex.search(source) if isinstance(source, str) else None
             if found is not None:
-                for group in names:
-                    pairs[group] = found.group(group) or ""
+                for group, expand in groups:
+                    pairs[group] = expand(found)
 
         return extract
     to = action.converted_type or "string"

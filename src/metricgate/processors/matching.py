@@ -1,10 +1,12 @@
 """Selecting metrics and series by name, type and attributes, for `include`/`exclude` config.
 
 `MatchProperties` is the config shape (the Collector's filter `MatchProperties`); `MetricMatcher`
-is its compiled form. Patterns are compiled once, when the config is validated, and a `regexp`
-pattern must match the *whole* string (Prometheus' anchored convention; the Collector's filterset
-searches instead, so `foo` there is `.*foo.*` here). Attribute values are compared in their string
-form (`attribute_text`), so `value: 200` matches the attribute `"200"` and the integer 200 alike.
+is its compiled form. Patterns are compiled once, when the config is validated, in Go's syntax and
+matched by RE2 in linear time (`metricgate.regex`, as everywhere a user writes a pattern), and a
+`regexp` pattern must match the *whole* string (Prometheus' anchored convention; the Collector's
+filterset searches instead, so `foo` there is `.*foo.*` here). Attribute values are compared in
+their string form (`attribute_text`), so `value: 200` matches the attribute `"200"` and the
+integer 200 alike.
 
 Invariant: a matcher's answer depends only on the interned identity objects it is given (Metric,
 Series), so callers cache verdicts per Metric and per Series.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal, NoReturn
@@ -23,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from metricgate.model import Attributes, AttributeValue, Metric, MetricKind, Series
+from metricgate.regex import GoRegex, RegexError
 
 MatchType = Literal["strict", "regexp"]
 MetricTypeName = Literal["gauge", "sum", "histogram", "exponential_histogram", "summary"]
@@ -45,12 +47,12 @@ def missing_at(loc: Loc, given: Any) -> NoReturn:
     )
 
 
-def compile_pattern(pattern: str, loc: Loc) -> re.Pattern[str]:
-    """`re.compile`, turning a bad pattern into a config error at `loc`."""
+def compile_pattern(pattern: str, loc: Loc, *, anchored: bool = True) -> GoRegex:
+    """The Go regex `pattern` (whole-string unless not `anchored`); a bad one fails at `loc`."""
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        fail_at(loc, f"invalid regular expression {pattern!r}: {exc}", pattern)
+        return GoRegex(pattern, anchored)
+    except RegexError as exc:
+        fail_at(loc, str(exc), pattern)
 
 
 def attribute_text(value: AttributeValue) -> str:
@@ -95,12 +97,12 @@ class NameMatcher:
 
     def __init__(self, names: Sequence[str], match_type: MatchType) -> None:
         self._names = frozenset(names) if match_type == "strict" else frozenset()
-        self._patterns = [re.compile(n) for n in names] if match_type == "regexp" else []
+        self._patterns = [GoRegex(n) for n in names] if match_type == "regexp" else []
 
     def matches(self, name: str) -> bool:
         if name in self._names:
             return True
-        return any(p.fullmatch(name) for p in self._patterns)
+        return any(p.matches(name) for p in self._patterns)
 
 
 def check_names(names: Sequence[str], match_type: MatchType, loc: Loc) -> None:
@@ -131,13 +133,13 @@ class AttributeMatcher:
         self._key = match.key
         self._text = None if match.value is None else attribute_text(match.value)
         regexp = (match.match_type or default_type) == "regexp"
-        self._regex = re.compile(self._text) if regexp and self._text is not None else None
+        self._regex = GoRegex(self._text) if regexp and self._text is not None else None
 
     def matches(self, attributes: Attributes) -> bool:
         for key, value in attributes:
             if key == self._key:
                 if self._regex is not None:
-                    return self._regex.fullmatch(attribute_text(value)) is not None
+                    return self._regex.matches(attribute_text(value))
                 return self._text is None or attribute_text(value) == self._text
         return False
 

@@ -35,6 +35,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from metricgate.config.types import ComponentConfig, Duration
 from metricgate.pipeline.queue import ExporterConfig
+from metricgate.regex import GoRegex, RegexError
 
 
 class MetricDeclaration(ComponentConfig):
@@ -43,7 +44,7 @@ class MetricDeclaration(ComponentConfig):
     dimensions: list[list[str]] = Field(min_length=1)
     """Each set is used when the point has every key in it (at most 30 keys a set)."""
     metric_name_selectors: list[str] = Field(min_length=1)
-    """Regular expressions, searched (not fully matched) in the metric name."""
+    """Go (RE2) regular expressions, searched (not fully matched) in the metric name."""
 
     @field_validator("dimensions")
     @classmethod
@@ -58,9 +59,9 @@ class MetricDeclaration(ComponentConfig):
     def _check_selectors(cls, value: list[str]) -> list[str]:
         for pattern in value:
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"expected a regular expression, got {pattern!r}: {exc}") from exc
+                GoRegex(pattern, anchored=False)
+            except RegexError as exc:
+                raise ValueError(f"expected a Go (RE2) regular expression: {exc}") from None
         return value
 
 

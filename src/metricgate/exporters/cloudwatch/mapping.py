@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from metricgate.model.delta import (
     number_increase,
     take_out_of_order,
 )
+from metricgate.regex import GoRegex
 
 MAX_AGE_S: Final = 14 * 24 * 3600
 MAX_FUTURE_S: Final = 2 * 3600
@@ -89,7 +89,7 @@ class Mapper:
         self._counts: Deltas[tuple[float, ...]] = Deltas(counts_increase, FirstPoint.KNOWN_START)
         """(count, sum[, buckets]) of cumulative histograms and summaries."""
         self._declarations = [
-            ([re.compile(p) for p in d.metric_name_selectors], d.dimensions)
+            ([GoRegex(p, anchored=False) for p in d.metric_name_selectors], d.dimensions)
             for d in config.metric_declarations
         ]
         self._dimensions: dict[Series, list[Dimensions]] = {}
@@ -242,7 +242,7 @@ class Mapper:
         if self._declarations:
             name = series.metric.name
             for selectors, dimension_sets in self._declarations:
-                if any(s.search(name) for s in selectors):
+                if any(s.matches(name) for s in selectors):
                     present = dict(base)
                     for keys in dimension_sets:
                         if all(k in present for k in keys):

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from metricgate.config.types import ComponentConfig
-from metricgate.processors.relabel.regex import GoRegex, RegexError
 from metricgate.processors.relabel.selector import Selector, SelectorError, parse_selector
+from metricgate.regex import GoRegex, RegexError
 from metricgate.translate.names import LABEL_NAME_RE
 
 PROMETHEUS_ACTIONS = (

@@ -1,21 +1,24 @@
-"""Go (RE2) regular expression syntax, translated into an equivalent Python `re` pattern.
+"""Go (RE2) regular expression syntax, checked as Go checks it and emitted for the RE2 engine.
 
 Prometheus and vmagent compile relabel regexes with Go's `regexp` package (RE2 syntax). This
-module parses that syntax itself, the way Go's `regexp/syntax` does, and emits a Python pattern
-that means the same:
+module parses that syntax itself, the way Go's `regexp/syntax` does, and emits a pattern for
+Google's RE2 (the C++ engine behind `google-re2`, which matches in linear time) that means exactly
+what Go means, wherever Go and RE2's C++ parser differ:
 
-- constructs RE2 lacks (backreferences, lookaround, atomic groups, possessive quantifiers,
-  conditionals, `\\Z`) are errors, never silently given Python's meaning;
-- classes become explicit code-point ranges (`charclass`): ASCII `\\d \\w \\s \\b`, POSIX
-  classes, `(?i)` by Go's case-folding orbits;
+- constructs Go lacks (backreferences, lookaround, atomic groups, possessive quantifiers,
+  conditionals, `\\Z`, `\\C`) are errors with Go's reason, never another engine's meaning;
+- classes become explicit code-point ranges (`charclass`): ASCII `\\d \\w \\s`, POSIX
+  classes, `(?i)` by Go's case-folding orbits, Unicode categories from Python's tables;
 - `^`/`$` mean start/end of text unless `(?m)`; flags `(?imsU)` last until the enclosing group
-  closes, as in Go; repetition counts are limited to 1000 like Go's;
+  closes, as in Go; `(?U)` is applied by swapping each quantifier's greediness; repetition counts
+  are limited to 1000 like Go's;
 - capture groups are numbered as in Go; names may start with a digit (`(?P<1x>...)`), so groups
   are emitted unnamed and their names returned separately.
 
 Invariant: `translate` accepts exactly the patterns Go accepts (apart from Unicode script classes
-such as `\\p{Greek}`, which it refuses), and the Python pattern it returns matches the same strings
-with the same submatches.
+such as `\\p{Greek}`, which it refuses), and the RE2 pattern it returns matches the same strings
+with the same submatches. The output uses only flag-free RE2 syntax (`(?m:^)`, `(?s:.)` aside),
+so no engine option changes its meaning.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from metricgate.processors.relabel import charclass
-from metricgate.processors.relabel.charclass import Ranges
+from metricgate.regex import charclass
+from metricgate.regex.charclass import Ranges
 
 _FOLD, _MULTILINE, _DOTALL, _UNGREEDY = 1, 2, 4, 8
 _FLAG_BITS = {"i": _FOLD, "m": _MULTILINE, "s": _DOTALL, "U": _UNGREEDY}
@@ -44,14 +47,6 @@ _UNSUPPORTED_GROUPS = {
     "(?R": "recursion",
     "(?&": "subroutine call",
 }
-_BOUNDARY = (
-    f"(?:(?<={charclass.WORD_CLASS})(?!{charclass.WORD_CLASS})"
-    f"|(?<!{charclass.WORD_CLASS})(?={charclass.WORD_CLASS}))"
-)
-_NOT_BOUNDARY = (
-    f"(?:(?<={charclass.WORD_CLASS})(?={charclass.WORD_CLASS})"
-    f"|(?<!{charclass.WORD_CLASS})(?!{charclass.WORD_CLASS}))"
-)
 _OCTAL = "01234567"
 _OCTAL_DIGITS = frozenset(_OCTAL)
 _CONTROL_ESCAPES = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
@@ -150,14 +145,14 @@ class _Parser:
         if char == "(":
             return self.group(state)
         if char == "[":
-            return _Piece(charclass.to_python(self.bracket(flags)))
+            return _Piece(charclass.to_re2(self.bracket(flags)))
         if char == "\\":
             return self.escape_atom(flags)
         self.pos += 1
         if char == "^":
             return _Piece("(?m:^)" if flags & _MULTILINE else "\\A", atomic=False)
         if char == "$":
-            return _Piece("(?m:$)" if flags & _MULTILINE else "\\Z", atomic=False)
+            return _Piece("(?m:$)" if flags & _MULTILINE else "\\z", atomic=False)
         if char == ".":
             return _Piece("(?s:.)" if flags & _DOTALL else ".")
         return self.literal(ord(char), flags)
@@ -166,7 +161,7 @@ class _Parser:
         if flags & _FOLD:
             orbit = charclass.fold_orbit(cp)
             if len(orbit) > 1:
-                return _Piece(charclass.to_python([(c, c) for c in orbit]))
+                return _Piece(charclass.to_re2([(c, c) for c in orbit]))
         return _Piece(charclass.literal(cp))
 
     def group(self, state: list[int]) -> _Piece | None:
@@ -224,15 +219,15 @@ class _Parser:
     def escape_atom(self, flags: int) -> _Piece | None:
         src, pos = self.src, self.pos
         kind = src[pos + 1 : pos + 2]
-        simple = {"A": "\\A", "z": "\\Z", "b": _BOUNDARY, "B": _NOT_BOUNDARY}
-        if kind in simple:
+        # RE2's \b and \B are ASCII word boundaries, as Go's are.
+        if kind in ("A", "z", "b", "B"):
             self.pos += 2
-            return _Piece(simple[kind], atomic=kind in "bB")
+            return _Piece(f"\\{kind}", atomic=False)
         if kind == "C":
             raise self.error("\\C (any byte) is not supported")
         ranges = self.class_escape(flags)
         if ranges is not None:
-            return _Piece(charclass.to_python(ranges))
+            return _Piece(charclass.to_re2(ranges))
         return self.literal(self.char_escape(), flags)
 
     def quoted(self, flags: int) -> list[_Piece]:
@@ -355,7 +350,7 @@ def _group(table: Ranges, negated: bool, flags: int) -> Ranges:
 
 
 def translate(source: str) -> tuple[str, tuple[str | None, ...]]:
-    """The Python pattern for Go pattern `source`, and the capture group names (index 0: None).
+    """The RE2 pattern for Go pattern `source`, and the capture group names (index 0: None).
 
     Raises `RegexError` when Go would refuse `source`.
     """

@@ -1,10 +1,13 @@
-"""Go (RE2) regex semantics in Python: syntax accepted and refused, classes, flags, Expand."""
+"""Go (RE2) regexes: syntax accepted and refused, classes, flags, Expand, linear-time matching."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from metricgate.processors.relabel import GoRegex, RegexError
+from metricgate.regex import GoRegex, RegexError
 
 
 def groups(pattern: str, text: str) -> tuple[str | None, ...] | None:
@@ -187,3 +190,50 @@ def test_expand_follows_go(template: str, expected: str) -> None:
 )
 def test_replace_all_follows_go(pattern: str, text: str, template: str, expected: str) -> None:
     assert GoRegex(pattern, anchored=False).replace_all(text, template) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "template", "expected"),
+    [
+        ("x*", "héllo", "-", "-h-é-l-l-o-"),  # an empty match steps over a whole character
+        ("é", "aébé", "[$0]", "a[é]b[é]"),
+        ("(.)", "日本", "<$1>", "<日><本>"),
+    ],
+)
+def test_replace_all_counts_characters_not_bytes(
+    pattern: str, text: str, template: str, expected: str
+) -> None:
+    assert GoRegex(pattern, anchored=False).replace_all(text, template) == expected
+
+
+def test_non_ascii_text_gives_character_offsets_and_groups() -> None:
+    regex = GoRegex("(b+)", anchored=False)
+    match = regex.search("ééébbx")
+    assert match is not None
+    assert match.span() == (3, 5) and match.group(1) == "bb"
+    later = regex.search("ébéb", 2)
+    assert later is not None and later.span(1) == (3, 4)
+    assert GoRegex("(.*)").search("a\udc80b") is not None  # a lone surrogate (JSON \\udc80)
+
+
+def test_pathological_patterns_take_linear_time() -> None:
+    # Each of these needs about 2^n steps in a backtracking engine (Python's re would not finish
+    # in a lifetime); RE2 answers at once. Run in a child so a regression fails instead of hanging.
+    script = """
+from metricgate.regex import GoRegex
+checks = [
+    ("(a+)+b", "a" * 5000 + "!"),
+    ("(x+x+)+y", "x" * 5000),
+    ("(a|aa)*c", "a" * 5000),
+    ("(.*a){20}", "a" * 5000 + "b"),
+]
+for pattern, text in checks:
+    assert not GoRegex(pattern).matches(text), pattern
+    assert GoRegex(pattern).search(text) is None, pattern
+    GoRegex(pattern, anchored=False).replace_all(text, "x")
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr

@@ -3,8 +3,9 @@
 Go resolves every class when it parses a pattern: `\\d`, `\\w`, `\\s` and the POSIX `[:name:]`
 classes are ASCII-only, `(?i)` adds each code point's simple case-folding orbit (so `(?i)k` also
 matches the Kelvin sign), and a negated class is negated after folding. Python's `re` would give
-Unicode-aware `\\d`/`\\w`/`\\s` and its own case-insensitivity rules instead, so the regex
-translator builds the ranges here and hands Python nothing but explicit ranges.
+Unicode-aware `\\d`/`\\w`/`\\s` and its own case-insensitivity rules, and RE2's C++ Unicode
+tables may be of another Unicode version than Go's, so the regex translator builds the ranges here
+and hands the engine nothing but explicit ranges.
 
 Invariant: every `Ranges` value leaving this module is normalized: sorted, non-overlapping and
 non-adjacent `(lo, hi)` pairs of code points, inclusive.
@@ -44,9 +45,6 @@ POSIX_CLASSES: dict[str, Ranges] = {
     "xdigit": [(0x30, 0x39), (0x41, 0x46), (0x61, 0x66)],
 }
 """`[:name:]` inside a bracket expression; `[:^name:]` negates."""
-
-WORD_CLASS = "[0-9A-Za-z_]"
-"""What `\\b` and `\\B` consider a word character (RE2: ASCII only)."""
 
 
 def normalize(ranges: Ranges) -> Ranges:
@@ -156,20 +154,18 @@ def _escape(cp: int) -> str:
         return chr(cp)
     if cp < 0x100:
         return f"\\x{cp:02x}"
-    if cp < 0x10000:
-        return f"\\u{cp:04x}"
-    return f"\\U{cp:08x}"
+    return f"\\x{{{cp:x}}}"
 
 
 def literal(cp: int) -> str:
-    """One code point as a Python pattern atom that means exactly that character."""
+    """One code point as an RE2 pattern atom that means exactly that character."""
     return _escape(cp)
 
 
-def to_python(ranges: Ranges) -> str:
-    """A Python pattern atom matching exactly the code points in normalized `ranges`."""
+def to_re2(ranges: Ranges) -> str:
+    """An RE2 pattern atom matching exactly the code points in normalized `ranges`."""
     if not ranges:
-        return "(?!)"
+        return f"[^\\x00-{_escape(MAX_RUNE)}]"
     if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
         return _escape(ranges[0][0])
     parts = [_escape(lo) if lo == hi else f"{_escape(lo)}-{_escape(hi)}" for lo, hi in ranges]
