@@ -18,6 +18,7 @@ from metricgate import __version__
 from metricgate.config import Config, load_config, load_config_text
 from metricgate.errors import ConfigError
 from metricgate.extensions import default_extension_registry
+from metricgate.extras import MissingExtraError
 from metricgate.pipeline.registry import Kind, Registry, default_registry
 
 if TYPE_CHECKING:
@@ -187,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except MissingExtraError as exc:
+        print(f"metricgate: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -6,8 +6,6 @@ its metric has those labels, and reads recording rules of `metricgate.catalog.ru
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard as dash
-
 from metricgate.catalog.panels import (
     assemble_dashboard,
     heatmap_panel,
@@ -18,6 +16,12 @@ from metricgate.catalog.panels import (
     stat_panel,
     timeseries_panel,
 )
+from metricgate.extras import MissingExtraError
+
+try:
+    from grafana_foundation_sdk.builders import dashboard as dash
+except ImportError as exc:
+    raise MissingExtraError.of(exc, "catalog", "the Grafana dashboards") from exc
 
 __all__ = ["agent_overview", "business_kpis"]
 

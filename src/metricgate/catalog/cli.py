@@ -56,15 +56,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
-    try:
-        from metricgate.catalog.dashboards import write_dashboards
-    except ImportError as exc:
-        print(
-            f"metricgate catalog dashboards needs grafana-foundation-sdk ({exc}); "
-            "install it with: pip install grafana-foundation-sdk",
-            file=sys.stderr,
-        )
-        return 1
+    from metricgate.catalog.dashboards import write_dashboards
+
     written = write_dashboards(
         args.out, prometheus_url=args.prometheus_url, dashboards_path=args.dashboards_path
     )
@@ -120,14 +113,8 @@ def _duration(text: str) -> float:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        from metricgate.catalog.demo import run_demo
-    except ImportError as exc:
-        print(
-            f"metricgate demo needs the OpenTelemetry SDK and OTLP exporters ({exc})",
-            file=sys.stderr,
-        )
-        return 1
+    from metricgate.catalog.demo import run_demo
+
     if args.agents < 1 or args.interval <= 0:
         print("metricgate demo: --agents must be >= 1 and --interval > 0", file=sys.stderr)
         return 2

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from metricgate.extras import MissingExtraError
+
+try:
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+except ImportError as exc:
+    raise MissingExtraError.of(exc, "catalog", "the Grafana dashboards") from exc
 
 from metricgate.catalog.agent_dashboards import agent_overview, business_kpis
 from metricgate.catalog.panels import DATASOURCE_NAME, DATASOURCE_UID

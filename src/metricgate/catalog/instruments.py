@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import math
 
-from opentelemetry.metrics import Meter
-
 from metricgate.catalog.spec import MetricKind, MetricSpec
+from metricgate.extras import MissingExtraError
+
+try:
+    from opentelemetry.metrics import Meter
+except ImportError as exc:
+    raise MissingExtraError.of(exc, "catalog", "the catalog's instruments") from exc
+
 from metricgate.translate.names import prometheus_metric_name
 
 __all__ = ["CatalogCounter", "CatalogGauge", "CatalogHistogram", "custom_spec"]

@@ -13,20 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeseries
-from grafana_foundation_sdk.cog.builder import Builder
-from grafana_foundation_sdk.models import common
-from grafana_foundation_sdk.models import dashboard as dashboard_models
-from grafana_foundation_sdk.models import heatmap as heatmap_models
-from grafana_foundation_sdk.models.dashboard import (
-    DataSourceRef,
-    VariableOption,
-    VariableRefresh,
-    VariableSort,
-)
-from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+from metricgate.extras import MissingExtraError
+
+try:
+    from grafana_foundation_sdk.builders import common as common_builders
+    from grafana_foundation_sdk.builders import dashboard as dash
+    from grafana_foundation_sdk.builders import heatmap, prometheus, stat, timeseries
+    from grafana_foundation_sdk.cog.builder import Builder
+    from grafana_foundation_sdk.models import common
+    from grafana_foundation_sdk.models import dashboard as dashboard_models
+    from grafana_foundation_sdk.models import heatmap as heatmap_models
+    from grafana_foundation_sdk.models.dashboard import (
+        DataSourceRef,
+        VariableOption,
+        VariableRefresh,
+        VariableSort,
+    )
+    from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+except ImportError as exc:
+    raise MissingExtraError.of(exc, "catalog", "the Grafana dashboards") from exc
 
 __all__ = [
     "DATASOURCE",

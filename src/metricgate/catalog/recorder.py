@@ -18,16 +18,21 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Literal
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
-from opentelemetry.sdk.resources import Resource
-
 from metricgate import __version__
+from metricgate.extras import MissingExtraError
+
+try:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        MetricReader,
+        PeriodicExportingMetricReader,
+    )
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+    from opentelemetry.sdk.resources import Resource
+except ImportError as exc:
+    raise MissingExtraError.of(exc, "catalog", "AgentMetrics (and metricgate demo)") from exc
+
 from metricgate.catalog import spec as catalog
 from metricgate.catalog.instruments import (
     CatalogCounter,
@@ -65,15 +70,21 @@ def catalog_views() -> list[View]:
 def _exporter(protocol: ExportProtocol, endpoint: str | None, insecure: bool) -> MetricExporter:
     target = endpoint or _DEFAULT_ENDPOINTS[protocol]
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-            OTLPMetricExporter as GrpcExporter,
-        )
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                OTLPMetricExporter as GrpcExporter,
+            )
+        except ImportError as exc:
+            raise MissingExtraError.of(exc, "catalog", "AgentMetrics over gRPC") from exc
 
         return GrpcExporter(endpoint=target, insecure=insecure)
     if protocol == "http":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-            OTLPMetricExporter as HttpExporter,
-        )
+        try:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter as HttpExporter,
+            )
+        except ImportError as exc:
+            raise MissingExtraError.of(exc, "catalog", "AgentMetrics over HTTP") from exc
 
         # Like OTEL_EXPORTER_OTLP_ENDPOINT: a base URL gets the signal path appended.
         if urlsplit(target).path in ("", "/"):

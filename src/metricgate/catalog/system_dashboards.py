@@ -7,8 +7,6 @@ scrape `job` that serves them.
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard as dash
-
 from metricgate.catalog.panels import (
     assemble_dashboard,
     label_variable,
@@ -18,6 +16,12 @@ from metricgate.catalog.panels import (
     stat_panel,
     timeseries_panel,
 )
+from metricgate.extras import MissingExtraError
+
+try:
+    from grafana_foundation_sdk.builders import dashboard as dash
+except ImportError as exc:
+    raise MissingExtraError.of(exc, "catalog", "the Grafana dashboards") from exc
 
 __all__ = ["metricgate_health", "system_health"]
 

@@ -1,5 +1,9 @@
 """The AWS plumbing both CloudWatch modes share: botocore clients and what their errors mean.
 
+botocore comes with the `cloudwatch` extra. Without it this module still imports (the exporter
+is registered either way) and the exporter's config refuses to validate, naming the extra; so
+nothing below runs without botocore.
+
 Clients retry nothing themselves (`total_max_attempts: 1`): the sending queue owns retries, so a
 throttled request waits with the exporter's backoff and jitter instead of botocore's.
 """
@@ -8,12 +12,18 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import botocore.config  # type: ignore[import-untyped]
-import botocore.exceptions  # type: ignore[import-untyped]
-import botocore.session  # type: ignore[import-untyped]
-
 from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
+
+try:
+    import botocore.config  # type: ignore[import-untyped]
+    import botocore.exceptions  # type: ignore[import-untyped]
+    import botocore.session  # type: ignore[import-untyped]
+except ImportError:  # without the `cloudwatch` extra the config refuses this exporter
+    AWS_ERRORS: tuple[type[Exception], ...] = (OSError,)
+else:
+    AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, OSError)
+"""What a botocore call raises when the call fails (as opposed to a bug of ours)."""
 
 RETRYABLE_CODES: Final = frozenset(
     {
@@ -43,6 +53,13 @@ def make_client(config: CloudWatchExporterConfig, service: str) -> Any:
     return session.create_client(
         service, endpoint_url=config.endpoint or None, config=client_config
     )
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a failed call (`Throttling`, ...), or "" when it has none."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 def classify(operation: str, exc: Exception) -> Exception:

@@ -31,9 +31,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from metricgate.config.types import ComponentConfig, Duration
+from metricgate.extras import MissingExtraError, require
 from metricgate.pipeline.queue import ExporterConfig
 from metricgate.regex import GoRegex, RegexError
 
@@ -111,6 +112,16 @@ class CloudWatchExporterConfig(ExporterConfig):
                     f"expected only a-z A-Z 0-9 _ - / . # in a log group, got {value!r}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _check_botocore(self) -> CloudWatchExporterConfig:
+        # Only EMF to stdout or a file works without AWS calls, hence without botocore.
+        if self.mode == "put_metric_data" or self.output == "logs":
+            try:
+                require("botocore.session", "cloudwatch", "the cloudwatch exporter")
+            except MissingExtraError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("endpoint")
     @classmethod

@@ -33,10 +33,8 @@ from collections import Counter, OrderedDict
 from datetime import datetime
 from typing import Any, Final
 
-import botocore.exceptions  # type: ignore[import-untyped]
-
 from metricgate.errors import PermanentError, RetryableError
-from metricgate.exporters.cloudwatch.aws import classify, make_client
+from metricgate.exporters.cloudwatch.aws import AWS_ERRORS, classify, error_code, make_client
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
 from metricgate.exporters.cloudwatch.mapping import MAX_DIMENSIONS, Datum, Mapper
 from metricgate.model import Batch
@@ -51,11 +49,7 @@ EVENT_OVERHEAD: Final = 26
 MAX_BATCH_EVENTS: Final = 10_000
 MAX_BATCH_SPAN_MS: Final = 24 * 3600 * 1000
 
-_BOTO_ERRORS: Final = (
-    botocore.exceptions.ClientError,
-    botocore.exceptions.BotoCoreError,
-    OSError,
-)
+_BOTO_ERRORS: Final = AWS_ERRORS
 
 Event = dict[str, Any]
 LogEvent = dict[str, Any]
@@ -156,12 +150,6 @@ def log_batches(
     if chunk:
         batches.append(chunk)
     return batches
-
-
-def _code(exc: Exception) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 class EmfExporter(Exporter):
@@ -269,7 +257,7 @@ class EmfExporter(Exporter):
             await asyncio.to_thread(self._put_sync, events)
             return
         except _BOTO_ERRORS as exc:
-            if _code(exc) != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise classify("PutLogEvents", exc) from exc
         self._ready = False
         await self._create()
@@ -303,6 +291,6 @@ class EmfExporter(Exporter):
             try:
                 await asyncio.to_thread(call, **args)
             except _BOTO_ERRORS as exc:
-                if _code(exc) != "ResourceAlreadyExistsException":
+                if error_code(exc) != "ResourceAlreadyExistsException":
                     raise classify(operation, exc) from exc
         self._ready = True

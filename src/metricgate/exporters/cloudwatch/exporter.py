@@ -23,11 +23,9 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-import botocore.exceptions  # type: ignore[import-untyped]
-
 from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.cloudwatch import requests
-from metricgate.exporters.cloudwatch.aws import classify, make_client
+from metricgate.exporters.cloudwatch.aws import AWS_ERRORS, classify, make_client
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
 from metricgate.exporters.cloudwatch.emf import EmfExporter
 from metricgate.exporters.cloudwatch.mapping import Datum, Mapper
@@ -121,7 +119,7 @@ class CloudWatchExporter(Exporter):
             await asyncio.to_thread(
                 client.put_metric_data, Namespace=self.config.namespace, MetricData=data
             )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, OSError) as exc:
+        except AWS_ERRORS as exc:
             raise classify("PutMetricData", exc) from exc
 
 
