@@ -89,7 +89,7 @@ def pair(
 ALERT_CASES = [
     # planner: 0.5 errors/s (over two instances) of 2 ops/s = 25%; coder: 5%.
     *pair(
-        "AgentHighErrorRate",
+        "HighAgentErrorRate",
         [
             _ops("planner", "success", "0+90x20"),
             _ops("planner", "error", "0+15x20", "pod-1"),
@@ -107,7 +107,7 @@ ALERT_CASES = [
     ),
     # planner: every execution in (60, 120] -> p95 = 117 s; coder: in (10, 30] -> 29 s.
     *pair(
-        "AgentSlowExecution",
+        "AgentExecutionTimeout",
         histogram(
             "agent_execution_duration_seconds",
             {"agent_id": "a1", "agent_type": "planner", "task_type": "t", "provider": "p"},
@@ -133,7 +133,7 @@ ALERT_CASES = [
     # planner: total 30 tokens/s = 108k/h. coder: total 54k/h, though input + output + total
     # would be 108k/h: the alert must count token_type="total" only.
     *pair(
-        "AgentHighTokenUsage",
+        "HighTokenUsage",
         [
             _tokens("planner", "total", "0+900x80", "pod-1"),
             _tokens("planner", "total", "0+900x80", "pod-2"),
@@ -154,7 +154,7 @@ ALERT_CASES = [
     ),
     # 0.1 USD a minute over two providers = 144 USD/day; 0.03 USD a minute = 43.2 USD/day.
     AlertCase(
-        "AgentProjectedDailyCostHigh",
+        "HighOperationalCost",
         [_cost("openai", "0.06"), _cost("anthropic", "0.04")],
         "100m",
         [
@@ -165,10 +165,10 @@ ALERT_CASES = [
             )
         ],
     ),
-    AlertCase("AgentProjectedDailyCostHigh", [_cost("openai", "0.03")], "100m"),
+    AlertCase("HighOperationalCost", [_cost("openai", "0.03")], "100m"),
     # 6 of 60 requests a minute are 5xx = 10%.
     AlertCase(
-        "HttpHighServerErrorRatio",
+        "HighHTTPErrorRate",
         [_http("200", 54), _http("500", 3, "pod-1"), _http("503", 3, "pod-2")],
         "10m",
         [
@@ -181,7 +181,7 @@ ALERT_CASES = [
     ),
     # 1 of 60 is 5xx; the 4xx responses must not count (they would make it 18%).
     AlertCase(
-        "HttpHighServerErrorRatio", [_http("200", 49), _http("404", 10), _http("500", 1)], "10m"
+        "HighHTTPErrorRate", [_http("200", 49), _http("404", 10), _http("500", 1)], "10m"
     ),
     # main: 45 + 40 over two pools and instances = 85; analytics: 50 + 20 = 70.
     *pair(
@@ -207,7 +207,7 @@ ALERT_CASES = [
     ),
     # select: every query in (1, 2] -> p95 = 1.95 s; insert: in (0.05, 0.1].
     *pair(
-        "DatabaseSlowQueries",
+        "SlowDatabaseQueries",
         histogram(
             "database_query_duration_seconds",
             {"operation": "select", "table": "t"},

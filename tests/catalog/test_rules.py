@@ -141,7 +141,7 @@ def test_every_recording_rule_evaluates_to_its_expected_value(
 def test_a_ratio_with_mismatched_labels_would_be_caught(tmp_path: Path) -> None:
     """The harness itself: a ratio whose sides keep different labels never fires, and fails."""
     broken = tmp_path / "broken.rules.yml"
-    rule = _all_alerts()["AgentHighErrorRate"]
+    rule = _all_alerts()["HighAgentErrorRate"]
     expr = rule.expr.replace(
         "sum by (agent_type) (rate(agent_operations_total[5m]))",
         "sum by (agent_type, job) (rate(agent_operations_total[5m]))",
@@ -153,9 +153,27 @@ def test_a_ratio_with_mismatched_labels_would_be_caught(tmp_path: Path) -> None:
         ]
     }
     broken.write_text(yaml.safe_dump(document, sort_keys=False))
-    firing = next(c for c in ALERT_CASES if c.alert == "AgentHighErrorRate" and c.fires)
+    firing = next(c for c in ALERT_CASES if c.alert == "HighAgentErrorRate" and c.fires)
     with pytest.raises(AssertionError, match="FAILED"):
         promtool_test(tmp_path, [broken], [_alert_test_group(firing)])
+
+
+def test_alerts_carry_the_design_names(tmp_path: Path) -> None:
+    # Users' silences, routes and runbooks key on these names.
+    (_, alerts) = write_rules(tmp_path)
+    names = [r["alert"] for g in yaml.safe_load(alerts.read_text())["groups"] for r in g["rules"]]
+    assert sorted(names) == sorted(
+        [
+            "HighAgentErrorRate",
+            "AgentExecutionTimeout",
+            "HighTokenUsage",
+            "HighHTTPErrorRate",
+            "DatabaseConnectionsHigh",
+            "SlowDatabaseQueries",
+            "LowUserEngagement",
+            "HighOperationalCost",
+        ]
+    )
 
 
 def test_alert_metadata_and_runbook_base(tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ RECORDING_GROUPS: Final[tuple[RuleGroup[RecordingRule], ...]] = (
 
 _AGENT_ALERTS: Final = (
     AlertRule(
-        alert="AgentHighErrorRate",
+        alert="HighAgentErrorRate",
         expr=(
             _rate('agent_operations_total{status="error"}', "5m", "agent_type")
             + " / "
@@ -181,10 +181,10 @@ _AGENT_ALERTS: Final = (
             "{{ $value | humanizePercentage }} of {{ $labels.agent_type }} agent operations "
             "ended with status=error over the last 5 minutes (threshold 10%)."
         ),
-        runbook="agent-high-error-rate",
+        runbook="high-agent-error-rate",
     ),
     AlertRule(
-        alert="AgentSlowExecution",
+        alert="AgentExecutionTimeout",
         expr=_p95("agent_execution_duration_seconds_bucket", "agent_type") + " > 60",
         for_="5m",
         severity="warning",
@@ -194,10 +194,10 @@ _AGENT_ALERTS: Final = (
             "p95 execution time of {{ $labels.agent_type }} agents is "
             "{{ $value | humanizeDuration }} (threshold 60s)."
         ),
-        runbook="agent-slow-execution",
+        runbook="agent-execution-timeout",
     ),
     AlertRule(
-        alert="AgentHighTokenUsage",
+        alert="HighTokenUsage",
         # rate() is tokens per second; * 3600 states the threshold in tokens per hour.
         expr=(
             _rate('agent_token_usage_total{token_type="total"}', "1h", "agent_type")
@@ -211,10 +211,10 @@ _AGENT_ALERTS: Final = (
             "{{ $labels.agent_type }} agents used {{ $value | humanize }} tokens per hour "
             "over the last hour (threshold 100k tokens/hour)."
         ),
-        runbook="agent-high-token-usage",
+        runbook="high-token-usage",
     ),
     AlertRule(
-        alert="AgentProjectedDailyCostHigh",
+        alert="HighOperationalCost",
         # USD per second over the last hour, * 86400 = USD per day at that pace.
         expr="sum(rate(agent_cost_total[1h])) * 86400 > 100",
         for_="30m",
@@ -225,13 +225,13 @@ _AGENT_ALERTS: Final = (
             'At the last hour\'s rate, agents will cost {{ printf "%.2f" $value }} USD per day '
             "(threshold 100 USD/day)."
         ),
-        runbook="agent-projected-daily-cost",
+        runbook="high-operational-cost",
     ),
 )
 
 _SYSTEM_ALERTS: Final = (
     AlertRule(
-        alert="HttpHighServerErrorRatio",
+        alert="HighHTTPErrorRate",
         expr=(
             'sum(rate(http_requests_total{status_code=~"5.."}[5m]))'
             " / sum(rate(http_requests_total[5m])) > 0.05"
@@ -244,7 +244,7 @@ _SYSTEM_ALERTS: Final = (
             "{{ $value | humanizePercentage }} of HTTP requests over the last 5 minutes "
             "returned a 5xx status (threshold 5%)."
         ),
-        runbook="http-high-server-error-ratio",
+        runbook="high-http-error-rate",
     ),
     AlertRule(
         alert="DatabaseConnectionsHigh",
@@ -260,7 +260,7 @@ _SYSTEM_ALERTS: Final = (
         runbook="database-connections-high",
     ),
     AlertRule(
-        alert="DatabaseSlowQueries",
+        alert="SlowDatabaseQueries",
         expr=_p95("database_query_duration_seconds_bucket", "operation") + " > 1",
         for_="5m",
         severity="warning",
@@ -270,7 +270,7 @@ _SYSTEM_ALERTS: Final = (
             "p95 duration of {{ $labels.operation }} queries is "
             "{{ $value | humanizeDuration }} (threshold 1s)."
         ),
-        runbook="database-slow-queries",
+        runbook="slow-database-queries",
     ),
 )
 
