@@ -15,11 +15,15 @@ from prometheus_client import (
     Counter,
     Gauge,
     ProcessCollector,
+    disable_created_metrics,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from metricgate import __version__
+
+# No `<counter>_created` series on the page: the Collector has none, and they double it.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class SelfMetrics:
