@@ -35,6 +35,32 @@ def test_validate_builtin_default_config() -> None:
     assert "valid" in result.stdout
 
 
+def test_validate_lists_reference_errors_beside_a_typo_under_service(tmp_path: Path) -> None:
+    config = tmp_path / "typo.yaml"
+    config.write_text(
+        """
+receivers: {otlp: {protocols: {http: {}}}}
+exporters: {prometheus: {}}
+service:
+  telemetri: {logs: {level: debug}}
+  pipelines:
+    metrics: {receivers: [otlp, otlpp], processors: [batch], exporters: [promethus]}
+"""
+    )
+    result = metricgate("validate", "--config", str(config))
+    assert result.returncode == 1
+    problems = [line.strip() for line in result.stderr.splitlines()[1:]]
+    assert problems[0].startswith("service.telemetri: unknown key"), problems
+    assert problems[1:] == [
+        "service.pipelines.metrics.receivers[1]: references receiver 'otlpp', which is not "
+        "defined under receivers",
+        "service.pipelines.metrics.processors[0]: references processor 'batch', which is not "
+        "defined under processors",
+        "service.pipelines.metrics.exporters[0]: references exporter 'promethus', which is not "
+        "defined under exporters",
+    ]
+
+
 def test_validate_reports_every_problem_with_its_key_path(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text(

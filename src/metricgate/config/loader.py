@@ -247,8 +247,11 @@ def parse_config(
         except ValidationError as exc:
             problems.extend(format_validation_error(exc, "tenants", None))
 
+    # A mistake elsewhere under `service` must not hide the pipelines' reference errors: every
+    # problem is listed at once.
+    pipelines = service.pipelines if service is not None else _salvage_pipelines(raw_service)
+    _check_pipelines(pipelines, sections, declared, problems, warnings)
     if service is not None:
-        _check_pipelines(service, sections, declared, problems, warnings)
         raw_extensions = raw.get("extensions")
         check_extension_references(
             service.extensions,
@@ -336,8 +339,30 @@ def _parse_section(
     return specs
 
 
+def _salvage_pipelines(raw_service: Any) -> dict[str, PipelineConfig]:
+    """The well-formed component lists of each pipeline, when `service` as a whole is invalid
+    (the invalid parts were reported already)."""
+    raw_pipelines = raw_service.get("pipelines") if isinstance(raw_service, dict) else None
+    if not isinstance(raw_pipelines, dict):
+        return {}
+    salvaged: dict[str, PipelineConfig] = {}
+    for pipeline_id, raw in raw_pipelines.items():
+        if not isinstance(raw, dict):
+            continue
+        salvaged[str(pipeline_id)] = PipelineConfig.model_construct(
+            receivers=_names(raw.get("receivers")),
+            processors=_names(raw.get("processors")),
+            exporters=_names(raw.get("exporters")),
+        )
+    return salvaged
+
+
+def _names(value: Any) -> list[str]:
+    return value if isinstance(value, list) and all(isinstance(i, str) for i in value) else []
+
+
 def _check_pipelines(
-    service: ServiceConfig,
+    pipelines: dict[str, PipelineConfig],
     sections: dict[Kind, dict[str, ComponentSpec]],
     declared: dict[Kind, set[str]],
     problems: list[str],
@@ -345,7 +370,7 @@ def _check_pipelines(
 ) -> None:
     """Resolve pipeline references; ids declared but invalid were already reported."""
     used: dict[Kind, set[str]] = {kind: set() for kind in Kind}
-    for pipeline_id, pipeline in service.pipelines.items():
+    for pipeline_id, pipeline in pipelines.items():
         for kind, ids in (
             (Kind.RECEIVER, pipeline.receivers),
             (Kind.PROCESSOR, pipeline.processors),
