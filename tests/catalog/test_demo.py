@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from metricgate.catalog import CATALOG, AgentMetrics, MetricKind, MetricSpec
 from metricgate.catalog.cli import add_demo_command
 from metricgate.catalog.demo import Fleet, run_demo
+from metricgate.catalog.probe import probe_otlp
 from metricgate.config import load_config_text
 from metricgate.exporters.prometheus import PrometheusExporter
 from metricgate.pipeline.service import Service
@@ -216,3 +219,26 @@ async def test_cost_by_gateway_is_priced_exactly_by_genai_cost() -> None:
         f"demo-1-{agent.model}" for agent in fleet.agents
     }
     assert sum(s.value for s in costs) == pytest.approx(fleet.usd, rel=1e-9)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_demo_without_a_gateway_says_so_and_fails(protocol: str) -> None:
+    # Port 1 is closed: the command must not spend the SDK's retries on it and exit 0.
+    result = subprocess.run(
+        [sys.executable, "-m", "metricgate", "demo", "--endpoint", "127.0.0.1:1", "--protocol",
+         protocol, "--duration", "30s"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("metricgate demo: no gateway answers at "), result.stderr
+    assert "start one with `metricgate run`" in result.stderr
+    assert "Traceback" not in result.stderr and "Transient error" not in result.stderr
+
+
+async def test_demo_refuses_an_address_that_is_not_an_otlp_receiver() -> None:
+    async with gateway() as gw:
+        # The scrape page answers HTTP, but 405/404 to an OTLP POST.
+        problem = await asyncio.to_thread(probe_otlp, gw.scrape_target, "http")
+        assert problem is not None and "answers, but not as an OTLP metrics receiver" in problem
+        assert await asyncio.to_thread(probe_otlp, gw.http, "http") is None
+        assert await asyncio.to_thread(probe_otlp, gw.grpc, "grpc") is None

@@ -114,11 +114,20 @@ def _duration(text: str) -> float:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from metricgate.catalog.demo import run_demo
+    from metricgate.catalog.probe import probe_otlp
 
     if args.agents < 1 or args.interval <= 0:
         print("metricgate demo: --agents must be >= 1 and --interval > 0", file=sys.stderr)
         return 2
     endpoint = args.endpoint or ("localhost:4317" if args.protocol == "grpc" else "localhost:4318")
+    problem = probe_otlp(endpoint, args.protocol)
+    if problem is not None:
+        print(
+            f"metricgate demo: {problem}; start one with `metricgate run`, "
+            "or point --endpoint (and --protocol) at one",
+            file=sys.stderr,
+        )
+        return 1
     run_demo(
         endpoint=endpoint,
         protocol=args.protocol,
