@@ -154,12 +154,19 @@ async def _serve(
     return 0
 
 
+def _show_help(parser: argparse.ArgumentParser) -> int:
+    """No command given: the help, and the exit code of a usage error."""
+    parser.print_help()
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metricgate", description="A metrics gateway: OTLP in, Prometheus and more out."
     )
     parser.add_argument("--version", action="version", version=f"metricgate {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(func=lambda _: _show_help(parser))
 
     run = commands.add_parser("run", help="run the gateway")
     run.add_argument("--config", "-c", help="YAML config file (default: the built-in pipeline)")

@@ -2,11 +2,14 @@
 
 `spec` is the single source of truth (names, units, labels, buckets); `recorder` records it with
 the OpenTelemetry SDK, `rules` and `dashboards` generate Prometheus rule files and Grafana
-dashboards that query it, and `cli` adds `metricgate catalog ...`.
+dashboards that query it, `charts` says what the Datadog and CloudWatch dashboards show
+(`datadog_dashboards`, `cloudwatch_dashboards` render and push them), `probe` checks that a
+gateway answers before `demo` sends to it, and `cli` adds `metricgate catalog ...` and `demo`.
 
 Invariant: importing this package needs only metricgate's own dependencies; the parts that need the
-OpenTelemetry SDK (`AgentMetrics`, ...) or grafana-foundation-sdk (`write_dashboards`, ...) are
-imported on first use, so `metricgate catalog rules` works without them.
+`catalog` extra, the OpenTelemetry SDK (`AgentMetrics`, ...) or grafana-foundation-sdk
+(`write_dashboards`, ...), are imported on first use and say which extra is missing, so `metricgate
+catalog rules` and the Datadog and CloudWatch dashboards work without them.
 """
 
 from __future__ import annotations

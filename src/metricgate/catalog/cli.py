@@ -1,13 +1,17 @@
-"""`metricgate catalog rules|dashboards --out DIR`: write the catalog's generated files.
+"""`metricgate catalog rules|dashboards` and `metricgate demo`: the catalog's command line.
 
-Invariant: the commands only write files under `--out`; they start nothing and read no config.
+Invariant: the catalog commands only write files under `--out`, and call a backend's API only
+with `--push`; they start nothing and read no config.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from metricgate.catalog.rules import DEFAULT_RUNBOOK_BASE_URL
 
@@ -17,9 +21,12 @@ __all__ = ["add_catalog_commands", "add_demo_command"]
 def add_catalog_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `catalog rules` and `catalog dashboards` on the `metricgate` command."""
     catalog = subparsers.add_parser(
-        "catalog", help="generate Prometheus rules and Grafana dashboards for the agent catalog"
+        "catalog",
+        help="generate Prometheus rules and Grafana, Datadog or CloudWatch dashboards for the "
+        "agent catalog",
     )
-    commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    commands = catalog.add_subparsers(dest="catalog_command", metavar="{rules,dashboards}")
+    catalog.set_defaults(func=lambda _: _help(catalog))
 
     rules = commands.add_parser(
         "rules", help="write agent-recording.rules.yml and agent-alerts.rules.yml"
@@ -33,20 +40,58 @@ def add_catalog_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     rules.set_defaults(func=cmd_rules)
 
     dashboards = commands.add_parser(
-        "dashboards", help="write Grafana dashboards and provisioning files"
+        "dashboards",
+        help="write (or push) the catalog's dashboards for Grafana, Datadog or CloudWatch",
     )
-    dashboards.add_argument("--out", required=True, type=Path, help="directory to write into")
     dashboards.add_argument(
+        "--format",
+        choices=("grafana", "datadog", "cloudwatch"),
+        default="grafana",
+        help="grafana: dashboards and provisioning files; datadog: Dashboard JSON for the "
+        "datadog exporter's metrics; cloudwatch: dashboard bodies for the cloudwatch "
+        "exporter's metrics (default: grafana)",
+    )
+    dashboards.add_argument("--out", type=Path, help="directory to write into")
+    dashboards.add_argument(
+        "--push",
+        action="store_true",
+        help="datadog: create or update them (DD_API_KEY and DD_APP_KEY from the environment); "
+        "cloudwatch: PutDashboard them (AWS credentials the usual way)",
+    )
+    grafana = dashboards.add_argument_group("grafana")
+    grafana.add_argument(
         "--prometheus-url",
         default="http://localhost:9090",
         help="URL of the provisioned Prometheus datasource (default: http://localhost:9090)",
     )
-    dashboards.add_argument(
+    grafana.add_argument(
         "--dashboards-path",
         default="/var/lib/grafana/dashboards/metricgate",
         help="where Grafana sees OUT/dashboards (default: /var/lib/grafana/dashboards/metricgate)",
     )
+    datadog = dashboards.add_argument_group("datadog")
+    datadog.add_argument(
+        "--datadog-site", default="datadoghq.com", help="Datadog site (default: datadoghq.com)"
+    )
+    datadog.add_argument(
+        "--datadog-api-url", default="", help="API base URL; overrides --datadog-site"
+    )
+    cloudwatch = dashboards.add_argument_group("cloudwatch")
+    cloudwatch.add_argument(
+        "--namespace", default="", help="the cloudwatch exporter's namespace (required)"
+    )
+    cloudwatch.add_argument(
+        "--region",
+        default="",
+        help="region the widgets show (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)",
+    )
+    cloudwatch.add_argument("--endpoint", default="", help="CloudWatch endpoint override")
     dashboards.set_defaults(func=cmd_dashboards)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -56,12 +101,71 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
-    from metricgate.catalog.dashboards import write_dashboards
+    if args.out is None and not args.push:
+        return _fail("give --out DIR, or --push (datadog, cloudwatch)")
+    if args.format == "grafana":
+        if args.push:
+            return _fail("--push works with --format datadog or cloudwatch; Grafana reads "
+                         "provisioned files: use --out")
+        from metricgate.catalog.dashboards import write_dashboards
 
-    written = write_dashboards(
-        args.out, prometheus_url=args.prometheus_url, dashboards_path=args.dashboards_path
+        written = write_dashboards(
+            args.out, prometheus_url=args.prometheus_url, dashboards_path=args.dashboards_path
+        )
+        return _report(written)
+    documents: dict[str, dict[str, Any]]
+    if args.format == "datadog":
+        from metricgate.catalog.datadog_dashboards import build_datadog_dashboards
+
+        documents = build_datadog_dashboards()
+    else:
+        if not args.namespace:
+            return _fail("--format cloudwatch needs --namespace (the cloudwatch exporter's)")
+        from metricgate.catalog.cloudwatch_dashboards import build_cloudwatch_dashboards
+
+        documents = build_cloudwatch_dashboards(args.namespace, _region(args.region))
+    written = []
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, document in documents.items():
+            path = args.out / f"{name}.json"
+            path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            written.append(path)
+    _report(written)
+    if args.push:
+        try:
+            lines = _push(args, documents)
+        except RuntimeError as exc:
+            return _fail(str(exc))
+        for line in lines:
+            print(line)
+    return 0
+
+
+def _push(args: argparse.Namespace, documents: dict[str, dict[str, Any]]) -> list[str]:
+    if args.format == "datadog":
+        from metricgate.catalog.datadog_dashboards import push_datadog_dashboards
+
+        api_key = os.environ.get("DD_API_KEY", "")
+        app_key = os.environ.get("DD_APP_KEY") or os.environ.get("DD_APPLICATION_KEY", "")
+        if not api_key or not app_key:
+            raise RuntimeError("--push to Datadog needs DD_API_KEY and DD_APP_KEY set")
+        url = args.datadog_api_url or f"https://api.{args.datadog_site}"
+        return push_datadog_dashboards(documents, url, api_key, app_key)
+    from metricgate.catalog.cloudwatch_dashboards import push_cloudwatch_dashboards
+
+    return push_cloudwatch_dashboards(documents, _region(args.region), args.endpoint)
+
+
+def _region(region: str) -> str:
+    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or (
+        "us-east-1"
     )
-    return _report(written)
+
+
+def _fail(message: str) -> int:
+    print(f"metricgate catalog dashboards: {message}", file=sys.stderr)
+    return 2
 
 
 def _report(paths: list[Path]) -> int:
