@@ -131,6 +131,13 @@ def test_metric_relabel_configs_is_an_alias_but_not_both() -> None:
     ]
 
 
+def test_rules_are_required_but_may_be_an_empty_list() -> None:
+    assert problems("    {}") == [f"{P}: required key is missing"]
+    assert problems("    {max_cached_series: 10}") == [f"{P}: required key is missing"]
+    assert load("    relabel_configs: []").rules == []
+    assert load("    metric_relabel_configs: []").rules == []
+
+
 def test_yaml_scalars_and_lists_become_regex_text_like_in_vmagent() -> None:
     config = load("    relabel_configs: [{action: keep, regex: [200, 2.50, true, 'x']}]")
     assert config.rules[0].regex == "200|2.5|true|x"

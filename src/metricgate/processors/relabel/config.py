@@ -214,6 +214,13 @@ class RelabelConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _one_list(self) -> RelabelConfig:
+        # A relabel processor without rules is a config mistake (a forgotten or misspelled key),
+        # not a pass-through; an explicit `relabel_configs: []` is allowed.
+        if not {"relabel_configs", "metric_relabel_configs"} & self.model_fields_set:
+            raise ValidationError.from_exception_data(
+                "config",
+                [InitErrorDetails(type="missing", loc=("relabel_configs",), input=None)],
+            )
         if self.relabel_configs and self.metric_relabel_configs:
             fail_at(
                 "metric_relabel_configs",
