@@ -97,3 +97,33 @@ def test_run_refuses_an_invalid_config_without_a_traceback(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "service.pipelines:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_lists_every_command_and_flag() -> None:
+    import argparse
+
+    from metricgate.cli import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+
+    def walk(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found.append(f"{prefix} {name}")
+                    found += walk(sub, f"{prefix} {name}")
+            else:
+                found += [o for o in action.option_strings if o.startswith("--") and o != "--help"]
+        return found
+
+    missing = [item for item in walk(build_parser(), "metricgate") if item not in readme]
+    assert missing == []
+
+
+def test_no_command_prints_the_help() -> None:
+    for args in ((), ("catalog",)):
+        result = metricgate(*args)
+        assert result.returncode == 2
+        assert result.stdout.startswith("usage: metricgate"), result.stdout
+        assert "required" not in result.stderr and "catalog_command" not in result.stdout
