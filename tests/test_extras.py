@@ -78,6 +78,7 @@ def test_dashboards_without_grafana_sdk_name_the_catalog_extra(tmp_path: Path) -
 def test_require(monkeypatch: pytest.MonkeyPatch) -> None:
     assert require("json", "catalog", "x").dumps(1) == "1"
     monkeypatch.setitem(sys.modules, "botocore", None)
+    monkeypatch.setitem(sys.modules, "botocore.session", None)
     with pytest.raises(MissingExtraError) as caught:
         require("botocore.session", "cloudwatch", "the thing")
     assert caught.value.extra == "cloudwatch" and caught.value.name == "botocore.session"

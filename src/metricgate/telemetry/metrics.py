@@ -8,29 +8,39 @@ it is far too slow for the data path and is never used there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     ProcessCollector,
-    disable_created_metrics,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from metricgate import __version__
 
-# No `<counter>_created` series on the page: the Collector has none, and they double it.
-disable_created_metrics()  # type: ignore[no-untyped-call]
+
+class _NoCreatedRegistry(CollectorRegistry):
+    """A registry whose page has no `<name>_created` series (prometheus_client adds one to every
+    counter and histogram; the Collector has none, and they double the page). Filtered here
+    rather than with prometheus_client's process-wide switch, which would also change the
+    metrics of any other prometheus_client user in the process."""
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            if family.type != "gauge":
+                created = family.name + "_created"
+                family.samples = [s for s in family.samples if s.name != created]
+            yield family
 
 
 class SelfMetrics:
     """The registry and instruments of one running gateway."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = _NoCreatedRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         build = Gauge(
             "metricgate_build_info",
