@@ -113,8 +113,9 @@ class Rule:
         self._run: Callable[[LabelBuilder], bool] = getattr(self, f"_{self.action}")
         self._memo: dict[object, object] = {}
         """Text -> what the regex made of it (a match verdict, or a `replace` result; for
-        `labeldrop`/`labelkeep` the label names -> those to delete): new series mostly repeat
-        what rules look at, so the regex runs once per distinct text."""
+        `labeldrop`/`labelkeep` the label names -> those to delete, for `labelmap` and
+        `labelmap_all` the label names -> their new names): new series mostly repeat what rules
+        look at, so the regex runs once per distinct text."""
         if len(self.source_labels) == 1:
             self._joined = self._single  # type: ignore[method-assign]
 
@@ -193,11 +194,22 @@ class Rule:
         return True
 
     def _labelmap(self, labels: LabelBuilder) -> bool:
-        search = self.regex.search
-        for name, value in list(labels.values.items()):
-            if search(name):
-                labels.set(self.regex.replace_all(name, self._expand_replacement), value)
+        values = dict(labels.values)  # the values before this rule, as the loop always read
+        for name, new_name in self._renames(tuple(values)):
+            labels.set(new_name, values[name])
         return True
+
+    def _renames(self, names: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(name, new name) for each label name the regex matches, in order; a function of
+        the names alone, so memoised on them (new series mostly repeat a name set)."""
+        renames: Any = self._memo.get(names)
+        if renames is None:
+            search, replace_all = self.regex.search, self.regex.replace_all
+            renames = self._remember(
+                names,
+                [(n, replace_all(n, self._expand_replacement)) for n in names if search(n)],
+            )
+        return renames  # type: ignore[no-any-return]
 
     def _labeldrop(self, labels: LabelBuilder) -> bool:
         return self._delete(labels, keep=False)
@@ -224,9 +236,15 @@ class Rule:
 
     def _labelmap_all(self, labels: LabelBuilder) -> bool:
         renamed: dict[str, str] = {}
-        for name, value in labels.values.items():
-            new_name = self.regex.replace_all(name, self._expand_replacement)
-            renamed[new_name] = value
+        names = tuple(labels.values)
+        new_names: Any = self._memo.get(names)
+        if new_names is None:
+            replace_all = self.regex.replace_all
+            new_names = self._remember(
+                names, [replace_all(n, self._expand_replacement) for n in names]
+            )
+        for name, new_name in zip(names, new_names, strict=True):
+            renamed[new_name] = labels.values[name]
             if new_name != name:
                 labels.added.add(new_name)
         labels.values = renamed
