@@ -237,3 +237,9 @@ print("ok")
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_pattern_too_large_for_the_engine_is_a_clean_error() -> None:
+    with pytest.raises(RegexError) as caught:
+        GoRegex(r"\pL{1000}")
+    assert str(caught.value) == r"invalid regex '\pL{1000}': pattern too large - compile failed"

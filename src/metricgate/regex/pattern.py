@@ -115,8 +115,10 @@ class GoRegex:
         try:
             compiled = re2.compile(self.pattern, _OPTIONS)
         except re2.error as exc:
-            # Go has no program size limit; RE2 does (a huge class repeated hundreds of times).
-            raise RegexError(f"invalid regex {_quote(source)}: {exc}") from None
+            # RE2 bounds a compiled program's memory (a huge class repeated hundreds of times).
+            detail = exc.args[0] if exc.args else exc
+            text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+            raise RegexError(f"invalid regex {_quote(source)}: {text}") from None
         # The compiled program behind google-re2's own `search`: calling it directly skips that
         # wrapper's generator and offset bookkeeping, which cost more than the match itself
         # for a label value (about 1.4 us against 0.7 us per call).
