@@ -161,8 +161,7 @@ tenants:
     assert (team.max_request_size, team.rate_limit.capacity) == (4 * 1024 * 1024, 100000)  # type: ignore[union-attr]
     bad_regex = text.replace('"agent_.*"', '"agent_(.*"')
     assert problems(bad_regex) == [
-        "tenants.team-a.allow_metrics: invalid regex 'agent_(.*' (item 0): missing ), "
-        "unterminated subpattern at position 6"
+        "tenants.team-a.allow_metrics: item 0: invalid regex 'agent_(.*': missing closing )"
     ]
     (bad_id,) = problems(text.replace("team-a:", "team/a:"))
     assert bad_id.startswith("tenants: expected a tenant id of at most 150 characters")

@@ -17,6 +17,7 @@ from typing import Literal, Self
 from pydantic import Field, RootModel, field_validator, model_validator
 
 from metricgate.config.types import ByteSize, ComponentConfig
+from metricgate.regex import GoRegex, RegexError
 
 TENANT_ID_RE = re.compile(r"^[A-Za-z0-9!\-_.*'()]{1,150}$")
 DEFAULT_TENANT = "*"
@@ -49,9 +50,9 @@ class RateLimit(ComponentConfig):
 def _compile(patterns: list[str]) -> list[str]:
     for index, pattern in enumerate(patterns):
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regex {pattern!r} (item {index}): {exc}") from None
+            GoRegex(pattern)  # Go (RE2) syntax, as every user pattern (metricgate.regex)
+        except RegexError as exc:
+            raise ValueError(f"item {index}: {exc}") from None
     return patterns
 
 

@@ -1,6 +1,7 @@
 """Which metric names a tenant may write: `allow_metrics` / `deny_metrics`, decided once per name.
 
-A pattern is a regular expression anchored at both ends (Prometheus style: `http_.*` matches
+A pattern is a Go (RE2) regular expression, matched in linear time (`metricgate.regex`) and
+anchored at both ends (Prometheus style: `http_.*` matches
 `http_requests_total`, not `my_http_requests`). It is tried against the name as the client sent it
 (`http.server.duration`) and against its Prometheus form without suffixes (`http_server_duration`),
 so one rule serves OTLP and Prometheus senders alike. A name is allowed when no deny pattern
@@ -12,18 +13,18 @@ costs one dict lookup per metric (not per point).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 from metricgate.model import Batch
+from metricgate.regex import GoRegex
 from metricgate.translate.names import InvalidMetricNameError, prometheus_metric_name
 
 
-def _union(patterns: Sequence[str]) -> re.Pattern[str] | None:
+def _union(patterns: Sequence[str]) -> GoRegex | None:
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    return GoRegex("|".join(f"(?:{p})" for p in patterns))
 
 
 class MetricRights:
@@ -62,9 +63,9 @@ class MetricRights:
             prometheus = name
         if prometheus != name:
             forms.append(prometheus)
-        if self._deny is not None and any(self._deny.fullmatch(form) for form in forms):
+        if self._deny is not None and any(self._deny.matches(form) for form in forms):
             return False
-        return self._allow is None or any(self._allow.fullmatch(form) for form in forms)
+        return self._allow is None or any(self._allow.matches(form) for form in forms)
 
     def filter(self, batch: Batch) -> tuple[Batch, Counter[str]]:
         """The part of `batch` this tenant may write, and points refused per metric name.
