@@ -464,7 +464,7 @@ def main() -> None:
                 args,
             )
             results["metricgate"]["own_sent"] = metric_sum(
-                f"{tel_url}/metrics", "metricgate_exporter_remote_write_sent_samples_total"
+                f"{tel_url}/metrics", "metricgate_exporter_sent_points_total"
             )
             gate.stop()
 
@@ -501,7 +501,7 @@ def main() -> None:
                     f"samples/s, later rounds {steady:,.0f} samples/s"
                 )
             if "own_sent" in r:
-                print(f"  own sent counter: {r['own_sent']:,.0f} samples")
+                print(f"  own sent counter: {r['own_sent']:,.0f} points (= samples: gauges)")
             print(
                 f"  CPU             : {r['cpu_s']:.2f} s = "
                 f"{r['cpu_s'] / r['samples'] * 1e6:.2f} CPU s per million samples (in)"

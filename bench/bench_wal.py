@@ -1,8 +1,9 @@
 """Throughput of the remote-write persistent queue (write-ahead log), per fsync policy.
 
-Appends batches of `--points` gauge points through `RemoteWriteExporter.append` (encode + one
-record per shard written to disk, as the receiver path does) with the backend down, then reads and
-acks everything back (`ShardLog.read` + `ack`, what the senders do besides HTTP). Prints samples/s
+Appends batches of `--points` gauge points through `ExporterQueue.enqueue` in front of the
+remote-write exporter with `sending_queue.storage` (encode + one record per lane written to disk,
+as the receiver path does) with the lanes' readers stopped, then reads and acks everything back
+(`ShardLog.read` + `ack`, what the lanes do besides HTTP). Prints samples/s
 for both halves under `fsync: always`, `batch` and `never`. Disk-bound: numbers depend on the
 filesystem under `--dir` (default: a temporary directory).
 
@@ -31,6 +32,7 @@ from metricgate.model import (
     sorted_attributes,
 )
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.queue import ExporterQueue
 from metricgate.telemetry import SelfMetrics
 
 NS = 1_700_000_000_000_000_000
@@ -53,25 +55,26 @@ async def run(policy: str, directory: Path, batches: int, points: int) -> tuple[
     config = RemoteWriteExporterConfig(
         endpoint="http://127.0.0.1:9/api/v1/write",
         target_info={"enabled": False},
-        queue={"directory": str(directory / policy), "fsync": policy},
+        sending_queue={"storage": {"directory": str(directory / policy), "fsync": policy}},
     )
     exporter = RemoteWriteExporter("bench", config)
-    await exporter.start(Host(SelfMetrics()))
-    for sender in exporter.senders:  # measure the disk, not the (down) backend
-        await sender.stop()
+    queue = ExporterQueue(exporter, config.sending_queue, config.retry_on_failure)
+    await queue.start(Host(SelfMetrics()))
+    lanes = queue.lanes
+    assert lanes is not None and lanes.wal is not None
+    for lane in lanes.disk_lanes:  # measure the disk, not the (down) backend
+        await lane.close(time.monotonic())
     prepared = [build_batch(points, step) for step in range(batches)]
     started = time.perf_counter()
     for batch in prepared:
-        exporter.append(batch)
+        queue.enqueue(batch)
     append_s = time.perf_counter() - started
-    wal = exporter.wal
-    assert wal is not None
     started = time.perf_counter()
-    for shard_log in wal.shards:
+    for shard_log in lanes.wal.shards:
         while records := shard_log.read(2000, 0):
             shard_log.ack(records[-1].end)
     drain_s = time.perf_counter() - started
-    await exporter.shutdown()
+    await queue.shutdown(time.monotonic())
     total = batches * points
     return total / append_s, total / drain_s
 

@@ -14,6 +14,7 @@
         ├── PermanentError          the data itself is bad: drop it, tell the client (HTTP 400,
         │                           gRPC INVALID_ARGUMENT); retrying cannot help
         └── RetryableError          a transient condition: the client should retry later
+            ├── PartialExportError  an export delivered part of a batch: retry only `remaining`
             ├── QueueFullError      an exporter queue is full (HTTP 429, RESOURCE_EXHAUSTED)
             ├── MemoryLimitError    the memory limiter refuses data (HTTP 429, RESOURCE_EXHAUSTED)
             ├── UnavailableError    shutting down or a backend is down (HTTP 503, UNAVAILABLE)
@@ -22,9 +23,19 @@
 
 Receivers translate these into protocol status codes; `retry_after` (seconds) becomes a
 `Retry-After` header or a gRPC RetryInfo detail.
+
+Exporters tell the sending core how much of a batch reached the backend: `export()` returns the
+points delivered (None: all), `PermanentError(refused=, delivered=)` says part of a batch was
+refused for good, and `PartialExportError` carries what is still owed (the Collector's
+`consumererror` with its remaining data), so only that is retried.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metricgate.model import Batch
 
 
 class MetricgateError(Exception):
@@ -44,7 +55,16 @@ class ConsumeError(MetricgateError):
 
 
 class PermanentError(ConsumeError):
-    """The data is invalid; retrying the same data will fail again."""
+    """The data is invalid; retrying the same data will fail again.
+
+    From an exporter: `refused` points were refused for good (None: all the batch's points but
+    `delivered`), `delivered` points of the same batch reached the backend.
+    """
+
+    def __init__(self, message: str, *, refused: int | None = None, delivered: int = 0) -> None:
+        super().__init__(message)
+        self.refused = refused
+        self.delivered = delivered
 
 
 class RetryableError(ConsumeError):
@@ -55,6 +75,31 @@ class RetryableError(ConsumeError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class PartialExportError(RetryableError):
+    """Part of a batch was delivered and part is still owed: retry `remaining` only.
+
+    `delivered` points reached the backend, `refused` were refused for good (dropped, counted);
+    `remaining` is a `Batch` of what is left (possibly an exporter's already-mapped form of it,
+    see `metricgate.pipeline.retry.Unsent`), never empty.
+    """
+
+    reason = "partial"
+
+    def __init__(
+        self,
+        message: str,
+        remaining: Batch,
+        *,
+        delivered: int,
+        refused: int = 0,
+        retry_after: float = 0.0,
+    ) -> None:
+        super().__init__(message, retry_after)
+        self.remaining = remaining
+        self.delivered = delivered
+        self.refused = refused
 
 
 class QueueFullError(RetryableError):

@@ -169,18 +169,18 @@ async def test_sdk_metrics_arrive_with_exact_values(
 async def test_stale_marker_removes_the_series(
     service: Service, prometheus: PrometheusServer
 ) -> None:
-    exporter = service.exporter_queues["prometheus_remote_write"].exporter
-    assert isinstance(exporter, RemoteWriteExporter)
+    queue = service.exporter_queues["prometheus_remote_write"]
+    assert isinstance(queue.exporter, RemoteWriteExporter)
     now = time.time_ns()
     live = number_batch({"x": 42.0}, name="door_open", kind=MetricKind.GAUGE, timestamp=now)
-    await exporter.export(live)
+    await queue.consume(live)
     assert await value(prometheus, 'door_open{k="x"}') == 42
     gone = number_batch(
         {"x": 0.0}, name="door_open", kind=MetricKind.GAUGE, timestamp=now + 1_000_000_000
     )
     gone.metrics[0].flags[0] = FLAG_NO_RECORDED_VALUE
     gone.metrics[0].values[0] = float("nan")
-    await exporter.export(gone)
+    await queue.consume(gone)
     deadline = time.monotonic() + 20
     while await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 2):
         assert time.monotonic() < deadline, "series still visible after its StaleNaN"
@@ -193,13 +193,13 @@ async def test_stale_marker_removes_the_series(
 async def test_summaries_arrive_as_quantile_sum_and_count_series(
     service: Service, prometheus: PrometheusServer
 ) -> None:
-    exporter = service.exporter_queues["prometheus_remote_write"].exporter
-    assert isinstance(exporter, RemoteWriteExporter)
+    queue = service.exporter_queues["prometheus_remote_write"]
+    assert isinstance(queue.exporter, RemoteWriteExporter)
     m = metric("rpc.duration", kind=MetricKind.SUMMARY, unit="s", service="rpc")
     group = MetricPoints(m)
     point = SummaryPoint(count=10, sum=4.5, quantiles=((0.5, 0.3), (0.99, 1.2)))
     group.append(INTERNER.intern_series(m, (("method", "get"),)), point, time.time_ns())
-    await exporter.export(Batch([group]))
+    await queue.consume(Batch([group]))
     labels = 'job="rpc",method="get",cluster="test"'
     assert await value(prometheus, f'rpc_duration_seconds{{quantile="0.5",{labels}}}') == 0.3
     assert await value(prometheus, f'rpc_duration_seconds{{quantile="0.99",{labels}}}') == 1.2
@@ -219,7 +219,8 @@ async def test_protocol_2_against_a_1_0_only_server_falls_back_and_loses_nothing
     running = Service(load_config_text(text, Registry(BUILTIN_FACTORIES), {}))
     await running.start()
     try:
-        exporter = running.exporter_queues["prometheus_remote_write"].exporter
+        queue = running.exporter_queues["prometheus_remote_write"]
+        exporter = queue.exporter
         assert isinstance(exporter, RemoteWriteExporter)
         start = time.time_ns() - 10_000_000_000
         for step in range(3):
@@ -229,7 +230,7 @@ async def test_protocol_2_against_a_1_0_only_server_falls_back_and_loses_nothing
                 kind=MetricKind.GAUGE,
                 timestamp=start + step * 1_000_000_000,
             )
-            await exporter.export(batch)
+            await queue.consume(batch)
         at = {step: start / 1e9 + step + 0.5 for step in range(3)}
         for step in range(3):  # every step, the first (sent as 2.0, then resent) included
             for key, base in (("a", 1.0), ("b", 10.0)):

@@ -1,4 +1,8 @@
-"""Remote-write sending against a controllable local receiver: retries, drops, order, shards."""
+"""Remote-write sending against a controllable local receiver: retries, drops, order, shards.
+
+The exporter runs behind the sending core (`ExporterQueue` with its ordered lanes), as in a
+gateway; `Sending.export` enqueues a batch the way a receiver does.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from metricgate.exporters.prometheus_remote_write import (
     RemoteWriteExporter,
     RemoteWriteExporterConfig,
 )
-from metricgate.exporters.prometheus_remote_write.client import retry_after_seconds
-from metricgate.model import MetricKind
+from metricgate.model import Batch, MetricKind
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.lanes import Lanes
+from metricgate.pipeline.queue import ExporterQueue
+from metricgate.pipeline.retry import retry_after_seconds
 from metricgate.telemetry import SelfMetrics
 from tests.exporters.test_remote_write_support import Sample, decode_compressed, samples_of
 from tests.support.batches import number_batch
@@ -66,8 +72,24 @@ async def serve(receiver: Receiver, port: int = 0) -> AsyncIterator[int]:
         await runner.cleanup()
 
 
+@dataclass
+class Sending:
+    """A remote-write exporter behind its sending queue, as the gateway runs it."""
+
+    queue: ExporterQueue
+    exporter: RemoteWriteExporter
+
+    async def export(self, batch: Batch) -> None:
+        await self.queue.consume(batch)
+
+    @property
+    def lanes(self) -> Lanes:
+        assert self.queue.lanes is not None
+        return self.queue.lanes
+
+
 @asynccontextmanager
-async def exporter(port: int, **overrides: Any) -> AsyncIterator[tuple[RemoteWriteExporter, Host]]:
+async def exporter(port: int, **overrides: Any) -> AsyncIterator[tuple[Sending, Host]]:
     settings: dict[str, Any] = {
         "endpoint": f"http://127.0.0.1:{port}/api/v1/write",
         "flush_interval": 0.01,
@@ -76,12 +98,14 @@ async def exporter(port: int, **overrides: Any) -> AsyncIterator[tuple[RemoteWri
     }
     settings.update(overrides)
     host = Host(SelfMetrics())
-    exp = RemoteWriteExporter("prometheus_remote_write", RemoteWriteExporterConfig(**settings))
-    await exp.start(host)
+    config = RemoteWriteExporterConfig(**settings)
+    exp = RemoteWriteExporter("prometheus_remote_write", config)
+    queue = ExporterQueue(exp, config.sending_queue, config.retry_on_failure)
+    await queue.start(host)
     try:
-        yield exp, host
+        yield Sending(queue, exp), host
     finally:
-        await exp.shutdown()
+        await queue.shutdown(time.monotonic() + 2)
 
 
 def metric_value(host: Host, name: str, **labels: str) -> float:
@@ -110,10 +134,8 @@ async def test_headers_and_success() -> None:
     async with serve(receiver) as port, exporter(port) as (exp, host):
         await exp.export(gauges(10))
         await until(lambda: len(receiver.accepted) == 10)
-        await until(
-            lambda: metric_value(host, "metricgate_exporter_remote_write_sent_samples_total") == 10
-        )
-        assert exp.last_success > 0
+        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 10)
+        assert exp.exporter.last_success > 0
     headers = receiver.headers[0]
     assert headers["Content-Encoding"] == "snappy"
     assert headers["Content-Type"] == "application/x-protobuf"
@@ -132,7 +154,8 @@ async def test_500_is_retried_and_nothing_is_sent_twice() -> None:
         await asyncio.sleep(0.2)
         assert len(receiver.accepted) == len(set(receiver.accepted)) == 100
         assert len(receiver.attempts) == 3
-        assert metric_value(host, "metricgate_exporter_remote_write_retried_samples_total") == 50
+        assert metric_value(host, "metricgate_exporter_retries_total") == 1
+        assert metric_value(host, "metricgate_exporter_sent_points_total") == 100
 
 
 async def test_400_is_dropped_counted_and_never_resent() -> None:
@@ -144,9 +167,7 @@ async def test_400_is_dropped_counted_and_never_resent() -> None:
         await until(
             lambda: (
                 metric_value(
-                    host,
-                    "metricgate_exporter_remote_write_dropped_samples_total",
-                    reason="http_400",
+                    host, "metricgate_exporter_send_failed_points_total", reason="permanent"
                 )
                 == 20
             )
@@ -180,11 +201,10 @@ async def test_connection_refused_then_back_loses_nothing() -> None:
     async with exporter(port) as (exp, host):
         for i in range(5):
             await exp.export(gauges(100, NS + i * 10**9))
-        await asyncio.sleep(0.5)
-        assert metric_value(host, "metricgate_exporter_remote_write_retried_samples_total") > 0
+        await until(lambda: metric_value(host, "metricgate_exporter_retries_total") > 0)
         async with serve(receiver, port):
             await until(lambda: len(receiver.accepted) == 500, timeout=20)
-            await asyncio.sleep(0.2)
+            await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 500)
     assert len(set(receiver.accepted)) == 500
 
 
@@ -200,7 +220,7 @@ async def test_per_series_order_holds_across_shards(shards: dict[str, int]) -> N
         for r in range(rounds):
             await exp.export(gauges(series, NS + r * 10**9))
         await until(lambda: len(receiver.accepted) == rounds * series, timeout=30)
-        grown = len(exp.shards)
+        grown = len(exp.lanes)
     seen: dict[tuple[tuple[str, str], ...], list[int]] = {}
     for labels, _, ts in receiver.accepted:
         seen.setdefault(labels, []).append(ts)
@@ -216,11 +236,10 @@ async def test_shutdown_with_dead_backend_counts_loss() -> None:
         await exp.export(gauges(10))
         await asyncio.sleep(0.2)
     failed = metric_value(
-        host, "metricgate_exporter_remote_write_failed_samples_total", reason="retries_exhausted"
-    ) + metric_value(
-        host, "metricgate_exporter_remote_write_failed_samples_total", reason="shutdown"
-    )
+        host, "metricgate_exporter_send_failed_points_total", reason="retries_exhausted"
+    ) + metric_value(host, "metricgate_exporter_send_failed_points_total", reason="shutdown")
     assert failed == 10
+    assert metric_value(host, "metricgate_exporter_sent_points_total") == 0
 
 
 def test_config_refuses_protocol_headers_and_two_credentials() -> None:
@@ -268,16 +287,16 @@ async def test_credentials_are_sent(tmp_path: Any) -> None:
 
 
 async def test_shards_shrink_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
-    from metricgate.exporters.prometheus_remote_write import exporter as module
+    from metricgate.pipeline import lanes as module
 
     receiver = Receiver()
     async with serve(receiver) as port, exporter(port, shards={"min": 1, "max": 4}) as (exp, _):
-        await exp._reshard(4)
+        await exp.lanes.resize(4)
         monkeypatch.setattr(module, "SHRINK_AFTER_IDLE_S", 0.0)
         await exp.export(gauges(10))
-        assert len(exp.shards) == 2
+        await until(lambda: len(exp.lanes) == 2)
         await exp.export(gauges(10, NS + 10**9))
-        assert len(exp.shards) == 1
+        await until(lambda: len(exp.lanes) == 1)
         await until(lambda: len(receiver.accepted) == 20)
     stamps: dict[Any, list[int]] = {}
     for labels, _, ts in receiver.accepted:

@@ -15,7 +15,7 @@ from tests.support.tls import https_backend
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
 
-SENT = "metricgate_exporter_remote_write_sent_samples_total"
+SENT = "metricgate_exporter_sent_points_total"
 
 
 async def _sent(url: str, **settings: Any) -> float:

@@ -92,14 +92,12 @@ def protocol_gauge(host: Any) -> dict[str, float]:
 
 async def test_v2_headers_body_and_written_count(caplog: pytest.LogCaptureFixture) -> None:
     receiver = ProtocolReceiver(speaks_v2=True, written=3)
-    caplog.set_level(logging.DEBUG, "metricgate.exporters.prometheus_remote_write.shards")
+    caplog.set_level(logging.DEBUG, "metricgate.exporters.prometheus_remote_write")
     async with serve(receiver) as port, exporter(port, protobuf_message=V2) as (exp, host):
         assert protocol_gauge(host) == {"1.0": 0.0, "2.0": 1.0}
         await exp.export(gauges(10))
         await until(lambda: len(receiver.accepted) == 10)
-        await until(
-            lambda: metric_value(host, "metricgate_exporter_remote_write_sent_samples_total") == 10
-        )
+        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 10)
         await asyncio.sleep(0.1)
     assert receiver.protocols == ["2.0"], "a short write count must not cause a resend"
     headers = receiver.headers[0]
@@ -119,24 +117,23 @@ async def test_415_falls_back_to_v1_once_and_loses_nothing(
     receiver = ProtocolReceiver()
     overrides: dict[str, Any] = {"protobuf_message": V2, "shards": {"min": 3, "max": 3}}
     if durable:
-        overrides["queue"] = {"directory": str(tmp_path)}
+        overrides["sending_queue"] = {"storage": {"directory": str(tmp_path)}}
     caplog.set_level(logging.WARNING)
     async with serve(receiver) as port, exporter(port, **overrides) as (exp, host):
-        assert exp.client.v2
+        assert exp.exporter.client.v2
         await exp.export(gauges(60))
         await until(lambda: len(receiver.accepted) == 60)
-        assert not exp.client.v2
+        assert not exp.exporter.client.v2
         assert protocol_gauge(host) == {"1.0": 1.0, "2.0": 0.0}
         refused = len(receiver.protocols) - len(receiver.attempts)
         assert 1 <= refused <= 3 and receiver.protocols[0] == "2.0"
         await exp.export(gauges(60, NS + 10**9))
         await until(lambda: len(receiver.accepted) == 120)
-        await until(
-            lambda: metric_value(host, "metricgate_exporter_remote_write_sent_samples_total") == 120
-        )
+        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 120)
         await asyncio.sleep(0.1)
-        assert metric_value(host, "metricgate_exporter_remote_write_dropped_samples_total") == 0
-        assert metric_value(host, "metricgate_exporter_remote_write_retried_samples_total") == 0
+        failed = "metricgate_exporter_send_failed_points_total"
+        assert metric_value(host, failed, reason="permanent") == 0
+        assert metric_value(host, "metricgate_exporter_retries_total") == 0
     assert len(receiver.accepted) == len(set(receiver.accepted)) == 120
     assert set(receiver.protocols[refused:]) == {"1.0"}
     assert receiver.protocols.count("2.0") == refused
@@ -196,14 +193,15 @@ async def test_end_to_end_v2_into_metricgates_receiver() -> None:
         metricgate_receiver() as (port, capture),
         exporter(port, protobuf_message=V2) as (exp, _),
     ):
-        send = exp.client.send
+        client = exp.exporter.client
+        send = client.send
 
         async def spy(payload: bytes, v2: bool = False) -> Outcome:
             outcome = await send(payload, v2)
             sends.append((v2, outcome))
             return outcome
 
-        exp.client.send = spy  # type: ignore[method-assign]
+        client.send = spy  # type: ignore[method-assign]
         first = number_batch(
             {"a": 1.5, "b": 0.0, "c": math.nan, "é ü": -2.25},
             name="load",
@@ -217,7 +215,7 @@ async def test_end_to_end_v2_into_metricgates_receiver() -> None:
         ended.metrics[0].values[0] = math.nan
         await exp.export(ended)
         await until(lambda: capture.points() == 5)
-        assert exp.client.v2
+        assert exp.exporter.client.v2
     assert sends and all(v2 and outcome.status == 204 for v2, outcome in sends)
     assert sum(outcome.samples_written or 0 for _, outcome in sends) == 5
     got = received(capture)

@@ -36,7 +36,7 @@ def read_all(wal: WriteAheadLog, shard: int = 0) -> list[bytes]:
 async def test_append_read_in_order_ack_and_segment_deletion(tmp_path: Path) -> None:
     wal = open_wal(tmp_path)
     for i in range(200):
-        wal.append([[(payload(i), 1)], [(payload(1000 + i), 2)]])
+        wal.append([[(payload(i), 1, 1)], [(payload(1000 + i), 2, 2)]])
     shard = wal.shards[0]
     assert len(shard.segments) > 3
     records = shard.read(50, 0)
@@ -56,7 +56,7 @@ async def test_append_read_in_order_ack_and_segment_deletion(tmp_path: Path) -> 
 async def test_restart_replays_from_ack(tmp_path: Path) -> None:
     wal = open_wal(tmp_path)
     for i in range(100):
-        wal.append([[(payload(i), 1)], []])
+        wal.append([[(payload(i), 1, 1)], []])
     records = wal.shards[0].read(30, 0)
     wal.shards[0].ack(records[-1].end)
     await wal.close()
@@ -68,7 +68,7 @@ async def test_restart_replays_from_ack(tmp_path: Path) -> None:
 async def test_truncated_tail_after_crash_is_cut(tmp_path: Path) -> None:
     wal = open_wal(tmp_path, segment_bytes=1 << 20)
     for i in range(10):
-        wal.append([[(payload(i), 1)], []])
+        wal.append([[(payload(i), 1, 1)], []])
     segment = wal.shards[0].segments[-1].path
     await wal.close()
     data = segment.read_bytes()
@@ -76,7 +76,7 @@ async def test_truncated_tail_after_crash_is_cut(tmp_path: Path) -> None:
     wal = open_wal(tmp_path, segment_bytes=1 << 20)
     assert wal.stats.dropped_records.get("truncated") == 1
     assert read_all(wal) == [payload(i) for i in range(9)]
-    wal.append([[(payload(99), 1)], []])
+    wal.append([[(payload(99), 1, 1)], []])
     assert read_all(wal) == [payload(99)]
     await wal.close()
 
@@ -85,7 +85,7 @@ async def test_corrupt_record_is_skipped_and_counted(tmp_path: Path) -> None:
     seen: list[tuple[str, int, int]] = []
     wal = open_wal(tmp_path, segment_bytes=1 << 20, on_drop=lambda *a: seen.append(a))
     for i in range(10):
-        wal.append([[(payload(i), 1)], []])
+        wal.append([[(payload(i), 1, 1)], []])
     segment = wal.shards[0].segments[-1].path
     record_size = HEADER.size + len(payload(0))
     data = bytearray(segment.read_bytes())
@@ -99,7 +99,7 @@ async def test_corrupt_record_is_skipped_and_counted(tmp_path: Path) -> None:
 
 async def test_garbage_segment_and_ack_do_not_stop_the_start(tmp_path: Path) -> None:
     wal = open_wal(tmp_path)
-    wal.append([[(payload(1), 1)], []])
+    wal.append([[(payload(1), 1, 1)], []])
     await wal.close()
     (tmp_path / "shard-000" / "ack").write_bytes(b"garbage")
     (tmp_path / "shard-000" / f"{10**9:020d}.seg").write_bytes(b"\x00" * 500)
@@ -112,18 +112,18 @@ async def test_full_refuses_by_default(tmp_path: Path) -> None:
     wal = open_wal(tmp_path, max_disk_bytes=5000)
     with pytest.raises(QueueFullError):
         for i in range(100):
-            wal.append([[(payload(i), 1)], []])
+            wal.append([[(payload(i), 1, 1)], []])
     assert wal.pending_bytes <= 5000
     records = wal.shards[0].read(10_000, 0)
     wal.shards[0].ack(records[-1].end)
-    wal.append([[(payload(1), 1)], []])  # room again once acknowledged
+    wal.append([[(payload(1), 1, 1)], []])  # room again once acknowledged
     await wal.close()
 
 
 async def test_full_drops_oldest_segments_when_asked(tmp_path: Path) -> None:
     wal = open_wal(tmp_path, max_disk_bytes=10_000, full_policy="drop_oldest")
     for i in range(300):
-        wal.append([[(payload(i), 1)], []])
+        wal.append([[(payload(i), 1, 1)], []])
     assert wal.pending_bytes <= 10_000
     dropped = wal.stats.dropped_records["queue_full"]
     assert dropped > 0
@@ -142,7 +142,7 @@ async def test_directory_is_locked(tmp_path: Path) -> None:
 
 async def test_shard_count_change_waits_for_an_empty_queue(tmp_path: Path) -> None:
     wal = open_wal(tmp_path)
-    wal.append([[(payload(1), 1)], [(payload(2), 1)]])
+    wal.append([[(payload(1), 1, 1)], [(payload(2), 1, 1)]])
     await wal.close()
     wal = WriteAheadLog(tmp_path, 3, max_disk_bytes=1 << 20, fsync="never")
     assert wal.shard_count == 2  # unsent data keeps its shards (and so its order)

@@ -1,4 +1,7 @@
-"""The remote-write exporter with `queue.directory`: the sending queue writes through to disk."""
+"""The remote-write exporter with a disk queue: the sending queue writes through to disk.
+
+`make` configures it with the deprecated `queue.directory` alias on purpose: it must keep working.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +51,9 @@ async def test_enqueue_writes_through_and_replays_after_restart(tmp_path: Path) 
     await queue.start(Host(SelfMetrics()))
     for step in range(10):
         queue.enqueue(batch(step))  # synchronous: on disk when it returns
-    assert queue.size == 0
-    assert exporter.wal is not None and exporter.wal.pending_bytes > 0
+    assert queue.lanes is not None and queue.lanes.wal is not None
+    assert queue.lanes.wal.pending_bytes > 0
+    assert exporter.config.sending_queue.storage is not None
     await queue.shutdown(0.0)
 
     receiver = Receiver()

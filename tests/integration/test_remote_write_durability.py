@@ -77,9 +77,9 @@ async def test_acknowledged_samples_survive_kill_9(tmp_path: Path) -> None:
         for step in range(40):
             if post(gateway, step) == 200:
                 accepted.append(step)
-        assert gateway.own_metric("metricgate_exporter_remote_write_queue_pending_bytes") > 0
-        assert gateway.own_metric("metricgate_exporter_remote_write_queue_disk_bytes") > 0
-        assert gateway.own_metric("metricgate_exporter_remote_write_queue_oldest_age_seconds") > 0
+        assert gateway.own_metric("metricgate_exporter_queue_pending_bytes") > 0
+        assert gateway.own_metric("metricgate_exporter_queue_disk_bytes") > 0
+        assert gateway.own_metric("metricgate_exporter_queue_oldest_age_seconds") > 0
         kill(gateway)
     assert len(accepted) == 40
     assert list(queue_dir.rglob("*.seg"))
@@ -102,9 +102,7 @@ async def test_acknowledged_samples_survive_kill_9(tmp_path: Path) -> None:
             assert await asyncio.to_thread(post, gateway, 100) == 200
             await wait_for(lambda: len(receiver.accepted) == len(expected) + SERIES, 10)
             await wait_for(
-                lambda: (
-                    gateway.own_metric("metricgate_exporter_remote_write_queue_pending_bytes") == 0
-                ),
+                lambda: gateway.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
                 10,
             )
 
@@ -135,13 +133,11 @@ async def test_corrupt_queue_file_is_skipped_and_reported(tmp_path: Path) -> Non
     with run_gateway(tmp_path, template(queue_dir), ports2) as gateway:
         async with serve(receiver, ports["backend"]):
             await wait_for(
-                lambda: (
-                    gateway.own_metric("metricgate_exporter_remote_write_queue_pending_bytes") == 0
-                ),
+                lambda: gateway.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
                 30,
             )
             corrupt = gateway.own_metric(
-                "metricgate_exporter_remote_write_queue_dropped_records_total{"
+                "metricgate_exporter_queue_dropped_records_total{"
                 'exporter="prometheus_remote_write",reason="corrupt"}',
             )
             assert corrupt >= 1

@@ -230,7 +230,7 @@ async def test_record_that_does_not_decode_is_dropped_counted_and_acknowledged(
     queue = open_queue(tmp_path, drops)
     try:
         assert queue.wal is not None
-        queue.wal.append([[(b"\xff\xff not protobuf", 3)]])
+        queue.wal.append([[(b"\xff\xff not protobuf", 3, 3)]])
         queue.pending_records += 1
         queue.append(step_batch(1))
         entry = await queue.get()

@@ -241,22 +241,43 @@ def test_storage_keys_are_checked() -> None:
     assert "exporters.capture.sending_queue.storage.fsync" in str(info.value)
 
 
-def test_remote_write_points_to_its_own_queue_directory() -> None:
-    text = """
+REMOTE_WRITE = """
 exporters:
   prometheus_remote_write:
     endpoint: http://127.0.0.1:9/api/v1/write
-    sending_queue: {storage: {directory: /tmp/q}}
+    QUEUE
 receivers: {inject: {}}
 service:
   pipelines:
     metrics: {receivers: [inject], exporters: [prometheus_remote_write]}
 """
+
+
+def _remote_write_queue(queue: str) -> QueueSettings:
+    config = load_config_text(REMOTE_WRITE.replace("QUEUE", queue), REGISTRY, {})
+    settings = config.exporters["prometheus_remote_write"].config.sending_queue
+    assert isinstance(settings, QueueSettings)
+    return settings
+
+
+def test_remote_write_queue_directory_is_an_alias_of_sending_queue_storage() -> None:
+    storage = _remote_write_queue(
+        "sending_queue: {storage: {directory: /tmp/q, fsync: always, max_disk_bytes: 64MiB}}"
+    )
+    alias = _remote_write_queue("queue: {directory: /tmp/q, fsync: always, max_disk_bytes: 64MiB}")
+    assert storage == alias
+    assert alias.storage is not None and alias.storage.max_disk_bytes == 64 << 20
+    assert alias.num_consumers == 1
+    assert _remote_write_queue("sending_queue: {queue_size: 5}").num_consumers == 1
     with pytest.raises(ConfigError) as info:
-        load_config_text(text, REGISTRY, {})
+        _remote_write_queue(
+            "queue: {directory: /tmp/a}\n    sending_queue: {storage: {directory: /tmp/b}}"
+        )
     message = str(info.value)
-    assert "exporters.prometheus_remote_write.sending_queue" in message
     assert "sending_queue.storage" in message and "queue.directory" in message
+    with pytest.raises(ConfigError) as info:
+        _remote_write_queue("queue: {directory: /tmp/q, fsync: sometimes}")
+    assert "exporters.prometheus_remote_write.queue.fsync" in str(info.value)
 
 
 async def test_batch_that_cannot_be_encoded_is_dropped_as_permanent(tmp_path: Path) -> None:

@@ -61,5 +61,7 @@ class Exporter(Component):
     """Sends batches somewhere. The pipeline wraps each exporter in its own bounded queue."""
 
     @abstractmethod
-    async def export(self, batch: Batch) -> None:
-        """Deliver `batch`; raise `RetryableError` or `PermanentError` on failure."""
+    async def export(self, batch: Batch) -> int | None:
+        """Deliver `batch` in one attempt: return the points the backend accepted (None: all);
+        raise `RetryableError` (`PartialExportError` if part went through) or `PermanentError`.
+        The sending core retries, counts and logs (`pipeline/queue.py`)."""

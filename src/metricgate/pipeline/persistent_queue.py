@@ -32,13 +32,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricgate.config.types import ByteSize
 from metricgate.model import Batch
-from metricgate.pipeline.wal import HEADER, MAGIC, ShardLog, WriteAheadLog, _parse
+from metricgate.pipeline.wal import HEADER_V1, ShardLog, WriteAheadLog, _parse, find_magic
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
@@ -79,10 +79,6 @@ class StorageSettings(BaseModel):
 
 class UnencodableBatch(ValueError):
     """The batch cannot be written as OTLP (e.g. an exemplar trace id that is not hex)."""
-
-
-class LeftOnDisk(Exception):
-    """Raised by a delivery stopped by shutdown: the record stays queued for the next start."""
 
 
 class BatchCodec:
@@ -226,11 +222,11 @@ class PersistentQueue:
             self.wal.pending_bytes < self.settings.max_disk_bytes
         )
 
-    def _dropped(self, reason: str, records: int, samples: int) -> None:
+    def _dropped(self, reason: str, records: int, points: int) -> None:
         if reason == "queue_full":
             self.pending_records = max(0, self.pending_records - records)
         if self._on_drop is not None:
-            self._on_drop(reason, records, samples)
+            self._on_drop(reason, records, points)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -239,7 +235,8 @@ class PersistentQueue:
         if self.wal is None or self._closing:
             raise RuntimeError(f"persistent queue {self.name} is not open")
         payload = self.codec.encode(batch)
-        self.wal.append([[(payload, batch.point_count())]])
+        points = batch.point_count()
+        self.wal.append([[(payload, points, points)]])
         self.pending_records += 1
         self._wake.set()
 
@@ -277,7 +274,7 @@ class PersistentQueue:
 
     def _refill(self) -> bool:
         records = self.shard.read(1 << 62, READ_AHEAD_BYTES)
-        self._buffer.extend((r.end, r.payload, r.samples) for r in records)
+        self._buffer.extend((r.end, r.payload, r.points) for r in records)
         return bool(records)
 
     def done(self, entry: Entry) -> None:
@@ -318,24 +315,39 @@ def count_records(shard: ShardLog) -> int:
             continue
         data = segment.path.read_bytes()
         pos = max(0, shard.acked - segment.base)
-        while pos + HEADER.size <= len(data):
+        while pos + HEADER_V1.size <= len(data):
             record, size = _parse(data, pos)
             if record is not None:
                 count += 1
                 pos += size
                 continue
-            nxt = data.find(MAGIC, pos + 1)
+            nxt = find_magic(data, pos + 1)
             if nxt < 0:
                 break
             pos = nxt
     return count
 
 
-def open_for_exporter(
-    storage: StorageSettings, exporter_id: str, telemetry: SelfMetrics
-) -> PersistentQueue:
-    """Open `exporter_id`'s queue under `storage.directory` and register its own telemetry."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", exporter_id)
+class DiskQueue(Protocol):
+    """What the disk gauges read: a `PersistentQueue` or a lanes' `WriteAheadLog`."""
+
+    @property
+    def pending_bytes(self) -> int: ...
+
+    @property
+    def disk_bytes(self) -> int: ...
+
+    def oldest_ms(self) -> int | None: ...
+
+
+def queue_directory(storage: StorageSettings, exporter_id: str) -> Path:
+    """`<storage.directory>/<exporter id>` with characters unsafe in a file name replaced."""
+    return Path(storage.directory) / re.sub(r"[^A-Za-z0-9_.-]", "_", exporter_id)
+
+
+def drop_counter(telemetry: SelfMetrics, exporter_id: str) -> Callable[[str, int, int], None]:
+    """The callback a disk queue reports drops to: records by reason, and their points as
+    send-failed (`queue_full`, `queue_corrupt`, `queue_truncated`, `queue_decode`)."""
 
     def dropped(reason: str, records: int, points: int) -> None:
         if records:
@@ -344,8 +356,13 @@ def open_for_exporter(
             label = reason if reason.startswith("queue") else f"queue_{reason}"
             telemetry.exporter_send_failed.labels(exporter_id, label).inc(points)
 
-    queue = PersistentQueue(Path(storage.directory) / safe, storage, exporter_id, dropped)
-    queue.open()
+    return dropped
+
+
+def watch_disk_queue(
+    telemetry: SelfMetrics, exporter_id: str, queue: DiskQueue, max_disk_bytes: int
+) -> None:
+    """Register the disk gauges of `exporter_id`'s queue (read at scrape time)."""
     key = (exporter_id,)
     telemetry.add_gauge(
         "metricgate_exporter_queue_disk_bytes",
@@ -363,7 +380,7 @@ def open_for_exporter(
         "metricgate_exporter_queue_disk_capacity_bytes",
         "max_disk_bytes of an exporter's persistent sending queue (the bound on pending bytes).",
         ["exporter"],
-        lambda: {key: float(storage.max_disk_bytes)},
+        lambda: {key: float(max_disk_bytes)},
     )
 
     def oldest_age() -> dict[tuple[str, ...], float]:
@@ -376,4 +393,18 @@ def open_for_exporter(
         ["exporter"],
         oldest_age,
     )
+
+
+def open_for_exporter(
+    storage: StorageSettings, exporter_id: str, telemetry: SelfMetrics
+) -> PersistentQueue:
+    """Open `exporter_id`'s queue under `storage.directory` and register its own telemetry."""
+    queue = PersistentQueue(
+        queue_directory(storage, exporter_id),
+        storage,
+        exporter_id,
+        drop_counter(telemetry, exporter_id),
+    )
+    queue.open()
+    watch_disk_queue(telemetry, exporter_id, queue, storage.max_disk_bytes)
     return queue

@@ -1,20 +1,27 @@
 """A write-ahead log for exporters' persistent queues: one append-only log per shard on disk.
 
-Payload-agnostic: a record is opaque bytes with a sample (or point) count. The remote-write
-exporter stores encoded `TimeSeries` entries, one log per shard.
+Payload-agnostic: a record is opaque bytes with a sample and a point count. The ordered lanes
+(`lanes.py`) keep one log per lane (remote-write stores encoded `TimeSeries` entries); the
+persistent sending queue (`persistent_queue.py`) one log of OTLP-encoded batches.
 
-Layout under `<queue.directory>/<exporter id>/`: `meta.json` (format version, shard count), a
+Layout under `<storage.directory>/<exporter id>/`: `meta.json` (format version, shard count), a
 `lock` file held with `flock` while the gateway runs, and per shard `shard-NNN/` with segment files
 named by the logical offset of their first byte (`00000000000000000000.seg`) and an `ack` file (the
 acknowledged offset, 8 bytes + CRC32, replaced atomically).
 
-A record is `magic "MGW1" | u32 length | u32 crc32 | u32 samples | u64 append time (ms)` followed by
-`length` bytes of payload; the CRC covers everything after itself and the length. Segments roll
-at `segment_bytes`; records never span segments.
+A record is `magic "MGW2" | u32 length | u32 crc32 | u32 samples | u64 append time (ms) |
+u32 points` followed by `length` bytes of payload; the CRC covers everything after itself and
+the length. `samples` bounds a request read back (remote-write samples), `points` is the data
+points the record carries (what the sent / send-failed counters count). Format 1 records
+(`"MGW1"`, without `points`, from earlier versions) are still read, with points = samples.
+Segments roll at `segment_bytes`; records never span segments.
 
 Recovery: segments wholly below the ack offset are deleted, the newest segment is scanned and cut
 after its last valid record (a torn tail from a crash). A corrupt record found while reading is
 skipped by scanning for the next valid magic + CRC, logged and counted; it never stops the shard.
+
+Longer than most modules: recovery, reading, acknowledging and dropping share the segment
+bookkeeping and are easier to check together.
 
 Invariant: a shard's records are read in append order, and the ack offset only moves forward.
 """
@@ -39,9 +46,14 @@ from metricgate.errors import QueueFullError
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"MGW1"
-HEADER = struct.Struct("<4sIIIQ")
-"""magic, payload length, crc32, samples, append time in ms."""
+MAGIC = b"MGW2"
+HEADER = struct.Struct("<4sIIIQI")
+"""magic, payload length, crc32, samples, append time in ms, points."""
+MAGIC_V1 = b"MGW1"
+HEADER_V1 = struct.Struct("<4sIIIQ")
+"""Format 1: no points field."""
+_TAIL = struct.Struct("<IQI")
+_TAIL_V1 = struct.Struct("<IQ")
 _ACK = struct.Struct("<QI")
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
@@ -51,36 +63,65 @@ FsyncPolicy = Literal["always", "batch", "never"]
 FullPolicy = Literal["refuse", "drop_oldest"]
 
 
-def encode_record(payload: bytes, samples: int, time_ms: int) -> bytes:
+def encode_record(payload: bytes, samples: int, time_ms: int, points: int) -> bytes:
     """One record: header + payload (see module docstring)."""
-    tail = struct.pack("<IQ", samples, time_ms)
+    tail = _TAIL.pack(samples, time_ms, points)
     crc = zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", len(payload)))))
-    return HEADER.pack(MAGIC, len(payload), crc, samples, time_ms) + payload
+    return HEADER.pack(MAGIC, len(payload), crc, samples, time_ms, points) + payload
 
 
 @dataclass(slots=True)
 class Record:
-    """A record read back: where it ends in the shard's stream, its payload and sample count."""
+    """A record read back: where it ends in the shard's stream, its payload and counts."""
 
     end: int
     payload: bytes
     samples: int
     time_ms: int
+    points: int
 
 
 def _parse(data: bytes | memoryview, pos: int) -> tuple[Record | None, int]:
     """The valid record at `pos` of `data` and its size, (None, 0) if there is none (yet)."""
-    if len(data) - pos < HEADER.size:
+    if len(data) - pos < HEADER_V1.size:
         return None, 0
-    magic, length, crc, samples, time_ms = HEADER.unpack_from(data, pos)
-    if magic != MAGIC or length > MAX_RECORD_BYTES or len(data) - pos - HEADER.size < length:
+    magic = bytes(data[pos : pos + 4])
+    if magic == MAGIC:
+        if len(data) - pos < HEADER.size:
+            return None, 0
+        _, length, crc, samples, time_ms, points = HEADER.unpack_from(data, pos)
+        tail = _TAIL.pack(samples, time_ms, points)
+        size = HEADER.size
+    elif magic == MAGIC_V1:
+        _, length, crc, samples, time_ms = HEADER_V1.unpack_from(data, pos)
+        points = samples
+        tail = _TAIL_V1.pack(samples, time_ms)
+        size = HEADER_V1.size
+    else:
         return None, 0
-    start = pos + HEADER.size
+    if length > MAX_RECORD_BYTES or len(data) - pos - size < length:
+        return None, 0
+    start = pos + size
     payload = bytes(data[start : start + length])
-    tail = struct.pack("<IQ", samples, time_ms)
     if zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", length)))) != crc:
         return None, 0
-    return Record(0, payload, samples, time_ms), HEADER.size + length
+    return Record(0, payload, samples, time_ms, points), size + length
+
+
+def find_magic(data: bytes, pos: int) -> int:
+    """Where the next record header (of either format) may start at or after `pos`; -1: none."""
+    found = [i for i in (data.find(MAGIC, pos), data.find(MAGIC_V1, pos)) if i >= 0]
+    return min(found) if found else -1
+
+
+def header_at(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(header size, payload length, append time) of a plausible header at `pos`, else None."""
+    magic = data[pos : pos + 4]
+    header = HEADER if magic == MAGIC else HEADER_V1 if magic == MAGIC_V1 else None
+    if header is None or len(data) - pos < header.size:
+        return None
+    fields = header.unpack_from(data, pos)
+    return header.size, int(fields[1]), int(fields[4])
 
 
 @dataclass
@@ -96,18 +137,18 @@ class Segment:
 
 @dataclass
 class WalStats:
-    """Counters the exporter turns into telemetry (records and samples dropped, by reason)."""
+    """Counters the exporter turns into telemetry (records and points dropped, by reason)."""
 
     dropped_records: dict[str, int] = field(default_factory=dict)
-    dropped_samples: dict[str, int] = field(default_factory=dict)
+    dropped_points: dict[str, int] = field(default_factory=dict)
     corrupt_bytes: int = 0
     listener: Callable[[str, int, int], None] | None = None
 
-    def drop(self, reason: str, records: int, samples: int) -> None:
+    def drop(self, reason: str, records: int, points: int) -> None:
         self.dropped_records[reason] = self.dropped_records.get(reason, 0) + records
-        self.dropped_samples[reason] = self.dropped_samples.get(reason, 0) + samples
+        self.dropped_points[reason] = self.dropped_points.get(reason, 0) + points
         if self.listener is not None:
-            self.listener(reason, records, samples)
+            self.listener(reason, records, points)
 
 
 class ShardLog:
@@ -196,7 +237,7 @@ class ShardLog:
                 pos += size
                 good = pos
                 continue
-            nxt = data.find(MAGIC, pos + 1)
+            nxt = find_magic(data, pos + 1)
             if nxt < 0:
                 break
             pos = nxt
@@ -313,13 +354,10 @@ class ShardLog:
         """A record larger than one read chunk: read it whole."""
         if out:
             return False
-        head = _pread(segment.path, self.read_pos - segment.base, HEADER.size)
-        if len(head) < HEADER.size:
+        head = header_at(_pread(segment.path, self.read_pos - segment.base, HEADER.size), 0)
+        if head is None or head[1] > MAX_RECORD_BYTES:
             return False
-        magic, length, *_ = HEADER.unpack(head)
-        if magic != MAGIC or length > MAX_RECORD_BYTES:
-            return False
-        data = _pread(segment.path, self.read_pos - segment.base, HEADER.size + length)
+        data = _pread(segment.path, self.read_pos - segment.base, head[0] + head[1])
         record, size = _parse(data, 0)
         if record is None:
             return False
@@ -334,7 +372,7 @@ class ShardLog:
         data = segment.path.read_bytes()
         pos = start - segment.base + 1
         while True:
-            nxt = data.find(MAGIC, pos)
+            nxt = find_magic(data, pos)
             if nxt < 0:
                 self.read_pos = segment.end
                 break
@@ -390,9 +428,11 @@ class ShardLog:
         offset = self.acked
         for segment in self.segments:
             if segment.end > offset:
-                head = _pread(segment.path, max(0, offset - segment.base), HEADER.size)
-                if len(head) == HEADER.size:
-                    self.oldest_ms = HEADER.unpack(head)[4]
+                head = header_at(
+                    _pread(segment.path, max(0, offset - segment.base), HEADER.size), 0
+                )
+                if head is not None:
+                    self.oldest_ms = head[2]
                 return
 
     def drop_oldest_segment(self) -> bool:
@@ -402,15 +442,15 @@ class ShardLog:
         segment = self.segments[0]
         data = segment.path.read_bytes()
         pos = max(0, self.acked - segment.base)
-        records = samples = 0
+        records = points = 0
         while pos < len(data):
             record, size = _parse(data, pos)
             if record is None:
                 break
             records += 1
-            samples += record.samples
+            points += record.points
             pos += size
-        self.stats.drop("queue_full", records, samples)
+        self.stats.drop("queue_full", records, points)
         self.read_pos = max(self.read_pos, segment.end)
         self.ack(segment.end)
         return True
@@ -546,11 +586,12 @@ class WriteAheadLog:
         times = [s.oldest_ms for s in self.shards if s.oldest_ms is not None]
         return min(times) if times else None
 
-    def append(self, per_shard: list[list[tuple[bytes, int]]]) -> None:
-        """Write each shard's (payload, samples) pieces, or raise `QueueFullError` for all."""
+    def append(self, per_shard: list[list[tuple[bytes, int, int]]]) -> None:
+        """Write each shard's (payload, samples, points) pieces, or raise `QueueFullError` for
+        all of them."""
         now_ms = int(self.clock() * 1000)
         records = [
-            [encode_record(data, samples, now_ms) for data, samples in pieces]
+            [encode_record(data, samples, now_ms, points) for data, samples, points in pieces]
             for pieces in per_shard
         ]
         need = sum(len(r) for pieces in records for r in pieces)

@@ -2,9 +2,9 @@
 
 `config.py` holds the config model, `wire.py` the hand-written protobuf encoding, `encoder.py` the
 per-series state (cached label blocks, delta accumulation, staleness) that turns batches into
-per-shard fragments, `shards.py` the senders with batching and retry, `client.py` one HTTP
-request and its classification, `telemetry.py` the exporter's own counters and `exporter.py` the
-component.
+per-shard fragments, `v2.py` the 2.0 conversion, `client.py` one HTTP request and its
+classification, and `exporter.py` the component: a `LanedExporter` the sending core runs through
+its ordered lanes (`pipeline/lanes.py`), which batch, retry, count and keep the disk queue.
 """
 
 from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExporterConfig

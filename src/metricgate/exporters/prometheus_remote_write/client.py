@@ -3,9 +3,10 @@
 `Client.send(body, v2)` POSTs a snappy-compressed 1.0 `WriteRequest` or 2.0 `Request` with that
 protocol's headers and classifies the outcome by the specification: 2xx delivered (with 2.0, the
 receiver's `X-Prometheus-Remote-Write-Samples-Written` count kept); 5xx, 429 (honouring
-`Retry-After`, seconds or HTTP-date), connection errors and timeouts retryable; any other status
-permanent (the backend's body is kept for the log). It never raises for an HTTP or network
-failure. `Client.v2` is which protocol the exporter speaks now: set from `protobuf_message`,
+`Retry-After`, seconds or HTTP-date, read by the core's `retry_after_seconds`), connection errors
+and timeouts retryable; any other status permanent (the backend's body is kept for the log). It
+never raises for an HTTP or network failure; `Outcome.error()` is the error the sending core
+acts on. `Client.v2` is which protocol the exporter speaks now: set from `protobuf_message`,
 cleared for good by `fall_back` after a 415.
 
 Invariant: user headers never replace the protocol's (the config refuses them, and the protocol
@@ -15,18 +16,18 @@ headers are applied last anyway).
 from __future__ import annotations
 
 import base64
-import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
 
 from metricgate import __version__
+from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.prometheus_remote_write.config import (
     PROTOBUF_MESSAGE_V2,
     RemoteWriteExporterConfig,
 )
+from metricgate.pipeline.retry import retry_after_seconds
 from metricgate.remotewrite.schema import V2_CONTENT_TYPE
 
 _BODY_LOG_LIMIT = 1024
@@ -47,21 +48,14 @@ class Outcome:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
-
-def retry_after_seconds(header: str | None, now: float | None = None) -> float:
-    """`Retry-After` as seconds from now: a number or an HTTP-date; 0 when absent or unreadable."""
-    if not header:
-        return 0.0
-    text = header.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return 0.0
-    return max(0.0, when - (time.time() if now is None else now))
+    def error(self) -> RetryableError | PermanentError:
+        """The error a failed outcome means for the sending core."""
+        message = self.message
+        if self.status:
+            message = f"HTTP {self.status}: {message}" if message else f"HTTP {self.status}"
+        if self.retryable:
+            return RetryableError(message, self.retry_after)
+        return PermanentError(message)
 
 
 class Client:

@@ -7,10 +7,17 @@ all checked here, never at start.
 
 from __future__ import annotations
 
-from typing import Final, Literal, Self
+from typing import Any, Final, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from metricgate.config.tls import ClientTls
 from metricgate.config.types import ByteSize, Duration
@@ -64,9 +71,10 @@ class TargetInfo(_Section):
 
 
 class PersistentQueue(_Section):
-    """`queue`: the on-disk write-ahead queue; off unless `directory` is set.
+    """`queue`: deprecated alias of `sending_queue.storage` (the same keys); off unless
+    `directory` is set, and then copied into `sending_queue.storage` when the config is read.
 
-    With a directory, every batch is written (per shard) to disk before the receiver answers its
+    With storage, every batch is written (per shard) to disk before the receiver answers its
     client, and only removed after the backend acknowledged it: restarts and crashes lose nothing
     that was accepted. The shard count is then fixed at `shards.max` (no resharding).
     """
@@ -121,8 +129,10 @@ class RemoteWriteExporterConfig(ExporterConfig, TranslationOptions):
     metric_expiration: Duration = Field(default=300.0, gt=0)
     """A series not updated for this long is forgotten (and marked stale if `send_staleness`)."""
     queue: PersistentQueue = PersistentQueue()
+    """Deprecated: use `sending_queue.storage` (see `_queue_alias`)."""
     sending_queue: QueueSettings = QueueSettings(num_consumers=1)
-    """One consumer: parallelism comes from `shards`, which keep each series' order."""
+    """One consumer: parallelism comes from `shards`, which keep each series' order; `storage`
+    puts each shard's queue on disk."""
     retry_on_failure: RetrySettings = RetrySettings(
         initial_interval=0.05, max_interval=30.0, max_elapsed_time=0.0, multiplier=2.0
     )
@@ -154,15 +164,34 @@ class RemoteWriteExporterConfig(ExporterConfig, TranslationOptions):
                 raise ValueError(f"header {name!r} is set by the protocol and cannot be overridden")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sending_queue(cls, data: Any) -> Any:
+        """`sending_queue` keys left out keep this exporter's defaults (one consumer), and
+        `queue.directory` & co. (deprecated) become `sending_queue.storage`."""
+        if not isinstance(data, dict):
+            return data
+        sending = data.get("sending_queue")
+        if sending is not None and not isinstance(sending, dict):
+            return data
+        sending = {"num_consumers": 1, **(sending or {})}
+        data = {**data, "sending_queue": sending}
+        try:
+            queue = PersistentQueue.model_validate(data.get("queue") or {})
+        except ValidationError:
+            return data  # reported under `queue.*`, where the user wrote it
+        if not queue.directory:
+            return data
+        if sending.get("storage") is not None:
+            raise ValueError(
+                "set sending_queue.storage or the deprecated queue.directory, not both "
+                "(queue.* is an alias of sending_queue.storage.*)"
+            )
+        return {**data, "sending_queue": {**sending, "storage": queue.model_dump()}}
+
     @field_validator("sending_queue")
     @classmethod
     def _one_consumer(cls, value: QueueSettings) -> QueueSettings:
-        if value.storage is not None:
-            raise ValueError(
-                "storage is not supported here: prometheus_remote_write has its own persistent "
-                "queue; set queue.directory (with queue.max_disk_bytes, queue.fsync, "
-                "queue.full_policy) instead of sending_queue.storage"
-            )
         if value.num_consumers != 1:
             raise ValueError(
                 "num_consumers must be 1: two consumers would reorder a series' samples; "

@@ -167,7 +167,7 @@ class Encoder:
         for series in stale:
             state = self._states.pop(series)
             if self.send_staleness:
-                self._stale(state, builders[state.key % shards], tail)
+                self._stale(state, builders[state.key % shards], tail, point=False)
         self._rejected.clear()
         return [b.finish() for b in builders], len(stale)
 
@@ -271,9 +271,11 @@ class Encoder:
                     if encoded.labels not in kept:
                         encoded.append(builder.out, STALE_NAN, tail)
                         builder.samples += 1
+                        builder.extra += 1
             for encoded, packed in entries:
                 encoded.append(builder.out, packed, tail)
             builder.samples += len(entries)
+            builder.extra += len(entries) - 1
 
     def _entries(self, state: SeriesState, value: PointValue) -> list[tuple[EncodedSeries, bytes]]:
         if isinstance(value, ExponentialHistogramPoint):
@@ -360,13 +362,16 @@ class Encoder:
     def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
         del self._states[series]
         if self.send_staleness:
-            self._stale(state, builder, tail)
+            self._stale(state, builder, tail, point=True)
 
     @staticmethod
-    def _stale(state: SeriesState, builder: Builder, tail: bytes) -> None:
+    def _stale(state: SeriesState, builder: Builder, tail: bytes, *, point: bool) -> None:
+        """StaleNaN on each output series; `point`: for a point that ended it (else expiry)."""
         for encoded in state.outputs:
             encoded.append(builder.out, STALE_NAN, tail)
-        builder.samples += len(state.outputs)
+        count = len(state.outputs)
+        builder.samples += count
+        builder.extra += count - 1 if point and count else count
 
     def _target_info(self, resource: Resource, timestamp: int, builders: list[Builder]) -> None:
         if resource in self._targets:
@@ -390,3 +395,4 @@ class Encoder:
             builder.room(1)
             encoded.append(builder.out, pack_double(1.0), timestamp_tail(timestamp // _NS_PER_MS))
             builder.samples += 1
+            builder.extra += 1

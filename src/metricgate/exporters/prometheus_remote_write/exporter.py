@@ -1,24 +1,26 @@
 """The `prometheus_remote_write` exporter: pushes the pipeline's metrics with remote-write.
 
+A `LanedExporter`: the sending core runs it through ordered lanes (`pipeline/lanes.py`), the
+remote-write "shards". `partition(batch, lanes)` encodes a batch into per-lane fragments
+(`encoder.py`; a series always maps to lane `key % lanes`, so its samples keep their order);
+`send(request)` makes one attempt to deliver one lane's request. Retrying, backoff, counting,
+the disk queue (`sending_queue.storage`, or the deprecated `queue.directory`) and lane resizing
+(`shards.min` .. `shards.max`) are the core's, shared with every exporter.
+
 Protocol 1.0 by default; with `protobuf_message: io.prometheus.write.v2.Request`, 2.0 until the
-receiver answers 415, then 1.0 for the rest of the process (the shards convert and fall back, see
-`shards.py`; the `metricgate_exporter_remote_write_protocol` gauge shows which is in use).
+receiver answers 415, then 1.0 for the rest of the process (`client.py` knows which is in use;
+the `metricgate_exporter_remote_write_protocol` gauge shows it). Bodies are assembled as 1.0 and
+converted at send time (`v2.py`), so the disk queue's records are the same whichever protocol is
+in use; each compressed form is built once per request and kept for its retries. A 415 switches
+the whole exporter to 1.0 (logged once) and the same body goes out again as 1.0 within the same
+attempt: the receiver wrote nothing, so nothing is lost or duplicated. So does a 2xx without
+`X-Prometheus-Remote-Write-Samples-Written` (a 1.0-only receiver read the body as an empty 1.0
+request; at worst the resend duplicates identical samples). A body the converter cannot read goes
+out as 1.0.
 
-`export(batch)` encodes the batch into per-shard fragments (`encoder.py`) and queues them on the
-shards (`shards.py`), waiting while a shard is full: that wait back-pressures the sending queue,
-and through it the receivers. Shards send concurrently; each series always maps to one shard.
-
-Resharding: when `export` had to wait on a full shard while sends succeed, the shard count doubles
-(up to `shards.max`); after a minute without any wait it halves (down to `shards.min`). Before the
-count changes every shard is drained, so no series ever has samples queued on two shards.
-
-Persistent queue (`queue.directory` set): the pipeline's `ExporterQueue` calls `append(batch)`
-synchronously instead of queueing in memory; `append` encodes into per-shard records and writes
-them to the write-ahead log (`wal.py`) before the receiver answers. One `PersistentSender` per
-shard log (`persistent.py`) reads, sends and acks. The shard count is fixed at `shards.max`.
-
-Invariant: only one coroutine encodes and queues at a time (`_lock`: `export`, the expiry timer
-and resharding), so the per-series order the encoder produces is the order shards receive.
+Invariant: only the core's lanes call `partition` (one call at a time, under their lock or
+synchronously) and the expiry timer goes through `Lanes.submit`, so the per-series order the
+encoder produces is the order the lanes send in.
 """
 
 from __future__ import annotations
@@ -26,36 +28,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from pathlib import Path
+from collections.abc import Sequence
 
-from metricgate.errors import QueueFullError, UnavailableError
+import cramjam
+
 from metricgate.exporters.prometheus_remote_write.client import Client
 from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExporterConfig
 from metricgate.exporters.prometheus_remote_write.encoder import Encoder
-from metricgate.exporters.prometheus_remote_write.persistent import PersistentSender
-from metricgate.exporters.prometheus_remote_write.shards import Shard
-from metricgate.exporters.prometheus_remote_write.telemetry import (
-    RemoteWriteMetrics,
-    remote_write_metrics,
-)
-from metricgate.exporters.prometheus_remote_write.wire import Fragment
+from metricgate.exporters.prometheus_remote_write.v2 import ConversionError, to_v2
 from metricgate.model import Batch
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.lanes import LaneRequest, Lanes, LaneSettings, Piece
 from metricgate.pipeline.registry import exporter_factory
-from metricgate.pipeline.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 
-GROW_AFTER_SUCCESS_S = 10.0
-"""Only grow while some send succeeded this recently: more shards cannot help a dead backend."""
-SHRINK_AFTER_IDLE_S = 60.0
-
 
 class RemoteWriteExporter(Exporter):
-    """Encodes batches and sends them through shards (see module docstring)."""
+    """Encodes batches into lanes and sends their requests (see module docstring)."""
 
     def __init__(self, component_id: str, config: RemoteWriteExporterConfig) -> None:
         super().__init__(component_id)
@@ -70,45 +62,126 @@ class RemoteWriteExporter(Exporter):
             max_bytes=config.max_batch_bytes,
         )
         self.client = Client(config)
-        self.shards: list[Shard] = []
-        self.last_success = 0.0
-        """Wall-clock time of the last delivered request (0 before the first)."""
-        self._last_success_monotonic = -1e9
-        self._last_wait = time.monotonic()
-        self._last_reshard = time.monotonic()
-        self._lock = asyncio.Lock()
+        self.lanes: Lanes | None = None
+        """Set by the sending core once its lanes run (`attach`)."""
         self._host: Host | None = None
-        self._metrics: RemoteWriteMetrics | None = None
         self._expiry: asyncio.Task[None] | None = None
-        self.wal: WriteAheadLog | None = None
-        self.senders: list[PersistentSender] = []
 
     @property
-    def durable(self) -> bool:
-        """True when batches go to the on-disk queue through `append` (see module docstring)."""
-        return bool(self.config.queue.directory)
+    def last_success(self) -> float:
+        """Wall-clock time of the last delivered request (0 before the first)."""
+        return self.lanes.last_success if self.lanes is not None else 0.0
 
-    def queue_path(self) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.component_id)
-        return Path(self.config.queue.directory) / safe
+    # -- the LanedExporter contract ---------------------------------------------------------
+
+    def lane_settings(self) -> LaneSettings:
+        config = self.config
+        return LaneSettings(
+            min=config.shards.min,
+            max=config.shards.max,
+            capacity=config.shards.capacity,
+            max_samples=config.max_samples_per_send,
+            max_bytes=config.max_batch_bytes,
+            flush_interval=config.flush_interval,
+        )
+
+    def attach(self, lanes: Lanes) -> None:
+        self.lanes = lanes
+
+    def partition(self, batch: Batch, lanes: int) -> Sequence[Sequence[Piece]]:
+        per_lane, drops = self.encoder.encode(batch, lanes, time.monotonic())
+        if drops and self._host is not None:
+            dropped = self._host.telemetry.exporter_dropped
+            for reason, count in drops.items():
+                dropped.labels(self.component_id, reason).inc(count)
+        return per_lane
+
+    async def export(self, batch: Batch) -> int | None:
+        raise TypeError(
+            f"{self.component_id} sends through the sending core's ordered lanes: "
+            "put an ExporterQueue in front of it instead of calling export()"
+        )
+
+    async def send(self, request: LaneRequest) -> None:
+        """One attempt for one lane's request (protocol fallback included, see module docs)."""
+        # Compressed bodies by protocol (True: 2.0), each built once and kept for retries.
+        payloads = request.cache
+        while True:
+            v2 = self.client.v2
+            if v2 and True not in payloads:
+                payloads[True] = self._to_v2(request.body)
+            payload = payloads.get(True) if v2 else None
+            if payload is None:
+                v2 = False
+                payload = payloads.get(False)
+                if payload is None:
+                    payload = payloads[False] = bytes(cramjam.snappy.compress_raw(request.body))
+            outcome = await self.client.send(payload, v2)
+            if v2 and outcome.status == 415:
+                if self.client.fall_back():
+                    log.warning(
+                        "remote-write receiver refused protocol 2.0 (415); using 1.0 from now on",
+                        extra={"exporter": self.component_id, "body": outcome.message},
+                    )
+                continue
+            if v2 and outcome.ok and outcome.samples_written is None and request.samples:
+                # A 2.0 receiver must say what it wrote; one that does not is a 1.0 receiver that
+                # parsed the body as an empty 1.0 request (Prometheus 2.x, VictoriaMetrics 1.x
+                # answer 204 and store nothing). Resend as 1.0: at worst a duplicate, never a loss.
+                if self.client.fall_back():
+                    log.warning(
+                        "remote-write receiver answered a 2.0 request without "
+                        "X-Prometheus-Remote-Write-Samples-Written (it speaks 1.0 only); "
+                        "using 1.0 from now on",
+                        extra={"exporter": self.component_id, "status": outcome.status},
+                    )
+                continue
+            if outcome.ok:
+                written = outcome.samples_written
+                if v2 and written is not None and written < request.samples:
+                    log.debug(
+                        "remote-write receiver wrote fewer samples than sent",
+                        extra={
+                            "exporter": self.component_id,
+                            "sent": request.samples,
+                            "written": written,
+                        },
+                    )
+                return
+            raise outcome.error()
+
+    def _to_v2(self, body: bytes) -> bytes | None:
+        """The compressed 2.0 form of the 1.0 `body`, or None if it cannot be converted."""
+        try:
+            converted = to_v2(body)
+        except ConversionError as exc:
+            log.warning(
+                "remote-write body not convertible to 2.0; sending it as 1.0",
+                extra={"exporter": self.component_id, "error": str(exc)},
+            )
+            return None
+        return bytes(cramjam.snappy.compress_raw(converted))
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, host: Host) -> None:
         self._host = host
-        self._metrics = remote_write_metrics(host.telemetry)
+        if self.config.queue.directory:
+            log.warning(
+                "prometheus_remote_write: queue.directory is deprecated; "
+                "use sending_queue.storage (the same keys)",
+                extra={"exporter": self.component_id},
+            )
         await self.client.start()
-        if self.durable:
-            self._start_wal(host)
-        else:
-            self.shards = self._new_shards(self.config.shards.min)
         self._expiry = asyncio.create_task(
             self._expire_forever(), name=f"{self.component_id}-expiry"
         )
         exporter_id = self.component_id
         host.telemetry.add_gauge(
             "metricgate_exporter_remote_write_shards",
-            "Shards (concurrent senders) a remote-write exporter runs.",
+            "Shards (ordered lanes, concurrent senders) a remote-write exporter runs.",
             ["exporter"],
-            lambda: {(exporter_id,): float(len(self.shards))},
+            lambda: {(exporter_id,): float(len(self.lanes) if self.lanes is not None else 0)},
         )
         client = self.client
         host.telemetry.add_gauge(
@@ -133,208 +206,29 @@ class RemoteWriteExporter(Exporter):
             lambda: {(exporter_id,): float(len(self.encoder))},
         )
 
-    def _start_wal(self, host: Host) -> None:
-        settings = self.config.queue
-        metrics = self._metrics
-        assert metrics is not None
-        exporter_id = self.component_id
-
-        def dropped(reason: str, records: int, samples: int) -> None:
-            metrics.queue_dropped.labels(exporter_id, reason).inc(records)
-            if samples:
-                metrics.dropped.labels(exporter_id, f"queue_{reason}").inc(samples)
-
-        wal = self.wal = WriteAheadLog(
-            self.queue_path(),
-            self.config.shards.max,
-            max_disk_bytes=settings.max_disk_bytes,
-            fsync=settings.fsync,
-            full_policy=settings.full_policy,
-            segment_bytes=settings.segment_bytes,
-            name=exporter_id,
-            on_drop=dropped,
-        )
-        wal.start()
-        self.shards = self._new_shards(wal.shard_count, start=False)
-        self.senders = [
-            PersistentSender(
-                shard_log,
-                shard,
-                max_samples=self.config.max_samples_per_send,
-                max_bytes=self.config.max_batch_bytes,
-                flush_interval=self.config.flush_interval,
-            )
-            for shard_log, shard in zip(wal.shards, self.shards, strict=True)
-        ]
-        for sender in self.senders:
-            sender.start()
-        if wal.pending_bytes:
-            log.info(
-                "remote-write queue: replaying unacknowledged data",
-                extra={"exporter": exporter_id, "bytes": wal.pending_bytes},
-            )
-        host.telemetry.add_gauge(
-            "metricgate_exporter_remote_write_queue_disk_bytes",
-            "Bytes of segment files a remote-write exporter's persistent queue holds.",
-            ["exporter"],
-            lambda: {(exporter_id,): float(wal.disk_bytes)},
-        )
-        host.telemetry.add_gauge(
-            "metricgate_exporter_remote_write_queue_pending_bytes",
-            "Unacknowledged bytes in a remote-write exporter's persistent queue.",
-            ["exporter"],
-            lambda: {(exporter_id,): float(wal.pending_bytes)},
-        )
-
-        def oldest_age() -> dict[tuple[str, ...], float]:
-            oldest = wal.oldest_ms()
-            age = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
-            return {(exporter_id,): age}
-
-        host.telemetry.add_gauge(
-            "metricgate_exporter_remote_write_queue_oldest_age_seconds",
-            "Age of the oldest unacknowledged record in a remote-write persistent queue.",
-            ["exporter"],
-            oldest_age,
-        )
-
-    def append(self, batch: Batch) -> None:
-        """Encode `batch` and write it to the persistent queue, or raise a retryable error."""
-        wal = self.wal
-        if wal is None or not self.shards:
-            raise UnavailableError(f"exporter {self.component_id} is not running")
-        if wal.full_policy == "refuse" and wal.pending_bytes >= wal.max_disk_bytes:
-            raise QueueFullError(f"persistent queue {self.component_id} is full", retry_after=1.0)
-        per_shard, drops = self.encoder.encode(batch, wal.shard_count, time.monotonic())
-        self._count_drops(drops)
-        wal.append([[(f.data, f.samples) for f in fragments] for fragments in per_shard])
-
     async def shutdown(self) -> None:
         expiry, self._expiry = self._expiry, None
         if expiry is not None:
             expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await expiry
-        senders, self.senders = self.senders, []
-        await asyncio.gather(*(s.stop() for s in senders))
-        wal, self.wal = self.wal, None
-        if wal is not None:
-            self.shards = []
-            await wal.close()
-        shards, self.shards = self.shards, []
-        if shards:
-            # Queued samples get up to one request timeout to go out; retries stop at once.
-            deadline = time.monotonic() + self.config.timeout
-            lost = sum(await asyncio.gather(*(s.close(deadline) for s in shards)))
-            if lost:
-                log.warning(
-                    "shutdown deadline passed with samples unsent; they are lost",
-                    extra={"exporter": self.component_id, "samples": lost},
-                )
         await self.client.close()
-
-    async def export(self, batch: Batch) -> None:
-        if self.durable:
-            self.append(batch)
-            return
-        async with self._lock:
-            if not self.shards:
-                raise UnavailableError(f"exporter {self.component_id} is not running")
-            per_shard, drops = self.encoder.encode(batch, len(self.shards), time.monotonic())
-            self._count_drops(drops)
-            waited = await self._queue(per_shard)
-            await self._maybe_reshard(waited)
 
     async def expire_now(self) -> int:
         """Forget series past `metric_expiration` (sending their StaleNaNs); returns how many."""
-        async with self._lock:
-            if not self.shards:
-                return 0
+        lanes = self.lanes
+        if lanes is None:
+            return 0
+        removed = 0
+
+        def expire(count: int) -> Sequence[Sequence[Piece]]:
+            nonlocal removed
             cutoff = time.monotonic() - self.config.metric_expiration
-            per_shard, removed = self.encoder.expire(
-                cutoff, len(self.shards), time.time_ns() // 1_000_000
-            )
-            if self.wal is not None:
-                try:
-                    self.wal.append([[(f.data, f.samples) for f in p] for p in per_shard])
-                except QueueFullError:
-                    lost = sum(f.samples for p in per_shard for f in p)
-                    self._count_drops({"queue_full": lost} if lost else {})
-                return removed
-            await self._queue(per_shard)
-            return removed
+            per_lane, removed = self.encoder.expire(cutoff, count, time.time_ns() // 1_000_000)
+            return per_lane
 
-    async def _queue(self, per_shard: list[list[Fragment]]) -> bool:
-        waited = False
-        for shard, fragments in zip(self.shards, per_shard, strict=True):
-            for fragment in fragments:
-                waited = await shard.put(fragment) or waited
-        return waited
-
-    async def _maybe_reshard(self, waited: bool) -> None:
-        now = time.monotonic()
-        if waited:
-            self._last_wait = now
-        count, limits = len(self.shards), self.config.shards
-        target = count
-        if (
-            waited
-            and count < limits.max
-            and now - self._last_success_monotonic < GROW_AFTER_SUCCESS_S
-        ):
-            target = min(limits.max, count * 2)
-        elif (
-            count > limits.min
-            and now - self._last_wait > SHRINK_AFTER_IDLE_S
-            and now - self._last_reshard > SHRINK_AFTER_IDLE_S
-        ):
-            target = max(limits.min, count // 2)
-        if target != count:
-            await self._reshard(target)
-
-    async def _reshard(self, count: int) -> None:
-        """Drain every shard, then run `count` of them (the series-to-shard map changes)."""
-        await asyncio.gather(*(s.queue.join() for s in self.shards))
-        old, self.shards = self.shards, self._new_shards(count)
-        self._last_reshard = time.monotonic()
-        deadline = time.monotonic() + self.config.timeout
-        await asyncio.gather(*(s.close(deadline) for s in old))
-        log.info(
-            "remote-write resharded",
-            extra={"exporter": self.component_id, "from": len(old), "to": count},
-        )
-
-    def _new_shards(self, count: int, start: bool = True) -> list[Shard]:
-        assert self._metrics is not None
-        shards = [
-            Shard(
-                self.component_id,
-                i,
-                self.client,
-                self._metrics,
-                self.config.retry_on_failure,
-                capacity=self.config.shards.capacity,
-                max_samples=self.config.max_samples_per_send,
-                max_bytes=self.config.max_batch_bytes,
-                flush_interval=self.config.flush_interval,
-                on_success=self._succeeded,
-            )
-            for i in range(count)
-        ]
-        if start:
-            for shard in shards:
-                shard.start()
-        return shards
-
-    def _succeeded(self) -> None:
-        self.last_success = time.time()
-        self._last_success_monotonic = time.monotonic()
-
-    def _count_drops(self, drops: dict[str, int]) -> None:
-        if drops and self._host is not None:
-            dropped = self._host.telemetry.exporter_dropped
-            for reason, count in drops.items():
-                dropped.labels(self.component_id, reason).inc(count)
+        await lanes.submit(expire)
+        return removed
 
     async def _expire_forever(self) -> None:
         # Sweep often enough that a series outlives its expiration by at most a tenth of it.

@@ -110,20 +110,28 @@ class EncodedSeries:
 
 @dataclass(slots=True)
 class Fragment:
-    """Encoded `timeseries` entries for one shard: a piece of a request body."""
+    """Encoded `timeseries` entries for one shard: a piece of a request body (a lane's `Piece`).
+
+    `points` counts the data points whose entries it holds (a histogram point is several
+    samples; `target_info` and expiry StaleNaNs belong to no point)."""
 
     data: bytes
     samples: int
+    points: int
 
 
 class Builder:
-    """One shard's output of an encode call, cut into fragments of bounded size."""
+    """One shard's output of an encode call, cut into fragments of bounded size.
 
-    __slots__ = ("fragments", "max_bytes", "max_samples", "out", "samples")
+    The encoder adds to `samples` for every entry and to `extra` for every entry that is not a
+    point of its own, so a gauge's hot path counts one number only."""
+
+    __slots__ = ("extra", "fragments", "max_bytes", "max_samples", "out", "samples")
 
     def __init__(self, max_samples: int, max_bytes: int) -> None:
         self.out = bytearray()
         self.samples = 0
+        self.extra = 0
         self.fragments: list[Fragment] = []
         self.max_samples = max_samples
         self.max_bytes = max_bytes
@@ -137,9 +145,9 @@ class Builder:
             self.cut()
 
     def cut(self) -> None:
-        self.fragments.append(Fragment(bytes(self.out), self.samples))
+        self.fragments.append(Fragment(bytes(self.out), self.samples, self.samples - self.extra))
         self.out = bytearray()
-        self.samples = 0
+        self.samples = self.extra = 0
 
     def finish(self) -> list[Fragment]:
         if self.samples:
