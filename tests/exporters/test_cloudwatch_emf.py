@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from metricgate.config import load_config_text
-from metricgate.errors import ConfigError, RetryableError
+from metricgate.errors import ConfigError, PartialExportError
 from metricgate.exporters.cloudwatch import CloudWatchExporterConfig, EmfExporter
 from metricgate.exporters.cloudwatch.emf import log_batches
 from metricgate.model import (
@@ -201,9 +201,10 @@ async def test_logs_throttling_is_retryable_and_resends_only_what_is_owed(moto_u
 
     exporter._client.put_log_events = flaky
     try:
-        with pytest.raises(RetryableError, match="ThrottlingException"):
+        with pytest.raises(PartialExportError, match="ThrottlingException") as failure:
             await exporter.export(batch)
-        await exporter.export(batch)
+        assert failure.value.remaining.point_count() == 1
+        assert await exporter.export(failure.value.remaining) == 1
     finally:
         await exporter.shutdown()
     assert calls == ["throttled", "sent"]

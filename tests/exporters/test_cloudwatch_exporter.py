@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from metricgate.config import load_config_text
-from metricgate.errors import PermanentError, RetryableError
+from metricgate.errors import PartialExportError, PermanentError, RetryableError
 from metricgate.exporters.cloudwatch import CloudWatchExporter, CloudWatchExporterConfig
 from metricgate.model import (
     INTERNER,
@@ -188,9 +188,10 @@ async def test_a_retry_resends_only_the_requests_not_accepted(moto_url: str) -> 
             return put(**kwargs)
 
         exporter._client.put_metric_data = flaky
-        with pytest.raises(RetryableError, match="Throttling"):
+        with pytest.raises(PartialExportError, match="Throttling") as failure:
             await exporter.export(batch)
-        await exporter.export(batch)
+        assert failure.value.delivered == 15 and failure.value.remaining.point_count() == 10
+        assert await exporter.export(failure.value.remaining) == 10  # no mapping again
     assert sent == [10, -1, 5, 10]
 
 

@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import pytest
 
 from metricgate.config import load_config_text
-from metricgate.errors import RetryableError
+from metricgate.errors import PartialExportError
 from metricgate.exporters.loadbalancing import (
     DnsResolver,
     LoadBalancingExporter,
@@ -154,16 +154,19 @@ async def test_only_the_failed_members_part_is_sent_again() -> None:
         try:
             owed = exporter.split([sent])[dead].point_count()
             assert 0 < owed < sent.point_count()
-            with pytest.raises(RetryableError, match="1 of 3 members failed"):
+            with pytest.raises(PartialExportError, match="1 of 3 members failed") as failure:
                 await exporter.export(sent)
             delivered = sent.point_count() - owed
+            assert failure.value.delivered == delivered
+            assert failure.value.remaining.point_count() == owed
             await gateways[0].wait_for(
                 lambda: sum(g.capture.points() for g in gateways) >= delivered
             )
-            with pytest.raises(RetryableError, match="1 of 1 members failed"):
-                await exporter.export(sent)  # the retry goes only to the dead member
+            with pytest.raises(PartialExportError, match="1 of 1 members failed") as again:
+                # the retry goes only to the dead member
+                await exporter.export(failure.value.remaining)
             await exporter.set_members(live)  # it leaves: its part is routed to the others
-            await exporter.export(sent)
+            assert await exporter.export(again.value.remaining) == owed
             await gateways[0].wait_for(
                 lambda: sum(g.capture.points() for g in gateways) >= sent.point_count()
             )

@@ -48,13 +48,12 @@ async def test_every_kind_round_trips_exactly(protocol: str, compression: str) -
         exporter = _exporter(gateway, protocol, compression=compression)
         await exporter.start(Host(SelfMetrics()))
         try:
-            await exporter.export(sent)
+            assert await exporter.export(sent) is None  # every point delivered, none rejected
             await gateway.wait_for(lambda: gateway.capture.points() == sent.point_count())
         finally:
             await exporter.shutdown()
     (received,) = gateway.capture.batches
     assert _sorted(received) == _sorted(sent)
-    assert exporter.rejected_points == 0
 
 
 async def test_second_export_uses_the_caches_and_still_round_trips() -> None:
@@ -110,10 +109,12 @@ async def test_partial_success_is_counted(protocol: str) -> None:
         exporter = _exporter(gateway, protocol)
         await exporter.start(Host(SelfMetrics()))
         try:
-            await exporter.export(Batch([*sent.metrics, bad]))
+            with pytest.raises(PermanentError) as refusal:
+                await exporter.export(Batch([*sent.metrics, bad]))
         finally:
             await exporter.shutdown()
-    assert exporter.rejected_points == 1
+    assert refusal.value.refused == 1
+    assert refusal.value.delivered == sent.point_count()
 
 
 async def test_empty_batch_sends_nothing() -> None:

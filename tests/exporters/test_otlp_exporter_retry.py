@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.otlp import OtlpExporter, OtlpExporterConfig
-from metricgate.exporters.otlp.status import grpc_error, http_error, retry_after_header
+from metricgate.exporters.otlp.status import grpc_error, http_error
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.receivers.otlp import responses
@@ -207,12 +207,6 @@ def test_http_status_classification(status: int, retryable: bool) -> None:
     assert isinstance(error, RetryableError if retryable else PermanentError)
     if retryable:
         assert isinstance(error, RetryableError) and error.retry_after == 3.0
-
-
-def test_retry_after_as_http_date() -> None:
-    assert retry_after_header("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
-    assert retry_after_header("soon") == 0.0
-    assert retry_after_header(None) == 0.0
 
 
 @pytest.mark.parametrize(

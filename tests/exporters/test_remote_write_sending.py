@@ -25,7 +25,6 @@ from metricgate.model import Batch, MetricKind
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import Lanes
 from metricgate.pipeline.queue import ExporterQueue
-from metricgate.pipeline.retry import retry_after_seconds
 from metricgate.telemetry import SelfMetrics
 from tests.exporters.test_remote_write_support import Sample, decode_compressed, samples_of
 from tests.support.batches import number_batch
@@ -186,13 +185,6 @@ async def test_429_waits_at_least_retry_after() -> None:
         await exp.export(gauges(3))
         await until(lambda: len(receiver.accepted) == 3)
     assert receiver.attempts[1][0] - receiver.attempts[0][0] >= 0.99
-
-
-def test_retry_after_forms() -> None:
-    assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds(None) == 0.0
-    assert retry_after_seconds("garbage") == 0.0
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
 
 
 async def test_connection_refused_then_back_loses_nothing() -> None:

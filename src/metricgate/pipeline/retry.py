@@ -3,7 +3,9 @@
 Everything that waits before sending again uses this module: the sending core (`queue.py`,
 `lanes.py`) between attempts, and exporters that read a backend's `Retry-After` (remote-write,
 otlp over HTTP, datadog) to put it on the `RetryableError` they raise. `Unsent` is the form a
-remainder takes when an exporter already mapped it (see `PartialExportError`).
+remainder takes when an exporter already mapped it (see `PartialExportError`): `send_requests`
+sends one batch's requests and raises with what is still owed, and `points_per_request` tells
+such an exporter how many data points each of its requests carries.
 
 The wait before attempt n+1 is `interval * uniform(1 - jitter, 1 + jitter)` with `interval`
 starting at `initial_interval` and multiplied by `multiplier` after each attempt up to
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Generic, TypeVar
@@ -26,6 +29,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricgate.config.types import Duration
+from metricgate.errors import PartialExportError, PermanentError, RetryableError
 from metricgate.model import Batch
 
 R = TypeVar("R")
@@ -112,3 +116,70 @@ class Unsent(Batch, Generic[R]):
 
     def owned_by(self, exporter: object) -> bool:
         return self.owner is exporter
+
+
+def points_with_output(ends: list[int]) -> int:
+    """Data points that produced at least one output, from a mapper's `ends`: the running count
+    of outputs (series, data, events) after each point it mapped."""
+    distinct = set(ends)
+    distinct.add(0)
+    return len(distinct) - 1
+
+
+def points_per_request(ends: list[int], spans: list[tuple[int, int]]) -> list[int]:
+    """Data points each request carries, given the output range [start, end) each request was
+    cut from (`spans`, contiguous): a point counts with the request holding its first output."""
+    # A point with output starts where the previous one with output ended: the starts are the
+    # distinct ends (with 0) but the last.
+    starts = sorted({0, *ends})[:-1]
+    return [bisect_left(starts, end) - bisect_left(starts, start) for start, end in spans]
+
+
+async def send_requests(
+    owner: object,
+    requests: list[tuple[R, int]],
+    send: Callable[[R], Awaitable[object]],
+    what: str,
+    *,
+    in_order: bool = False,
+) -> int:
+    """Send one batch's (request, points carried) pairs, each once; returns the points delivered.
+
+    Some failed retryably: raises `PartialExportError` whose remainder is an `Unsent` of the
+    requests still owed (retried as they are), after the longest `Retry-After` asked for. Some
+    were refused for good and none is owed: raises `PermanentError`. `in_order`: stop at the
+    first retryable failure and owe everything from there (for backends that need time order).
+    """
+    delivered = refused = 0
+    retry: RetryableError | None = None
+    permanent: PermanentError | None = None
+    owed: list[tuple[R, int]] = []
+    for request, points in requests:
+        if retry is not None and in_order:
+            owed.append((request, points))
+            continue
+        try:
+            await send(request)
+        except RetryableError as exc:
+            owed.append((request, points))
+            retry = exc if retry is None or exc.retry_after > retry.retry_after else retry
+            continue
+        except PermanentError as exc:
+            refused += points
+            permanent = permanent or exc
+            continue
+        delivered += points
+    if retry is not None:
+        remaining = Unsent(owner=owner, requests=owed, points=sum(p for _, p in owed))
+        raise PartialExportError(
+            f"{len(owed)} of {len(requests)} {what} not accepted: {retry}",
+            remaining,
+            delivered=delivered,
+            refused=refused,
+            retry_after=retry.retry_after,
+        )
+    if permanent is not None:
+        raise PermanentError(
+            f"{what}: refused for good: {permanent}", refused=refused, delivered=delivered
+        )
+    return delivered

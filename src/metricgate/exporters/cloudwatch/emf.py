@@ -18,7 +18,9 @@ Each event is one JSON object:
 are created when missing): events sorted by time, batches of at most 10,000 events and
 1,048,576 bytes (UTF-8 message plus 26 bytes an event) spanning at most 24 h; an event that
 cannot fit a batch alone is counted as `event_too_large`. Throttling, 5xx and network errors are
-retryable; a retry resends only the batches not yet accepted (the Mapper runs once per batch).
+retryable: `export` raises `PartialExportError` whose remainder is the log batches not yet accepted
+(an `Unsent`, sent in order on the retry; the Mapper runs once per batch). A data point counts
+with the log batch holding its first metric.
 
 Invariant: every event written is valid EMF within the limits above.
 """
@@ -29,17 +31,18 @@ import asyncio
 import json
 import logging
 import sys
-from collections import Counter, OrderedDict
+from collections import Counter
 from datetime import datetime
 from typing import Any, Final
 
-from metricgate.errors import PermanentError, RetryableError
+from metricgate.errors import RetryableError
 from metricgate.exporters.cloudwatch.aws import AWS_ERRORS, classify, error_code, make_client
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
 from metricgate.exporters.cloudwatch.mapping import MAX_DIMENSIONS, Datum, Mapper
 from metricgate.model import Batch
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.retry import Unsent, points_with_output, send_requests
 
 log = logging.getLogger("metricgate.exporters.cloudwatch")
 
@@ -76,8 +79,14 @@ def _millis(stamp: Any) -> int:
     return int(float(stamp) * 1000)
 
 
-def build_events(data: list[Datum], namespace: str, dropped: Counter[str]) -> list[Event]:
-    """EMF events for `data`, grouped and split as the module docstring says, time-ordered."""
+def build_events(
+    data: list[Datum],
+    namespace: str,
+    dropped: Counter[str],
+    first_events: list[Event | None] | None = None,
+) -> list[Event]:
+    """EMF events for `data`, grouped and split as the module docstring says, time-ordered;
+    `first_events` gets, per datum, the event holding its first metric (None: none did)."""
     open_events: dict[tuple[int, tuple[tuple[str, str], ...]], Event] = {}
     events: list[Event] = []
     for datum in data:
@@ -88,6 +97,7 @@ def build_events(data: list[Datum], namespace: str, dropped: Counter[str]) -> li
         stamp = _millis(datum["Timestamp"])
         resolution = int(datum.get("StorageResolution", 60))
         keys = {k for k, _ in pairs}
+        first: Event | None = None
         for name, unit, value in _metrics(datum):
             if name in keys or name == "_aws":
                 dropped["emf_name_conflict"] += 1
@@ -101,6 +111,10 @@ def build_events(data: list[Datum], namespace: str, dropped: Counter[str]) -> li
                 {"Name": name, "Unit": unit, "StorageResolution": resolution}
             )
             event[name] = value
+            if first is None:
+                first = event
+        if first_events is not None:
+            first_events.append(first)
     events.sort(key=lambda e: int(e["_aws"]["Timestamp"]))
     return events
 
@@ -126,8 +140,10 @@ def log_batches(
     dropped: Counter[str],
     max_bytes: int = MAX_BATCH_BYTES,
     max_events: int = MAX_BATCH_EVENTS,
+    batch_of: dict[int, int] | None = None,
 ) -> list[list[LogEvent]]:
-    """`PutLogEvents` batches for time-ordered `events`, within the Logs limits."""
+    """`PutLogEvents` batches for time-ordered `events`, within the Logs limits; `batch_of` gets
+    `id(event)` -> the index of the batch it went into."""
     batches: list[list[LogEvent]] = []
     chunk: list[LogEvent] = []
     size = 0
@@ -147,6 +163,8 @@ def log_batches(
             chunk, size = [], 0
         chunk.append({"timestamp": stamp, "message": message})
         size += grown
+        if batch_of is not None:
+            batch_of[id(event)] = len(batches)
     if chunk:
         batches.append(chunk)
     return batches
@@ -163,8 +181,6 @@ class EmfExporter(Exporter):
         self._client: Any = None
         self._host: Host | None = None
         self._ready = False
-        self._owed: OrderedDict[int, tuple[Batch, list[list[LogEvent]]]] = OrderedDict()
-        self._max_owed = 2 * config.sending_queue.num_consumers
 
     async def start(self, host: Host) -> None:
         self._host = host
@@ -176,10 +192,11 @@ class EmfExporter(Exporter):
         if client is not None:
             await asyncio.to_thread(client.close)
 
-    def events(self, batch: Batch) -> list[Event]:
+    def events(self, batch: Batch, ends: list[int] | None = None) -> list[Event]:
         """Map `batch` (advancing the cumulative state) and count what was dropped."""
         dropped = Counter[str]()
-        events = build_events(self.mapper.map(batch), self.config.namespace, dropped)
+        data = self.mapper.map(batch, ends=ends)
+        events = build_events(data, self.config.namespace, dropped)
         self._count(dropped)
         return events
 
@@ -196,43 +213,41 @@ class EmfExporter(Exporter):
             for reason, count in dropped.items():
                 self._host.telemetry.exporter_dropped.labels(self.component_id, reason).inc(count)
 
-    async def export(self, batch: Batch) -> None:
-        if not batch:
-            return
-        if self.config.output != "logs":
-            lines = "".join(to_line(e) + "\n" for e in self.events(batch))
+    async def export(self, batch: Batch) -> int | None:
+        if isinstance(batch, Unsent) and batch.owned_by(self):
+            pending: list[tuple[list[LogEvent], int]] = batch.requests
+        elif not batch:
+            return None
+        elif self.config.output != "logs":
+            ends: list[int] = []
+            lines = "".join(to_line(e) + "\n" for e in self.events(batch, ends))
             if lines:
                 await self._write(lines)
-            return
-        pending = self._pending(batch)
-        total = len(pending)
-        permanent: list[str] = []
-        while pending:
-            try:
-                await self._put(pending[0])  # a RetryableError leaves the rest owed
-            except PermanentError as exc:
-                log.error(
-                    "cloudwatch logs refused a batch; dropped",
-                    extra={"exporter": self.component_id, "error": str(exc)},
-                )
-                permanent.append(str(exc))
-            del pending[0]
-        self._owed.pop(id(batch), None)
-        if permanent:
-            raise PermanentError(f"{len(permanent)} of {total} batches refused: {permanent[0]}")
+            return points_with_output(ends)
+        else:
+            pending = self._pending(batch)
+        return await send_requests(self, pending, self._put, "log batches", in_order=True)
 
-    def _pending(self, batch: Batch) -> list[list[LogEvent]]:
-        found = self._owed.get(id(batch))
-        if found is not None and found[0] is batch:
-            return found[1]
+    def _pending(self, batch: Batch) -> list[tuple[list[LogEvent], int]]:
+        """`batch` as (PutLogEvents batch, points carried) pairs, in time order."""
         dropped = Counter[str]()
-        events = build_events(self.mapper.map(batch), self.config.namespace, dropped)
-        batches = log_batches(events, dropped)
+        ends: list[int] = []
+        firsts: list[Event | None] = []
+        data = self.mapper.map(batch, ends=ends)
+        events = build_events(data, self.config.namespace, dropped, firsts)
+        batch_of: dict[int, int] = {}
+        batches = log_batches(events, dropped, batch_of=batch_of)
         self._count(dropped)
-        self._owed[id(batch)] = (batch, batches)
-        while len(self._owed) > self._max_owed:
-            self._owed.popitem(last=False)
-        return batches
+        points = [0] * len(batches)
+        previous = 0
+        for end in ends:
+            if end > previous:  # a point with data: count it with its first metric's batch
+                first = firsts[previous]
+                index = batch_of.get(id(first)) if first is not None else None
+                if index is not None:
+                    points[index] += 1
+                previous = end
+        return list(zip(batches, points, strict=True))
 
     async def _write(self, lines: str) -> None:
         try:

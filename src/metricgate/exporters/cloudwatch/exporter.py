@@ -8,10 +8,10 @@ retries. Answers: `Throttling` (400), any 5xx, and network errors or timeouts ar
 any other error (`InvalidParameterValue`, `AccessDenied`, ...) is permanent and its message
 is logged and raised. Missing credentials are retryable (a role may come up later).
 
-A batch maps to several requests; those already accepted are not sent again when the queue
-retries the batch (mapping twice would also advance the cumulative state twice), as in the
-datadog exporter: the requests still owed are kept for the most recent `2 * num_consumers`
-batches.
+A batch maps to several requests, each knowing how many data points it carries. When some fail
+retryably, `export` raises `PartialExportError` whose remainder is the unsent requests themselves
+(an `Unsent`): the sending core retries only those, and the batch is never mapped twice (that would
+advance the cumulative state twice). Requests refused for good are dropped and counted.
 
 Invariant: a request that succeeded is never sent again.
 """
@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from typing import Any
 
-from metricgate.errors import PermanentError, RetryableError
+from metricgate.errors import RetryableError
 from metricgate.exporters.cloudwatch import requests
 from metricgate.exporters.cloudwatch.aws import AWS_ERRORS, classify, make_client
 from metricgate.exporters.cloudwatch.config import CloudWatchExporterConfig
@@ -33,6 +32,7 @@ from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer, Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import Factory, Kind
+from metricgate.pipeline.retry import Unsent, points_per_request, send_requests
 
 log = logging.getLogger("metricgate.exporters.cloudwatch")
 
@@ -46,8 +46,6 @@ class CloudWatchExporter(Exporter):
         self.mapper = Mapper(config)
         self._client: Any = None
         self._host: Host | None = None
-        self._owed: OrderedDict[int, tuple[Batch, list[list[Datum]]]] = OrderedDict()
-        self._max_owed = 2 * config.sending_queue.num_consumers
 
     async def start(self, host: Host) -> None:
         self._host = host
@@ -58,13 +56,13 @@ class CloudWatchExporter(Exporter):
         if client is not None:
             await asyncio.to_thread(client.close)
 
-    def _requests(self, batch: Batch) -> list[list[Datum]]:
-        """The requests still owed for `batch`, mapping it on first sight."""
-        found = self._owed.get(id(batch))
-        if found is not None and found[0] is batch:
-            return found[1]
+    def _requests(self, batch: Batch) -> list[tuple[list[Datum], int]]:
+        """`batch` as (request data, points carried) pairs."""
+        ends: list[int] = []
         built = requests.build(
-            self.mapper.map(batch), self.config.namespace, self.config.max_metrics_per_request
+            self.mapper.map(batch, ends=ends),
+            self.config.namespace,
+            self.config.max_metrics_per_request,
         )
         dropped = self.mapper.take_dropped()
         if built.oversized:
@@ -79,37 +77,17 @@ class CloudWatchExporter(Exporter):
                     self._host.telemetry.exporter_dropped.labels(self.component_id, reason).inc(
                         count
                     )
-        self._owed[id(batch)] = (batch, built.requests)
-        while len(self._owed) > self._max_owed:
-            self._owed.popitem(last=False)
-        return built.requests
+        points = points_per_request(ends, built.spans)
+        return list(zip(built.requests, points, strict=True))
 
-    async def export(self, batch: Batch) -> None:
-        if not batch:
-            return
-        pending = self._requests(batch)
-        retry: RetryableError | None = None
-        permanent: list[str] = []
-        owed: list[list[Datum]] = []
-        for data in pending:
-            try:
-                await self._put(data)
-            except RetryableError as exc:
-                owed.append(data)
-                retry = retry or exc
-            except PermanentError as exc:
-                log.error(
-                    "cloudwatch refused a request; dropped",
-                    extra={"exporter": self.component_id, "error": str(exc)},
-                )
-                permanent.append(str(exc))
-        if retry is not None:
-            pending[:] = owed
-            raise retry
-        total = len(pending)
-        self._owed.pop(id(batch), None)
-        if permanent:
-            raise PermanentError(f"{len(permanent)} of {total} requests refused: {permanent[0]}")
+    async def export(self, batch: Batch) -> int | None:
+        if isinstance(batch, Unsent) and batch.owned_by(self):
+            pending: list[tuple[list[Datum], int]] = batch.requests
+        elif not batch:
+            return None
+        else:
+            pending = self._requests(batch)
+        return await send_requests(self, pending, self._put, "PutMetricData requests")
 
     async def _put(self, data: list[Datum]) -> None:
         client = self._client

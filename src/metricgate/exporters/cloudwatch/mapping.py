@@ -22,7 +22,8 @@ characters truncated, empty values left out, and past 30 the first 30 by name ke
 is counted once per series (dimension sets are cached per series). `metric_declarations` and
 the rollup option restrict or add sets.
 
-Invariant: `map()` advances the cumulative state: run it once per batch, never per attempt.
+Invariant: `map()` advances the cumulative state: run it once per batch, never per attempt (on
+a partial failure the exporters keep the requests still owed instead).
 """
 
 from __future__ import annotations
@@ -98,7 +99,11 @@ class Mapper:
         dropped, self.dropped = self.dropped, Counter()
         return take_out_of_order(dropped, self._numbers, self._counts)
 
-    def map(self, batch: Batch, now_s: float | None = None) -> list[Datum]:
+    def map(
+        self, batch: Batch, now_s: float | None = None, ends: list[int] | None = None
+    ) -> list[Datum]:
+        """The data of `batch`; `ends` gets, after each point that was mapped, the number of
+        data produced so far (so requests can say how many points they carry)."""
         now = time.time() if now_s is None else now_s
         oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
         if len(self._numbers.last) + len(self._counts.last) > _MAX_STATE:
@@ -143,6 +148,8 @@ class Mapper:
                         **fields,
                     }
                     out.append(datum)
+                if ends is not None:
+                    ends.append(len(out))
         return out
 
     def _finite(self, *values: float) -> bool:

@@ -4,7 +4,8 @@ botocore checks none of them, so this module does: at most `max_metrics` data (<
 `MAX_BYTES` of JSON body a request (counted as botocore's JSON protocol writes it, before any
 gzip, so the limit holds with compression off); `Values`/`Counts` arrays over 150 entries are
 split into several data with the same name, dimensions and time (CloudWatch aggregates them);
-a datum that cannot fit a request alone is counted in `oversized`, never sent.
+a datum that cannot fit a request alone is counted in `oversized`, never sent. `spans` says which
+input data each request was cut from: a datum belongs to the request holding its first part.
 
 Invariant: every request returned is within every limit above.
 """
@@ -29,6 +30,8 @@ class Requests:
     """The `MetricData` lists of one batch's requests, and what could not be sent."""
 
     requests: list[list[Datum]] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    """Input data range [start, end) of each request (contiguous)."""
     oversized: int = 0
 
 
@@ -66,17 +69,21 @@ def build(
     overhead = len(json.dumps({"Namespace": namespace, "MetricData": []}).encode())
     chunk: list[Datum] = []
     size = overhead
-    for datum in data:
-        for part in split_values(datum):
+    start = 0
+    for i, datum in enumerate(data):
+        for n, part in enumerate(split_values(datum)):
             grown = datum_size(part) + 1
             if overhead + grown > max_bytes:
                 out.oversized += 1
                 continue
             if chunk and (len(chunk) >= max_metrics or size + grown > max_bytes):
+                end = i if n == 0 else i + 1  # a datum stays with the request of its first part
                 out.requests.append(chunk)
-                chunk, size = [], overhead
+                out.spans.append((start, end))
+                chunk, size, start = [], overhead, end
             chunk.append(part)
             size += grown
     if chunk:
         out.requests.append(chunk)
+        out.spans.append((start, len(data)))
     return out

@@ -5,11 +5,11 @@ Answers, as Datadog's own clients and the Collector's exporter treat them: 2xx s
 retryable; 400, 403, 404, 413 and any other 4xx permanent: the payload is dropped and the intake's
 `errors` logged.
 
-A batch maps to several bodies. Those already accepted are not sent again when the queue retries
-the batch: the bodies still owed are kept per batch (mapping twice would also advance the
-cumulative state twice and lose the deltas). At most a few batches are in flight (one per queue
-worker), so the table keeps the most recent `2 * num_consumers` and forgets older ones, which the
-queue has given up on.
+A batch maps to several bodies, each knowing how many data points it carries. When some fail
+retryably, `export` raises `PartialExportError` whose remainder is the unsent bodies themselves (an
+`Unsent`): the sending core retries only those, and the batch is never mapped twice (that would
+advance the cumulative state twice and lose the deltas). Bodies refused for good are dropped and
+counted; the rest count as delivered.
 
 Invariant: a body that got a 2xx is never sent again.
 """
@@ -20,7 +20,6 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import OrderedDict
 
 import aiohttp
 
@@ -28,11 +27,17 @@ from metricgate.errors import PermanentError, RetryableError
 from metricgate.exporters.datadog import payload
 from metricgate.exporters.datadog.config import DatadogExporterConfig
 from metricgate.exporters.datadog.mapping import Mapper
-from metricgate.exporters.otlp.status import retry_after_header
 from metricgate.model import Batch
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
+from metricgate.pipeline.retry import (
+    Unsent,
+    points_per_request,
+    points_with_output,
+    retry_after_seconds,
+    send_requests,
+)
 
 log = logging.getLogger("metricgate.exporters.datadog")
 _INLINE_SERIES = 2_000
@@ -53,8 +58,6 @@ class DatadogExporter(Exporter):
         encoding = payload.CONTENT_ENCODING[config.compression]
         if encoding:
             self._headers["Content-Encoding"] = encoding
-        self._owed: OrderedDict[int, tuple[Batch, list[bytes]]] = OrderedDict()
-        self._max_owed = 2 * config.sending_queue.num_consumers
 
     async def start(self, host: Host) -> None:
         self._host = host
@@ -74,12 +77,10 @@ class DatadogExporter(Exporter):
         if session is not None:
             await session.close()
 
-    async def _bodies(self, batch: Batch) -> list[bytes]:
-        """The bodies still owed for `batch`, mapping it on first sight."""
-        found = self._owed.get(id(batch))
-        if found is not None and found[0] is batch:
-            return found[1]
-        series = self.mapper.map(batch)  # here, in the loop: it owns the cumulative state
+    async def _bodies(self, batch: Batch) -> list[tuple[bytes, int]]:
+        """`batch` as (body, points carried) pairs."""
+        ends: list[int] = []
+        series = self.mapper.map(batch, ends=ends)  # here, in the loop: it owns the state
         if len(series) > _INLINE_SERIES:
             built = await asyncio.to_thread(payload.build, series, self.config.compression)
         else:
@@ -97,38 +98,19 @@ class DatadogExporter(Exporter):
                     self._host.telemetry.exporter_dropped.labels(self.component_id, reason).inc(
                         count
                     )
-        self._owed[id(batch)] = (batch, built.bodies)
-        while len(self._owed) > self._max_owed:
-            self._owed.popitem(last=False)
-        return built.bodies
+        if len(built.bodies) == 1:
+            return [(built.bodies[0], points_with_output(ends))]
+        points = points_per_request(ends, built.spans)
+        return list(zip(built.bodies, points, strict=True))
 
-    async def export(self, batch: Batch) -> None:
-        if not batch:
-            return
-        bodies = await self._bodies(batch)
-        retry: RetryableError | None = None
-        permanent: list[str] = []
-        owed: list[bytes] = []
-        for body in bodies:
-            try:
-                await self._send(body)
-            except RetryableError as exc:
-                owed.append(body)
-                retry = exc if retry is None or exc.retry_after > retry.retry_after else retry
-            except PermanentError as exc:
-                log.error(
-                    "datadog refused a payload; dropped",
-                    extra={"exporter": self.component_id, "error": str(exc)},
-                )
-                permanent.append(str(exc))
-        if retry is not None:
-            bodies[:] = owed
-            raise retry
-        self._owed.pop(id(batch), None)
-        if permanent:
-            raise PermanentError(
-                f"{len(permanent)} of {len(bodies)} payloads refused: {permanent[0]}"
-            )
+    async def export(self, batch: Batch) -> int | None:
+        if isinstance(batch, Unsent) and batch.owned_by(self):
+            requests: list[tuple[bytes, int]] = batch.requests
+        elif not batch:
+            return None
+        else:
+            requests = await self._bodies(batch)
+        return await send_requests(self, requests, self._send, "datadog payloads")
 
     async def _send(self, body: bytes) -> None:
         if self._session is None:
@@ -141,7 +123,7 @@ class DatadogExporter(Exporter):
                 answer = (await response.read())[:500].decode("utf-8", "replace")
                 message = f"HTTP {status} from {self.url}: {answer}"
                 if status in (408, 429) or status >= 500:
-                    wait = retry_after_header(
+                    wait = retry_after_seconds(
                         response.headers.get("X-RateLimit-Reset")
                         or response.headers.get("Retry-After")
                     )

@@ -19,8 +19,11 @@ bounded and forget everything past their bound.
 Each series is produced as a ready JSON object text: its head (name, type, host, tags) is cached
 per (series, suffix, extra tags), so a known series costs one string format per point.
 
+`map(batch, ends=...)` also records, per point, how many series had been produced once it was
+mapped, so each request can say how many data points it carries (`payload.points_per_body`).
+
 Invariant: `map()` advances the cumulative state, so it must run once per batch, never per
-delivery attempt (the exporter keeps the mapped payloads of a batch it retries).
+delivery attempt (on a partial failure the exporter keeps the mapped payloads still owed).
 """
 
 from __future__ import annotations
@@ -92,8 +95,11 @@ class Mapper:
         dropped, self.dropped = self.dropped, Counter()
         return take_out_of_order(dropped, self._numbers, self._counts)
 
-    def map(self, batch: Batch, now_s: float | None = None) -> list[str]:
-        """The series of `batch` as JSON object texts (one point each)."""
+    def map(
+        self, batch: Batch, now_s: float | None = None, ends: list[int] | None = None
+    ) -> list[str]:
+        """The series of `batch` as JSON object texts (one point each); `ends` gets, after each
+        point that was mapped, the number of series produced so far."""
         now = time.time() if now_s is None else now_s
         oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
         if len(self._heads) > _MAX_HEADS:
@@ -123,6 +129,8 @@ class Mapper:
                     self._histogram(group, series, value, ts, start, seconds, out)
                 elif isinstance(value, SummaryPoint):
                     self._summary(group, series, value, ts, start, seconds, out)
+                if ends is not None:
+                    ends.append(len(out))
         return out
 
     def _emit(

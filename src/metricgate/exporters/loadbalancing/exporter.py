@@ -6,12 +6,11 @@ per-metric keys) is cached until the ring changes, so in steady state routing a 
 lookup. Each member has its own `OtlpExporter` (the `otlp` exporter's encoder and transport), and
 the parts go out concurrently.
 
-Partial failure: parts that fail retryably are kept as owed for this batch and the whole call
-raises `RetryableError`, so the queue backs off and calls again with the same batch; the next call
-sends only the owed parts, routed again on the current ring (a member that left meanwhile has its
-parts re-routed, nothing is sent twice to a member that accepted it). Parts a member refuses
-permanently are dropped and logged; when nothing is owed the call then raises `PermanentError`.
-As in the datadog exporter, at most `2 * num_consumers` batches keep owed parts.
+Partial failure: when some members' parts fail retryably, `export` raises `PartialExportError`
+whose remainder is those parts' points (a plain batch): the sending core retries only that, and
+the retry routes it again on the current ring (a member that left meanwhile has its parts
+re-routed; nothing is sent twice to a member that accepted it). Parts a member refuses
+permanently are dropped and counted; with nothing owed, the call then raises `PermanentError`.
 
 Own telemetry (`telemetry.py`): each part's points, outcome and send duration are recorded on its
 member's pre-bound children, once per part (never per point); members leaving the ring take their
@@ -26,10 +25,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from typing import Final
 
-from metricgate.errors import PermanentError, RetryableError
+from metricgate.errors import PartialExportError, PermanentError, RetryableError
 from metricgate.exporters.loadbalancing.config import LoadBalancingExporterConfig
 from metricgate.exporters.loadbalancing.resolver import DnsResolver, Resolver, StaticResolver
 from metricgate.exporters.loadbalancing.ring import HashRing
@@ -77,8 +75,6 @@ class LoadBalancingExporter(Exporter):
         """Each member's telemetry; the same keys as `members`."""
         self._metrics: LoadBalancingMetrics | None = None
         self._routes: dict[Metric | Series, str] = {}
-        self._owed: OrderedDict[int, tuple[Batch, list[Batch]]] = OrderedDict()
-        self._max_owed = 2 * config.sending_queue.num_consumers
         self._retiring: set[asyncio.Task[None]] = set()
         self._host: Host | None = None
 
@@ -176,14 +172,12 @@ class LoadBalancingExporter(Exporter):
             routes.clear()
         return {member: Batch(groups) for member, groups in out.items()}
 
-    async def export(self, batch: Batch) -> None:
+    async def export(self, batch: Batch) -> int | None:
         if not batch:
-            return
-        found = self._owed.get(id(batch))
-        pending = found[1] if found is not None and found[0] is batch else [batch]
+            return None
         if self.ring is None:
             raise RetryableError(f"{self.component_id}: no members resolved yet", 1.0)
-        parts = self.split(pending)
+        parts = self.split([batch])
         members = self.members
         # A member may leave the ring while its part is in flight: take its stats now.
         stats = [self.stats[member] for member in parts]
@@ -194,51 +188,55 @@ class LoadBalancingExporter(Exporter):
             ),
             return_exceptions=True,
         )
+        delivered = refused = 0
         owed: list[Batch] = []
         retry: RetryableError | None = None
-        refused: list[str] = []
+        permanent: list[str] = []
         for (member, part), member_stats, result in zip(parts.items(), stats, results, strict=True):
-            if result is None:
-                member_stats.succeeded(part.point_count())
+            points = part.point_count()
+            if result is None or isinstance(result, int):
+                accepted = points if result is None else result
+                member_stats.succeeded(accepted)
+                delivered += accepted
                 continue
-            permanent = isinstance(result, PermanentError)
-            member_stats.failed(part.point_count(), permanent, result)
-            if permanent:
-                log.error(
-                    "member refused a part permanently; dropped",
-                    extra={
-                        "exporter": self.component_id,
-                        "member": member,
-                        "points": part.point_count(),
-                        "error": str(result),
-                    },
-                )
-                refused.append(f"{member}: {result}")
+            if isinstance(result, PermanentError):
+                lost = points - result.delivered if result.refused is None else result.refused
+                if result.delivered:
+                    member_stats.succeeded(result.delivered)
+                member_stats.failed(lost, True, result)
+                delivered += result.delivered
+                refused += lost
+                permanent.append(f"{member}: {result}")
                 continue
+            member_stats.failed(points, False, result)
             owed.append(part)
             wait = result.retry_after if isinstance(result, RetryableError) else 0.0
             if retry is None or wait > retry.retry_after:
                 retry = RetryableError(f"{member}: {type(result).__name__}: {result}", wait)
         if retry is not None:
-            self._owed[id(batch)] = (batch, owed)
-            self._owed.move_to_end(id(batch))
-            while len(self._owed) > self._max_owed:
-                self._owed.popitem(last=False)
-            raise RetryableError(
-                f"{len(owed)} of {len(parts)} members failed; first: {retry}", retry.retry_after
+            raise PartialExportError(
+                f"{len(owed)} of {len(parts)} members failed; first: {retry}",
+                merge(owed),
+                delivered=delivered,
+                refused=refused,
+                retry_after=retry.retry_after,
             )
-        self._owed.pop(id(batch), None)
-        if refused:
-            raise PermanentError(f"{len(refused)} of {len(parts)} parts refused: {refused[0]}")
+        if permanent:
+            raise PermanentError(
+                f"{len(permanent)} of {len(parts)} parts refused: {permanent[0]}",
+                refused=refused,
+                delivered=delivered,
+            )
+        return delivered
 
     def _stats_view(self) -> dict[str, MemberStats]:
         return self.stats
 
     @staticmethod
-    async def _send(exporter: OtlpExporter, stats: MemberStats, part: Batch) -> None:
+    async def _send(exporter: OtlpExporter, stats: MemberStats, part: Batch) -> int | None:
         start = time.perf_counter()
         try:
-            await exporter.export(part)
+            return await exporter.export(part)
         finally:
             stats.latency.observe(time.perf_counter() - start)
 
@@ -259,6 +257,31 @@ class LoadBalancingExporter(Exporter):
         self.stats = {}
         for exporter in members.values():
             await exporter.shutdown()
+
+
+def merge(parts: list[Batch]) -> Batch:
+    """One batch of `parts` split from one batch, with one group per metric as a batch must."""
+    by_metric: dict[Metric, list[MetricPoints]] = {}
+    for part in parts:
+        for group in part.metrics:
+            by_metric.setdefault(group.metric, []).append(group)
+    out: list[MetricPoints] = []
+    for metric, groups in by_metric.items():
+        if len(groups) == 1:
+            out.append(groups[0])
+            continue
+        merged = MetricPoints(metric)
+        for group in groups:
+            offset = len(merged)
+            merged.series.extend(group.series)
+            merged.values.extend(group.values)
+            merged.timestamps.extend(group.timestamps)
+            merged.start_timestamps.extend(group.start_timestamps)
+            merged.flags.extend(group.flags)
+            for index, exemplars in (group.exemplars or {}).items():
+                merged.add_exemplars(offset + index, exemplars)
+        out.append(merged)
+    return Batch(out)
 
 
 FACTORY = exporter_factory(

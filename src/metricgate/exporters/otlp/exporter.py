@@ -1,7 +1,9 @@
 """The `otlp` exporter component: encode each batch (`encode.py`) and send it (`transport.py`).
 
-Retries, backoff and the bounded queue are the pipeline's `ExporterQueue`; this component makes
-one attempt per `export()` call and says, by the error it raises, whether to try again.
+Retries, backoff, counting and the bounded queue are the pipeline's `ExporterQueue`; this
+component makes one attempt per `export()` call and says, by the error it raises, whether to try
+again. A success whose `partial_success` rejected points raises `PermanentError` with
+`refused` (those points) and `delivered` (the rest): they are counted, never retried.
 
 Invariant: `export()` never retries and never swallows a failure.
 """
@@ -31,21 +33,28 @@ class OtlpExporter(Exporter):
         self.transport: Transport = (
             GrpcTransport(config) if config.protocol == "grpc" else HttpTransport(config)
         )
-        self.rejected_points = 0
-        """Points the backend reported in `partial_success` (they are not retried)."""
 
     async def start(self, host: Host) -> None:
         await self.transport.open()
 
-    async def export(self, batch: Batch) -> None:
+    async def export(self, batch: Batch) -> int | None:
         if not batch:
-            return
+            return None
         try:
             body = self.encoder.encode(batch)
         except (ValueError, TypeError, struct.error) as exc:  # e.g. an exemplar id not in hex
             raise PermanentError(f"batch cannot be encoded as OTLP: {exc}") from exc
         answer = await self.transport.send(body)
-        self.rejected_points += status.check_response(answer, self.component_id)
+        rejected, message = status.rejected_points(answer, self.component_id)
+        if rejected:
+            points = batch.point_count()
+            refused = min(rejected, points)
+            raise PermanentError(
+                f"backend rejected {rejected} of {points} points: {message}",
+                refused=refused,
+                delivered=points - refused,
+            )
+        return None
 
     async def shutdown(self) -> None:
         await self.transport.close()

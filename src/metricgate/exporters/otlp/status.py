@@ -1,11 +1,13 @@
 """What a backend's answer means for the batch: sent, retry (and when), or drop.
 
 Follows the Collector's `otlp` and `otlphttp` exporters. HTTP: 429, 502, 503 and 504 are
-retryable, honouring `Retry-After` (seconds or an HTTP date); every other non-2xx is permanent.
+retryable, honouring `Retry-After` (seconds or an HTTP date, read by the core's
+`retry_after_seconds`); every other non-2xx is permanent.
 gRPC: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are
 retryable; RESOURCE_EXHAUSTED only when the server sent a `google.rpc.RetryInfo` (otherwise it
 is a hard limit such as message size); the rest is permanent. A RetryInfo delay becomes the
-error's `retry_after`. A success carrying `partial_success` is logged as a warning with counts.
+error's `retry_after`. A success whose `partial_success` rejected points is a partial refusal
+(`rejected_points` says how many); one with only an error message is logged as a warning.
 
 Invariant: these functions only classify; they never sleep or retry (the queue does).
 """
@@ -13,9 +15,7 @@ Invariant: these functions only classify; they never sleep or retry (the queue d
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator
-from email.utils import parsedate_to_datetime
 from typing import Final
 
 import grpc
@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from metricgate.errors import PermanentError, RetryableError
+from metricgate.pipeline.retry import retry_after_seconds
 
 log = logging.getLogger("metricgate.exporters.otlp")
 
@@ -40,22 +41,6 @@ RETRYABLE_GRPC: Final = frozenset(
     }
 )
 _RETRY_INFO: Final = "google.rpc.RetryInfo"
-
-
-def retry_after_header(value: str | None, now: float | None = None) -> float:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date; 0 if unusable."""
-    if not value:
-        return 0.0
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return 0.0
-    return max(0.0, when - (time.time() if now is None else now))
 
 
 def _fields(raw: bytes) -> Iterator[tuple[int, int | bytes]]:
@@ -151,7 +136,7 @@ def http_error(status: int, body: bytes, retry_after: str | None) -> Exception:
     """The error for a non-2xx HTTP answer."""
     message = f"HTTP {status}: {status_message(body)}"
     if status in RETRYABLE_HTTP:
-        return RetryableError(message, retry_after_header(retry_after))
+        return RetryableError(message, retry_after_seconds(retry_after))
     return PermanentError(message)
 
 
@@ -168,21 +153,18 @@ def grpc_error(
     return PermanentError(message)
 
 
-def check_response(body: bytes, exporter: str) -> int:
-    """Log a `partial_success`; return how many points the backend rejected."""
+def rejected_points(body: bytes, exporter: str) -> tuple[int, str]:
+    """(points the backend rejected, its message) from a success's `partial_success`; a message
+    without rejected points is only a warning, logged here."""
     try:
         response = ExportMetricsServiceResponse.FromString(body)
     except DecodeError:
-        return 0
+        return 0, ""
     partial = response.partial_success
     rejected = int(partial.rejected_data_points)
-    if rejected or partial.error_message:
+    if not rejected and partial.error_message:
         log.warning(
-            "backend rejected part of an export",
-            extra={
-                "exporter": exporter,
-                "rejected_points": rejected,
-                "error": partial.error_message,
-            },
+            "backend accepted an export with a warning",
+            extra={"exporter": exporter, "error": partial.error_message},
         )
-    return rejected
+    return rejected, partial.error_message

@@ -105,12 +105,17 @@ class PrometheusExporter(Exporter):
         if runner is not None:
             await runner.cleanup()
 
-    async def export(self, batch: Batch) -> None:
+    async def export(self, batch: Batch) -> int | None:
+        """Fold `batch` into the page; returns the points now on it (dropped ones are counted
+        in `metricgate_exporter_dropped_points` by reason, not as sent)."""
         drops = self.store.ingest(batch, time.monotonic())
-        if drops and self._host is not None:
+        if not drops:
+            return None
+        if self._host is not None:
             dropped = self._host.telemetry.exporter_dropped
             for reason, count in drops.items():
                 dropped.labels(self.component_id, reason).inc(count)
+        return max(0, batch.point_count() - sum(drops.values()))
 
     async def expire_now(self) -> int:
         """One expiry pass, yielding to the event loop between groups of families."""
