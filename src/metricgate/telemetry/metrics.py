@@ -88,13 +88,14 @@ class SelfMetrics:
         )
         self.exporter_sent = Counter(
             "metricgate_exporter_sent_points",
-            "Data points an exporter delivered.",
+            "Data points an exporter's backend accepted (counted on its answer).",
             ["exporter"],
             registry=r,
         )
         self.exporter_send_failed = Counter(
             "metricgate_exporter_send_failed_points",
-            "Data points an exporter failed to deliver and gave up on.",
+            "Data points an exporter did not deliver, by reason (permanent, retries_exhausted, "
+            "shutdown, queue_*).",
             ["exporter", "reason"],
             registry=r,
         )
