@@ -356,20 +356,24 @@ class _MemoryLane:
             size, taken = len(first.data), 1
             deadline = time.monotonic() + settings.flush_interval
             try:
-                while samples < max_samples:
-                    following = await self._next(deadline)
-                    if following is None:
-                        break
-                    if samples + following.samples > max_samples or (
-                        max_bytes and size + len(following.data) > max_bytes
-                    ):
-                        self._carry = following
-                        break
-                    parts.append(following.data)
-                    samples += following.samples
-                    points += following.points
-                    size += len(following.data)
-                    taken += 1
+                try:
+                    while samples < max_samples:
+                        following = await self._next(deadline)
+                        if following is None:
+                            break
+                        if samples + following.samples > max_samples or (
+                            max_bytes and size + len(following.data) > max_bytes
+                        ):
+                            self._carry = following
+                            break
+                        parts.append(following.data)
+                        samples += following.samples
+                        points += following.points
+                        size += len(following.data)
+                        taken += 1
+                except asyncio.CancelledError:
+                    delivery.failed("shutdown", points)  # taken, never attempted
+                    raise
                 request = LaneRequest(b"".join(parts), samples, points)
                 await delivery.deliver(exporter.send, request, points)
             except asyncio.CancelledError:

@@ -183,20 +183,19 @@ class ExporterQueue:
             )
 
     async def shutdown(self, deadline: float) -> None:
-        """Stop accepting, drain what is queued until `deadline` (monotonic), then stop."""
+        """Stop accepting and finish until `deadline` (monotonic): a memory queue drains what is
+        queued, a disk queue only finishes the exports in flight (the rest stays on disk)."""
         self._accepting = False
-        if self.delivery is not None and self.disk is not None:
-            self.delivery.stopping.set()  # in-flight exports finish; the rest stays on disk
-            self.disk.stop()
-        elif self.lanes is None or not self.lanes.durable:
+        workers, self._workers = self._workers, []
+        if self.settings.storage is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), max(0.0, deadline - time.monotonic()))
-        if self.delivery is not None and self.disk is None:
-            self.delivery.stopping.set()
-        workers, self._workers = self._workers, []
-        if self.disk is not None and workers:
-            _, late = await asyncio.wait(workers, timeout=max(0.0, deadline - time.monotonic()))
-            workers = list(late)
+            self._stop_delivering()
+        else:
+            self._stop_delivering()
+            if workers:
+                _, late = await asyncio.wait(workers, timeout=max(0.0, deadline - time.monotonic()))
+                workers = list(late)
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -208,6 +207,13 @@ class ExporterQueue:
             self.disk = None
         self._count_unsent()
         await self.exporter.shutdown()
+
+    def _stop_delivering(self) -> None:
+        """No new retries from now on; a disk queue hands out no more records."""
+        if self.delivery is not None:
+            self.delivery.stopping.set()
+        if self.disk is not None:
+            self.disk.stop()
 
     def _count_unsent(self) -> None:
         """Batches still in the memory queue at the deadline are lost: count and log them."""
