@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -34,8 +34,7 @@ from metricgate.pipeline import Registry
 from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
 from tests.support.batches import metric, number_batch
-from tests.support.prometheus import PrometheusServer, run_prometheus
-from tests.support.victoria import run_victoria_metrics
+from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
 
@@ -57,19 +56,10 @@ service:
 """
 
 
-@pytest.fixture(scope="module", params=["prometheus", "victoria-metrics"])
-def prometheus(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    """The remote-write backend under test, queried through its Prometheus-compatible API."""
-    if request.param == "victoria-metrics":
-        with run_victoria_metrics(tmp_path_factory.mktemp("vm")) as victoria:
-            yield victoria
-        return
-    with run_prometheus(
-        tmp_path_factory.mktemp("rw"), extra_args=["--web.enable-remote-write-receiver"]
-    ) as server:
-        yield server
+@pytest.fixture(scope="module")
+def prometheus(remote_write_backend: PrometheusServer) -> PrometheusServer:
+    """The remote-write backend under test (Prometheus, then VictoriaMetrics)."""
+    return remote_write_backend
 
 
 @pytest.fixture

@@ -90,6 +90,23 @@ async def sending(exporter: Exporter) -> AsyncIterator[tuple[ExporterQueue, Coun
         await queue.shutdown(time.monotonic() + 5)
 
 
+def fail_once(call: Callable[..., Any], at: int, code: str, operation: str) -> Callable[..., Any]:
+    """`call`, but the `at`-th call (1-based) fails as AWS throttling does."""
+    calls = 0
+
+    def flaky(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == at:
+            error = {"Code": code, "Message": "Rate exceeded"}
+            raise ClientError(
+                {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation
+            )
+        return call(**kwargs)
+
+    return flaky
+
+
 def gauges(count: int, name: str = "g") -> Batch:
     return number_batch(
         {f"s{i}": float(i) for i in range(count)},
@@ -180,23 +197,9 @@ async def test_cloudwatch_counts_what_moto_stored(moto_url: str) -> None:
     )
     exporter = CloudWatchExporter("cloudwatch", config)
     async with sending(exporter) as (queue, counters):
-        put = exporter._client.put_metric_data
-        calls = 0
-
-        def flaky(**kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            if calls == 2:
-                raise ClientError(
-                    {
-                        "Error": {"Code": "Throttling", "Message": "Rate exceeded"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400},
-                    },
-                    "PutMetricData",
-                )
-            return put(**kwargs)
-
-        exporter._client.put_metric_data = flaky
+        exporter._client.put_metric_data = fail_once(
+            exporter._client.put_metric_data, 2, "Throttling", "PutMetricData"
+        )
         queue.enqueue(gauges(25))
         await counters.until(lambda: counters.sent == 25)
         assert counters.retries == 1 and counters.failed() == 0
@@ -220,23 +223,9 @@ async def test_cloudwatch_emf_counts_the_events_logs_stored(moto_url: str) -> No
     )
     exporter = EmfExporter("cloudwatch", config)
     async with sending(exporter) as (queue, counters):
-        put = exporter._client.put_log_events
-        calls = 0
-
-        def flaky(**kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise ClientError(
-                    {
-                        "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400},
-                    },
-                    "PutLogEvents",
-                )
-            return put(**kwargs)
-
-        exporter._client.put_log_events = flaky
+        exporter._client.put_log_events = fail_once(
+            exporter._client.put_log_events, 1, "ThrottlingException", "PutLogEvents"
+        )
         queue.enqueue(gauges(3))
         await counters.until(lambda: counters.sent == 3)
         assert counters.retries == 1

@@ -7,7 +7,8 @@ each lane joins its pieces, in order, into requests of at most `max_samples` sam
 `max_bytes` bytes (or whatever arrived within `flush_interval`) and sends one request at a time
 through the core's `Delivery` (retries, counting, failure log: the same as every other exporter).
 Lanes are the core's ordered mode, not a second core: `ExporterQueue` runs them instead of its
-batch workers when the exporter is a `LanedExporter`.
+batch workers when the exporter is a `LanedExporter`. This module holds the contract and runs the
+lanes; `lane.py` holds one lane of each kind.
 
 - Memory (no `sending_queue.storage`): each lane holds up to `capacity` samples; `submit` waits
   while a lane is full, back-pressuring the sending queue in front (and through it the receivers).
@@ -27,16 +28,15 @@ synchronously (disk), so concurrent submitters cannot interleave within a key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from metricgate.errors import QueueFullError
 from metricgate.model import Batch
-from metricgate.pipeline.delivery import Delivery, LeftOnDisk
+from metricgate.pipeline.delivery import Delivery
+from metricgate.pipeline.lane import DiskLane, LaneRequest, LaneSettings, MemoryLane, Piece
 from metricgate.pipeline.persistent_queue import (
     StorageSettings,
     drop_counter,
@@ -44,7 +44,7 @@ from metricgate.pipeline.persistent_queue import (
     watch_disk_queue,
 )
 from metricgate.pipeline.retry import RetrySettings
-from metricgate.pipeline.wal import ShardLog, WriteAheadLog
+from metricgate.pipeline.wal import WriteAheadLog
 from metricgate.telemetry.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -54,49 +54,8 @@ GROW_AFTER_SUCCESS_S = 10.0
 SHRINK_AFTER_IDLE_S = 60.0
 
 
-class Piece(Protocol):
-    """Encoded data for one lane: joined with its neighbours into a request body."""
-
-    @property
-    def data(self) -> bytes: ...
-
-    @property
-    def samples(self) -> int:
-        """What `capacity` and `max_samples` count (remote-write: samples)."""
-
-    @property
-    def points(self) -> int:
-        """The data points it carries (what the sent / send-failed counters count)."""
-
-
 Encode = Callable[[int], Sequence[Sequence[Piece]]]
 """Given the lane count, the pieces for each lane (in order)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LaneSettings:
-    """How many lanes, how much each holds, and how requests are cut."""
-
-    min: int = 1
-    max: int = 10
-    capacity: int = 10_000
-    max_samples: int = 2000
-    max_bytes: int = 0
-    """0: no limit."""
-    flush_interval: float = 0.2
-
-
-class LaneRequest:
-    """One request of a lane: its pieces' bytes joined. The same object is retried, so an
-    exporter may keep what it derives from the body (compressed forms) in `cache`."""
-
-    __slots__ = ("body", "cache", "points", "samples")
-
-    def __init__(self, body: bytes, samples: int, points: int) -> None:
-        self.body = body
-        self.samples = samples
-        self.points = points
-        self.cache: dict[object, bytes | None] = {}
 
 
 @runtime_checkable
@@ -134,9 +93,9 @@ class Lanes:
         self.delivery = Delivery(
             exporter_id, retry, telemetry, durable=storage is not None, on_success=self._succeeded
         )
-        self.lanes: list[_MemoryLane] = []
+        self.lanes: list[MemoryLane] = []
         """The memory lanes (empty on disk)."""
-        self.disk_lanes: list[_DiskLane] = []
+        self.disk_lanes: list[DiskLane] = []
         self.wal: WriteAheadLog | None = None
         self.last_success = 0.0
         """Wall-clock time of the last delivered request (0 before the first)."""
@@ -168,7 +127,11 @@ class Lanes:
             on_drop=drop_counter(self.telemetry, self.exporter_id),
         )
         wal.start()
-        self.disk_lanes = [_DiskLane(self, i, shard) for i, shard in enumerate(wal.shards)]
+        send = self.exporter.send
+        self.disk_lanes = [
+            DiskLane(i, self.settings, self.delivery, send, shard)
+            for i, shard in enumerate(wal.shards)
+        ]
         for lane in self.disk_lanes:
             lane.start()
         if wal.pending_bytes:
@@ -221,7 +184,7 @@ class Lanes:
         Disk: finish the requests in flight until `deadline`; the rest stays on disk."""
         self._closed = True
         self.delivery.stopping.set()
-        lanes: list[_MemoryLane | _DiskLane] = [*self.lanes, *self.disk_lanes]
+        lanes: list[MemoryLane | DiskLane] = [*self.lanes, *self.disk_lanes]
         self.lanes, self.disk_lanes = [], []
         lost = sum(await asyncio.gather(*(lane.close(deadline) for lane in lanes)))
         if lost:
@@ -277,194 +240,13 @@ class Lanes:
             extra={"exporter": self.exporter_id, "from": len(old), "to": count},
         )
 
-    def _memory_lanes(self, count: int) -> list[_MemoryLane]:
-        lanes = [_MemoryLane(self, i) for i in range(count)]
+    def _memory_lanes(self, count: int) -> list[MemoryLane]:
+        lanes = [
+            MemoryLane(i, self.settings, self.delivery, self.exporter.send) for i in range(count)
+        ]
         for lane in lanes:
             lane.start()
         return lanes
 
 
-class _MemoryLane:
-    """One lane's queue of pieces and its sender task."""
-
-    def __init__(self, owner: Lanes, index: int) -> None:
-        self.owner = owner
-        self.index = index
-        self.capacity = owner.settings.capacity
-        self.queue: asyncio.Queue[Piece] = asyncio.Queue()
-        self.queued_samples = 0
-        """Samples waiting in `queue`; `put` waits while it is at `capacity`."""
-        self._room = asyncio.Event()
-        self._room.set()
-        self._carry: Piece | None = None
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(
-            self._run(), name=f"{self.owner.exporter_id}-lane-{self.index}"
-        )
-
-    async def put(self, piece: Piece) -> bool:
-        """Queue `piece`, waiting while the lane is full; True if it had to wait."""
-        waited = False
-        while self.queued_samples >= self.capacity:
-            waited = True
-            self._room.clear()
-            await self._room.wait()
-        self.queued_samples += piece.samples
-        self.queue.put_nowait(piece)
-        return waited
-
-    async def drained(self) -> None:
-        await self.queue.join()
-
-    async def close(self, deadline: float) -> int:
-        """Send what is queued until `deadline`, then stop; returns the points lost."""
-        self._closing = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.join(), max(0.0, deadline - time.monotonic()))
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        lost = 0
-        if self._carry is not None:
-            lost += self._carry.points
-            self._carry = None
-        while not self.queue.empty():
-            lost += self.queue.get_nowait().points
-            self.queue.task_done()
-        self.owner.delivery.failed("shutdown", lost)
-        return lost
-
-    def _took(self, piece: Piece) -> Piece:
-        self.queued_samples -= piece.samples
-        if self.queued_samples < self.capacity:
-            self._room.set()
-        return piece
-
-    async def _run(self) -> None:
-        settings = self.owner.settings
-        max_samples, max_bytes = settings.max_samples, settings.max_bytes
-        exporter, delivery = self.owner.exporter, self.owner.delivery
-        while True:
-            first = self._carry or self._took(await self.queue.get())
-            self._carry = None
-            parts, samples, points = [first.data], first.samples, first.points
-            size, taken = len(first.data), 1
-            deadline = time.monotonic() + settings.flush_interval
-            try:
-                try:
-                    while samples < max_samples:
-                        following = await self._next(deadline)
-                        if following is None:
-                            break
-                        if samples + following.samples > max_samples or (
-                            max_bytes and size + len(following.data) > max_bytes
-                        ):
-                            self._carry = following
-                            break
-                        parts.append(following.data)
-                        samples += following.samples
-                        points += following.points
-                        size += len(following.data)
-                        taken += 1
-                except asyncio.CancelledError:
-                    delivery.failed("shutdown", points)  # taken, never attempted
-                    raise
-                request = LaneRequest(b"".join(parts), samples, points)
-                await delivery.deliver(exporter.send, request, points)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug must not kill the lane: its queue would fill and stall the exporter.
-                delivery.failed("error", points)
-                log.exception("lane failed a request", extra={"lane": self.index})
-            finally:
-                for _ in range(taken):
-                    self.queue.task_done()
-
-    async def _next(self, deadline: float) -> Piece | None:
-        """The next piece if one arrives before `deadline`."""
-        try:
-            return self._took(self.queue.get_nowait())
-        except asyncio.QueueEmpty:
-            pass
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or self._closing:
-            return None
-        getter = asyncio.ensure_future(self.queue.get())
-        done, _ = await asyncio.wait((getter,), timeout=remaining)
-        if not done:
-            getter.cancel()
-            await asyncio.wait((getter,))
-            if getter.cancelled():
-                return None
-        return self._took(getter.result())
-
-
-class _DiskLane:
-    """Drains one shard log: read in order, send, acknowledge after the answer."""
-
-    def __init__(self, owner: Lanes, index: int, shard: ShardLog) -> None:
-        self.owner = owner
-        self.index = index
-        self.shard = shard
-        self.busy = False
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(
-            self._run(), name=f"{self.owner.exporter_id}-disk-lane-{self.index}"
-        )
-
-    async def close(self, deadline: float) -> int:
-        """Let a request in flight finish until `deadline`; nothing is lost (it stays on disk)."""
-        task, self._task = self._task, None
-        if task is None:
-            return 0
-        if self.busy:
-            await asyncio.wait((task,), timeout=max(0.0, deadline - time.monotonic()))
-        while not task.done():
-            task.cancel()  # again if a cancellation got swallowed (asyncio.wait_for in 3.11)
-            await asyncio.wait((task,), timeout=1.0)
-        with contextlib.suppress(asyncio.CancelledError):
-            task.result()
-        return 0
-
-    async def _run(self) -> None:
-        owner, shard = self.owner, self.shard
-        settings, exporter, delivery = owner.settings, owner.exporter, owner.delivery
-        while not delivery.stopping.is_set():
-            if not shard.has_data.is_set():
-                await shard.has_data.wait()
-                if settings.flush_interval:
-                    await asyncio.sleep(settings.flush_interval)  # let a request fill up
-            records = shard.read(settings.max_samples, settings.max_bytes)
-            if not records:
-                await asyncio.sleep(0.05)  # nothing readable yet: never spin
-                continue
-            points = sum(r.points for r in records)
-            request = LaneRequest(
-                b"".join(r.payload for r in records), sum(r.samples for r in records), points
-            )
-            self.busy = True
-            try:
-                await delivery.deliver(exporter.send, request, points)
-            except LeftOnDisk:
-                return
-            except Exception:
-                # A bug must not wedge the lane forever on the same records.
-                delivery.failed("error", points)
-                log.exception("lane failed a request", extra={"lane": self.index})
-            finally:
-                self.busy = False
-            try:
-                shard.ack(records[-1].end)
-            except OSError:
-                log.exception(
-                    "persistent sending queue: could not persist the ack offset",
-                    extra={"exporter": owner.exporter_id, "lane": self.index},
-                )
+__all__ = ["LaneRequest", "LaneSettings", "LanedExporter", "Lanes", "Piece"]
