@@ -234,20 +234,20 @@ class ExporterQueue:
 
     async def _work(self) -> None:
         assert self.delivery is not None
-        deliver, export = self.delivery.deliver, self.exporter.export
+        deliver = self.delivery.deliver
         while True:
             batch = await self._queue.get()
             try:
-                await deliver(export, batch, batch.point_count())
+                await deliver(self.exporter.export, batch, batch.point_count())
             finally:
                 self._queue.task_done()
 
     async def _work_disk(self) -> None:
         assert self.disk is not None and self.delivery is not None
-        disk, deliver, export = self.disk, self.delivery.deliver, self.exporter.export
+        disk, deliver = self.disk, self.delivery.deliver
         while (entry := await disk.get()) is not None:
             try:
-                await deliver(export, entry.batch, entry.points)
+                await deliver(self.exporter.export, entry.batch, entry.points)
             except LeftOnDisk:
                 return
             disk.done(entry)
