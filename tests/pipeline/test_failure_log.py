@@ -160,7 +160,7 @@ async def test_refusals_are_logged_once_per_interval_with_their_count(
     refused = [
         r
         for r in exporter_records(caplog, exporter.component_id)
-        if r.getMessage() == "backend refused data; dropped"
+        if r.getMessage() == "export failed permanently; dropped"
     ]
     assert len(refused) == 1
     assert refused[0].levelno == logging.ERROR

@@ -108,7 +108,7 @@ class FailureLog:
         if self._refused_at is not None and now - self._refused_at < self.interval:
             return
         log.error(
-            "backend refused data; dropped",
+            "export failed permanently; dropped",
             extra={
                 "exporter": self.exporter_id,
                 "points": self._refused_points,
