@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from metricgate.errors import ConsumeError
+
 log = logging.getLogger("metricgate.exporters")
 
 SUMMARY_INTERVAL_S: Final = 60.0
@@ -33,6 +35,11 @@ def describe(error: BaseException) -> str:
     """An error as a log field: its message, or its type when it has none."""
     text = str(error)
     return text if text else type(error).__name__
+
+
+def _trace(error: BaseException) -> BaseException | None:
+    """The traceback to log: only for errors no exporter raised on purpose (bugs)."""
+    return None if isinstance(error, ConsumeError) else error
 
 
 class FailureLog:
@@ -83,6 +90,7 @@ class FailureLog:
                     "points": points,
                     "error": describe(error),
                 },
+                exc_info=_trace(error),
             )
         self._maybe_summarise()
 
@@ -96,6 +104,7 @@ class FailureLog:
             log.error(
                 "exporter failed; giving up, points lost",
                 extra={"exporter": self.exporter_id, "points": points, "error": describe(error)},
+                exc_info=_trace(error),
             )
             return
         self._maybe_summarise()
