@@ -54,6 +54,8 @@ HEADER_V1 = struct.Struct("<4sIIIQ")
 """Format 1: no points field."""
 _TAIL = struct.Struct("<IQI")
 _TAIL_V1 = struct.Struct("<IQ")
+_POINTS = struct.Struct("<I")
+_LENGTH = struct.Struct("<I")
 _ACK = struct.Struct("<QI")
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
@@ -66,7 +68,7 @@ FullPolicy = Literal["refuse", "drop_oldest"]
 def encode_record(payload: bytes, samples: int, time_ms: int, points: int) -> bytes:
     """One record: header + payload (see module docstring)."""
     tail = _TAIL.pack(samples, time_ms, points)
-    crc = zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", len(payload)))))
+    crc = zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(_LENGTH.pack(len(payload)))))
     return HEADER.pack(MAGIC, len(payload), crc, samples, time_ms, points) + payload
 
 
@@ -85,15 +87,15 @@ def _parse(data: bytes | memoryview, pos: int) -> tuple[Record | None, int]:
     """The valid record at `pos` of `data` and its size, (None, 0) if there is none (yet)."""
     if len(data) - pos < HEADER_V1.size:
         return None, 0
-    magic = bytes(data[pos : pos + 4])
+    # Format 2's header is format 1's plus `points`: read the common part, then that.
+    magic, length, crc, samples, time_ms = HEADER_V1.unpack_from(data, pos)
     if magic == MAGIC:
         if len(data) - pos < HEADER.size:
             return None, 0
-        _, length, crc, samples, time_ms, points = HEADER.unpack_from(data, pos)
+        points = _POINTS.unpack_from(data, pos + HEADER_V1.size)[0]
         tail = _TAIL.pack(samples, time_ms, points)
         size = HEADER.size
     elif magic == MAGIC_V1:
-        _, length, crc, samples, time_ms = HEADER_V1.unpack_from(data, pos)
         points = samples
         tail = _TAIL_V1.pack(samples, time_ms)
         size = HEADER_V1.size
@@ -103,7 +105,7 @@ def _parse(data: bytes | memoryview, pos: int) -> tuple[Record | None, int]:
         return None, 0
     start = pos + size
     payload = bytes(data[start : start + length])
-    if zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", length)))) != crc:
+    if zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(_LENGTH.pack(length)))) != crc:
         return None, 0
     return Record(0, payload, samples, time_ms, points), size + length
 
