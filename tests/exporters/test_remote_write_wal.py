@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
 
 from metricgate.errors import QueueFullError
-from metricgate.pipeline.wal import HEADER, WriteAheadLog
+from metricgate.pipeline.wal import HEADER, MAGIC_V1, WriteAheadLog
 
 
 def open_wal(path: Path, **kwargs: object) -> WriteAheadLog:
@@ -153,4 +155,27 @@ async def test_shard_count_change_waits_for_an_empty_queue(tmp_path: Path) -> No
     await wal.close()
     wal = WriteAheadLog(tmp_path, 3, max_disk_bytes=1 << 20, fsync="never")
     assert wal.shard_count == 3
+    await wal.close()
+
+
+def format_1_record(payload: bytes, samples: int, time_ms: int) -> bytes:
+    """A record as versions before points were counted wrote it (magic "MGW1", no points)."""
+    tail = struct.pack("<IQ", samples, time_ms)
+    crc = zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(struct.pack("<I", len(payload)))))
+    return struct.pack("<4sIIIQ", MAGIC_V1, len(payload), crc, samples, time_ms) + payload
+
+
+async def test_records_of_the_previous_format_are_replayed_with_their_counts(
+    tmp_path: Path,
+) -> None:
+    wal = open_wal(tmp_path)
+    await wal.close()
+    old = b"".join(format_1_record(payload(i), 3, 1_700_000_000_000) for i in range(5))
+    (tmp_path / "shard-000" / f"{0:020d}.seg").write_bytes(old)
+    wal = open_wal(tmp_path)
+    wal.append([[(payload(5), 2, 1)], []])  # written after the upgrade: format 2
+    records = wal.shards[0].read(10_000, 0)
+    assert [r.payload for r in records] == [payload(i) for i in range(6)]
+    assert [(r.samples, r.points) for r in records] == [(3, 3)] * 5 + [(2, 1)]
+    assert wal.shards[0].oldest_ms == 1_700_000_000_000
     await wal.close()
