@@ -111,6 +111,23 @@ async def test_gauge_counter_delta_and_histogram_to_a_file(tmp_path: Path) -> No
     }
 
 
+async def test_a_failed_write_is_retried_as_written_without_mapping_again(tmp_path: Path) -> None:
+    path = tmp_path / "not-yet" / "emf.log"
+    t0 = time.time_ns() - 600 * S
+    counter = _batch("requests", MetricKind.SUM, [(5.0, t0 + S, t0)], Temporality.CUMULATIVE)
+    exporter = EmfExporter("cloudwatch", _config(output="file", path=str(path)))
+    await exporter.start(Host(SelfMetrics()))
+    try:
+        with pytest.raises(PartialExportError) as failure:
+            await exporter.export(counter)  # the directory is missing: retryable
+        path.parent.mkdir()
+        assert await exporter.export(failure.value.remaining) == 1
+    finally:
+        await exporter.shutdown()
+    # Mapped once: the counter's first value is still its delta (a second mapping would say 0).
+    assert [line["requests"] for line in _lines(path)] == [5.0]
+
+
 async def test_metrics_sharing_dimensions_and_time_share_events(tmp_path: Path) -> None:
     path = tmp_path / "emf.log"
     now = time.time_ns()

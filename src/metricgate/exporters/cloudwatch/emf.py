@@ -19,8 +19,9 @@ are created when missing): events sorted by time, batches of at most 10,000 even
 1,048,576 bytes (UTF-8 message plus 26 bytes an event) spanning at most 24 h; an event that
 cannot fit a batch alone is counted as `event_too_large`. Throttling, 5xx and network errors are
 retryable: `export` raises `PartialExportError` whose remainder is the log batches not yet accepted
-(an `Unsent`, sent in order on the retry; the Mapper runs once per batch). A data point counts
-with the log batch holding its first metric.
+(an `Unsent`, sent in order on the retry; the Mapper runs once per batch; a failed write to stdout
+or the file is owed the same way). A data point counts with the log batch holding its first
+metric.
 
 Invariant: every event written is valid EMF within the limits above.
 """
@@ -214,19 +215,20 @@ class EmfExporter(Exporter):
                 self._host.telemetry.exporter_dropped.labels(self.component_id, reason).inc(count)
 
     async def export(self, batch: Batch) -> int | None:
+        logs = self.config.output == "logs"
         if isinstance(batch, Unsent) and batch.owned_by(self):
-            pending: list[tuple[list[LogEvent], int]] = batch.requests
+            pending: list[tuple[Any, int]] = batch.requests
         elif not batch:
             return None
-        elif self.config.output != "logs":
+        elif logs:
+            pending = self._pending(batch)
+        else:
             ends: list[int] = []
             lines = "".join(to_line(e) + "\n" for e in self.events(batch, ends))
-            if lines:
-                await self._write(lines)
-            return points_with_output(ends)
-        else:
-            pending = self._pending(batch)
-        return await send_requests(self, pending, self._put, "log batches", in_order=True)
+            pending = [(lines, points_with_output(ends))] if lines else []
+        if logs:
+            return await send_requests(self, pending, self._put, "log batches", in_order=True)
+        return await send_requests(self, pending, self._write, "EMF writes")
 
     def _pending(self, batch: Batch) -> list[tuple[list[LogEvent], int]]:
         """`batch` as (PutLogEvents batch, points carried) pairs, in time order."""
