@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metricgate.pipeline.retry import Backoff, RetrySettings, retry_after_seconds
+from metricgate.pipeline.retry import (
+    Backoff,
+    RetrySettings,
+    points_per_request,
+    points_with_output,
+    retry_after_seconds,
+)
 
 
 def test_retry_after_forms() -> None:
@@ -69,3 +77,25 @@ def test_gives_up_once_the_next_wait_would_pass_max_elapsed_time() -> None:
     assert Backoff(RetrySettings(enabled=False), clock).next_wait() is None
     # A backend asking for longer than what is left ends the retries at once.
     assert Backoff(settings, clock).next_wait(retry_after=10) is None
+
+
+@given(
+    outputs_per_point=st.lists(st.integers(0, 5), max_size=60),
+    cuts=st.lists(st.integers(0, 300), max_size=8),
+)
+def test_points_per_request_counts_each_point_once_with_its_first_output(
+    outputs_per_point: list[int], cuts: list[int]
+) -> None:
+    followers: list[int] = []
+    firsts: list[int] = []
+    total = 0
+    for count in outputs_per_point:
+        if count:
+            firsts.append(total)
+            followers.extend(range(total + 1, total + count))
+        total += count
+    bounds = sorted({0, total, *(c for c in cuts if c <= total)})
+    spans = list(pairwise(bounds))
+    counted = points_per_request(followers, spans)
+    assert counted == [sum(start <= f < end for f in firsts) for start, end in spans]
+    assert sum(counted) == points_with_output(total, followers) == len(firsts)

@@ -118,21 +118,20 @@ class Unsent(Batch, Generic[R]):
         return self.owner is exporter
 
 
-def points_with_output(ends: list[int]) -> int:
-    """Data points that produced at least one output, from a mapper's `ends`: the running count
-    of outputs (series, data, events) after each point it mapped."""
-    distinct = set(ends)
-    distinct.add(0)
-    return len(distinct) - 1
+def points_with_output(outputs: int, followers: list[int]) -> int:
+    """Data points behind `outputs` outputs (series, data), given a mapper's `followers`: the
+    indexes, in increasing order, of the outputs that continue a point's first one."""
+    return outputs - len(followers)
 
 
-def points_per_request(ends: list[int], spans: list[tuple[int, int]]) -> list[int]:
+def points_per_request(followers: list[int], spans: list[tuple[int, int]]) -> list[int]:
     """Data points each request carries, given the output range [start, end) each request was
-    cut from (`spans`, contiguous): a point counts with the request holding its first output."""
-    # A point with output starts where the previous one with output ended: the starts are the
-    # distinct ends (with 0) but the last.
-    starts = sorted({0, *ends})[:-1]
-    return [bisect_left(starts, end) - bisect_left(starts, start) for start, end in spans]
+    cut from (`spans`, contiguous) and the mapper's `followers`: a point counts with the request
+    holding its first output."""
+    return [
+        (end - start) - (bisect_left(followers, end) - bisect_left(followers, start))
+        for start, end in spans
+    ]
 
 
 async def send_requests(

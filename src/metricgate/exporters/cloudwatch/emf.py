@@ -193,13 +193,15 @@ class EmfExporter(Exporter):
         if client is not None:
             await asyncio.to_thread(client.close)
 
-    def events(self, batch: Batch, ends: list[int] | None = None) -> list[Event]:
-        """Map `batch` (advancing the cumulative state) and count what was dropped."""
+    def events(self, batch: Batch) -> tuple[list[Event], int]:
+        """Map `batch` (advancing the cumulative state), count what was dropped; the events and
+        the data points they carry."""
         dropped = Counter[str]()
-        data = self.mapper.map(batch, ends=ends)
+        followers: list[int] = []
+        data = self.mapper.map(batch, followers=followers)
         events = build_events(data, self.config.namespace, dropped)
         self._count(dropped)
-        return events
+        return events, points_with_output(len(data), followers)
 
     def _count(self, extra: Counter[str]) -> None:
         dropped = self.mapper.take_dropped()
@@ -223,9 +225,9 @@ class EmfExporter(Exporter):
         elif logs:
             pending = self._pending(batch)
         else:
-            ends: list[int] = []
-            lines = "".join(to_line(e) + "\n" for e in self.events(batch, ends))
-            pending = [(lines, points_with_output(ends))] if lines else []
+            events, points = self.events(batch)
+            lines = "".join(to_line(e) + "\n" for e in events)
+            pending = [(lines, points)] if lines else []
         if logs:
             return await send_requests(self, pending, self._put, "log batches", in_order=True)
         return await send_requests(self, pending, self._write, "EMF writes")
@@ -233,22 +235,21 @@ class EmfExporter(Exporter):
     def _pending(self, batch: Batch) -> list[tuple[list[LogEvent], int]]:
         """`batch` as (PutLogEvents batch, points carried) pairs, in time order."""
         dropped = Counter[str]()
-        ends: list[int] = []
+        followers: list[int] = []
         firsts: list[Event | None] = []
-        data = self.mapper.map(batch, ends=ends)
+        data = self.mapper.map(batch, followers=followers)
         events = build_events(data, self.config.namespace, dropped, firsts)
         batch_of: dict[int, int] = {}
         batches = log_batches(events, dropped, batch_of=batch_of)
         self._count(dropped)
         points = [0] * len(batches)
-        previous = 0
-        for end in ends:
-            if end > previous:  # a point with data: count it with its first metric's batch
-                first = firsts[previous]
-                index = batch_of.get(id(first)) if first is not None else None
-                if index is not None:
-                    points[index] += 1
-                previous = end
+        continuing = set(followers)
+        for index, first in enumerate(firsts):
+            # A point counts with the log batch of its first datum's first metric.
+            if first is not None and index not in continuing:
+                found = batch_of.get(id(first))
+                if found is not None:
+                    points[found] += 1
         return list(zip(batches, points, strict=True))
 
     async def _write(self, lines: str) -> None:

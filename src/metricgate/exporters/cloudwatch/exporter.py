@@ -58,9 +58,9 @@ class CloudWatchExporter(Exporter):
 
     def _requests(self, batch: Batch) -> list[tuple[list[Datum], int]]:
         """`batch` as (request data, points carried) pairs."""
-        ends: list[int] = []
+        followers: list[int] = []
         built = requests.build(
-            self.mapper.map(batch, ends=ends),
+            self.mapper.map(batch, followers=followers),
             self.config.namespace,
             self.config.max_metrics_per_request,
         )
@@ -77,7 +77,7 @@ class CloudWatchExporter(Exporter):
                     self._host.telemetry.exporter_dropped.labels(self.component_id, reason).inc(
                         count
                     )
-        points = points_per_request(ends, built.spans)
+        points = points_per_request(followers, built.spans)
         return list(zip(built.requests, points, strict=True))
 
     async def export(self, batch: Batch) -> int | None:

@@ -100,10 +100,10 @@ class Mapper:
         return take_out_of_order(dropped, self._numbers, self._counts)
 
     def map(
-        self, batch: Batch, now_s: float | None = None, ends: list[int] | None = None
+        self, batch: Batch, now_s: float | None = None, followers: list[int] | None = None
     ) -> list[Datum]:
-        """The data of `batch`; `ends` gets, after each point that was mapped, the number of
-        data produced so far (so requests can say how many points they carry)."""
+        """The data of `batch`; `followers` gets the indexes of the data that continue a point's
+        first one (its other dimension sets), so requests can say how many points they carry."""
         now = time.time() if now_s is None else now_s
         oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
         if len(self._numbers.last) + len(self._counts.last) > _MAX_STATE:
@@ -138,7 +138,11 @@ class Mapper:
                 if fields is None:
                     continue
                 stamp = datetime.fromtimestamp(ts / 1e9, UTC)
-                for dimensions in self._dimension_sets(series):
+                dimension_sets = self._dimension_sets(series)
+                if followers is not None and len(dimension_sets) > 1:
+                    first = len(out)
+                    followers.extend(range(first + 1, first + len(dimension_sets)))
+                for dimensions in dimension_sets:
                     datum: Datum = {
                         "MetricName": group.metric.name[:MAX_NAME],
                         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
@@ -148,8 +152,6 @@ class Mapper:
                         **fields,
                     }
                     out.append(datum)
-                if ends is not None:
-                    ends.append(len(out))
         return out
 
     def _finite(self, *values: float) -> bool:

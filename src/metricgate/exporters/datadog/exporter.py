@@ -79,8 +79,8 @@ class DatadogExporter(Exporter):
 
     async def _bodies(self, batch: Batch) -> list[tuple[bytes, int]]:
         """`batch` as (body, points carried) pairs."""
-        ends: list[int] = []
-        series = self.mapper.map(batch, ends=ends)  # here, in the loop: it owns the state
+        followers: list[int] = []
+        series = self.mapper.map(batch, followers=followers)  # in the loop: it owns the state
         if len(series) > _INLINE_SERIES:
             built = await asyncio.to_thread(payload.build, series, self.config.compression)
         else:
@@ -99,8 +99,8 @@ class DatadogExporter(Exporter):
                         count
                     )
         if len(built.bodies) == 1:
-            return [(built.bodies[0], points_with_output(ends))]
-        points = points_per_request(ends, built.spans)
+            return [(built.bodies[0], points_with_output(len(series), followers))]
+        points = points_per_request(followers, built.spans)
         return list(zip(built.bodies, points, strict=True))
 
     async def export(self, batch: Batch) -> int | None:

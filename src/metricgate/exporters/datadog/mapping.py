@@ -19,8 +19,10 @@ bounded and forget everything past their bound.
 Each series is produced as a ready JSON object text: its head (name, type, host, tags) is cached
 per (series, suffix, extra tags), so a known series costs one string format per point.
 
-`map(batch, ends=...)` also records, per point, how many series had been produced once it was
-mapped, so each request can say how many data points it carries (`payload.points_per_body`).
+`map(batch, followers=...)` also records which series continue a point's first one (a histogram's
+`.sum` after its `.count`), so each request can say how many data points it carries
+(`metricgate.pipeline.retry.points_per_request`); gauges and counters, one series a point, cost
+nothing for it.
 
 Invariant: `map()` advances the cumulative state, so it must run once per batch, never per
 delivery attempt (on a partial failure the exporter keeps the mapped payloads still owed).
@@ -96,10 +98,10 @@ class Mapper:
         return take_out_of_order(dropped, self._numbers, self._counts)
 
     def map(
-        self, batch: Batch, now_s: float | None = None, ends: list[int] | None = None
+        self, batch: Batch, now_s: float | None = None, followers: list[int] | None = None
     ) -> list[str]:
-        """The series of `batch` as JSON object texts (one point each); `ends` gets, after each
-        point that was mapped, the number of series produced so far."""
+        """The series of `batch` as JSON object texts (one point each); `followers` gets the
+        indexes of the series that continue a point's first one."""
         now = time.time() if now_s is None else now_s
         oldest, newest = now - MAX_AGE_S, now + MAX_FUTURE_S
         if len(self._heads) > _MAX_HEADS:
@@ -125,12 +127,14 @@ class Mapper:
                     continue
                 if isinstance(value, float | int):
                     self._number(group, series, float(value), ts, start, seconds, out)
-                elif isinstance(value, HistogramPoint | ExponentialHistogramPoint):
+                    continue
+                first = len(out)
+                if isinstance(value, HistogramPoint | ExponentialHistogramPoint):
                     self._histogram(group, series, value, ts, start, seconds, out)
                 elif isinstance(value, SummaryPoint):
                     self._summary(group, series, value, ts, start, seconds, out)
-                if ends is not None:
-                    ends.append(len(out))
+                if followers is not None and len(out) > first + 1:
+                    followers.extend(range(first + 1, len(out)))
         return out
 
     def _emit(

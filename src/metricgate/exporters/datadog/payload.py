@@ -7,7 +7,7 @@ compress badly, repetitive ones well, so neither limit can be predicted from the
 
 Each body also records its `span`, the range of input series it was cut from (contiguous, so the
 spans cover the input): `metricgate.pipeline.retry.points_per_request` turns them and the mapper's
-`ends` into how many data points each body carries.
+`followers` into how many data points each body carries.
 
 Invariant: every body returned is within both limits; a single series that cannot fit alone is
 returned in `oversized`, never sent.
