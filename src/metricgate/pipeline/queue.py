@@ -97,7 +97,8 @@ class ExporterQueue:
 
     @property
     def size(self) -> int:
-        """Batches waiting (or in flight, on disk); a laned disk queue shows its bytes instead."""
+        """Batches waiting (or in flight, on disk); 0 for ordered lanes on disk, which split
+        batches into per-lane records (their disk gauges say how much waits)."""
         return self.disk.pending_records if self.disk is not None else self._queue.qsize()
 
     @property
