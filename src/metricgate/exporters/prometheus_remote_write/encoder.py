@@ -22,7 +22,6 @@ import zlib
 from bisect import insort
 from collections import Counter
 
-from metricgate.exporters.prometheus.points import accumulate
 from metricgate.exporters.prometheus_remote_write.wire import (
     STALE_NAN,
     ZERO_DOUBLE,
@@ -46,6 +45,7 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
+from metricgate.model.arithmetic import accumulate
 from metricgate.translate import (
     TARGET_INFO,
     Dropped,
