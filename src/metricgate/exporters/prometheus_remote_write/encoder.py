@@ -21,6 +21,7 @@ from __future__ import annotations
 import zlib
 from bisect import insort
 from collections import Counter
+from itertools import accumulate as running_sums
 
 from metricgate.exporters.prometheus_remote_write.wire import (
     STALE_NAN,
@@ -53,8 +54,8 @@ from metricgate.translate import (
     FamilyView,
     PrometheusTranslator,
     exponential_to_explicit,
-    format_value,
 )
+from metricgate.translate.bounds import bound_labels
 
 _MAX_REJECTED = 100_000
 _NS_PER_MS = 1_000_000
@@ -282,10 +283,11 @@ class Encoder:
             # Counts that do not fit the bounds (a broken producer) leave only +Inf, sum and count.
             fits = len(value.bucket_counts) == len(value.bounds) + 1
             bounds = value.bounds if fits else ()
+            labels = bound_labels(bounds)
             if state.layout is not bounds and state.layout != bounds:
                 state.layout = bounds
                 state.outputs = (
-                    *(state.encoded("_bucket", ("le", format_value(b))) for b in bounds),
+                    *(state.encoded("_bucket", ("le", text)) for text in labels.written),
                     state.encoded("_bucket", ("le", "+Inf")),
                     state.encoded("_sum"),
                     state.encoded("_count"),
@@ -293,9 +295,14 @@ class Encoder:
             outputs = state.outputs
             entries = []
             running = 0
-            for i in range(len(bounds)):
-                running += value.bucket_counts[i]
-                entries.append((outputs[i], pack_double(running)))
+            if labels.keep is None:
+                for i in range(len(bounds)):
+                    running += value.bucket_counts[i]
+                    entries.append((outputs[i], pack_double(running)))
+            else:  # repeated bounds: each `le` once, with the count through its last
+                cumulative = list(running_sums(value.bucket_counts[: len(bounds)]))
+                for out, i in enumerate(labels.keep):
+                    entries.append((outputs[out], pack_double(cumulative[i])))
             count = pack_double(value.count)
             entries.append((outputs[-3], count))
             if value.sum is not None:
@@ -304,15 +311,19 @@ class Encoder:
             return entries
         if isinstance(value, SummaryPoint):
             quantiles = tuple(q for q, _ in value.quantiles)
+            labels = bound_labels(quantiles)
             if state.layout != quantiles:
                 state.layout = quantiles
                 state.outputs = (
-                    *(state.encoded("", ("quantile", format_value(q))) for q in quantiles),
+                    *(state.encoded("", ("quantile", text)) for text in labels.written),
                     state.encoded("_sum"),
                     state.encoded("_count"),
                 )
             outputs = state.outputs
-            entries = [(outputs[i], pack_double(v)) for i, (_, v) in enumerate(value.quantiles)]
+            pairs = value.quantiles
+            if labels.keep is not None:  # a repeated quantile: the last value wins
+                pairs = tuple(pairs[i] for i in labels.keep)
+            entries = [(outputs[i], pack_double(v)) for i, (_, v) in enumerate(pairs)]
             entries.append((outputs[-2], pack_double(value.sum)))
             entries.append((outputs[-1], pack_double(value.count)))
             return entries
