@@ -280,6 +280,26 @@ def test_series_with_the_same_labels_are_deduplicated() -> None:
     assert page(s).count("temp{") == 1
 
 
+def test_no_path_puts_a_label_set_on_the_page_twice() -> None:
+    """Two resources with one job/instance, keys that sanitise alike: the first series keeps
+    the label set, the later ones are dropped and counted; one `target_info` per target."""
+    s = store()
+    first = resource({"service.name": "api", "service.instance.id": "1", "host.name": "a"})
+    second = resource({"service.name": "api", "service.instance.id": "1", "host.name": "b"})
+    drops = s.ingest(
+        batch(
+            points(metric("temp", GAUGE, res=first), ({"a.b": "x"}, 1.0)),
+            points(metric("temp", GAUGE, res=second), ({"a.b": "x"}, 2.0), ({"a_b": "x"}, 3.0)),
+        ),
+        0.0,
+    )
+    assert drops == {"duplicate_series": 2}
+    text = page(s)
+    assert text.count('temp{a_b="x",instance="1",job="api"}') == 1
+    assert 'temp{a_b="x",instance="1",job="api"} 1\n' in text
+    assert text.count("target_info{") == 1
+
+
 def test_invalid_metric_name_is_dropped_with_a_reason() -> None:
     s = store()
     drops = s.ingest(batch(points(metric("@_#_$"), ({}, 1.0))), 0.0)

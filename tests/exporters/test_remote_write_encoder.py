@@ -297,3 +297,22 @@ def test_bounds_and_quantiles_are_spelled_as_on_the_page() -> None:
         ("2", 6),
         ("+Inf", 6),
     ]
+
+
+def test_a_second_writer_of_one_series_is_dropped_until_the_first_ends() -> None:
+    enc = encoder()
+    scope = INTERNER.intern_scope("test.scope", "1.0")
+    groups = []
+    for host in ("a", "b"):  # two resources, one job: the same series on the wire
+        res = INTERNER.intern_resource((("host.name", host), ("service.name", "svc")))
+        m = INTERNER.intern_metric(res, scope, "g", "", MetricKind.GAUGE, Temporality.UNSPECIFIED)
+        points = MetricPoints(m)
+        points.append(INTERNER.intern_series(m, (("k", "v"),)), float(len(groups)), NS)
+        groups.append(points)
+    per_shard, drops = enc.encode(Batch(groups), 1, 0.0)
+    assert drops == {"duplicate_series": 1}
+    assert [v for _, v, _ in samples_of(decode_body(fragments_body(per_shard)))] == [0.0]
+    enc.expire(1.0, 1, MS)  # both forgotten: the second may write once the first is gone
+    per_shard, drops = enc.encode(Batch(groups[1:]), 1, 2.0)
+    assert not drops
+    assert [v for _, v, _ in samples_of(decode_body(fragments_body(per_shard)))] == [1.0]

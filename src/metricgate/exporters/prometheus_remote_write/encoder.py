@@ -12,8 +12,15 @@ Each series' `SeriesState` holds its shard key and the encoded label block of ea
 (built once, when the series or its bucket layout is new), so a steady point costs a dict lookup,
 a `struct.pack` and three `bytearray` appends.
 
+A series whose name and labels another series already writes (another resource with the same
+job/instance, attribute keys that sanitise alike) is dropped, counted as `duplicate_series`, as on
+the scrape page; so is a repeated bound or quantile within one point (the last one is written,
+see `metricgate.translate.bounds`). Two writers of one series would send its samples out of
+order, and the backend would refuse whole requests for it.
+
 Invariant: every entry of one model `Series` goes to shard `key % shards`, in point order; a
-fragment never holds more than `max_samples` samples unless one point alone has more.
+fragment never holds more than `max_samples` samples unless one point alone has more; no two
+model series write the same name and labels.
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ from metricgate.translate import (
 from metricgate.translate.bounds import bound_labels
 
 _MAX_REJECTED = 100_000
+DUPLICATE_SERIES = "duplicate_series"
+"""Drop reason: another series already has this name and label set (the first one keeps it)."""
 _NS_PER_MS = 1_000_000
 
 
@@ -120,6 +129,8 @@ class Encoder:
         self.max_bytes = max_bytes
         self._states: dict[Series, SeriesState] = {}
         self._rejected: dict[Series, str] = {}
+        self._owners: dict[bytes, Series] = {}
+        """A series' encoded name and labels -> the model series holding them (one per state)."""
         self._targets: dict[Resource, tuple[int, EncodedSeries] | None] = {}
         self._target_sent: dict[Resource, int] = {}
         """Last `target_info` timestamp per resource: never send one out of order."""
@@ -167,6 +178,7 @@ class Encoder:
         tail = timestamp_tail(now_ms)
         for series in stale:
             state = self._states.pop(series)
+            self._owners.pop(state.encoded("").head, None)
             if self.send_staleness:
                 self._stale(state, builders[state.key % shards], tail)
         self._rejected.clear()
@@ -340,16 +352,20 @@ class Encoder:
             return None
         view = self.translator.build_series(series)
         if isinstance(view, Dropped):
-            if len(self._rejected) >= _MAX_REJECTED:
-                self._rejected.clear()
-            self._rejected[series] = view.reason
-            drops[view.reason] += 1
+            self._reject(series, view.reason, drops)
             return None
         labels = self._with_external(view.labels, view.label_names)
         # The shard key: the CRC of the series' encoded labels, the same in every process (a
         # persistent queue's shards rely on that); for a counter or gauge that is its output.
         state = SeriesState(0, family.name, labels, now)
         encoded = state.encoded("")
+        owner = self._owners.setdefault(encoded.head, series)
+        if owner is not series:
+            # Another series (another resource with the same job/instance, keys that sanitise
+            # alike) already writes these labels: two writers would send one series' samples
+            # out of order, and the backend refuses the whole request for that.
+            self._reject(series, DUPLICATE_SERIES, drops)
+            return None
         state.key = zlib.crc32(encoded.head)
         kind = family.type
         if kind is not FamilyType.HISTOGRAM and kind is not FamilyType.SUMMARY:
@@ -357,6 +373,13 @@ class Encoder:
             state.head = encoded.head
         self._states[series] = state
         return state
+
+    def _reject(self, series: Series, reason: str, drops: Counter[str]) -> None:
+        """Remember that `series` is dropped (until the next expiry) and count the point."""
+        if len(self._rejected) >= _MAX_REJECTED:
+            self._rejected.clear()
+        self._rejected[series] = reason
+        drops[reason] += 1
 
     def _with_external(
         self, labels: tuple[tuple[str, str], ...], names: tuple[str, ...]
@@ -370,6 +393,7 @@ class Encoder:
 
     def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
         del self._states[series]
+        self._owners.pop(state.encoded("").head, None)
         if self.send_staleness:
             self._stale(state, builder, tail)
 
