@@ -15,15 +15,12 @@ a summary, or to a reserved `__x__` name) is kept as `exported_<name>`, as Prome
 scraped label that clashes with a target label. Attributes whose key has no label name are left
 out (the series is kept). Empty label values are dropped: Prometheus treats `k=""` as no label.
 
-A `native_prometheus` series (from a Prometheus-speaking receiver, or the relabel and aggregate
-processors) is already in Prometheus form: its metric name is the family name as it is (if valid),
-its attributes its labels (`__`-prefixed ones left out). The options that add to a name or a label
-set apply to it as to every series, so that putting a processor in front of an exporter never
-switches them off: `namespace` prefixes its name, and the resource attributes the options copy
-(from its metric's resource: the relabel processor keeps the input's; receivers and aggregate
-outputs have none) and the const labels are added where it lacks the label. Its labels are final
-otherwise: no `job`/`instance`, scope labels or suffixes are added, and it has no `target_info`
-of its own.
+A `native_prometheus` series (Prometheus-speaking receivers, relabel and aggregate output) is in
+Prometheus form already: its name is the family name (if valid), its attributes its labels
+(`__`-prefixed ones left out). Options that add to a name or label set still apply, so a processor
+never switches them off: `namespace` prefixes it; copied resource attributes (of its metric's
+resource: relabel keeps the input's, receivers and aggregate have none) and const labels are added
+where it lacks the label. Nothing else is added (no `job`/`instance`, scope labels, suffixes).
 
 Invariant: no method raises on the hot path; a name that cannot be translated is a cached
 `Dropped` verdict, and every returned name and label name matches `METRIC_NAME_RE` and

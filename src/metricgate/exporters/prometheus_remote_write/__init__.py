@@ -1,8 +1,9 @@
 """The `prometheus_remote_write` exporter: remote-write 1.0 with sharded, ordered sending.
 
-`config.py` holds the config model, `wire.py` the hand-written protobuf encoding, `encoder.py` the
-per-series state (cached label blocks, delta accumulation, staleness) that turns batches into
-per-shard fragments, `shards.py` the senders with batching and retry, `client.py` one HTTP
+`config.py` holds the config model, `wire.py` the hand-written protobuf encoding, `outputs.py` the
+per-series state (cached label blocks of its output series, the entries a point becomes),
+`encoder.py` what turns batches into per-shard fragments with it (delta accumulation, staleness,
+duplicate series), `shards.py` the senders with batching and retry, `client.py` one HTTP
 request and its classification, `telemetry.py` the exporter's own counters and `exporter.py` the
 component.
 """

@@ -8,9 +8,9 @@ cumulative ones per series (remote-write has no deltas; dropping them, as the Co
 data). A no-recorded-value point, or a series not updated for `metric_expiration` (`expire`),
 becomes one StaleNaN on each of its output series and forgets the series.
 
-Each series' `SeriesState` holds its shard key and the encoded label block of each output series
-(built once, when the series or its bucket layout is new), so a steady point costs a dict lookup,
-a `struct.pack` and three `bytearray` appends.
+Each series' `SeriesState` (`outputs.py`) holds its shard key and the encoded label block of each
+output series (built once, when the series or its bucket layout is new), so a steady point costs a
+dict lookup, a `struct.pack` and three `bytearray` appends.
 
 A series whose name and labels another series already writes (another resource with the same
 job/instance, attribute keys that sanitise alike) is dropped, counted as `duplicate_series`, as on
@@ -28,8 +28,8 @@ from __future__ import annotations
 import zlib
 from bisect import insort
 from collections import Counter
-from itertools import accumulate as running_sums
 
+from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
 from metricgate.exporters.prometheus_remote_write.wire import (
     STALE_NAN,
     ZERO_DOUBLE,
@@ -43,14 +43,10 @@ from metricgate.exporters.prometheus_remote_write.wire import (
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     Batch,
-    ExponentialHistogramPoint,
-    HistogramPoint,
     MetricKind,
     MetricPoints,
-    PointValue,
     Resource,
     Series,
-    SummaryPoint,
     Temporality,
 )
 from metricgate.model.arithmetic import accumulate
@@ -60,52 +56,12 @@ from metricgate.translate import (
     FamilyType,
     FamilyView,
     PrometheusTranslator,
-    exponential_to_explicit,
 )
-from metricgate.translate.bounds import bound_labels
 
 _MAX_REJECTED = 100_000
 DUPLICATE_SERIES = "duplicate_series"
 """Drop reason: another series already has this name and label set (the first one keeps it)."""
 _NS_PER_MS = 1_000_000
-
-
-class SeriesState:
-    """What remote-write keeps per model series (see module docstring)."""
-
-    __slots__ = (
-        "head",
-        "key",
-        "labels",
-        "layout",
-        "name",
-        "outputs",
-        "timestamp",
-        "updated",
-        "value",
-    )
-
-    def __init__(self, key: int, name: str, labels: list[tuple[str, str]], now: float) -> None:
-        self.key = key
-        self.name = name
-        self.labels = labels
-        """Sorted, non-empty labels without `__name__` (external labels merged in)."""
-        self.outputs: tuple[EncodedSeries, ...] = ()
-        self.head = b""
-        """`outputs[0].head` of a gauge or counter, kept here: one object less per point."""
-        self.layout: object = None
-        """The bounds or quantiles `outputs` were built for (histograms and summaries)."""
-        self.value: PointValue | None = None
-        """The running cumulative value of a delta series."""
-        self.timestamp = 0
-        self.updated = now
-
-    def encoded(self, suffix: str, extra: tuple[str, str] | None = None) -> EncodedSeries:
-        labels = self.labels.copy()
-        insort(labels, ("__name__", self.name + suffix))
-        if extra is not None:
-            insort(labels, extra)
-        return EncodedSeries(label_block(labels))
 
 
 class Encoder:
@@ -275,7 +231,7 @@ class Encoder:
             state.timestamp = timestamp
             state.updated = now
             before = state.outputs
-            entries = self._entries(state, value)
+            entries = state.entries(value)
             builder.room(len(entries) + len(before))
             if state.outputs is not before and before and self.send_staleness:
                 # New bounds or quantiles: the series that vanished end now, not 5 minutes later.
@@ -287,59 +243,6 @@ class Encoder:
             for encoded, packed in entries:
                 encoded.append(builder.out, packed, tail)
             builder.samples += len(entries)
-
-    def _entries(self, state: SeriesState, value: PointValue) -> list[tuple[EncodedSeries, bytes]]:
-        if isinstance(value, ExponentialHistogramPoint):
-            value = exponential_to_explicit(value)
-        if isinstance(value, HistogramPoint):
-            # Counts that do not fit the bounds (a broken producer) leave only +Inf, sum and count.
-            fits = len(value.bucket_counts) == len(value.bounds) + 1
-            bounds = value.bounds if fits else ()
-            labels = bound_labels(bounds)
-            if state.layout is not bounds and state.layout != bounds:
-                state.layout = bounds
-                state.outputs = (
-                    *(state.encoded("_bucket", ("le", text)) for text in labels.written),
-                    state.encoded("_bucket", ("le", "+Inf")),
-                    state.encoded("_sum"),
-                    state.encoded("_count"),
-                )
-            outputs = state.outputs
-            entries = []
-            running = 0
-            if labels.keep is None:
-                for i in range(len(bounds)):
-                    running += value.bucket_counts[i]
-                    entries.append((outputs[i], pack_double(running)))
-            else:  # repeated bounds: each `le` once, with the count through its last
-                cumulative = list(running_sums(value.bucket_counts[: len(bounds)]))
-                for out, i in enumerate(labels.keep):
-                    entries.append((outputs[out], pack_double(cumulative[i])))
-            count = pack_double(value.count)
-            entries.append((outputs[-3], count))
-            if value.sum is not None:
-                entries.append((outputs[-2], pack_double(value.sum)))
-            entries.append((outputs[-1], count))
-            return entries
-        if isinstance(value, SummaryPoint):
-            quantiles = tuple(q for q, _ in value.quantiles)
-            labels = bound_labels(quantiles)
-            if state.layout != quantiles:
-                state.layout = quantiles
-                state.outputs = (
-                    *(state.encoded("", ("quantile", text)) for text in labels.written),
-                    state.encoded("_sum"),
-                    state.encoded("_count"),
-                )
-            outputs = state.outputs
-            pairs = value.quantiles
-            if labels.keep is not None:  # a repeated quantile: the last value wins
-                pairs = tuple(pairs[i] for i in labels.keep)
-            entries = [(outputs[i], pack_double(v)) for i, (_, v) in enumerate(pairs)]
-            entries.append((outputs[-2], pack_double(value.sum)))
-            entries.append((outputs[-1], pack_double(value.count)))
-            return entries
-        return [(state.outputs[0], pack_double(value))]
 
     # -- series lifecycle --------------------------------------------------------------------
 
