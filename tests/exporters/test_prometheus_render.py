@@ -285,3 +285,46 @@ def test_exponential_histograms_render_valid_histograms(values: list[float], sca
     (text_family,) = parse_text(page(s))
     assert [x for x in text_family.samples if x.name.endswith("_bucket")] == buckets
     assert text_family.samples[-1].name == "h_seconds_count"  # kept in the text format
+
+
+def _bounds_store() -> object:
+    s = store()
+    hist = metric("upload.size", HISTOGRAM, "By", CUMULATIVE, False, "Sizes.")
+    summary = metric("rpc.duration", MetricKind.SUMMARY, "s", description="RPC.")
+    repeated = metric("repeated", HISTOGRAM, "s", CUMULATIVE, False, "Repeated bounds.")
+    s.ingest(
+        batch(
+            points(hist, ({}, HistogramPoint(8, 9.0, (2.5e-05, 0.005, 1.0, 10.0, 1e6), (1,) * 6))),
+            points(summary, ({}, SummaryPoint(4, 3.0, ((0.5, 0.1), (0.5, 0.2), (0.9, 0.7))))),
+            points(repeated, ({}, HistogramPoint(6, 6.0, (1.0, 1.0, 2.0), (1, 2, 3, 0)))),
+        ),
+        0.0,
+    )
+    return s
+
+
+def test_bounds_and_quantiles_are_spelled_as_go_writes_them_in_both_formats() -> None:
+    s = _bounds_store()
+    for text in (page(s), page(s, openmetrics=True)):  # type: ignore[arg-type]
+        les = [
+            line.split('le="')[1].split('"')[0]
+            for line in text.splitlines()
+            if "upload" in line and 'le="' in line
+        ]
+        assert les == ["2.5e-05", "0.005", "1", "10", "1e+06", "+Inf"]
+        assert 'rpc_duration_seconds{job="svc",quantile="0.9"} 0.7\n' in text
+
+
+def test_a_repeated_bound_or_quantile_is_written_once() -> None:
+    s = _bounds_store()
+    for text, parse in ((page(s), parse_text), (page(s, openmetrics=True), parse_openmetrics)):  # type: ignore[arg-type]
+        assert text.count('rpc_duration_seconds{job="svc",quantile="0.5"} 0.2\n') == 1
+        assert 'quantile="0.5"} 0.1' not in text
+        assert 'repeated_seconds_bucket{job="svc",le="1"} 3\n' in text  # through the last "1"
+        assert text.count('repeated_seconds_bucket{job="svc",le="1"}') == 1
+        samples = [
+            (sample.name, tuple(sorted(sample.labels.items())))
+            for family in parse(text)
+            for sample in family.samples
+        ]
+        assert len(samples) == len(set(samples))

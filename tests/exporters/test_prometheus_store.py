@@ -126,7 +126,7 @@ PAGES: list[tuple[str, Callable[[], list[Batch]], str]] = [
         "# TYPE http_duration_seconds histogram\n"
         'http_duration_seconds_bucket{job="svc",le="0.1"} 1\n'
         'http_duration_seconds_bucket{job="svc",le="0.5"} 3\n'
-        'http_duration_seconds_bucket{job="svc",le="1.0"} 6\n'
+        'http_duration_seconds_bucket{job="svc",le="1"} 6\n'
         'http_duration_seconds_bucket{job="svc",le="+Inf"} 6\n'
         'http_duration_seconds_sum{job="svc"} 2.5\n'
         'http_duration_seconds_count{job="svc"} 6\n',
@@ -138,7 +138,7 @@ PAGES: list[tuple[str, Callable[[], list[Batch]], str]] = [
         "# TYPE rpc_duration_seconds histogram\n"
         'rpc_duration_seconds_bucket{job="svc",le="0.1"} 1\n'
         'rpc_duration_seconds_bucket{job="svc",le="0.5"} 3\n'
-        'rpc_duration_seconds_bucket{job="svc",le="1.0"} 4\n'
+        'rpc_duration_seconds_bucket{job="svc",le="1"} 4\n'
         'rpc_duration_seconds_bucket{job="svc",le="+Inf"} 5\n'
         'rpc_duration_seconds_sum{job="svc"} 2.8\n'
         'rpc_duration_seconds_count{job="svc"} 5\n',
@@ -148,10 +148,10 @@ PAGES: list[tuple[str, Callable[[], list[Batch]], str]] = [
         _exponential,
         "# HELP latency_seconds Latency.\n"
         "# TYPE latency_seconds histogram\n"
-        'latency_seconds_bucket{job="svc",le="-2.0"} 1\n'
-        'latency_seconds_bucket{job="svc",le="0.0"} 2\n'
-        'latency_seconds_bucket{job="svc",le="2.0"} 3\n'
-        'latency_seconds_bucket{job="svc",le="4.0"} 6\n'
+        'latency_seconds_bucket{job="svc",le="-2"} 1\n'
+        'latency_seconds_bucket{job="svc",le="0"} 2\n'
+        'latency_seconds_bucket{job="svc",le="2"} 3\n'
+        'latency_seconds_bucket{job="svc",le="4"} 6\n'
         'latency_seconds_bucket{job="svc",le="+Inf"} 6\n'
         'latency_seconds_count{job="svc"} 6\n',
     ),
@@ -196,7 +196,7 @@ def test_delta_histogram_restarts_when_bounds_change() -> None:
     m = metric("rpc.duration", HISTOGRAM, "s", DELTA, False)
     s.ingest(batch(points(m, ({}, HistogramPoint(2, 1.0, BOUNDS, (1, 1, 0, 0))))), 0.0)
     s.ingest(batch(points(m, ({}, HistogramPoint(1, 7.0, (5.0,), (0, 1))))), 1.0)
-    assert 'le="5.0"} 0\n' in page(s)
+    assert 'le="5"} 0\n' in page(s)
     assert 'rpc_duration_seconds_count{job="svc"} 1\n' in page(s)
 
 
@@ -209,8 +209,8 @@ def test_delta_exponential_histograms_accumulate_across_scales() -> None:
     s.ingest(batch(points(m, ({}, second), timestamp=20)), 1.0)
     text = page(s)
     # scale 1 buckets 0 and 1 are (1, 1.41] and (1.41, 2]: scale-0 bucket 0, (1, 2].
-    assert 'size_bytes_bucket{job="svc",le="2.0"} 2\n' in text
-    assert 'size_bytes_bucket{job="svc",le="4.0"} 3\n' in text
+    assert 'size_bytes_bucket{job="svc",le="2"} 2\n' in text
+    assert 'size_bytes_bucket{job="svc",le="4"} 3\n' in text
     assert 'size_bytes_count{job="svc"} 3\n' in text
 
 
@@ -280,6 +280,26 @@ def test_series_with_the_same_labels_are_deduplicated() -> None:
     assert page(s).count("temp{") == 1
 
 
+def test_no_path_puts_a_label_set_on_the_page_twice() -> None:
+    """Two resources with one job/instance, keys that sanitise alike: the first series keeps
+    the label set, the later ones are dropped and counted; one `target_info` per target."""
+    s = store()
+    first = resource({"service.name": "api", "service.instance.id": "1", "host.name": "a"})
+    second = resource({"service.name": "api", "service.instance.id": "1", "host.name": "b"})
+    drops = s.ingest(
+        batch(
+            points(metric("temp", GAUGE, res=first), ({"a.b": "x"}, 1.0)),
+            points(metric("temp", GAUGE, res=second), ({"a.b": "x"}, 2.0), ({"a_b": "x"}, 3.0)),
+        ),
+        0.0,
+    )
+    assert drops == {"duplicate_series": 2}
+    text = page(s)
+    assert text.count('temp{a_b="x",instance="1",job="api"}') == 1
+    assert 'temp{a_b="x",instance="1",job="api"} 1\n' in text
+    assert text.count("target_info{") == 1
+
+
 def test_invalid_metric_name_is_dropped_with_a_reason() -> None:
     s = store()
     drops = s.ingest(batch(points(metric("@_#_$"), ({}, 1.0))), 0.0)
@@ -299,7 +319,7 @@ def test_normalize_units_scales_values_and_renames() -> None:
     )
     text = page(s)
     assert 'op_time_seconds{job="svc"} 0.25\n' in text
-    assert 'op_size_bytes_bucket{job="svc",le="1024.0"} 1\n' in text
+    assert 'op_size_bytes_bucket{job="svc",le="1024"} 1\n' in text
     assert 'op_size_bytes_sum{job="svc"} 3072\n' in text
 
 

@@ -258,3 +258,61 @@ def test_changed_bounds_end_the_vanished_bucket_series() -> None:
     stale = [dict(lbl).get("le") for lbl, v, _ in got if v == "stale"]
     assert stale == ["2"]
     assert {dict(lbl).get("le") for lbl, v, _ in got if v != "stale"} == {"1", "5", "+Inf", None}
+
+
+def bounds_batch() -> Batch:
+    """A histogram with bounds from 0.005 to 1e6, a repeated quantile and a repeated bound."""
+    hist = metric("upload", MetricKind.HISTOGRAM, unit="By")
+    summary = metric("rpc", MetricKind.SUMMARY)
+    repeated = metric("repeated", MetricKind.HISTOGRAM, unit="s")
+    groups = []
+    for m, value in (
+        (hist, HistogramPoint(6, 9.0, (0.005, 1.0, 10.0, 1e6), (1, 1, 1, 1, 2))),
+        (summary, SummaryPoint(4, 3.0, ((0.5, 0.1), (0.5, 0.2), (0.9, 0.7)))),
+        (repeated, HistogramPoint(6, 6.0, (1.0, 1.0, 2.0), (1, 2, 3, 0))),
+    ):
+        points = MetricPoints(m)
+        points.append(INTERNER.intern_series(m, ()), value, NS)
+        groups.append(points)
+    return Batch(groups)
+
+
+def test_bounds_and_quantiles_are_spelled_as_on_the_page() -> None:
+    per_shard, _ = encoder().encode(bounds_batch(), 1, 0)
+    got = [
+        (dict(lbl)["__name__"], dict(lbl).get("le", dict(lbl).get("quantile")), v)
+        for lbl, v, _ in samples_of(decode_body(fragments_body(per_shard)))
+    ]
+    assert [(name, le) for name, le, _ in got if name == "upload_bytes_bucket"] == [
+        ("upload_bytes_bucket", "0.005"),
+        ("upload_bytes_bucket", "1"),
+        ("upload_bytes_bucket", "10"),
+        ("upload_bytes_bucket", "1e+06"),
+        ("upload_bytes_bucket", "+Inf"),
+    ]
+    # a repeated quantile or bound is one series: the last value, the count through the last
+    assert [(le, v) for name, le, v in got if name == "rpc"] == [("0.5", 0.2), ("0.9", 0.7)]
+    assert [(le, v) for name, le, v in got if name == "repeated_seconds_bucket"] == [
+        ("1", 3),
+        ("2", 6),
+        ("+Inf", 6),
+    ]
+
+
+def test_a_second_writer_of_one_series_is_dropped_until_the_first_ends() -> None:
+    enc = encoder()
+    scope = INTERNER.intern_scope("test.scope", "1.0")
+    groups = []
+    for host in ("a", "b"):  # two resources, one job: the same series on the wire
+        res = INTERNER.intern_resource((("host.name", host), ("service.name", "svc")))
+        m = INTERNER.intern_metric(res, scope, "g", "", MetricKind.GAUGE, Temporality.UNSPECIFIED)
+        points = MetricPoints(m)
+        points.append(INTERNER.intern_series(m, (("k", "v"),)), float(len(groups)), NS)
+        groups.append(points)
+    per_shard, drops = enc.encode(Batch(groups), 1, 0.0)
+    assert drops == {"duplicate_series": 1}
+    assert [v for _, v, _ in samples_of(decode_body(fragments_body(per_shard)))] == [0.0]
+    enc.expire(1.0, 1, MS)  # both forgotten: the second may write once the first is gone
+    per_shard, drops = enc.encode(Batch(groups[1:]), 1, 2.0)
+    assert not drops
+    assert [v for _, v, _ in samples_of(decode_body(fragments_body(per_shard)))] == [1.0]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from metricgate.exporters.prometheus_remote_write.v2 import ConversionError, to_v2
 from metricgate.model import MetricKind
 from metricgate.remotewrite.schema import HistogramV2, RequestV2, WriteRequest
-from tests.exporters.test_remote_write_encoder import encoder
+from tests.exporters.test_remote_write_encoder import bounds_batch, encoder
 from tests.exporters.test_remote_write_support import STALE_BITS, fragments_body
 from tests.support.batches import number_batch
 
@@ -202,3 +202,16 @@ def test_label_bytes_that_look_like_a_sample_do_not_fool_the_fast_split() -> Non
     expected = expected_v2(v1_request(entries)).SerializeToString()
     assert to_v2(body) == expected
     assert to_v2(body) == expected
+
+
+def test_bounds_and_quantiles_keep_their_spelling_in_2_0() -> None:
+    per_shard, _ = encoder().encode(bounds_batch(), 1, 0.0)
+    decoded = RequestV2.FromString(to_v2(fragments_body(per_shard)))
+    symbols = list(decoded.symbols)
+    spelled = sorted(
+        symbols[series.labels_refs[i + 1]]
+        for series in decoded.timeseries
+        for i in range(0, len(series.labels_refs), 2)
+        if symbols[series.labels_refs[i]] in ("le", "quantile")
+    )
+    assert spelled == sorted(["0.005", "1", "10", "1e+06", "+Inf", "0.5", "0.9", "1", "2", "+Inf"])

@@ -1,11 +1,10 @@
-"""Point arithmetic behind cardinality_limit's overflow series."""
+"""The overflow series' policy on top of the model's point arithmetic: increases and resets."""
 
 from __future__ import annotations
 
-import pytest
-
 from metricgate.model import BucketRange, ExponentialHistogramPoint, HistogramPoint, SummaryPoint
-from metricgate.processors.cardinality_limit.merge import MergeError, add, increase
+from metricgate.model.arithmetic import add
+from metricgate.processors.cardinality_limit.fold import increase
 
 BOUNDS = (1.0, 5.0)
 
@@ -30,8 +29,10 @@ def test_numbers() -> None:
 
 def test_histograms_add_bucket_wise_and_refuse_other_bounds() -> None:
     assert add(hist(1, 2, 3), hist(1, 1, 1)) == HistogramPoint(9, 9.0, BOUNDS, (2, 3, 4), 0.5, 9.0)
-    with pytest.raises(MergeError):
-        add(hist(1, 2, 3), hist(1, 2, 3, bounds=(1.0, 2.0)))
+    assert add(hist(1, 2, 3), hist(1, 2, 3, bounds=(1.0, 2.0))) is None
+    assert increase(hist(1, 2, 3, bounds=(1.0, 2.0)), hist(1, 2, 3), monotonic=True) == hist(
+        1, 2, 3, bounds=(1.0, 2.0)
+    )  # other bounds: a reset
 
 
 def test_histogram_increase_and_reset() -> None:

@@ -124,7 +124,7 @@ async def test_push_to_gateway_reaches_the_exporter_page(gateway: Gateway) -> No
     assert f"last_success_unixtime{{{labels}}} 1234.5" in page
     assert "# TYPE latency_seconds histogram" in page
     assert f'latency_seconds_bucket{{{labels},le="0.1"}} 1' in page
-    assert f'latency_seconds_bucket{{{labels},le="1.0"}} 2' in page
+    assert f'latency_seconds_bucket{{{labels},le="1"}} 2' in page
     assert f'latency_seconds_bucket{{{labels},le="+Inf"}} 3' in page
     assert f"latency_seconds_count{{{labels}}} 3" in page
     assert "# TYPE size_bytes summary" in page and f"size_bytes_sum{{{labels}}} 42" in page

@@ -8,7 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from metricgate.model import BucketRange, ExponentialHistogramPoint, HistogramPoint
-from metricgate.translate.exponential import downscale, merge, to_explicit, upper_bound
+from metricgate.model.exponential import upper_bound
+from metricgate.translate.exponential import to_explicit
 from tests.exporters.prometheus_points import exponential_point as histogram
 
 
@@ -55,37 +56,6 @@ def test_capped_conversion_downscales_without_losing_counts(
     for bound, count in cumulative(point):
         assert count == sum(1 for v in values if v <= bound)
     assert sum(point.bucket_counts) == len(values)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    first=values_lists,
-    second=values_lists,
-    scales=st.tuples(st.integers(-2, 6), st.integers(-2, 6)),
-)
-def test_merge_equals_the_histogram_of_all_values(
-    first: list[float], second: list[float], scales: tuple[int, int]
-) -> None:
-    merged = merge(histogram(first, scales[0]), histogram(second, scales[1]))
-    expected = histogram(first + second, min(scales))
-    if merged.scale == expected.scale:
-        assert merged.positive == _trimmed(expected.positive)
-        assert merged.negative == _trimmed(expected.negative)
-    assert merged.count == expected.count
-    assert merged.zero_count == expected.zero_count
-
-
-def _trimmed(side: BucketRange) -> BucketRange:
-    return downscale(side, 0)
-
-
-def test_merge_keeps_wide_ranges_within_the_bucket_limit() -> None:
-    far_apart = ExponentialHistogramPoint(2, 2.0, 8, 0, BucketRange(0, (1,)), BucketRange(0, ()))
-    other = ExponentialHistogramPoint(1, 1e9, 8, 0, BucketRange(10_000, (1,)), BucketRange(0, ()))
-    merged = merge(far_apart, other, max_buckets=160)
-    assert len(merged.positive.counts) <= 160
-    assert merged.scale < 8
-    assert sum(merged.positive.counts) == 2
 
 
 def test_upper_bounds() -> None:

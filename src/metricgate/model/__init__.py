@@ -1,7 +1,9 @@
 """The in-memory metric model every metricgate component speaks.
 
-See `metricgate.model.series` for identity (interned resources, scopes, metrics and series) and
-`metricgate.model.batch` for the batch layout and its invariants.
+See `metricgate.model.series` for identity (interned resources, scopes, metrics and series),
+`metricgate.model.batch` for the batch layout and its invariants, `metricgate.model.arithmetic`
+for adding and subtracting point values (with `metricgate.model.exponential` for exponential
+bucket geometry) and `metricgate.model.delta` for cumulative -> delta per series.
 """
 
 from metricgate.model.batch import FLAG_NO_RECORDED_VALUE, Batch, MetricPoints

@@ -11,7 +11,9 @@ as its start. Rules (the Collector's `cumulativetodelta`, plus ordering checks):
 - A new start timestamp means the counter restarted: the point is handled as a first point.
 - A value that goes down with the same start timestamp (or an unknown one) is a reset without a
   start time: the point is dropped (reason `reset`) and becomes the new base, as in the Collector.
-  Histograms: the count or any bucket went down; changed bounds drop with `bucket_mismatch`.
+  Histograms: the count or any bucket went down; changed bounds drop with `bucket_mismatch`;
+  exponential histograms are compared at a common scale and zero threshold
+  (`metricgate.model.arithmetic`).
 - A point whose timestamp is not after the previous one is dropped (`out_of_order`); a NaN value
   is dropped (`invalid`); a point flagged "no recorded value" passes on and the stream is
   forgotten.
@@ -43,15 +45,11 @@ from metricgate.model import (
     Series,
     Temporality,
 )
+from metricgate.model.arithmetic import combinable, subtract_exponential, subtract_histograms
 from metricgate.model.delta import INITIAL, OUT_OF_ORDER, RESET, Deltas, FirstPoint, Last
 from metricgate.model.delta import number_increase as _number_increase
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.arithmetic import (
-    same_layout,
-    subtract_exponential,
-    subtract_histograms,
-)
 from metricgate.processors.matching import MatchType, NameMatcher, check_names
 from metricgate.processors.streams import StreamProcessor, StreamTable
 
@@ -203,7 +201,7 @@ class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
                     reason = deltas.reason
                     if reason != OUT_OF_ORDER:
                         state.seen = now
-                        if reason == RESET and not same_layout(value, previous):
+                        if reason == RESET and not combinable(value, previous):
                             reason = "bucket_mismatch"
                     drops[reason] += 1
                     continue

@@ -1,13 +1,12 @@
 """The `delta_to_cumulative` processor: turn delta sums and histograms into cumulative ones.
 
 Per input Series it keeps a running total (sums: monotonic or not; histograms bucket-wise;
-exponential histograms at the coarser scale). Each delta point becomes a cumulative point whose
-start timestamp is the stream's first start timestamp (the first point's timestamp when that is
-unknown). Rules:
+exponential histograms at a common scale and zero threshold, see `metricgate.model.arithmetic`).
+Each delta point becomes a cumulative point whose start timestamp is the stream's first start
+timestamp (the first point's timestamp when that is unknown). Rules:
 - a point whose timestamp is not after the stream's last one (out of order, duplicate) is dropped,
   reason `out_of_order`;
-- a histogram whose bounds (or exponential zero threshold) change restarts its stream at that
-  point;
+- an explicit histogram whose bounds change restarts its stream at that point;
 - a NaN delta is dropped, reason `invalid`; a point flagged "no recorded value" (the series
   ended) is passed on as such and the stream forgotten;
 - streams not updated for `max_stale` are forgotten (a later point starts a new stream);
@@ -28,18 +27,15 @@ from metricgate.config.types import ComponentConfig, Duration
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
-    ExponentialHistogramPoint,
-    HistogramPoint,
     Metric,
     MetricKind,
     MetricPoints,
-    PointValue,
     Series,
     Temporality,
 )
+from metricgate.model.arithmetic import add
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.arithmetic import add_exponential, add_histograms
 from metricgate.processors.streams import StreamProcessor, StreamTable
 
 _CONVERTED = (MetricKind.SUM, MetricKind.HISTOGRAM, MetricKind.EXPONENTIAL_HISTOGRAM)
@@ -147,7 +143,7 @@ class DeltaToCumulativeProcessor(StreamProcessor[_Stream]):
                 state.last = timestamp
                 state.seen = now
             else:
-                total = _add(state.total, value)
+                total = add(state.total, value)
                 if total is None:  # bucket layout changed: start over from this point
                     state.start, state.total = starts[i] or timestamp, value
                 else:
@@ -168,16 +164,6 @@ class DeltaToCumulativeProcessor(StreamProcessor[_Stream]):
         target = INTERNER.intern_metric_like(metric, temporality=Temporality.CUMULATIVE)
         self._metrics[metric] = target
         return target
-
-
-def _add(total: PointValue, delta: PointValue) -> PointValue | None:
-    if isinstance(total, HistogramPoint) and isinstance(delta, HistogramPoint):
-        return add_histograms(total, delta)
-    if isinstance(total, ExponentialHistogramPoint) and isinstance(
-        delta, ExponentialHistogramPoint
-    ):
-        return add_exponential(total, delta)
-    return None
 
 
 FACTORY = processor_factory(

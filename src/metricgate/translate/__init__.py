@@ -9,7 +9,6 @@ to base units and `exponential` converts exponential histograms to explicit buck
 Invariant: nothing here raises on the data path; untranslatable input becomes a `Dropped` verdict.
 """
 
-from metricgate.translate.exponential import merge as merge_exponential
 from metricgate.translate.exponential import to_explicit as exponential_to_explicit
 from metricgate.translate.labels import (
     InvalidLabelNameError,
@@ -55,7 +54,6 @@ __all__ = [
     "escape_label_value",
     "exponential_to_explicit",
     "format_value",
-    "merge_exponential",
     "merge_label_pairs",
     "normalize_unit",
     "prometheus_label_name",

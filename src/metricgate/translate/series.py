@@ -15,10 +15,12 @@ a summary, or to a reserved `__x__` name) is kept as `exported_<name>`, as Prome
 scraped label that clashes with a target label. Attributes whose key has no label name are left
 out (the series is kept). Empty label values are dropped: Prometheus treats `k=""` as no label.
 
-A `native_prometheus` series (from a Prometheus-speaking receiver or the relabel processor) is
-already in Prometheus form: its metric name is the family name as it is (if valid), its attributes
-its labels (`__`-prefixed ones left out), and only const labels are added; it has no
-`target_info`.
+A `native_prometheus` series (Prometheus-speaking receivers, relabel and aggregate output) is in
+Prometheus form already: its name is the family name (if valid), its attributes its labels
+(`__`-prefixed ones left out). Options that add to a name or label set still apply, so a processor
+never switches them off: `namespace` prefixes it; copied resource attributes (of its metric's
+resource: relabel keeps the input's, receivers and aggregate have none) and const labels are added
+where it lacks the label. Nothing else is added (no `job`/`instance`, scope labels, suffixes).
 
 Invariant: no method raises on the hot path; a name that cannot be translated is a cached
 `Dropped` verdict, and every returned name and label name matches `METRIC_NAME_RE` and
@@ -132,7 +134,7 @@ class PrometheusTranslator:
         """Attribute keys of native series (and family type) -> the label names, when the keys
         are those names already (valid, sorted, none reserved): such a series' labels are its
         attributes as they are."""
-        # Series already in Prometheus form get nothing added but the const labels.
+        # Series already in Prometheus form without a resource get only the const labels added.
         self._native_base = _Base((), self.const_labels)
 
     # -- metric level ------------------------------------------------------------------------
@@ -162,9 +164,11 @@ class PrometheusTranslator:
         if metric.native_prometheus:
             if not METRIC_NAME_RE.match(metric.name):
                 return Dropped("invalid_metric_name", f"metric {metric.name!r} is no valid name")
+            name = metric.name
+            if self.namespace and name != TARGET_INFO:
+                name = f"{self.namespace}_{name}"
             help_text = metric.description or metric.name
-            unit = unit_word(metric.unit, metric.name, kind)
-            return FamilyView(metric.name, kind, help_text, unit)
+            return FamilyView(name, kind, help_text, unit_word(metric.unit, name, kind))
         unit, scale = metric.unit, 1.0
         if self.normalize_units:
             unit, scale = normalize_unit(unit)
@@ -211,10 +215,11 @@ class PrometheusTranslator:
         if isinstance(family, Dropped):
             return family
         if metric.native_prometheus:
-            view = self._native_view(series, family)
-            if view is not None:
-                return view
-            base = self._native_base
+            base = self._native_base_of(metric)
+            if not base.fallback:
+                view = self._native_view(series, family)
+                if view is not None:
+                    return view
         else:
             base = self._base(metric.resource, metric.scope)
         reserved = {name for name, _ in base.owned}
@@ -232,14 +237,22 @@ class PrometheusTranslator:
         names = self._name_tuples.setdefault(names, names)
         return SeriesView(family, names, tuple(labels[n] for n in names), metric.resource)
 
+    def _native_base_of(self, metric: Metric) -> _Base:
+        """What a native series of `metric` gets added: copied resource attributes (the
+        resource's, as any series of it gets them) and const labels, where it lacks the label."""
+        resource = metric.resource
+        if not resource.attributes or not (
+            self.resource_to_telemetry_conversion or self.resource_attributes
+        ):
+            return self._native_base
+        return _Base((), self._base(resource, metric.scope).fallback)
+
     def _native_view(self, series: Series, family: FamilyView) -> SeriesView | None:
         """The common case of a native series, fast: its attributes are its labels as they are.
 
-        None when that does not hold (const labels to add, non-string or empty values, keys that
-        need translating): the general path then decides.
+        None when that does not hold (non-string or empty values, keys that need translating):
+        the general path then decides. The caller has checked that nothing is to be added.
         """
-        if self.const_labels:
-            return None
         attributes = series.attributes
         keys = tuple([key for key, value in attributes if value.__class__ is str and value])
         if len(keys) != len(attributes):

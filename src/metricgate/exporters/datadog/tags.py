@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
 from typing import Final
 
 from metricgate.model import Attributes, AttributeValue, Resource
+from metricgate.translate.bounds import go_float
 
 HOST_KEYS: Final = ("datadog.host.name", "host.name", "host.id", "k8s.node.name")
 _LOOPBACK: Final = frozenset({"", "localhost", "localhost.localdomain", "127.0.0.1", "::1"})
@@ -30,27 +30,9 @@ _UNIFIED: Final = (
 
 def format_float(value: float) -> str:
     """A float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it: `1`, `1e+06`, `-inf`."""
-    if math.isnan(value):
-        return "NaN"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    if value == 0:
-        return "0"
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    text = "".join(map(str, digits))
-    point = len(text) + exponent  # position of the decimal point in `text`
-    exp = point - 1
-    if exp < -4 or exp >= 6:  # Go uses precision 6 for this choice when shortest
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        out = f"{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    elif point <= 0:
-        out = "0." + "0" * -point + text
-    elif point >= len(text):
-        out = text + "0" * (point - len(text))
-    else:
-        out = text[:point] + "." + text[point:]
-    return ("-" if sign else "") + out
+    return "0" if value == 0 else go_float(value)
 
 
 def tag_value(value: AttributeValue) -> str:

@@ -13,6 +13,10 @@ from __future__ import annotations
 from metricgate.model import Exemplar, HistogramPoint, PointValue, Series
 from metricgate.translate import FamilyType
 
+Tails = tuple[tuple[str, ...], tuple[int, ...] | None]
+"""A histogram's or summary's line ends (`0.5"} `) and which bound positions they are for
+(None: every position; see `metricgate.translate.bounds`)."""
+
 
 class Family:
     """One metric family on the page: its metadata and its entries keyed by label text."""
@@ -51,10 +55,10 @@ class PointEntry(Entry):
 
     `heads` (built at the first render) are its three line starts: `name_bucket{a="x",le="` (or
     `name{a="x",quantile="` for a summary), `name_sum{a="x"} ` and `name_count{a="x"} `. `tails`
-    are the `0.5"} ` ends of its bucket or quantile lines, a tuple shared by every series with
-    the same bounds (`tails_key`). `converted` caches an exponential point's explicit buckets,
-    multiplied by `scale` (exponential points are kept in their original unit: a scaled
-    exponential bucket is no exponential bucket any more).
+    are the `0.5"} ` ends of its bucket or quantile lines and the bound positions they are for,
+    shared by every series with the same bounds (`tails_key`). `converted` caches an exponential
+    point's explicit buckets, multiplied by `scale` (exponential points are kept in their
+    original unit: a scaled exponential bucket is no exponential bucket any more).
     """
 
     __slots__ = ("converted", "heads", "scale", "tails", "tails_key")
@@ -63,6 +67,6 @@ class PointEntry(Entry):
         super().__init__(series, family, prefix, now)
         self.scale = 1.0
         self.heads: tuple[str, str, str] | None = None
-        self.tails: tuple[str, ...] = ()
+        self.tails: Tails = ((), None)
         self.tails_key: object = None
         self.converted: tuple[object, HistogramPoint] | None = None

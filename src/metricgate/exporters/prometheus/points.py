@@ -1,20 +1,14 @@
-"""Point arithmetic for the scrape page: delta accumulation and unit scaling.
-
-`accumulate(previous, delta)` adds a delta point to the running cumulative value of its series
-(numbers, explicit histograms with the same bounds, exponential histograms at a common scale);
-`scaled(value, factor)` moves a point to the base unit chosen by unit normalisation.
+"""Unit scaling for the scrape page: `scaled(value, factor)` moves a point to the base unit
+chosen by unit normalisation (adding delta points is `metricgate.model.arithmetic.accumulate`).
 
 Invariant: points are immutable; both functions return new points (or the argument unchanged).
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from functools import lru_cache
 
-from metricgate.model import ExponentialHistogramPoint, HistogramPoint, PointValue, SummaryPoint
-from metricgate.translate import merge_exponential
+from metricgate.model import HistogramPoint, PointValue, SummaryPoint
 
 
 def scaled(value: PointValue, scale: float) -> PointValue:
@@ -50,39 +44,3 @@ def scaled_histogram(point: HistogramPoint, scale: float) -> HistogramPoint:
 def _scaled_bounds(bounds: tuple[float, ...], scale: float) -> tuple[float, ...]:
     # One shared tuple per bounds and scale, so renderers can cache on bounds identity.
     return tuple(bound * scale for bound in bounds)
-
-
-def accumulate(previous: PointValue, value: PointValue) -> PointValue:
-    """`previous + value` for delta points; a point that cannot be added restarts the series."""
-    if isinstance(value, float | int):
-        return previous + value if isinstance(previous, float | int) else value
-    if isinstance(value, HistogramPoint):
-        if (
-            not isinstance(previous, HistogramPoint)
-            or len(previous.bucket_counts) != len(value.bucket_counts)
-            or (previous.bounds is not value.bounds and previous.bounds != value.bounds)
-        ):
-            return value
-        return HistogramPoint(
-            previous.count + value.count,
-            None if previous.sum is None or value.sum is None else previous.sum + value.sum,
-            previous.bounds,
-            tuple(map(operator.add, previous.bucket_counts, value.bucket_counts)),
-            _pick(min, previous.min, value.min),
-            _pick(max, previous.max, value.max),
-        )
-    if isinstance(value, ExponentialHistogramPoint):
-        if not isinstance(previous, ExponentialHistogramPoint):
-            return value
-        return merge_exponential(previous, value)
-    return value
-
-
-def _pick(
-    choose: Callable[[float, float], float], a: float | None, b: float | None
-) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return choose(a, b)

@@ -10,21 +10,24 @@ and joins. Families come sorted by name, series in the order they first appeared
 OpenMetrics differs from the text format only in: TYPE, UNIT, HELP order; counter families named
 without `_total`; timestamps in seconds; exemplars (counters and histogram buckets only); and the
 final `# EOF`. `target_info` is a gauge in both formats (the specification's choice for clients
-without info metrics), so a user metric named `target` never clashes with it.
+without info metrics), so a user metric named `target` never clashes with it. `le` and `quantile`
+values are spelled the same in both, as Go's client library writes them in the text format
+(`le="1"`, not OpenMetrics' canonical `1.0`: see `metricgate.translate.bounds` for why), and a
+bound or quantile repeated within one point is written once (the last one counts).
 
 Invariant: a rendered page holds each family once, TYPE before its samples, each label set once
-(the store guarantees this), histogram buckets in increasing `le` ending with `+Inf` = `_count`.
+(the store guarantees it per series, `bound_labels` per bucket and quantile), histogram buckets in
+the order of their bounds ending with `+Inf` = `_count`.
 """
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate, islice, repeat
 from operator import attrgetter
 
-from metricgate.exporters.prometheus.entries import Entry, Family, PointEntry
+from metricgate.exporters.prometheus.entries import Entry, Family, PointEntry, Tails
 from metricgate.exporters.prometheus.points import scaled_histogram
 from metricgate.exporters.prometheus.store import Store
 from metricgate.model import Exemplar, ExponentialHistogramPoint, HistogramPoint, SummaryPoint
@@ -37,6 +40,7 @@ from metricgate.translate import (
     format_value,
     prometheus_label_name,
 )
+from metricgate.translate.bounds import bound_labels
 from metricgate.translate.exponential import to_explicit
 
 CHUNK_LINES = 20_000
@@ -47,7 +51,6 @@ EXEMPLAR_RUNES = 128
 
 _values = attrgetter("value")
 _exemplars = attrgetter("exemplars")
-_isfinite = math.isfinite
 _format = format_value
 
 
@@ -137,12 +140,17 @@ def _histogram(
     bounds = point.bounds if point.bucket_counts else ()
     if entry.tails_key is not bounds:
         entry.tails, entry.tails_key = _tails(bounds, _LE_TAILS, '+Inf"} '), bounds
+    tails, keep = entry.tails
     counts = [*accumulate(point.bucket_counts[: len(bounds)]), point.count]
+    if keep is not None:  # repeated bounds: each `le` once, with the count through its last
+        counts = [*(counts[i] for i in keep), point.count]
     ends = [f"{suffix}\n"] * len(counts)
     if openmetrics and entry.exemplars:
         for index, exemplar in _bucket_exemplars(bounds, entry.exemplars).items():
+            if keep is not None:
+                index = bisect_left(keep, index)
             ends[index] = f"{suffix}{_exemplar(exemplar)}\n"
-    out.extend(map("{}{}{}{}".format, repeat(heads[0]), entry.tails, counts, ends))
+    out.extend(map("{}{}{}{}".format, repeat(heads[0]), tails, counts, ends))
     # The specification reports `_sum` only while it can only grow: no negative bucket, no
     # negative sum. OpenMetrics has `_count` only with `_sum`; the +Inf bucket still counts.
     if point.sum is not None and point.sum >= 0 and not (bounds and bounds[0] < 0):
@@ -159,7 +167,9 @@ def _summary(
     quantiles = tuple(q for q, _ in point.quantiles)
     if entry.tails_key != quantiles:
         entry.tails, entry.tails_key = _tails(quantiles, _QUANTILE_TAILS, ""), quantiles
-    for tail, (_, value) in zip(entry.tails, point.quantiles, strict=True):
+    tails, keep = entry.tails
+    pairs = point.quantiles if keep is None else [point.quantiles[i] for i in keep]
+    for tail, (_, value) in zip(tails, pairs, strict=True):
         out.append(f"{heads[0]}{tail}{format_value(value)}{suffix}\n")
     out.append(f"{heads[1]}{format_value(point.sum)}{suffix}\n")
     out.append(f"{heads[2]}{point.count}{suffix}\n")
@@ -172,32 +182,28 @@ def _heads(entry: PointEntry, sample: str, label: str, name: str) -> tuple[str, 
     return entry.heads
 
 
-_LE_TAILS: dict[tuple[float, ...], tuple[str, ...]] = {}
-_QUANTILE_TAILS: dict[tuple[float, ...], tuple[str, ...]] = {}
+_LE_TAILS: dict[tuple[float, ...], Tails] = {}
+_QUANTILE_TAILS: dict[tuple[float, ...], Tails] = {}
 
 
-def _tails(
-    values: tuple[float, ...], cache: dict[tuple[float, ...], tuple[str, ...]], last: str
-) -> tuple[str, ...]:
-    """`('0.1"} ', ..., last)`: one shared tuple for every series with these bounds."""
+def _tails(values: tuple[float, ...], cache: dict[tuple[float, ...], Tails], last: str) -> Tails:
+    """`(('0.1"} ', ..., last), keep)`: one shared pair for every series with these bounds.
+
+    The texts are `metricgate.translate.bounds`' (the spelling every output shares); `keep` is
+    its list of positions to write (None: all), so that no label set appears twice.
+    """
     found = cache.get(values)
     if found is None:
         if len(cache) >= 4096:
             cache.clear()
-        found = cache[values] = (*(f'{_number(v)}"}} ' for v in values), *((last,) if last else ()))
+        labels = bound_labels(values)
+        ends = (*(f'{text}"}} ' for text in labels.written), *((last,) if last else ()))
+        found = cache[values] = (ends, labels.keep)
     return found
 
 
 def _line(sample: str, labels: str) -> str:
     return f"{sample}{{{labels}}} " if labels else f"{sample} "
-
-
-def _number(value: float) -> str:
-    """A bound or quantile as a label value: canonical OpenMetrics float (`1.0`, `+Inf`)."""
-    value = float(value)
-    if _isfinite(value):
-        return repr(value)
-    return format_value(value)
 
 
 def _timestamp(nanos: int, openmetrics: bool) -> str:

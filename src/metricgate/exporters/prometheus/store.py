@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Literal
 
 from metricgate.exporters.prometheus.entries import Entry, Family, PointEntry
-from metricgate.exporters.prometheus.points import accumulate, scaled
+from metricgate.exporters.prometheus.points import scaled
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     Batch,
@@ -35,6 +35,7 @@ from metricgate.model import (
     Series,
     Temporality,
 )
+from metricgate.model.arithmetic import accumulate
 from metricgate.translate import (
     TARGET_INFO,
     Dropped,

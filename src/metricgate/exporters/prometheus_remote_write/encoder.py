@@ -8,12 +8,19 @@ cumulative ones per series (remote-write has no deltas; dropping them, as the Co
 data). A no-recorded-value point, or a series not updated for `metric_expiration` (`expire`),
 becomes one StaleNaN on each of its output series and forgets the series.
 
-Each series' `SeriesState` holds its shard key and the encoded label block of each output series
-(built once, when the series or its bucket layout is new), so a steady point costs a dict lookup,
-a `struct.pack` and three `bytearray` appends.
+Each series' `SeriesState` (`outputs.py`) holds its shard key and the encoded label block of each
+output series (built once, when the series or its bucket layout is new), so a steady point costs a
+dict lookup, a `struct.pack` and three `bytearray` appends.
+
+A series whose name and labels another series already writes (another resource with the same
+job/instance, attribute keys that sanitise alike) is dropped, counted as `duplicate_series`, as on
+the scrape page; so is a repeated bound or quantile within one point (the last one is written,
+see `metricgate.translate.bounds`). Two writers of one series would send its samples out of
+order, and the backend would refuse whole requests for it.
 
 Invariant: every entry of one model `Series` goes to shard `key % shards`, in point order; a
-fragment never holds more than `max_samples` samples unless one point alone has more.
+fragment never holds more than `max_samples` samples unless one point alone has more; no two
+model series write the same name and labels.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import zlib
 from bisect import insort
 from collections import Counter
 
-from metricgate.exporters.prometheus.points import accumulate
+from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
 from metricgate.exporters.prometheus_remote_write.wire import (
     STALE_NAN,
     ZERO_DOUBLE,
@@ -36,66 +43,25 @@ from metricgate.exporters.prometheus_remote_write.wire import (
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     Batch,
-    ExponentialHistogramPoint,
-    HistogramPoint,
     MetricKind,
     MetricPoints,
-    PointValue,
     Resource,
     Series,
-    SummaryPoint,
     Temporality,
 )
+from metricgate.model.arithmetic import accumulate
 from metricgate.translate import (
     TARGET_INFO,
     Dropped,
     FamilyType,
     FamilyView,
     PrometheusTranslator,
-    exponential_to_explicit,
-    format_value,
 )
 
 _MAX_REJECTED = 100_000
+DUPLICATE_SERIES = "duplicate_series"
+"""Drop reason: another series already has this name and label set (the first one keeps it)."""
 _NS_PER_MS = 1_000_000
-
-
-class SeriesState:
-    """What remote-write keeps per model series (see module docstring)."""
-
-    __slots__ = (
-        "head",
-        "key",
-        "labels",
-        "layout",
-        "name",
-        "outputs",
-        "timestamp",
-        "updated",
-        "value",
-    )
-
-    def __init__(self, key: int, name: str, labels: list[tuple[str, str]], now: float) -> None:
-        self.key = key
-        self.name = name
-        self.labels = labels
-        """Sorted, non-empty labels without `__name__` (external labels merged in)."""
-        self.outputs: tuple[EncodedSeries, ...] = ()
-        self.head = b""
-        """`outputs[0].head` of a gauge or counter, kept here: one object less per point."""
-        self.layout: object = None
-        """The bounds or quantiles `outputs` were built for (histograms and summaries)."""
-        self.value: PointValue | None = None
-        """The running cumulative value of a delta series."""
-        self.timestamp = 0
-        self.updated = now
-
-    def encoded(self, suffix: str, extra: tuple[str, str] | None = None) -> EncodedSeries:
-        labels = self.labels.copy()
-        insort(labels, ("__name__", self.name + suffix))
-        if extra is not None:
-            insort(labels, extra)
-        return EncodedSeries(label_block(labels))
 
 
 class Encoder:
@@ -119,6 +85,8 @@ class Encoder:
         self.max_bytes = max_bytes
         self._states: dict[Series, SeriesState] = {}
         self._rejected: dict[Series, str] = {}
+        self._owners: dict[bytes, Series] = {}
+        """A series' encoded name and labels -> the model series holding them (one per state)."""
         self._targets: dict[Resource, tuple[int, EncodedSeries] | None] = {}
         self._target_sent: dict[Resource, int] = {}
         """Last `target_info` timestamp per resource: never send one out of order."""
@@ -166,6 +134,7 @@ class Encoder:
         tail = timestamp_tail(now_ms)
         for series in stale:
             state = self._states.pop(series)
+            self._owners.pop(state.encoded("").head, None)
             if self.send_staleness:
                 self._stale(state, builders[state.key % shards], tail, point=False)
         self._rejected.clear()
@@ -262,7 +231,7 @@ class Encoder:
             state.timestamp = timestamp
             state.updated = now
             before = state.outputs
-            entries = self._entries(state, value)
+            entries = state.entries(value)
             builder.room(len(entries) + len(before))
             if state.outputs is not before and before and self.send_staleness:
                 # New bounds or quantiles: the series that vanished end now, not 5 minutes later.
@@ -277,49 +246,6 @@ class Encoder:
             builder.samples += len(entries)
             builder.extra += len(entries) - 1
 
-    def _entries(self, state: SeriesState, value: PointValue) -> list[tuple[EncodedSeries, bytes]]:
-        if isinstance(value, ExponentialHistogramPoint):
-            value = exponential_to_explicit(value)
-        if isinstance(value, HistogramPoint):
-            # Counts that do not fit the bounds (a broken producer) leave only +Inf, sum and count.
-            fits = len(value.bucket_counts) == len(value.bounds) + 1
-            bounds = value.bounds if fits else ()
-            if state.layout is not bounds and state.layout != bounds:
-                state.layout = bounds
-                state.outputs = (
-                    *(state.encoded("_bucket", ("le", format_value(b))) for b in bounds),
-                    state.encoded("_bucket", ("le", "+Inf")),
-                    state.encoded("_sum"),
-                    state.encoded("_count"),
-                )
-            outputs = state.outputs
-            entries = []
-            running = 0
-            for i in range(len(bounds)):
-                running += value.bucket_counts[i]
-                entries.append((outputs[i], pack_double(running)))
-            count = pack_double(value.count)
-            entries.append((outputs[-3], count))
-            if value.sum is not None:
-                entries.append((outputs[-2], pack_double(value.sum)))
-            entries.append((outputs[-1], count))
-            return entries
-        if isinstance(value, SummaryPoint):
-            quantiles = tuple(q for q, _ in value.quantiles)
-            if state.layout != quantiles:
-                state.layout = quantiles
-                state.outputs = (
-                    *(state.encoded("", ("quantile", format_value(q))) for q in quantiles),
-                    state.encoded("_sum"),
-                    state.encoded("_count"),
-                )
-            outputs = state.outputs
-            entries = [(outputs[i], pack_double(v)) for i, (_, v) in enumerate(value.quantiles)]
-            entries.append((outputs[-2], pack_double(value.sum)))
-            entries.append((outputs[-1], pack_double(value.count)))
-            return entries
-        return [(state.outputs[0], pack_double(value))]
-
     # -- series lifecycle --------------------------------------------------------------------
 
     def _new(
@@ -331,16 +257,20 @@ class Encoder:
             return None
         view = self.translator.build_series(series)
         if isinstance(view, Dropped):
-            if len(self._rejected) >= _MAX_REJECTED:
-                self._rejected.clear()
-            self._rejected[series] = view.reason
-            drops[view.reason] += 1
+            self._reject(series, view.reason, drops)
             return None
         labels = self._with_external(view.labels, view.label_names)
         # The shard key: the CRC of the series' encoded labels, the same in every process (a
         # persistent queue's shards rely on that); for a counter or gauge that is its output.
         state = SeriesState(0, family.name, labels, now)
         encoded = state.encoded("")
+        owner = self._owners.setdefault(encoded.head, series)
+        if owner is not series:
+            # Another series (another resource with the same job/instance, keys that sanitise
+            # alike) already writes these labels: two writers would send one series' samples
+            # out of order, and the backend refuses the whole request for that.
+            self._reject(series, DUPLICATE_SERIES, drops)
+            return None
         state.key = zlib.crc32(encoded.head)
         kind = family.type
         if kind is not FamilyType.HISTOGRAM and kind is not FamilyType.SUMMARY:
@@ -348,6 +278,13 @@ class Encoder:
             state.head = encoded.head
         self._states[series] = state
         return state
+
+    def _reject(self, series: Series, reason: str, drops: Counter[str]) -> None:
+        """Remember that `series` is dropped (until the next expiry) and count the point."""
+        if len(self._rejected) >= _MAX_REJECTED:
+            self._rejected.clear()
+        self._rejected[series] = reason
+        drops[reason] += 1
 
     def _with_external(
         self, labels: tuple[tuple[str, str], ...], names: tuple[str, ...]
@@ -361,6 +298,7 @@ class Encoder:
 
     def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
         del self._states[series]
+        self._owners.pop(state.encoded("").head, None)
         if self.send_staleness:
             self._stale(state, builder, tail, point=True)
 

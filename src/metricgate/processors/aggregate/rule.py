@@ -29,6 +29,7 @@ import random
 from collections.abc import Mapping
 
 from metricgate.model import Attributes, HistogramPoint, Series
+from metricgate.model.arithmetic import subtract_histograms
 from metricgate.processors.aggregate.config import AggregateRuleConfig
 from metricgate.processors.aggregate.outputs import (
     COUNTER_OUTPUTS,
@@ -267,18 +268,11 @@ class Rule:
             self.out_of_order += 1
             return
         else:
-            counts = [a - b for a, b in zip(p.bucket_counts, prev.bucket_counts, strict=False)]
-            reset = (
-                p.count < prev.count
-                or len(p.bucket_counts) != len(prev.bucket_counts)
-                or _restarted(inp.prev_start, st)
-                or any(c < 0 for c in counts)
-            )
-            if reset:
-                self._merge(g, p.bucket_counts, p.count, p.sum, first=False, counted=True)
-            else:
-                total = None if p.sum is None or prev.sum is None else p.sum - prev.sum
-                self._merge(g, counts, p.count - prev.count, total, first=False, counted=True)
+            gained = None if _restarted(inp.prev_start, st) else subtract_histograms(p, prev)
+            if gained is None:  # a reset: the whole point is new
+                gained = p
+            counts, count, total = gained.bucket_counts, gained.count, gained.sum
+            self._merge(g, counts, count, total, first=False, counted=True)
         inp.prev_hist = p
         inp.prev_ts = ts
         inp.prev_start = st

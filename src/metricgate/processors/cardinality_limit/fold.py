@@ -31,20 +31,24 @@ until no folded point reached it for a whole window.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
     Attributes,
+    ExponentialHistogramPoint,
+    HistogramPoint,
     Metric,
     MetricKind,
     MetricPoints,
     PointValue,
     Series,
+    SummaryPoint,
     Temporality,
 )
-from metricgate.processors.cardinality_limit.merge import MergeError, add, increase
+from metricgate.model.arithmetic import add, subtract
 
 OTLP_OVERFLOW: Attributes = (("otel.metric.overflow", True),)
 PROMETHEUS_OVERFLOW = ("otel_metric_overflow", "true")
@@ -170,22 +174,23 @@ class Folder:
                 elif timestamp >= entry.timestamp:
                     entry.value, entry.timestamp = value, timestamp
                 continue
-            try:
-                if mode is FoldMode.CUMULATIVE:
-                    gained = self._increase(series[i], value, metric.monotonic)
-                    if gained is None:
-                        untracked += 1
-                        continue
-                    value = gained
-                if entry is None:
-                    pending[target] = OverflowPoint(value, timestamp, starts[i])
-                else:
-                    entry.value = value if entry.value is None else add(entry.value, value)
-                    entry.timestamp = max(entry.timestamp, timestamp)
-                    if starts[i] and (not entry.start or starts[i] < entry.start):
-                        entry.start = starts[i]
-            except MergeError:
+            if mode is FoldMode.CUMULATIVE:
+                gained = self._increase(series[i], value, metric.monotonic)
+                if gained is None:
+                    untracked += 1
+                    continue
+                value = gained
+            if entry is None:
+                pending[target] = OverflowPoint(value, timestamp, starts[i])
+                continue
+            total = value if entry.value is None else add(entry.value, value)
+            if total is None:
                 dropped += 1
+                continue
+            entry.value = total
+            entry.timestamp = max(entry.timestamp, timestamp)
+            if starts[i] and (not entry.start or starts[i] < entry.start):
+                entry.start = starts[i]
         if dropped:
             self.dropped[UNMERGEABLE] = self.dropped.get(UNMERGEABLE, 0) + dropped
         if untracked:
@@ -215,9 +220,31 @@ class Folder:
             start = gained.start or gained.timestamp
             total = self._totals[target] = _Total(gained.value, start, self.generation)
         else:
-            try:
-                total.value = add(total.value, gained.value)
-            except MergeError:
+            added = add(total.value, gained.value)
+            if added is None:
                 self.dropped[UNMERGEABLE] = self.dropped.get(UNMERGEABLE, 0) + 1
+            else:
+                total.value = added
             total.generation = self.generation
         return OverflowPoint(total.value, gained.timestamp, total.start)
+
+
+def increase(current: PointValue, previous: PointValue | None, monotonic: bool) -> PointValue:
+    """What a folded cumulative series gained from `previous` to `current`.
+
+    A decrease of a monotonic number (or of any count or bucket), or a point that does not
+    combine with the previous one, is a reset: the increase is all of `current`. Histogram min and
+    max are the current point's (cumulative min/max), so adding the increases keeps them right.
+    """
+    if previous is None:
+        return current
+    if isinstance(current, float | int) and isinstance(previous, float | int):
+        return current if monotonic and current < previous else current - previous
+    gained = subtract(current, previous)
+    if gained is None:
+        if isinstance(current, SummaryPoint):  # what is added up keeps no quantiles
+            return SummaryPoint(current.count, current.sum, ())
+        return current
+    if isinstance(current, HistogramPoint | ExponentialHistogramPoint):
+        return replace(gained, min=current.min, max=current.max)  # type: ignore[type-var]
+    return gained

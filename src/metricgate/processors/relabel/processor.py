@@ -5,25 +5,31 @@ options): the family name as `__name__` (histograms and summaries: the base name
 `_bucket`/`_sum`/`_count`; `le` and `quantile` are not part of the view) and the label set with
 `job`, `instance` and `otel_scope_*`; a `native_prometheus` series keeps its name and labels. The
 rules run once per input series and the verdict is cached on the interned `Series`: the output
-`Series` or a `Drop`. The output is a `native_prometheus` metric named by the resulting `__name__`
-with the input's resource, scope, kind, temporality, unit and description (its OTLP name when it
-has none and the rules kept its name: that is what HELP showed), and attributes = the resulting
-labels minus `__name__`. A steady stream costs one dict lookup per point, and an input metric
-whose series all map into one output metric is forwarded by sharing its value lists.
+`Series` or a `Drop`. A steady stream costs one dict lookup per point, and an input metric whose
+series all map into one output metric is forwarded by sharing its value lists.
 
-Every output goes through the native form, even when the rules change nothing; that form is
-exactly what the Prometheus exporters would have produced with their default translation options
-(unit and type suffixes, scope labels, no namespace), so unchanged series look the same there.
+A series the rules leave exactly as they saw it (same name, same labels) goes on as it came: its
+verdict is the input series itself. So a relabel processor that changes nothing changes nothing
+downstream either: every exporter translates such a series with its own options (`namespace`,
+`resource_attributes`, scope labels, suffixes) exactly as without the processor. A series the
+rules changed becomes a `native_prometheus` metric named by the resulting `__name__` with the
+input's resource, scope, kind, temporality, unit and description (its OTLP name when it has none
+and the rules kept its name: that is what HELP showed), and attributes = the resulting labels
+minus `__name__`; the Prometheus exporters still add their `namespace`, copied resource attributes
+and const labels to it (see `metricgate.translate.series`).
+
 Dropped points are counted by reason: `dropped_by_rule`, `invalid_metric_name`,
-`invalid_label_name`, `duplicate_series` (two input series became one output name and label set
-within a batch; the first keeps its points), the translator's reason for series without a
+`invalid_label_name`, `duplicate_series` (the rules made two input series one output name and
+label set within a batch; the first keeps its points), the translator's reason for series without a
 Prometheus view, or `relabel_error` (an exception while relabeling one series: a bug). All but
 `dropped_by_rule` are also logged, at most once per reason every 10 seconds.
 
 Invariant: the cache (and the bookkeeping derived from it) holds at most `max_cached_series` plus
 one metric group's series; before it would grow past that, everything is forgotten at once and
 rebuilt from the next batches. `_uniform[m]` names an output metric only while every cached series
-of input metric `m` that is kept maps into it; `_lossy` holds every input metric with a cached drop.
+of input metric `m` that is kept maps into it; `_lossy` holds every input metric with a cached drop;
+`_contested` holds the output identity (name, labels as the exporters show them) of every verdict
+that more than one input series produces.
 """
 
 from __future__ import annotations
@@ -83,8 +89,8 @@ class RelabelProcessor(Processor):
         self._cache: dict[Series, Verdict] = {}
         self._owners: dict[Identity, Series] = {}
         """Output identity (name, labels) -> the first input series that produced it."""
-        self._contested: set[Identity] = set()
-        """Output identities that more than one input series produce."""
+        self._contested: dict[Series, Identity] = {}
+        """Verdicts whose output identity more than one input series produce -> that identity."""
         self._contested_inputs: set[Metric] = set()
         """Input metrics with a series whose output is contested: checked point by point."""
         self._uniform: dict[Metric, Metric | None] = {}
@@ -171,8 +177,8 @@ class RelabelProcessor(Processor):
             if isinstance(verdict, Drop):
                 dropped[verdict.reason] += 1
                 continue
-            identity = (verdict.metric.name, verdict.attributes)
-            if identity in contested:
+            identity = contested.get(verdict)
+            if identity is not None:
                 source = points.series[index]
                 first = owners.setdefault(identity, source)
                 if first is not source and first != source:
@@ -215,16 +221,32 @@ class RelabelProcessor(Processor):
                 result = self.rules.apply_view(view.family.name, view.label_names, view.labels)
             except Exception as exc:  # a bug here must cost one series, never the batch
                 result = Drop("relabel_error", f"{type(exc).__name__}: {exc}")
-            verdict = result if isinstance(result, Drop) else self._output(metric, *result)
+            if isinstance(result, Drop):
+                verdict = result
+            elif result[0] == view.family.name and result[1] == view.labels:
+                verdict = series  # unchanged: it goes on as it came (see the module docstring)
+            else:
+                verdict = self._output(metric, *result)
         if isinstance(verdict, Drop):
             self._lossy.add(metric)
             if verdict.reason != "dropped_by_rule":
                 self._log(verdict.reason, f"{series!r}: {verdict.detail}")
             return verdict
-        identity = (verdict.metric.name, verdict.attributes)
+        identity: Identity = (verdict.metric.name, verdict.attributes)
+        if verdict is series and not isinstance(view, Dropped):
+            identity = (view.family.name, view.labels)
         first = self._owners.setdefault(identity, series)
-        if first is not series and first != series:
-            self._contested.add(identity)
+        earlier = self._cache.get(first)
+        # Two series the rules left alone collide as they would without this processor: the
+        # exporters settle that; only a collision the rules made is this processor's to settle.
+        if (
+            first is not series
+            and first != series
+            and (verdict is not series or earlier is not first)
+        ):
+            self._contested[verdict] = identity
+            if isinstance(earlier, Series):
+                self._contested[earlier] = identity
             self._contested_inputs.update((metric, first.metric))
         if self._uniform.setdefault(metric, verdict.metric) is not verdict.metric:
             self._uniform[metric] = None
