@@ -6,12 +6,14 @@ See `metricgate.model.series` for identity (interned resources, scopes, metrics 
 
 from metricgate.model.batch import FLAG_NO_RECORDED_VALUE, Batch, MetricPoints
 from metricgate.model.points import (
+    QUANTILE_RANGE,
     BucketRange,
     Exemplar,
     ExponentialHistogramPoint,
     HistogramPoint,
     PointValue,
     SummaryPoint,
+    valid_quantile,
 )
 from metricgate.model.series import (
     INTERNER,
@@ -30,6 +32,7 @@ from metricgate.model.series import (
 __all__ = [
     "FLAG_NO_RECORDED_VALUE",
     "INTERNER",
+    "QUANTILE_RANGE",
     "AttributeValue",
     "Attributes",
     "Batch",
@@ -48,4 +51,5 @@ __all__ = [
     "SummaryPoint",
     "Temporality",
     "sorted_attributes",
+    "valid_quantile",
 ]

@@ -43,10 +43,11 @@ _BARE: Final = frozenset(("gauge", "summary", "stateset", "unknown", "untyped"))
 
 
 class ExpositionError(Exception):
-    """The page is not valid in its format; `line` is 1-based (0 when no line applies)."""
+    """The page is not valid in its format; `line` is 1-based (0 when no line applies). In the
+    protobuf format the `line` is the number of the `MetricFamily` message (`unit="message"`)."""
 
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}" if line else message)
+    def __init__(self, line: int, message: str, unit: str = "line") -> None:
+        super().__init__(f"{unit} {line}: {message}" if line else message)
         self.line = line
         self.message = message
 

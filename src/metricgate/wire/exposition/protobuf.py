@@ -33,6 +33,12 @@ from metricgate.wire.exposition.page import (
     SeriesLine,
 )
 
+
+def _error(number: int, message: str) -> ExpositionError:
+    """An error naming the message (protobuf pages have no lines)."""
+    return ExpositionError(number, message, unit="message")
+
+
 _NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _TYPES: Final = {
@@ -55,11 +61,11 @@ def parse_protobuf(body: bytes) -> Page:
         length, position = _varint(body, position, number)
         end = position + length
         if end > len(body):
-            raise ExpositionError(number, "message is cut short (length prefix past the end)")
+            raise _error(number, "message is cut short (length prefix past the end)")
         try:
             family: Any = schema.MetricFamily.FromString(body[position:end])
         except DecodeError as exc:
-            raise ExpositionError(number, f"message does not decode: {exc}") from None
+            raise _error(number, f"message does not decode: {exc}") from None
         position = end
         _family(page, family, number, series)
     return page
@@ -74,7 +80,7 @@ def _varint(data: bytes, position: int, number: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, position
         shift += 7
-    raise ExpositionError(number, "truncated length prefix")
+    raise _error(number, "truncated length prefix")
 
 
 def _family(
@@ -82,12 +88,12 @@ def _family(
 ) -> None:
     name = family.name
     if not _NAME.match(name):
-        raise ExpositionError(number, f"invalid metric name {name!r}")
+        raise _error(number, f"invalid metric name {name!r}")
     kind = _TYPES.get(family.type)
     if kind is None:
-        raise ExpositionError(number, f"unknown metric type {family.type} for {name}")
+        raise _error(number, f"unknown metric type {family.type} for {name}")
     if name in page.families:
-        raise ExpositionError(number, f"second family named {name}")
+        raise _error(number, f"second family named {name}")
     page.families[name] = FamilyMeta(
         name, kind, family.help, family.unit, typed=True, helped=bool(family.help), line=number
     )
@@ -141,7 +147,7 @@ def _histogram(
     kind: str,
 ) -> None:
     if histogram.HasField("schema") and not histogram.bucket:
-        raise ExpositionError(number, f"{name} is a native histogram, which is not supported yet")
+        raise _error(number, f"{name} is a native histogram, which is not supported yet")
     count = histogram.sample_count_float or float(histogram.sample_count)
     infinite = False
     for bucket in histogram.bucket:
@@ -184,16 +190,16 @@ def _labels(pairs: Any, number: int, name: str) -> Labels:
     for pair in pairs:
         label = pair.name
         if not _LABEL.match(label):
-            raise ExpositionError(number, f"invalid label name {label!r} in {name}")
+            raise _error(number, f"invalid label name {label!r} in {name}")
         if label in labels:
-            raise ExpositionError(number, f"label {label} given twice in {name}")
+            raise _error(number, f"label {label} given twice in {name}")
         labels[label] = pair.value
     return tuple(sorted(labels.items()))
 
 
 def _with(labels: Labels, label: str, value: str, number: int, name: str) -> Labels:
     if any(pair[0] == label for pair in labels):
-        raise ExpositionError(number, f"{name} has a label named {label}, which it may not use")
+        raise _error(number, f"{name} has a label named {label}, which it may not use")
     return tuple(sorted((*labels, (label, value))))
 
 
