@@ -31,13 +31,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-from metricgate.processors.relabel.config import (
+from metricgate.relabel.config import (
     DEFAULT_REGEX,
     DEFAULT_REPLACEMENT,
     DEFAULT_SEPARATOR,
     RelabelRuleConfig,
 )
-from metricgate.processors.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
+from metricgate.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
 from metricgate.translate.names import LABEL_NAME_RE, is_label_name, is_metric_name
 
 LabelPairs = tuple[tuple[str, str], ...]
