@@ -124,6 +124,26 @@ class SelfMetrics:
             ["exporter", "reason"],
             registry=r,
         )
+        self.scrapes = Counter(
+            "metricgate_receiver_scrapes",
+            "Scrapes a prometheus receiver made, per job.",
+            ["receiver", "job"],
+            registry=r,
+        )
+        self.scrape_failures = Counter(
+            "metricgate_receiver_scrape_failures",
+            "Scrapes that failed, per job and reason (http_status, timeout, connection, "
+            "body_size_limit, content_type, parse, sample_limit, label_limit, target_limit, "
+            "pipeline).",
+            ["receiver", "job", "reason"],
+            registry=r,
+        )
+        self.discovery_refreshes = Counter(
+            "metricgate_receiver_discovery_refreshes",
+            "Service discovery updates a prometheus receiver took, per job.",
+            ["receiver", "job"],
+            registry=r,
+        )
         self._gauges: list[
             tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]
         ] = []
