@@ -24,7 +24,10 @@ numbers, quantiles in [0, 1] (`model.valid_quantile`, the rule the OTLP receiver
 bucket and sample counts finite and not negative, buckets cumulative.
 
 Steady state: one dict lookup per sample (the per-series `_Slot`, kept while the page's metadata
-stays the same), then list appends.
+stays the same), then list appends; and when a page has the same shape as the one before
+(`Page.shape`: same series in the same order, no exemplars or honored timestamps), the last
+conversion is replayed (`_Plan`): number values are picked by index at C speed and only
+histograms and summaries are assembled in Python.
 
 Invariant: every returned point's series is of its `MetricPoints`' metric, and each series occurs
 once per conversion (the parser already left out repeated series).
@@ -35,7 +38,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from operator import itemgetter
+from typing import Any, Final
 
 from metricgate.model import (
     INTERNER,
@@ -124,18 +128,26 @@ class PageConverter:
         self._slots: dict[SeriesLine, _Slot] = {}
         self._schema: tuple[str, ...] | None = None
         self._metrics: dict[tuple[str, int, str], Metric] = {}
+        self._plan: _Plan | None = None
 
     def forget(self) -> None:
         """Drop every cached per-series answer (the label function changed)."""
         self._slots.clear()
+        self._plan = None
 
     def convert(self, page: Page, now_ns: int, honor_timestamps: bool = True) -> Converted:
         """The points of `page`, stamped `now_ns` unless a sample carries its own timestamp (and
         `honor_timestamps`); raises `ExpositionError` for histogram or summary content that
         cannot be assembled."""
+        plan = self._plan
+        planned = page.shape is not None and not page.exemplars
+        planned = planned and not (honor_timestamps and page.timestamps)
+        if planned and plan is not None and plan.shape is page.shape:
+            return plan.run(page, now_ns)
         if page.schema != self._schema:
             self._slots.clear()
             self._schema = page.schema
+        self._plan = plan = _Plan(page.shape) if planned else None
         slots = self._slots
         groups: dict[Metric, MetricPoints] = {}
         parts: dict[Series, _Parts] = {}
@@ -161,13 +173,19 @@ class PageConverter:
                     now_ns if stamps is None or index not in stamps else stamps[index] * 1_000_000
                 )
                 group.append(slot.series, page.values[index], stamp)  # type: ignore[union-attr, arg-type]
+                if plan is not None:
+                    plan.value_indexes(metric).append(index)  # type: ignore[arg-type]
                 if exemplars and index in exemplars:
                     group.add_exemplars(at, (_exemplar(exemplars[index]),))  # type: ignore[union-attr]
             elif kind == _PART:
                 kept += 1
                 self._part(page, index, slot, parts, stamps, now_ns)
+                if plan is not None:
+                    plan.part_slots(slot.series).append((index, slot))  # type: ignore[arg-type]
             elif kind == _CREATED:
                 kept += 1
+                if plan is not None:
+                    plan.created.append((slot.series, index))  # type: ignore[arg-type]
                 value = page.values[index]
                 if math.isfinite(value):
                     created[slot.series] = int(value * 1e9)  # type: ignore[index]
@@ -187,10 +205,12 @@ class PageConverter:
         if created:
             for group in groups.values():
                 group.start_timestamps = [created.get(s, 0) for s in group.series]
+        if plan is not None:
+            plan.finish(groups, kept)
         return Converted(list(groups.values()), kept)
 
+    @staticmethod
     def _part(
-        self,
         page: Page,
         index: int,
         slot: _Slot,
@@ -289,6 +309,83 @@ class PageConverter:
                 native_prometheus=True,
             )
         return metric
+
+
+class _Plan:
+    """How the last page of a shape was converted, replayed for the next page of that shape:
+    values are picked by index at C speed and only histograms and summaries are assembled."""
+
+    def __init__(self, shape: object) -> None:
+        self.shape = shape
+        self._values: dict[Metric, list[int]] = {}
+        self._parts: dict[Series, list[tuple[int, _Slot]]] = {}
+        self.created: list[tuple[Series, int]] = []
+        self._groups: list[tuple[Metric, list[Series], Callable[[list[float]], Any], int]] = []
+        self._order: list[Metric] = []
+        self._kept = 0
+
+    def value_indexes(self, metric: Metric) -> list[int]:
+        found = self._values.get(metric)
+        if found is None:
+            found = self._values[metric] = []
+        return found
+
+    def part_slots(self, series: Series) -> list[tuple[int, _Slot]]:
+        found = self._parts.get(series)
+        if found is None:
+            found = self._parts[series] = []
+        return found
+
+    def finish(self, groups: dict[Metric, MetricPoints], kept: int) -> None:
+        self._kept = kept
+        self._order = list(groups)
+        for metric, indexes in self._values.items():
+            group = groups[metric]
+            series = list(group.series[: len(indexes)])
+            getter = itemgetter(*indexes) if len(indexes) > 1 else _single(indexes[0])
+            self._groups.append((metric, series, getter, len(indexes)))
+
+    def run(self, page: Page, now_ns: int) -> Converted:
+        values = page.values
+        groups: dict[Metric, MetricPoints] = {}
+        for metric, known, getter, count in self._groups:
+            zeros = [0] * count
+            groups[metric] = MetricPoints(
+                metric, list(known), list(getter(values)), [now_ns] * count, zeros, zeros[:]
+            )
+        if self._parts:
+            parts: dict[Series, _Parts] = {}
+            for slots in self._parts.values():
+                for index, slot in slots:
+                    PageConverter._part(page, index, slot, parts, None, now_ns)
+            for part_series, found in parts.items():
+                metric = part_series.metric
+                group = groups.get(metric)
+                if group is None:
+                    group = groups[metric] = MetricPoints(metric)
+                name = metric.name
+                point = (
+                    _histogram(name, found)
+                    if metric.kind is MetricKind.HISTOGRAM
+                    else _summary(name, found)
+                )
+                group.append(part_series, point, now_ns)
+        if self.created:
+            created: dict[Series, int] = {}
+            for series, index in self.created:
+                value = values[index]
+                if math.isfinite(value):
+                    created[series] = int(value * 1e9)
+            for group in groups.values():
+                group.start_timestamps = [created.get(s, 0) for s in group.series]
+        return Converted([groups[m] for m in self._order if m in groups], self._kept)
+
+
+def _single(index: int) -> Callable[[list[float]], tuple[float]]:
+    def get(values: list[float]) -> tuple[float]:
+        return (values[index],)
+
+    return get
 
 
 def _created_target(page: Page, name: str, role: str) -> tuple[FamilyMeta, str] | None:

@@ -163,9 +163,11 @@ class JobManager:
             out.append((target, health))
         return out
 
-    def _on_scrape(self, job: str, reason: str) -> None:
+    def _on_scrape(self, job: str, reason: str, points: int = 0) -> None:
         telemetry = self.telemetry
         telemetry.scrapes.labels(self.receiver_id, job).inc()
+        if points:
+            telemetry.receiver_accepted.labels(self.receiver_id, "scrape").inc(points)
         if reason:
             telemetry.scrape_failures.labels(self.receiver_id, job, reason).inc()
 

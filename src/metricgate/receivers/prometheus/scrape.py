@@ -102,8 +102,9 @@ class JobContext:
     config: ScrapeConfig
     max_body: int
     """The largest page taken (the job's `body_size_limit`, else the receiver's)."""
-    on_scrape: Callable[[str, str], None]
-    """Called as `on_scrape(job, reason)` after every scrape (reason "" on success)."""
+    on_scrape: Callable[[str, str, int], None]
+    """Called as `on_scrape(job, reason, points)` after every scrape (reason "" on success,
+    points delivered)."""
     auto_metrics: dict[str, Metric] = field(default_factory=dict)
 
 
@@ -190,8 +191,9 @@ class ScrapeLoop:
         health.error = error
         if reason:
             log.debug("scrape failed", extra={"target": self.target.url, "error": error})
-        reason = await self._deliver(batch) or reason
-        self.context.on_scrape(self.target.job, reason)
+        refused = await self._deliver(batch)
+        delivered = 0 if refused else batch.point_count()
+        self.context.on_scrape(self.target.job, refused or reason, delivered)
 
     async def _fetch(self) -> Page:
         context, target = self.context, self.target

@@ -112,6 +112,9 @@ class Page:
     families: dict[str, FamilyMeta] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)
     """Lines of samples left out because their series came earlier in the page."""
+    shape: object = None
+    """Identical (the same object) for consecutive pages of one parser whose series, order and
+    metadata are all the same, so callers can reuse per-page work (see `PageConverter`)."""
     schema: tuple[str, ...] = ()
     """The page's metadata lines in order: equal schemas resolve every entry alike, so callers
     may keep per-entry work across pages while this stays the same."""

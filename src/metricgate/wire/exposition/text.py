@@ -67,8 +67,10 @@ class TextParser:
     def __init__(self, *, openmetrics: bool = False, max_series: int = DEFAULT_MAX_SERIES) -> None:
         self.openmetrics = openmetrics
         self.max_series = max_series
+        self._heads: dict[str, SeriesLine] = {}
+        """Series text of lines `<series> <value>` (cut at the last space) -> the series."""
         self._keys: dict[str, SeriesLine] = {}
-        """Fast-path cut of a line (see `_cut`) -> its series, verified by a full parse."""
+        """Fast-path cut of other lines (see `_cut`) -> their series, verified by a full parse."""
         self._series: dict[tuple[str, Labels], SeriesLine] = {}
         self._meta: dict[str, tuple[str, str, str]] = {}
         """Metadata line -> (keyword, name, text)."""
@@ -87,7 +89,7 @@ class TextParser:
         page = Page(openmetrics)
         entries, values, numbers = page.entries, page.values, page.lines
         add_entry, add_value, add_number = entries.append, values.append, numbers.append
-        keys_get = self._keys.get
+        heads_get, keys_get = self._heads.get, self._keys.get
         meta: list[tuple[int, str]] = []
         inf = _INF
         for number, line in enumerate(lines, 1):
@@ -98,10 +100,13 @@ class TextParser:
             if line[0] == "#":
                 meta.append((number, line))
                 continue
-            head, _, rest = line.partition(" ")
-            if "{" in head:
-                head, _, rest = line.partition("} ")
-            entry = keys_get(head)
+            head, _, rest = line.rpartition(" ")
+            entry = heads_get(head)
+            if entry is None:
+                head, _, rest = line.partition(" ")
+                if "{" in head:
+                    head, _, rest = line.partition("} ")
+                entry = keys_get(head)
             if entry is not None and "_" not in rest:
                 try:
                     value = float(rest)
@@ -133,6 +138,13 @@ class TextParser:
                 keys.clear()
             keys[_cut(line)] = entry
         value, stamp, exemplar = _tail(stripped[end:], number, name, self.openmetrics)
+        if stripped == line and stamp is None and exemplar is None:
+            head = line.rpartition(" ")[0]
+            if head == line[:end] and len(head) + 1 < len(line):
+                heads = self._heads
+                if len(heads) >= self.max_series:
+                    heads.clear()
+                heads[head] = entry
         index = len(page.entries)
         page.entries.append(entry)
         page.values.append(value)
@@ -153,6 +165,7 @@ class TextParser:
             if len(self._series) >= self.max_series:
                 self._series.clear()
                 self._keys.clear()
+                self._heads.clear()
             entry = self._series[key] = SeriesLine(name, labels)
         return entry
 
@@ -186,6 +199,7 @@ class TextParser:
         if shape != self._checked:
             self._duplicates = _structure(page)
             self._checked = shape
+        page.shape = self._checked
         if self._duplicates:
             page.duplicates = [page.lines[i] for i in self._duplicates]
             _remove(page, self._duplicates)
