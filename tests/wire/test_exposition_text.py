@@ -221,3 +221,27 @@ def test_anything_parses_or_raises_exposition_error(text: str, openmetrics: bool
     for _ in range(2):
         with contextlib.suppress(ExpositionError):
             parser.parse(text)
+
+
+def test_a_page_of_the_same_layout_is_read_like_a_fresh_one() -> None:
+    layout = '# TYPE a gauge\na{x="1"} {}\n\nb {}\n# TYPE c counter\nc_total {}\n'
+    parser = TextParser()
+    first = parser.parse(layout.replace("{}", "1"))
+    second = parser.parse(layout.replace("{}", "2.5"))
+    assert second.shape is first.shape and second.values == [2.5, 2.5, 2.5]
+    assert second.entries == first.entries and second.lines == first.lines
+    for text in (
+        layout.replace("{}", "+Inf"),
+        layout.replace("{}", "NaN"),
+        layout.replace("{}", "3 1000"),
+        layout.replace("{}", "4").replace('x="1"', 'x="2"'),
+        layout.replace("{}", "5").replace("\n\n", "\nd 1\n"),
+    ):
+        assert repr(samples(parser.parse(text))) == repr(samples(TextParser().parse(text)))
+    for bad in (
+        layout.replace("{}", "1_0"),
+        layout.replace("{}", "1e999"),
+        layout.replace("{}", "٣"),
+    ):
+        with pytest.raises(ExpositionError, match="line 2"):
+            parser.parse(bad)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
 
@@ -92,18 +92,31 @@ class _Slot:
     bound: float = 0.0
 
 
-@dataclass(slots=True)
 class _Parts:
-    """The parts of one histogram or summary series seen on a page."""
+    """The parts of one histogram or summary series seen on a page (a plain class: one is made
+    per histogram per scrape, and dataclass default factories cost too much there)."""
 
-    line: int
-    buckets: list[tuple[float, float, int]] = field(default_factory=list)
-    quantiles: list[tuple[float, float]] = field(default_factory=list)
-    sum: float | None = None
-    count: float | None = None
-    count_line: int = 0
-    timestamp: int = 0
-    exemplars: list[Exemplar] = field(default_factory=list)
+    __slots__ = (
+        "buckets",
+        "count",
+        "count_line",
+        "exemplars",
+        "line",
+        "quantiles",
+        "sum",
+        "timestamp",
+    )
+
+    def __init__(self, line: int, timestamp: int) -> None:
+        self.line = line
+        self.timestamp = timestamp
+        self.buckets: list[tuple[float, float, int]] = []
+        self.quantiles: list[tuple[float, float]] = self.buckets  # type: ignore[assignment]
+        """A series is a histogram or a summary, never both: one list serves either."""
+        self.sum: float | None = None
+        self.count: float | None = None
+        self.count_line = 0
+        self.exemplars: list[Exemplar] | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +126,8 @@ class Converted:
     groups: list[MetricPoints]
     samples: int
     """Samples of the page that were not dropped by the label function."""
+    replayed: bool = False
+    """True when the page had the shape of the converter's previous one: the same series."""
 
 
 class PageConverter:
@@ -222,16 +237,16 @@ class PageConverter:
         found = parts.get(series)  # type: ignore[arg-type]
         line = page.lines[index]
         if found is None:
-            found = parts[series] = _Parts(line)  # type: ignore[index]
-            found.timestamp = (
-                now_ns if stamps is None or index not in stamps else stamps[index] * 1_000_000
-            )
+            stamp = now_ns if stamps is None or index not in stamps else stamps[index] * 1_000_000
+            found = parts[series] = _Parts(line, stamp)  # type: ignore[index]
         value = page.values[index]
         role = slot.role
         if role == "_bucket":
             _count_value(value, line, "bucket count")
             found.buckets.append((slot.bound, value, line))
             if page.exemplars and index in page.exemplars:
+                if found.exemplars is None:
+                    found.exemplars = []
                 found.exemplars.append(_exemplar(page.exemplars[index]))
         elif role == "_sum":
             found.sum = value
@@ -378,7 +393,7 @@ class _Plan:
                     created[series] = int(value * 1e9)
             for group in groups.values():
                 group.start_timestamps = [created.get(s, 0) for s in group.series]
-        return Converted([groups[m] for m in self._order if m in groups], self._kept)
+        return Converted([groups[m] for m in self._order if m in groups], self._kept, True)
 
 
 def _single(index: int) -> Callable[[list[float]], tuple[float]]:

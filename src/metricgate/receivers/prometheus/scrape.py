@@ -117,6 +117,8 @@ class ScrapeLoop:
         self.health = Health()
         self.previous = previous
         self._parsers: dict[str, TextParser] = {}
+        self._shape: object = None
+        """`Page.shape` of the last successful scrape."""
         job = context.config
         self._honor_timestamps = job.honor_timestamps
         self._sample_limit = job.sample_limit
@@ -163,6 +165,7 @@ class ScrapeLoop:
         groups: list[MetricPoints] = []
         scraped = kept = 0
         reason = error = ""
+        same = False
         try:
             page = await self._fetch()
             scraped = len(page)
@@ -172,17 +175,25 @@ class ScrapeLoop:
             if limit and kept > limit:
                 raise ScrapeError("sample_limit", f"sample limit exceeded ({kept} > {limit})")
             groups = converted.groups
+            # The same page shape as the last successful scrape: the same series.
+            same = converted.replayed and page.shape is self._shape
+            self._shape = page.shape
         except ScrapeError as exc:
             reason, error = exc.reason, str(exc)
         except ExpositionError as exc:
             reason, error = "parse", str(exc)
         except LimitError as exc:
             reason, error = "label_limit", str(exc)
+        if reason:
+            self._shape = None
         duration = time.monotonic() - started
-        current = {series for group in groups for series in group.series}
-        batch = Batch(stale_points(self.previous - current, now_ns))
-        batch.metrics.extend(groups)
-        added = len(current - self.previous)
+        if same:
+            current, batch, added = self.previous, Batch(list(groups)), 0
+        else:
+            current = {series for group in groups for series in group.series}
+            batch = Batch(stale_points(self.previous - current, now_ns))
+            batch.metrics.extend(groups)
+            added = len(current - self.previous)
         batch.metrics.extend(self._auto(now_ns, not reason, duration, scraped, kept, added))
         self.previous = current
         health = self.health
