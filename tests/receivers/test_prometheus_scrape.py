@@ -297,3 +297,33 @@ async def test_limits_fail_the_scrape(server: PageServer) -> None:
         assert {p[0]["job"] for p in gateway.points("a")} == {"fine"}
     finally:
         await gateway.service.shutdown(time.monotonic() + 5)
+
+
+async def test_a_target_that_leaves_discovery_ends_its_series(server: PageServer) -> None:
+    from metricgate.discovery import TargetGroup
+    from metricgate.receivers.prometheus import PrometheusReceiver
+
+    server.set("/metrics", 'gone{k="1"} 1\n')
+    gateway: Scraping = await scraping(
+        f"""        - job_name: moving
+          static_configs: [{{targets: ["{server.address}"]}}]
+"""
+    )()
+    try:
+        await gateway.until(lambda: gateway.points("gone"))
+        receiver = gateway.service.receivers["prometheus"]
+        assert isinstance(receiver, PrometheusReceiver)
+        [manager] = receiver.managers
+        [source] = list(manager.groups)
+        removed_at = time.time()
+        manager.update([TargetGroup(source)])  # the discoverer reports the group empty
+        stale = await gateway.until(
+            lambda: [p for p in gateway.points("gone") if p[3] & FLAG_NO_RECORDED_VALUE]
+        )
+        last = max(p[2] for p in gateway.points("gone") if not p[3])
+        # Stamped at the first missed scrape, sent about 2 intervals after it.
+        assert stale[0][2] == last + 200_000_000
+        assert time.time() - removed_at >= 0.3
+        assert (await gateway.targets())["activeTargets"] == []
+    finally:
+        await gateway.service.shutdown(time.monotonic() + 5)

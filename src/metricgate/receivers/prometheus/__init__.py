@@ -1,8 +1,9 @@
 """The `prometheus` receiver: scrapes targets with Prometheus' own `scrape_configs`.
 
 Modules: `config` (Prometheus' `global` and `scrape_configs`), `targets` (target labels, URL and
-identity; per-sample labels), `scrape` (one target's loop), `manager` (one job: discovery updates,
-loops, staleness of vanished targets), `debug` (`/debug/targets`). Pages are parsed by
+identity; per-sample labels), `scrape` (one target's loop), `deliver` (scrapes handed on together),
+`manager` (one job: discovery updates, loops, staleness of vanished targets), `debug`
+(`/debug/targets`). Pages are parsed by
 `metricgate.wire.exposition` and turned into points by `metricgate.receivers.exposition`, as the
 `pushgateway` receiver's pushes are; relabeling is `metricgate.relabel`'s engine.
 
@@ -26,6 +27,7 @@ from metricgate.receivers.prometheus.config import (
     PrometheusReceiverConfig,
     ScrapeConfig,
 )
+from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.manager import JobManager
 
 __all__ = [
@@ -65,12 +67,14 @@ class PrometheusReceiver(Receiver):
 
     async def start(self, host: Host) -> None:
         prometheus = self.config.config
+        coalescer = Coalescer(self.next_consumer)
         for job in prometheus.scrape_configs:
             manager = JobManager(
                 self.component_id,
                 job,
                 prometheus.global_,
                 self.next_consumer,
+                coalescer,
                 self.config.max_scrape_size,
                 host.telemetry,
             )

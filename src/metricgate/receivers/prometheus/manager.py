@@ -25,6 +25,7 @@ from metricgate.discovery import SendGroups, TargetGroup, discoverers
 from metricgate.model import Batch, Series
 from metricgate.pipeline.component import Consumer
 from metricgate.receivers.prometheus.config import GlobalConfig, ScrapeConfig
+from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.scrape import Health, JobContext, ScrapeLoop, stale_points
 from metricgate.receivers.prometheus.targets import DroppedTarget, Target, build_targets
 from metricgate.relabel import RuleSet
@@ -45,6 +46,7 @@ class JobManager:
         job: ScrapeConfig,
         defaults: GlobalConfig,
         consumer: Consumer,
+        coalescer: Coalescer,
         max_scrape_size: int,
         telemetry: SelfMetrics,
     ) -> None:
@@ -52,6 +54,7 @@ class JobManager:
         self.job = job
         self.defaults = defaults
         self.consumer = consumer
+        self.coalescer = coalescer
         self.max_body = job.body_size_limit or max_scrape_size
         self.telemetry = telemetry
         self.target_rules = RuleSet(job.relabel_configs)
@@ -75,7 +78,7 @@ class JobManager:
         self._context = JobContext(
             self.receiver_id,
             session,
-            self.consumer,
+            self.coalescer,
             self.metric_rules,
             job,
             self.max_body,

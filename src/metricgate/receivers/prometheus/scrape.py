@@ -46,9 +46,9 @@ from metricgate.model import (
     MetricPoints,
     Series,
 )
-from metricgate.pipeline.component import Consumer
 from metricgate.receivers.exposition import PageConverter
 from metricgate.receivers.prometheus.config import ScrapeConfig
+from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.targets import LimitError, Target, sample_labels
 from metricgate.relabel import RuleSet
 from metricgate.wire.exposition import (
@@ -97,7 +97,7 @@ class JobContext:
 
     receiver_id: str
     session: aiohttp.ClientSession
-    consumer: Consumer
+    consumer: Coalescer
     metric_rules: RuleSet
     config: ScrapeConfig
     max_body: int
@@ -269,7 +269,7 @@ class ScrapeLoop:
 
     async def _deliver(self, batch: Batch) -> str:
         try:
-            await self.context.consumer.consume(batch)
+            await self.context.consumer.deliver(batch)
         except ConsumeError as exc:
             log.warning(
                 "scrape refused by the pipeline, its samples are lost: %s",
