@@ -155,8 +155,14 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--interval", type=int, default=15)
-    parser.add_argument("--warmup", type=float, default=45)
+    parser.add_argument("--warmup", type=float, default=90)
     parser.add_argument("--window", type=float, default=120)
+    parser.add_argument(
+        "--max-samples-per-send",
+        type=int,
+        default=2000,
+        help="the remote-write exporter's max_samples_per_send (its default: 2000)",
+    )
     parser.add_argument(
         "--exporter",
         choices=("prometheus_remote_write", "debug"),
@@ -182,6 +188,7 @@ def main() -> None:
                     "prometheus_remote_write": {
                         "endpoint": f"http://127.0.0.1:{vm_port}/api/v1/write",
                         "external_labels": {"agent": "metricgate"},
+                        "max_samples_per_send": args.max_samples_per_send,
                     }
                 }
                 if args.exporter == "prometheus_remote_write"

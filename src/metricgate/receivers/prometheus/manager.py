@@ -71,8 +71,13 @@ class JobManager:
     async def start(self) -> None:
         job = self.job
         ssl_context = job.tls_config.ssl_context() if job.scheme == "https" else None
+        # Keep connections across scrapes (aiohttp closes idle ones after 15 s by default, which
+        # at a 15 s interval means a new connection for nearly every scrape).
+        idle = 2 * max(job.interval(self.defaults), job.timeout(self.defaults)) + 10
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl_context or True, limit=0),
+            connector=aiohttp.TCPConnector(
+                ssl=ssl_context or True, limit=0, keepalive_timeout=idle
+            ),
             auto_decompress=True,
         )
         self._context = JobContext(
