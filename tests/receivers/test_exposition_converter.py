@@ -3,6 +3,7 @@ fresh converter converts it."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,3 +56,20 @@ def test_replayed_plan_matches_a_fresh_conversion(values: list[int], created: fl
     expected = fresh.convert(TextParser().parse(page_text(values, created)), 9)
     assert flat(replayed) == flat(expected)
     assert replayed.samples == expected.samples == 11
+
+
+def test_a_failed_conversion_is_not_replayed() -> None:
+    resource, scope = INTERNER.intern_resource(()), INTERNER.intern_scope("t")
+    calls = []
+
+    def refuse(name: str, labels: Labels) -> tuple[str, Labels]:
+        calls.append(name)
+        if name == "b":
+            raise ValueError("over a limit")
+        return name, labels
+
+    parser, converter = TextParser(), PageConverter(resource, scope, refuse)
+    for _ in range(3):
+        with pytest.raises(ValueError, match="over a limit"):
+            converter.convert(parser.parse("a 1\nb 2\n"), 1)
+    assert calls.count("b") == 3

@@ -179,7 +179,7 @@ async def test_bad_pages_fail_the_scrape_with_the_line(server: PageServer) -> No
             data = await gateway.targets()
             return {t["scrapePool"]: t["lastError"] for t in data["activeTargets"]}
 
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while True:
             found = await errors()
             if (
@@ -193,7 +193,13 @@ async def test_bad_pages_fail_the_scrape_with_the_line(server: PageServer) -> No
         assert "timed out" in found["slow"]
         assert "HTTP status 500" in found["error"]
         assert found["dup"] == ""
-        ups = {p[0]["job"]: p[1] for p in gateway.points("up")}
+        ups = await gateway.until(
+            lambda: (
+                (found := {p[0]["job"]: p[1] for p in gateway.points("up")}).keys()
+                >= {"bad", "dup"}
+                and found
+            )
+        )
         assert ups["bad"] == 0 and ups["dup"] == 1
         assert gateway.points("ok") == [] and [p[1] for p in gateway.points("d")][:1] == [1.0]
         text = await gateway.telemetry()

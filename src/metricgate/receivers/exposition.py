@@ -162,7 +162,8 @@ class PageConverter:
         if page.schema != self._schema:
             self._slots.clear()
             self._schema = page.schema
-        self._plan = plan = _Plan(page.shape) if planned else None
+        self._plan = None
+        plan = _Plan(page.shape) if planned else None
         slots = self._slots
         groups: dict[Metric, MetricPoints] = {}
         parts: dict[Series, _Parts] = {}
@@ -222,6 +223,7 @@ class PageConverter:
                 group.start_timestamps = [created.get(s, 0) for s in group.series]
         if plan is not None:
             plan.finish(groups, kept)
+            self._plan = plan  # only a conversion that succeeded is replayed
         return Converted(list(groups.values()), kept)
 
     @staticmethod

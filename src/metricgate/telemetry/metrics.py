@@ -140,8 +140,14 @@ class SelfMetrics:
         )
         self.discovery_refreshes = Counter(
             "metricgate_receiver_discovery_refreshes",
-            "Service discovery updates a prometheus receiver took, per job.",
-            ["receiver", "job"],
+            "Service discovery refreshes of a prometheus receiver, per job and mechanism.",
+            ["receiver", "job", "mechanism"],
+            registry=r,
+        )
+        self.discovery_failures = Counter(
+            "metricgate_receiver_discovery_failures",
+            "Service discovery refreshes that failed (the last targets were kept).",
+            ["receiver", "job", "mechanism"],
             registry=r,
         )
         self._gauges: list[

@@ -89,7 +89,7 @@ class JobManager:
             self.max_body,
             self._on_scrape,
         )
-        for discoverer in discoverers(job, job.job_name):
+        for discoverer in discoverers(job, job.job_name, self._on_refresh):
             self._tasks.append(asyncio.create_task(self._discover(discoverer.run)))
 
     async def _discover(self, run: Callable[[SendGroups], Awaitable[None]]) -> None:
@@ -107,7 +107,6 @@ class JobManager:
                 self.groups[group.source] = group
             else:
                 self.groups.pop(group.source, None)
-        self._count_refresh()
         self._sync()
 
     def _sync(self) -> None:
@@ -179,8 +178,11 @@ class JobManager:
         if reason:
             telemetry.scrape_failures.labels(self.receiver_id, job, reason).inc()
 
-    def _count_refresh(self) -> None:
-        self.telemetry.discovery_refreshes.labels(self.receiver_id, self.job.job_name).inc()
+    def _on_refresh(self, mechanism: str, failed: bool) -> None:
+        labels = (self.receiver_id, self.job.job_name, mechanism)
+        self.telemetry.discovery_refreshes.labels(*labels).inc()
+        if failed:
+            self.telemetry.discovery_failures.labels(*labels).inc()
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *(task for _, task in self.loops.values())]
