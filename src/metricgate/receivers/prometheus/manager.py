@@ -147,17 +147,18 @@ class JobManager:
         task.cancel()
         interval = loop.target.interval
         last = loop.health.last_scrape
-        missed = last + interval if last else time.time()
+        # In ns as the scrape stamped its points, so the marker lands exactly one interval on.
+        missed = int(last * 1e9) + round(interval * 1e9) if last else time.time_ns()
         ending = asyncio.create_task(self._end(loop.previous, missed, interval))
         self._ending[key] = (loop.previous, ending)
         ending.add_done_callback(lambda _: self._ending.pop(key, None))
 
-    async def _end(self, series: set[Series], missed: float, interval: float) -> None:
-        await asyncio.sleep(max(0.0, missed + _STALE_DELAY * interval - time.time()))
+    async def _end(self, series: set[Series], missed: int, interval: float) -> None:
+        await asyncio.sleep(max(0.0, missed / 1e9 + _STALE_DELAY * interval - time.time()))
         if not series:
             return
         try:
-            await self.consumer.consume(Batch(stale_points(series, int(missed * 1e9))))
+            await self.consumer.consume(Batch(stale_points(series, missed)))
         except Exception as exc:
             log.warning("staleness points of a vanished target refused: %s", exc)
 
