@@ -21,6 +21,7 @@ from metricgate.processors.genai_cost import FACTORY as GENAI_COST_FACTORY
 from metricgate.processors.relabel import FACTORY as RELABEL_FACTORY
 from metricgate.processors.resource import FACTORY as RESOURCE_FACTORY
 from metricgate.receivers.otlp import FACTORY as OTLP_RECEIVER_FACTORY
+from metricgate.receivers.prometheus import FACTORY as PROMETHEUS_RECEIVER_FACTORY
 from metricgate.receivers.prometheus_remote_write import FACTORY as REMOTE_WRITE_RECEIVER_FACTORY
 from metricgate.receivers.pushgateway import FACTORY as PUSHGATEWAY_RECEIVER_FACTORY
 
@@ -40,6 +41,7 @@ BUILTIN_FACTORIES: list[Factory] = [
     OTLP_RECEIVER_FACTORY,
     REMOTE_WRITE_RECEIVER_FACTORY,
     PUSHGATEWAY_RECEIVER_FACTORY,
+    PROMETHEUS_RECEIVER_FACTORY,
     PROMETHEUS_EXPORTER_FACTORY,
     OTLP_EXPORTER_FACTORY,
     DATADOG_EXPORTER_FACTORY,

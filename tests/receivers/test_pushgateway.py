@@ -198,7 +198,7 @@ async def test_status_codes_follow_the_pushgateway(gateway: Gateway) -> None:
         "PUT",
         "/metrics/job/x",
         b"",
-        {"Content-Type": "application/vnd.google.protobuf; encoding=delimited"},
+        {"Content-Type": "application/vnd.google.protobuf; proto=other.Msg; encoding=delimited"},
     )
     assert status == 415
     assert (await gateway.request("PUT", "/metrics/job/x", b"x" * 70_000))[0] == 413
@@ -292,3 +292,85 @@ async def test_created_gauges_become_start_times(gateway: Gateway) -> None:
     assert "jobs_done_created" not in groups
     assert all(start > 1e18 for start in groups["jobs_done_total"].start_timestamps)
     assert all(start > 1e18 for start in groups["latency_seconds"].start_timestamps)
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "needle"),
+    [
+        # Non-finite or negative counts are refused with the line, never a 500 (issue 11, 2).
+        ("# TYPE s summary\ns_sum 1\ns_count +Inf\n", 3, "count inf"),
+        ("# TYPE s summary\ns_sum 1\ns_count NaN\n", 3, "count nan"),
+        ("# TYPE s summary\ns_sum 1\ns_count 1e309\n", 3, "out of range"),
+        ('# TYPE h histogram\nh_bucket{le="+Inf"} +Inf\nh_count 1\n', 2, "bucket count inf"),
+        ('# TYPE h histogram\nh_bucket{le="1"} NaN\nh_count 1\n', 2, "bucket count nan"),
+        ('# TYPE h histogram\nh_bucket{le="+Inf"} 1\nh_count NaN\n', 3, "count nan"),
+        ("# TYPE h histogram\nh_count -1\n", 2, "count -1.0"),
+        ('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\n', 3, "not cumulative"),
+        ('# TYPE h histogram\nh_bucket{le="x"} 2\n', 2, "le='x' is not a number"),
+        # Quantiles outside [0, 1] are refused, as the OTLP receiver refuses them (issue 11, 4).
+        ('# TYPE s summary\ns{quantile="2"} 1\n', 2, "outside [0, 1]"),
+        ('# TYPE s summary\ns{quantile="NaN"} 1\n', 2, "outside [0, 1]"),
+        ('# TYPE s summary\ns{quantile="-0.5"} 1\n', 2, "outside [0, 1]"),
+        ("up 1\nup 2\n", 2, "repeated"),
+    ],
+)
+async def test_odd_values_get_400_with_the_line(
+    gateway: Gateway, body: str, line: int, needle: str
+) -> None:
+    status, text = await gateway.request("PUT", "/metrics/job/odd", body.encode())
+    assert status == 400, text
+    assert f"line {line}:" in text and needle in text
+    assert (await gateway.request("PUT", "/metrics/job/odd", b"up 1\n"))[0] == 200
+
+
+async def test_summaries_at_the_edges_are_accepted(gateway: Gateway) -> None:
+    body = (
+        b"# TYPE s summary\n"
+        b's{quantile="0"} -3\ns{quantile="1"} NaN\ns_sum -3\ns_count 0\n'
+        b"# TYPE h histogram\nh_sum 0\nh_count 0\n"
+    )
+    assert (await gateway.request("PUT", "/metrics/job/edge", body))[0] == 200
+    page = await gateway.page('s_sum{job="edge"} -3')
+    # Negative summary values are legal in OTLP and in the text format: kept as pushed.
+    assert 's_sum{job="edge"} -3' in page and ",quantile=" in page and "} -3\n" in page
+
+
+async def test_an_empty_grouping_value_means_no_label(gateway: Gateway) -> None:
+    # prom-client sends `groupings: {instance: ''}` this way; the Pushgateway takes it.
+    assert (await gateway.request("PUT", "/metrics/job/x/instance/", b"up 5\n"))[0] == 200
+    assert (await gateway.request("PUT", "/metrics/job/y/", b"up 6\n"))[0] == 200
+    page = await gateway.page('up{job="y"} 6')
+    assert 'up{job="x"} 5' in page
+    assert ("job", "x") in dict.fromkeys(k for key in gateway.receiver.store.groups for k in key)
+
+
+async def test_delimited_protobuf_push(gateway: Gateway) -> None:
+    from metricgate.wire.exposition.schema import CONTENT_TYPE, MetricFamily
+
+    family = MetricFamily(name="proto_jobs_total", help="Jobs.", type=0)
+    metric = family.metric.add()
+    metric.label.add(name="queue", value="q")
+    metric.counter.value = 4
+    metric.counter.created_timestamp.seconds = 1_700_000_000
+    histogram = MetricFamily(name="proto_latency_seconds", type=4)
+    point = histogram.metric.add().histogram
+    point.sample_count, point.sample_sum = 3, 1.5
+    point.bucket.add(upper_bound=0.5, cumulative_count=1)
+    point.bucket.add(upper_bound=1, cumulative_count=2)
+    body = b""
+    for message in (family, histogram):
+        raw = message.SerializeToString()
+        body += bytes([len(raw)]) + raw
+    status, text = await gateway.request(
+        "PUT", "/metrics/job/proto", body, {"Content-Type": CONTENT_TYPE}
+    )
+    assert status == 200, text
+    page = await gateway.page("proto_latency_seconds_count")
+    assert 'proto_jobs_total{job="proto",queue="q"} 4' in page
+    assert 'proto_latency_seconds_bucket{job="proto",le="+Inf"} 3' in page
+    groups = {g.metric.name: g for b in gateway.capture.batches for g in b}
+    assert groups["proto_jobs_total"].start_timestamps == [1_700_000_000 * 10**9]
+    status, text = await gateway.request(
+        "PUT", "/metrics/job/proto", body[:-3], {"Content-Type": CONTENT_TYPE}
+    )
+    assert status == 400 and "message 2: message is cut short" in text

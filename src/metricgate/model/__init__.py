@@ -8,12 +8,14 @@ bucket geometry) and `metricgate.model.delta` for cumulative -> delta per series
 
 from metricgate.model.batch import FLAG_NO_RECORDED_VALUE, Batch, MetricPoints
 from metricgate.model.points import (
+    QUANTILE_RANGE,
     BucketRange,
     Exemplar,
     ExponentialHistogramPoint,
     HistogramPoint,
     PointValue,
     SummaryPoint,
+    valid_quantile,
 )
 from metricgate.model.series import (
     INTERNER,
@@ -32,6 +34,7 @@ from metricgate.model.series import (
 __all__ = [
     "FLAG_NO_RECORDED_VALUE",
     "INTERNER",
+    "QUANTILE_RANGE",
     "AttributeValue",
     "Attributes",
     "Batch",
@@ -50,4 +53,5 @@ __all__ = [
     "SummaryPoint",
     "Temporality",
     "sorted_attributes",
+    "valid_quantile",
 ]

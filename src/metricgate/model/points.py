@@ -73,3 +73,11 @@ class SummaryPoint:
 
 
 PointValue = float | HistogramPoint | ExponentialHistogramPoint | SummaryPoint
+
+QUANTILE_RANGE = "summary quantile is outside [0, 1]"
+
+
+def valid_quantile(quantile: float) -> bool:
+    """The one quantile rule every receiver applies (OTLP's and OpenMetrics'): a summary
+    quantile lies in [0, 1]; NaN does not."""
+    return 0.0 <= quantile <= 1.0

@@ -124,6 +124,32 @@ class SelfMetrics:
             ["exporter", "reason"],
             registry=r,
         )
+        self.scrapes = Counter(
+            "metricgate_receiver_scrapes",
+            "Scrapes a prometheus receiver made, per job.",
+            ["receiver", "job"],
+            registry=r,
+        )
+        self.scrape_failures = Counter(
+            "metricgate_receiver_scrape_failures",
+            "Scrapes that failed, per job and reason (http_status, timeout, connection, "
+            "body_size_limit, content_type, parse, sample_limit, label_limit, target_limit, "
+            "pipeline).",
+            ["receiver", "job", "reason"],
+            registry=r,
+        )
+        self.discovery_refreshes = Counter(
+            "metricgate_receiver_discovery_refreshes",
+            "Service discovery refreshes of a prometheus receiver, per job and mechanism.",
+            ["receiver", "job", "mechanism"],
+            registry=r,
+        )
+        self.discovery_failures = Counter(
+            "metricgate_receiver_discovery_failures",
+            "Service discovery refreshes that failed (the last targets were kept).",
+            ["receiver", "job", "mechanism"],
+            registry=r,
+        )
         self._gauges: list[
             tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]
         ] = []

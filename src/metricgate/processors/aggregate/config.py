@@ -29,7 +29,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from metricgate.config.types import ComponentConfig, Duration, parse_duration
 from metricgate.processors.aggregate.outputs import Output, format_interval, parse_output
-from metricgate.processors.relabel.selector import parse_selector
+from metricgate.relabel.selector import parse_selector
 
 MIN_INTERVAL_S = 1.0
 

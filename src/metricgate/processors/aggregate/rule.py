@@ -38,7 +38,7 @@ from metricgate.processors.aggregate.outputs import (
 )
 from metricgate.processors.aggregate.state import Group, HistogramSum, Input
 from metricgate.processors.aggregate.vmrange import bucket_index
-from metricgate.processors.relabel.selector import parse_selector
+from metricgate.relabel.selector import parse_selector
 
 FUTURE_SKEW_NS = 10_000_000_000
 RESERVOIR = 10_000

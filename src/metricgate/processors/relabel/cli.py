@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from metricgate.config.errors import format_validation_error
 from metricgate.errors import ConfigError
 from metricgate.processors.relabel.config import RelabelConfig
-from metricgate.processors.relabel.rules import Drop, LabelPairs, RuleSet, Step
-from metricgate.processors.relabel.selector import SelectorError, parse_series
+from metricgate.relabel.rules import Drop, LabelPairs, RuleSet, Step
+from metricgate.relabel.selector import SelectorError, parse_series
 
 
 def add_relabel_test_command(subparsers: Any) -> None:

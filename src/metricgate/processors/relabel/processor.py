@@ -53,7 +53,7 @@ from metricgate.model import (
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.relabel.config import RelabelConfig
-from metricgate.processors.relabel.rules import Drop, LabelPairs, RuleSet
+from metricgate.relabel.rules import Drop, LabelPairs, RuleSet
 from metricgate.translate.series import Dropped, PrometheusTranslator
 
 if TYPE_CHECKING:

@@ -40,6 +40,7 @@ from itertools import pairwise
 
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
+    QUANTILE_RANGE,
     Attributes,
     AttributeValue,
     Batch,
@@ -51,6 +52,7 @@ from metricgate.model import (
     MetricPoints,
     SummaryPoint,
     Temporality,
+    valid_quantile,
 )
 
 NAN = math.nan
@@ -63,7 +65,7 @@ BUCKETS_LENGTH = "histogram bucket_counts length is not len(explicit_bounds) + 1
 HISTOGRAM_COUNT = "histogram count is not the sum of bucket_counts"
 EXP_SCALE = "exponential histogram scale is outside [-10, 20]"
 EXP_COUNT = "exponential histogram count is not zero_count plus the bucket counts"
-QUANTILE = "summary quantile is outside [0, 1]"
+QUANTILE = QUANTILE_RANGE
 
 KINDS = {
     "gauge": MetricKind.GAUGE,
@@ -258,7 +260,7 @@ def summary_point(
     count: int, total: float, quantiles: list[tuple[float, float]], flags: int
 ) -> SummaryPoint | str:
     """The point (quantiles sorted), or the reason it is rejected."""
-    if all(0.0 <= q <= 1.0 for q, _ in quantiles):
+    if all(valid_quantile(q) for q, _ in quantiles):
         return SummaryPoint(count, total, tuple(sorted(quantiles)))
     return _EMPTY_SUMMARY if flags & FLAG_NO_RECORDED_VALUE else QUANTILE
 

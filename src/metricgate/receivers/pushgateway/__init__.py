@@ -1,7 +1,7 @@
 """The `pushgateway` receiver: the Prometheus Pushgateway push API, feeding the pipelines.
 
-Modules: `config` (the config model), `text` (a strict text format 0.0.4 parser), `points`
-(families -> `native_prometheus` metrics and points), `groups` (grouping keys and what each
+Modules: `config` (the config model), `points` (a push body -> `native_prometheus` metrics and
+points, through the shared exposition parser and converter), `groups` (grouping keys and what each
 `PUT`/`POST`/`DELETE` changes), `http` (the listener and its status codes).
 
 Groups live in memory only: a restart forgets them. Pushed series are sent once per push, so the
@@ -22,15 +22,12 @@ from metricgate.pipeline.registry import receiver_factory
 from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
 from metricgate.receivers.pushgateway.groups import GroupStore
 from metricgate.receivers.pushgateway.http import PushgatewayServer
-from metricgate.receivers.pushgateway.text import TextFormatError, parse
 
 __all__ = [
     "FACTORY",
     "GroupStore",
     "PushgatewayReceiver",
     "PushgatewayReceiverConfig",
-    "TextFormatError",
-    "parse",
 ]
 
 log = logging.getLogger("metricgate.receivers.pushgateway")
@@ -69,5 +66,5 @@ FACTORY = receiver_factory(
     "pushgateway",
     PushgatewayReceiverConfig,
     PushgatewayReceiver,
-    "The Prometheus Pushgateway push API (PUT/POST/DELETE, text format)",
+    "The Prometheus Pushgateway push API (PUT/POST/DELETE, text or protobuf format)",
 )

@@ -35,7 +35,7 @@ from metricgate.model import (
     Series,
 )
 from metricgate.receivers.pushgateway.points import Converted, PushError, merge
-from metricgate.receivers.pushgateway.text import Labels
+from metricgate.wire.exposition import Labels
 
 SCOPE_NAME: Final = "metricgate/pushgateway"
 PUSH_TIME: Final = "push_time_seconds"
@@ -48,8 +48,12 @@ def grouping_key(path: str) -> Labels:
     """The grouping key of `/metrics/job/<job>{/<label>/<value>}` (raw, percent-encoded path).
 
     A name suffixed `@base64` takes a URL-safe base64 value (padding optional; `=` is empty).
+    An empty value (`/metrics/job/x/instance/`, what prom-client sends for `instance: ''`) means
+    the label is absent, as in the Pushgateway; one trailing `/` after the last pair is ignored.
     """
-    segments = path.rstrip("/").split("/")
+    segments = path.split("/")
+    if len(segments) % 2 and segments[-1] == "" and len(segments) > 4:
+        segments.pop()
     if segments[:2] != ["", "metrics"] or len(segments) < 4 or len(segments) % 2:
         raise PushError(f"expected /metrics/job/<job>{{/<label>/<value>}}, got {path!r}")
     pairs: dict[str, str] = {}
@@ -68,7 +72,7 @@ def grouping_key(path: str) -> Labels:
         pairs[name] = value
     if not pairs["job"]:
         raise PushError("the job name must not be empty")
-    return tuple(sorted(pairs.items()))
+    return tuple(sorted((name, value) for name, value in pairs.items() if value))
 
 
 def _base64(text: str, name: str) -> str:

@@ -1,10 +1,11 @@
 """The Pushgateway push API on aiohttp: `PUT`, `POST`, `DELETE` `/metrics/job/<job>{/<l>/<v>}`.
 
 Answers, as the Pushgateway's: 200 for a `PUT` or `POST` taken, 202 for a `DELETE` (also of a
-group that does not exist), 400 with a message for a bad path, bad text (with its line number),
-timestamps on pushed samples (the Pushgateway refuses them too), a family another group holds
-with another type, or reserved names; 405 (`Allow: PUT, POST, DELETE`) for other methods; 415 for
-the delimited-protobuf push format or a `Content-Encoding` other than gzip; 413 for bodies over
+group that does not exist), 400 with a message for a bad path, a bad body (text, or the delimited
+protobuf format client_golang pushes; with its line or message number), timestamps on pushed
+samples (the Pushgateway refuses them too), a family another group holds with another type, or
+reserved names; 405 (`Allow: PUT, POST, DELETE`) for other methods; 415 for another protobuf
+message type or a `Content-Encoding` other than gzip; 413 for bodies over
 the limits; 429 or 503 with `Retry-After` when the memory limiter or the pipeline pushes back (the
 group is then left unchanged); 500 for a bug.
 
@@ -12,7 +13,7 @@ Pushes are applied one at a time, in arrival order (a lock around plan, deliver,
 `DELETE` followed by a `PUT` never lands the other way round.
 
 Invariant: no request makes the server hold more than `max_request_body_size` bytes of body plus
-`max_decompressed_size` bytes of decompressed text.
+`max_decompressed_size` bytes of decompressed body.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from metricgate.receivers.listener import RETRYABLE_STATUS, HttpListener, Refuse
 from metricgate.receivers.otlp import compression
 from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
 from metricgate.receivers.pushgateway.groups import GroupStore, Plan, grouping_key
-from metricgate.receivers.pushgateway.points import PushError, convert
-from metricgate.receivers.pushgateway.text import TextFormatError, parse
+from metricgate.receivers.pushgateway.points import PushError, convert, parse_push
+from metricgate.wire.exposition import ExpositionError, Format, format_of
 
 log = logging.getLogger("metricgate.receivers.pushgateway")
 
@@ -90,16 +91,11 @@ class PushgatewayServer:
             raise Refused(400, "malformed", str(exc)) from None
         converted = []
         if method != "DELETE":
-            text = await self._body(request)
+            body, body_format = await self._body(request)
             try:
-                families = parse(text)
-                stamped = [
-                    s.line for f in families for s in f.samples if s.timestamp_ms is not None
-                ]
-                if stamped:
-                    raise PushError(f"line {stamped[0]}: pushed metrics must not carry timestamps")
-                converted = convert(families, key, self.store.resource, self.store.scope)
-            except (TextFormatError, PushError) as exc:
+                page = parse_push(body, body_format)
+                converted = convert(page, key, self.store.resource, self.store.scope)
+            except (ExpositionError, PushError) as exc:
                 raise Refused(400, "malformed", f"bad push: {exc}") from None
         async with self._lock:
             try:
@@ -110,11 +106,15 @@ class PushgatewayServer:
             self.store.commit(plan)
         return 202 if method == "DELETE" else 200
 
-    async def _body(self, request: web.Request) -> str:
+    async def _body(self, request: web.Request) -> tuple[bytes, Format]:
         content_type = request.headers.get("Content-Type", "")
-        if "protobuf" in content_type:
+        body_format = format_of(content_type)
+        if body_format is None:
             raise Refused(
-                415, "unsupported", "the protobuf push format is not supported; push text format"
+                415,
+                "unsupported",
+                f"unsupported Content-Type {content_type!r}: push the text format or "
+                "proto=io.prometheus.client.MetricFamily; encoding=delimited",
             )
         try:
             encoding = compression.coding(request.headers.get("Content-Encoding", ""))
@@ -144,13 +144,11 @@ class PushgatewayServer:
             body = compression.decompress(
                 b"".join(chunks), encoding, self.config.max_decompressed_size
             )
-            return body.decode()
         except compression.TooLargeError as exc:
             raise Refused(413, "too_large", str(exc)) from None
         except compression.CorruptBodyError as exc:
             raise Refused(400, "malformed", str(exc)) from None
-        except UnicodeDecodeError as exc:
-            raise Refused(400, "malformed", f"body is not UTF-8: {exc}") from None
+        return body, body_format
 
     async def _deliver(self, plan: Plan) -> None:
         if not plan.points:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from metricgate.processors.relabel.rules import Drop, LabelPairs, Rule
+    from metricgate.relabel.rules import Drop, LabelPairs, Rule
 
 Edit = tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
 """The new `__name__` ("": unchanged), label names to remove, then (name, value) pairs to add."""

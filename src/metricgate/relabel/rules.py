@@ -31,13 +31,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-from metricgate.processors.relabel.config import (
+from metricgate.relabel.config import (
     DEFAULT_REGEX,
     DEFAULT_REPLACEMENT,
     DEFAULT_SEPARATOR,
     RelabelRuleConfig,
 )
-from metricgate.processors.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
+from metricgate.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
 from metricgate.translate.names import LABEL_NAME_RE, is_label_name, is_metric_name
 
 LabelPairs = tuple[tuple[str, str], ...]
@@ -288,6 +288,19 @@ class RuleSet:
         """The relabeled label set, or why the series is dropped. `trace` collects each step."""
         builder = LabelBuilder((name, value) for name, value in labels if value)
         return self._run(builder, tuple(builder.values), trace, check_all=True)
+
+    def apply_target(self, labels: Iterable[tuple[str, str]]) -> LabelPairs | Drop:
+        """`apply` for a scrape target's labels (Prometheus' `relabel_configs`): there is no
+        `__name__` to check, and `__` labels the rules set (`__param_target`, `__address__`) stay
+        for the caller, who removes them after reading them."""
+        builder = LabelBuilder((name, value) for name, value in labels if value)
+        for rule in self.rules:
+            if rule.apply(builder) == "dropped":
+                return Drop("dropped_by_rule", f"dropped by {rule.describe()}")
+        for name in builder.values:
+            if not is_label_name(name):
+                return Drop("invalid_label_name", f"invalid label name {name!r}")
+        return tuple(sorted(builder.values.items()))
 
     def apply_view(self, name: str, names: tuple[str, ...], pairs: LabelPairs) -> Relabeled | Drop:
         """`apply` for a series' Prometheus view, answering (`__name__`, other labels).
