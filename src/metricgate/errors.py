@@ -10,19 +10,28 @@
     ├── RecordIntegrityError        a record encrypted at rest cannot be opened (altered, truncated,
     │   │                           another key's); it is skipped and counted, never replayed
     │   └── UnknownKeyError         its segment names a key id no configured key file has
-    └── ConsumeError                a component could not take a batch
+    └── ConsumeError                a component could not take a batch; a bug (500, INTERNAL)
         ├── PermanentError          the data itself is bad: drop it, tell the client (HTTP 400,
-        │                           gRPC INVALID_ARGUMENT); retrying cannot help
+        │   │                       gRPC INVALID_ARGUMENT); retrying cannot help
+        │   ├── MalformedError      a request that cannot be read or decoded (400)
+        │   ├── TooLargeError       a body over a size limit (413, RESOURCE_EXHAUSTED)
+        │   ├── RequestTimeoutError a body not received within `read_timeout` (408)
+        │   └── UnsupportedError    a media type or content coding not served (415)
+        │       └── MethodNotAllowedError                   (405, UNIMPLEMENTED)
         └── RetryableError          a transient condition: the client should retry later
             ├── PartialExportError  an export delivered part of a batch: retry only `remaining`
             ├── QueueFullError      an exporter queue is full (HTTP 429, RESOURCE_EXHAUSTED)
             ├── MemoryLimitError    the memory limiter refuses data (HTTP 429, RESOURCE_EXHAUSTED)
             ├── UnavailableError    shutting down or a backend is down (HTTP 503, UNAVAILABLE)
-            └── RateLimitError      a tenant's ingestion rate, or a client address's failed
-                                    logins, are over their limit (HTTP 429, RESOURCE_EXHAUSTED)
+            ├── RateLimitError      a tenant's ingestion rate, or a client address's failed
+            │                       logins, are over their limit (HTTP 429, RESOURCE_EXHAUSTED)
+            └── InFlightLimitError  receivers hold too many request bytes (HTTP 503, UNAVAILABLE)
 
-Receivers translate these into protocol status codes; `retry_after` (seconds) becomes a
-`Retry-After` header or a gRPC RetryInfo detail.
+Each `ConsumeError` and `AccessError` class carries its answer: `reason` (the `reason` label of
+refused-point counters), `http_status` and `grpc_code` (a `grpc.StatusCode` name;
+`google.rpc.Code` in OTLP/HTTP error bodies). Receivers answer from these attributes alone, so a
+new refusal is one new class. `retry_after` (seconds) becomes a `Retry-After` header or a gRPC
+RetryInfo detail; an `Unauthenticated`'s `challenge` a `WWW-Authenticate` header.
 
 Exporters tell the sending core how much of a batch reached the backend: `export()` returns the
 points delivered (None: all), `PermanentError(refused=, delivered=)` says part of a batch was
@@ -51,7 +60,11 @@ class ConfigError(MetricgateError):
 
 
 class ConsumeError(MetricgateError):
-    """A batch could not be consumed."""
+    """A batch (or a request) could not be consumed; raised as is, it means a bug."""
+
+    reason = "internal"
+    http_status = 500
+    grpc_code = "INTERNAL"
 
 
 class PermanentError(ConsumeError):
@@ -61,16 +74,58 @@ class PermanentError(ConsumeError):
     `delivered`), `delivered` points of the same batch reached the backend.
     """
 
+    reason = "permanent"
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+
     def __init__(self, message: str, *, refused: int | None = None, delivered: int = 0) -> None:
         super().__init__(message)
         self.refused = refused
         self.delivered = delivered
 
 
+class MalformedError(PermanentError):
+    """A request whose body cannot be read, decompressed or decoded."""
+
+    reason = "malformed"
+
+
+class TooLargeError(PermanentError):
+    """A request body (on the wire or decompressed) over its configured limit."""
+
+    reason = "too_large"
+    http_status = 413
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class RequestTimeoutError(PermanentError):
+    """A request body that did not arrive within the listener's `read_timeout`."""
+
+    reason = "timeout"
+    http_status = 408
+    grpc_code = "DEADLINE_EXCEEDED"
+
+
+class UnsupportedError(PermanentError):
+    """A `Content-Type` or `Content-Encoding` the receiver does not serve."""
+
+    reason = "unsupported"
+    http_status = 415
+
+
+class MethodNotAllowedError(UnsupportedError):
+    """An HTTP method the endpoint does not serve."""
+
+    http_status = 405
+    grpc_code = "UNIMPLEMENTED"
+
+
 class RetryableError(ConsumeError):
     """A transient refusal; the sender should retry after `retry_after` seconds."""
 
     reason = "retryable"
+    http_status = 503
+    grpc_code = "UNAVAILABLE"
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
@@ -106,12 +161,16 @@ class QueueFullError(RetryableError):
     """An exporter's bounded queue has no room for the batch."""
 
     reason = "queue_full"
+    http_status = 429
+    grpc_code = "RESOURCE_EXHAUSTED"
 
 
 class MemoryLimitError(RetryableError):
     """The process is over its memory soft limit."""
 
     reason = "memory_limit"
+    http_status = 429
+    grpc_code = "RESOURCE_EXHAUSTED"
 
 
 class UnavailableError(RetryableError):
@@ -124,6 +183,14 @@ class RateLimitError(RetryableError):
     """A token bucket is empty: a tenant's points per second, or failed logins from one address."""
 
     reason = "rate_limited"
+    http_status = 429
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class InFlightLimitError(RetryableError):
+    """Receivers already hold `service.max_inflight_request_bytes` of request bodies."""
+
+    reason = "inflight_limit"
 
 
 class AccessError(MetricgateError):

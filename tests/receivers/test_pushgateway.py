@@ -260,16 +260,16 @@ async def test_back_pressure_leaves_the_group_unchanged(gateway: Gateway) -> Non
     assert (await gateway.request("PUT", "/metrics/job/x", b"keep 1\n"))[0] == 200
     server = gateway.receiver._server
     assert server is not None
-    deliver = server.consumer
+    deliver = server.core.consumer
 
     class Full:
         async def consume(self, batch: object) -> None:
             raise QueueFullError("full", 2.0)
 
-    server.consumer = Full()
+    server.core.consumer = Full()
     status, _ = await gateway.request("PUT", "/metrics/job/x", b"other 1\n")
     assert status == 429
-    server.consumer = deliver
+    server.core.consumer = deliver
     families = gateway.receiver.store.groups[(("job", "x"),)].families
     assert set(families) == {"keep", "push_time_seconds"}
 

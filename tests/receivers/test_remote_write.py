@@ -266,7 +266,7 @@ async def test_back_pressure_asks_to_retry(gateway: Gateway, error: Exception, s
     gateway.receiver.next_consumer = type("C", (), {"consume": staticmethod(refuse)})()
     server = gateway.receiver._server
     assert server is not None
-    server.consumer = gateway.receiver.next_consumer
+    server.core.consumer = gateway.receiver.next_consumer
     got, _, headers = await gateway.post(v1((UP, [(1.0, NOW_MS)])))
     assert got == status
     assert int(headers["Retry-After"]) >= 1
@@ -282,7 +282,7 @@ async def test_memory_limit_refuses_before_reading(
 
     server = gateway.receiver._server
     assert server is not None
-    monkeypatch.setattr(server.host.memory, "check", over)
+    monkeypatch.setattr(server.core.host.memory, "check", over)
     got, _, headers = await gateway.post(v1((UP, [(1.0, NOW_MS)])))
     assert got == 429 and headers["Retry-After"] == "3"
 

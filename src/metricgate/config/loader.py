@@ -33,8 +33,9 @@ from metricgate.config.auth import (
 )
 from metricgate.config.errors import format_validation_error
 from metricgate.config.tenants import TenantsConfig
-from metricgate.config.types import ComponentConfig, Duration, parse_endpoint
+from metricgate.config.types import ByteSize, ComponentConfig, Duration, parse_endpoint
 from metricgate.errors import ConfigError
+from metricgate.listeners.settings import HttpListenerSettings
 from metricgate.pipeline.registry import Factory, Kind, Registry
 
 _REFERENCE_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -62,8 +63,9 @@ def _telemetry_address(value: Any) -> str:
     return parse_endpoint(value)
 
 
-class TelemetryMetricsConfig(_Strict):
-    """`service.telemetry.metrics`: where metricgate serves its own metrics and health checks."""
+class TelemetryMetricsConfig(HttpListenerSettings):
+    """`service.telemetry.metrics`: where metricgate serves its own metrics and health checks,
+    with the listener settings of every HTTP endpoint."""
 
     address: str = "0.0.0.0:8888"
     """`host:port`; an empty string disables the telemetry server."""
@@ -93,6 +95,8 @@ class ServiceConfig(_Strict):
     """How long shutdown may take to drain queues and flush before the process exits anyway."""
     extensions: list[str] = []
     """Ids from the top-level `extensions:` section that are enabled."""
+    max_inflight_request_bytes: ByteSize = Field(default=256 * 1024 * 1024, gt=0)
+    """Request bytes (as received and decompressed) all receivers may hold at once."""
 
     @field_validator("pipelines")
     @classmethod

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from metricgate.pipeline.inflight import InFlightBytes
 from metricgate.pipeline.memory import MemoryGuard
 from metricgate.telemetry.metrics import SelfMetrics
 
@@ -19,6 +20,8 @@ class Host:
         self.telemetry = telemetry
         self.memory = MemoryGuard()
         """Receivers call `host.memory.check()` before reading a request body."""
+        self.inflight = InFlightBytes()
+        """Request bytes all receivers hold at once (`service.max_inflight_request_bytes`)."""
         self._app = app
 
     def add_route(self, method: str, path: str, handler: RouteHandler) -> None:

@@ -31,11 +31,14 @@ class Service:
     def __init__(self, config: Config, telemetry: SelfMetrics | None = None) -> None:
         self.config = config
         self.telemetry = telemetry or SelfMetrics()
-        address = config.service.telemetry.metrics.address
-        self.telemetry_server = TelemetryServer(address, self.telemetry) if address else None
+        metrics = config.service.telemetry.metrics
+        self.telemetry_server = (
+            TelemetryServer(metrics.address, self.telemetry, metrics) if metrics.address else None
+        )
         self.host = Host(
             self.telemetry, self.telemetry_server.app if self.telemetry_server else None
         )
+        self.host.inflight.limit = config.service.max_inflight_request_bytes
         self.exporter_queues: dict[str, ExporterQueue] = {}
         self.processors: list[tuple[str, Processor]] = []
         self.receivers: dict[str, Receiver] = {}

@@ -3,7 +3,8 @@
 `/metrics` serves `SelfMetrics` (text format, gzip when asked); `/healthz` answers 200 while the
 process runs; `/readyz` answers 200 once every component started and 503 while starting or
 draining. Components add their own pages (e.g. the cardinality limiter's top offenders) through
-`Host.add_route` before the server starts.
+`Host.add_route` before the server starts. The server listens through `HttpListener`, with the
+header and idle timeouts and the connection limit of `service.telemetry.metrics`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from metricgate.config.types import split_endpoint
+from metricgate.listeners import HttpListener, HttpListenerSettings
 from metricgate.telemetry.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ log = logging.getLogger(__name__)
 class TelemetryServer:
     """Serves own metrics and health endpoints on one address."""
 
-    def __init__(self, address: str, metrics: SelfMetrics) -> None:
+    def __init__(
+        self, address: str, metrics: SelfMetrics, settings: HttpListenerSettings | None = None
+    ) -> None:
         self.address = address
         self.metrics = metrics
         self.ready = False
@@ -30,24 +33,19 @@ class TelemetryServer:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
-        self._runner: web.AppRunner | None = None
+        self._listener = HttpListener(
+            "telemetry server (service.telemetry.metrics)",
+            address,
+            settings or HttpListenerSettings(),
+        )
         self.port: int | None = None
 
     async def start(self) -> None:
-        host, port = split_endpoint(self.address)
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
-        log.info("telemetry listening", extra={"address": f"{host}:{self.port}"})
+        self.port = await self._listener.start(self.app)
+        log.info("telemetry listening", extra={"address": self.address, "port": self.port})
 
     async def shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._listener.stop()
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)

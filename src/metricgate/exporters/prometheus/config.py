@@ -11,13 +11,16 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from metricgate.config.types import Duration, Endpoint
+from metricgate.listeners.settings import HttpListenerSettings
 from metricgate.pipeline.queue import ExporterConfig, QueueSettings
 from metricgate.translate.names import LABEL_NAME_RE
 from metricgate.translate.options import TranslationOptions
 
 
-class PrometheusExporterConfig(ExporterConfig, TranslationOptions):
-    """`exporters.prometheus`: serve the pipeline's metrics as a Prometheus scrape page."""
+class PrometheusExporterConfig(ExporterConfig, TranslationOptions, HttpListenerSettings):
+    """`exporters.prometheus`: serve the pipeline's metrics as a Prometheus scrape page (with the
+    listener settings of every HTTP endpoint: `read_header_timeout`, `idle_timeout`,
+    `max_connections`)."""
 
     endpoint: Endpoint = "0.0.0.0:9464"
     """Where the scrape page listens; port 0 picks a free port."""

@@ -7,6 +7,9 @@ and written with a yield to the event loop in between, so a scrape of a million 
 blocks ingest or other requests for more than one chunk's rendering (a few milliseconds). A timer
 removes series not updated for `metric_expiration`, whether or not anybody scrapes.
 
+The page listens through `HttpListener` (header and idle timeouts, a connection limit, a start-up
+error naming the exporter).
+
 Invariant: the store is only touched from the event loop thread; only encoded bytes cross to the
 worker thread.
 """
@@ -21,7 +24,6 @@ import zlib
 
 from aiohttp import web
 
-from metricgate.config.types import split_endpoint
 from metricgate.exporters.prometheus.config import PrometheusExporterConfig
 from metricgate.exporters.prometheus.negotiate import accepts_gzip, wants_openmetrics
 from metricgate.exporters.prometheus.render import (
@@ -30,6 +32,7 @@ from metricgate.exporters.prometheus.render import (
     render,
 )
 from metricgate.exporters.prometheus.store import Store
+from metricgate.listeners import HttpListener
 from metricgate.model import Batch
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
@@ -63,23 +66,14 @@ class PrometheusExporter(Exporter):
         self.port: int | None = None
         """The bound TCP port once started (useful with an endpoint on port 0)."""
         self._host: Host | None = None
-        self._runner: web.AppRunner | None = None
+        self._listener = HttpListener(f'exporter "{component_id}"', config.endpoint, config)
         self._expiry: asyncio.Task[None] | None = None
 
     async def start(self, host: Host) -> None:
         self._host = host
         app = web.Application()
         app.router.add_get(self.config.path, self._scrape)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        address, port = split_endpoint(self.config.endpoint)
-        try:
-            await web.TCPSite(runner, address, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
+        self.port = await self._listener.start(app)
         self._expiry = asyncio.create_task(
             self._expire_forever(), name=f"{self.component_id}-expiry"
         )
@@ -92,7 +86,11 @@ class PrometheusExporter(Exporter):
         )
         log.info(
             "prometheus exporter listening",
-            extra={"exporter": self.component_id, "address": address, "port": self.port},
+            extra={
+                "exporter": self.component_id,
+                "endpoint": self.config.endpoint,
+                "port": self.port,
+            },
         )
 
     async def shutdown(self) -> None:
@@ -101,9 +99,7 @@ class PrometheusExporter(Exporter):
             expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await expiry
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self._listener.stop()
 
     async def export(self, batch: Batch) -> int | None:
         """Fold `batch` into the page; returns the points now on it (dropped ones are counted

@@ -2,8 +2,8 @@
 
 Modules: `config` (the config model), `schema` (the private wire schema), `layout` (number
 points read at fixed offsets), `decode` and `json` (request -> `Batch`), `points` (the translation
-rules both share), `compression` (bounded decompression), `handler` (decode, consume, count),
-`responses` (what clients get back), `http` and `grpc` (the listeners).
+rules both share), `handler` (decode, consume), `responses` (what clients get back), `http` and
+`grpc` (the listeners, on the receiver skeleton of `metricgate.receivers.core` and `.http`).
 
 Invariant: `start()` returns once every configured listener is bound (the bound ports are in
 `grpc_port` / `http_port`); `shutdown()` stops accepting and is idempotent.
@@ -16,6 +16,7 @@ import logging
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import receiver_factory
+from metricgate.receivers.core import ReceiverCore
 from metricgate.receivers.otlp.config import (
     GrpcProtocolConfig,
     HttpProtocolConfig,
@@ -60,7 +61,8 @@ class OtlpReceiver(Receiver):
 
     async def start(self, host: Host) -> None:
         require_fast_protobuf()
-        handler = ExportHandler(self.component_id, self.next_consumer, host, self.decoder)
+        core = ReceiverCore(self.component_id, self.next_consumer, host, log)
+        handler = ExportHandler(core, self.decoder)
         protocols = self.config.protocols
         try:
             if protocols.grpc is not None:

@@ -4,10 +4,14 @@
 receivers:
   otlp:
     protocols:
-      grpc: {endpoint: 0.0.0.0:4317, max_recv_msg_size: 20MiB}
+      grpc: {endpoint: 0.0.0.0:4317, max_recv_msg_size: 20MiB, max_concurrent_streams: 100}
       http: {endpoint: 0.0.0.0:4318, metrics_url_path: /v1/metrics,
-             max_request_body_size: 20MiB, max_decompressed_size: 64MiB}
+             max_request_body_size: 20MiB, max_decompressed_size: 64MiB, read_timeout: 1m}
 ```
+
+Each protocol also takes its listener settings (`metricgate.listeners.settings`): HTTP's
+`read_header_timeout`, `read_timeout`, `idle_timeout`, `max_connections`; gRPC's
+`max_connections`, `max_concurrent_streams`, `handshake_timeout` and `keepalive`.
 
 A protocol key that is absent disables that protocol; present with `null` or `{}` it is enabled
 with its defaults, as in the Collector. At least one protocol is required.
@@ -22,11 +26,12 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from metricgate.config.types import ByteSize, ComponentConfig, Endpoint, split_endpoint
+from metricgate.listeners.settings import GrpcListenerSettings, HttpReceiverSettings
 
 MIB = 1024 * 1024
 
 
-class GrpcProtocolConfig(ComponentConfig):
+class GrpcProtocolConfig(GrpcListenerSettings):
     """`protocols.grpc`: OTLP over gRPC (`MetricsService/Export`)."""
 
     endpoint: Endpoint = "localhost:4317"
@@ -43,7 +48,7 @@ class GrpcProtocolConfig(ComponentConfig):
         return self.max_recv_msg_size
 
 
-class HttpProtocolConfig(ComponentConfig):
+class HttpProtocolConfig(HttpReceiverSettings):
     """`protocols.http`: OTLP over HTTP, protobuf or JSON."""
 
     endpoint: Endpoint = "localhost:4318"

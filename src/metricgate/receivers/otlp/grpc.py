@@ -3,13 +3,15 @@
 The method is registered with a generic handler and no deserializer, so the request arrives as raw
 bytes and is parsed by `decode.py` (five times cheaper than gRPC's generated deserializer on a
 1.5 MB request). gRPC itself enforces `max_recv_msg_size` (RESOURCE_EXHAUSTED, before the handler
-runs) and handles gzip. `grpc.so_reuseport` is 0, so a second process cannot silently share the
-port.
+runs) and handles gzip. The server takes the listener settings (`metricgate.listeners.grpc`:
+connection limit, handshake timeout, streams per connection, keepalive policy).
 
-Status codes: malformed request or permanent refusal -> INVALID_ARGUMENT; full queue or memory
-limit -> RESOURCE_EXHAUSTED; shutting down -> UNAVAILABLE; a bug -> INTERNAL. Retryable refusals
-carry a `google.rpc.RetryInfo` both inside `grpc-status-details-bin` (the standard place, read by
-the Go and Java SDKs) and as `google.rpc.retryinfo-bin` (read by the Python SDK).
+Each call goes through the receiver skeleton (`receivers/core.py`): admission (with the call's
+metadata and peer), decode, consume. A refusal is answered with its error class's `grpc_code`
+(malformed or permanent: INVALID_ARGUMENT; full queue or memory limit: RESOURCE_EXHAUSTED;
+shutting down: UNAVAILABLE; a bug: INTERNAL). Retryable refusals carry a `google.rpc.RetryInfo`
+both inside `grpc-status-details-bin` (the standard place, read by the Go and Java SDKs) and as
+`google.rpc.retryinfo-bin` (read by the Python SDK).
 
 Invariant: the handler never raises anything but an abort with one of those codes.
 """
@@ -17,29 +19,27 @@ Invariant: the handler never raises anything but an abort with one of those code
 from __future__ import annotations
 
 import logging
-from typing import Final
+import ssl
+from collections.abc import Mapping
+from typing import Final, NoReturn, TypeAlias
 
 import grpc
 from grpc import aio
 
-from metricgate.config.types import split_endpoint
+from metricgate.errors import ConsumeError, RetryableError
+from metricgate.listeners.grpc import bind, server_options
+from metricgate.receivers.core import RequestInfo
 from metricgate.receivers.otlp import responses
 from metricgate.receivers.otlp.config import GrpcProtocolConfig
-from metricgate.receivers.otlp.handler import INTERNAL, MALFORMED, PERMANENT, ExportHandler, Refusal
+from metricgate.receivers.otlp.handler import ExportHandler
 
 log = logging.getLogger("metricgate.receivers.otlp")
 
 SERVICE: Final = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+TRANSPORT: Final = "grpc"
 _GRACE_S: Final = 5.0
 
-_CODES: Final = {
-    MALFORMED: grpc.StatusCode.INVALID_ARGUMENT,
-    PERMANENT: grpc.StatusCode.INVALID_ARGUMENT,
-    "queue_full": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "memory_limit": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-    INTERNAL: grpc.StatusCode.INTERNAL,
-}
+Context: TypeAlias = aio.ServicerContext[bytes, bytes]
 
 
 class GrpcServer:
@@ -55,7 +55,7 @@ class GrpcServer:
         """Bind and serve; return the port (useful with port 0)."""
         server = aio.server(
             options=[
-                ("grpc.so_reuseport", 0),
+                *server_options(self.config),
                 ("grpc.max_receive_message_length", self.config.max_receive_bytes),
             ]
         )
@@ -65,14 +65,8 @@ class GrpcServer:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, {"Export": export}),)
         )
-        host, port = split_endpoint(self.config.endpoint)
-        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        try:
-            bound = int(server.add_insecure_port(address))
-        except RuntimeError as exc:
-            raise OSError(f"otlp grpc cannot listen on {self.config.endpoint}: {exc}") from exc
-        if not bound:
-            raise OSError(f"otlp grpc cannot listen on {self.config.endpoint}")
+        owner = f'receiver "{self.handler.core.receiver_id}" (grpc)'
+        bound = bind(server, owner, self.config.endpoint)
         await server.start()
         self._server = server
         self.port = bound
@@ -83,28 +77,45 @@ class GrpcServer:
         if server is not None:
             await server.stop(_GRACE_S)
 
-    async def _export(self, request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
+    async def _export(self, request: bytes, context: Context) -> bytes:
         peer = context.peer()
         handler = self.handler
+        core = handler.core
         try:
-            handler.admit("grpc", peer)
-            accepted = await handler.export(request, False, "grpc", peer)
-        except Refusal as refusal:
-            fallback = grpc.StatusCode.INTERNAL
-            if refusal.retry_after is not None:
-                fallback = grpc.StatusCode.UNAVAILABLE
-            code = _CODES.get(refusal.reason, fallback)
-            handler.count_request("grpc", code.name)
-            metadata: tuple[tuple[str, str | bytes], ...] = ()
-            if refusal.retry_after is not None:
-                details = responses.status(
-                    code.value[0], refusal.message, False, refusal.retry_after
-                )
-                metadata = (
-                    ("grpc-status-details-bin", details),
-                    ("google.rpc.retryinfo-bin", responses.retry_info(refusal.retry_after)),
-                )
-            await context.abort(code, refusal.message, metadata)
-            raise  # abort() always raises; this keeps the type checker informed
-        handler.count_request("grpc", grpc.StatusCode.OK.name)
+            await core.admit(
+                RequestInfo(TRANSPORT, peer, lambda: _metadata(context), lambda: _cert(context))
+            )
+            accepted = await handler.consume(handler.decode(request, False), TRANSPORT, peer)
+        except ConsumeError as error:
+            await self._abort(context, error, peer)
+        except Exception:
+            log.exception("otlp grpc export failed", extra={"receiver": core.receiver_id})
+            await self._abort(context, ConsumeError("internal error while handling the call"), peer)
+        core.count_request(TRANSPORT, grpc.StatusCode.OK.name)
         return responses.export_response(accepted.rejected, accepted.error_message, False)
+
+    async def _abort(self, context: Context, error: ConsumeError, peer: str) -> NoReturn:
+        core = self.handler.core
+        core.refused(error, TRANSPORT, peer)
+        code = grpc.StatusCode[error.grpc_code]
+        core.count_request(TRANSPORT, code.name)
+        metadata: tuple[tuple[str, str | bytes], ...] = ()
+        if isinstance(error, RetryableError):
+            details = responses.status(code.value[0], str(error), False, error.retry_after)
+            metadata = (
+                ("grpc-status-details-bin", details),
+                ("google.rpc.retryinfo-bin", responses.retry_info(error.retry_after)),
+            )
+        await context.abort(code, str(error), metadata)
+        raise AssertionError("grpc's abort() always raises")
+
+
+def _metadata(context: Context) -> Mapping[str, str]:
+    return {
+        key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)
+    }
+
+
+def _cert(context: Context) -> bytes | None:
+    pem = context.auth_context().get("x509_pem_cert")
+    return ssl.PEM_cert_to_DER_cert(pem[0].decode()) if pem else None

@@ -17,12 +17,31 @@ from metricgate.receivers.otlp.schema import (
     Status,
 )
 
-# google.rpc.Code values used here
-INVALID_ARGUMENT: Final = 3
-RESOURCE_EXHAUSTED: Final = 8
-UNIMPLEMENTED: Final = 12
-INTERNAL: Final = 13
-UNAVAILABLE: Final = 14
+CODES: Final = {
+    name: number
+    for number, name in enumerate(
+        (
+            "OK",
+            "CANCELLED",
+            "UNKNOWN",
+            "INVALID_ARGUMENT",
+            "DEADLINE_EXCEEDED",
+            "NOT_FOUND",
+            "ALREADY_EXISTS",
+            "PERMISSION_DENIED",
+            "RESOURCE_EXHAUSTED",
+            "FAILED_PRECONDITION",
+            "ABORTED",
+            "OUT_OF_RANGE",
+            "UNIMPLEMENTED",
+            "INTERNAL",
+            "UNAVAILABLE",
+            "DATA_LOSS",
+            "UNAUTHENTICATED",
+        )
+    )
+}
+"""`google.rpc.Code` by name (the `grpc_code` of an error class in `errors.py`)."""
 
 
 def export_response(rejected: int, error_message: str, as_json: bool) -> bytes:

@@ -9,6 +9,9 @@ receivers:
     max_decompressed_size: 128MiB
 ```
 
+The listener settings of every HTTP receiver apply too (`read_header_timeout`,
+`read_timeout`, `idle_timeout`, `max_connections`; see `metricgate.listeners.settings`).
+
 Invariant: a validated config can be started as is; every limit is a positive number of bytes.
 """
 
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from metricgate.config.types import ByteSize, ComponentConfig, Endpoint
+from metricgate.config.types import ByteSize, Endpoint
+from metricgate.listeners.settings import HttpReceiverSettings
 
 MIB = 1024 * 1024
 
 
-class RemoteWriteReceiverConfig(ComponentConfig):
+class RemoteWriteReceiverConfig(HttpReceiverSettings):
     """`receivers.prometheus_remote_write`: Prometheus remote-write 1.0 and 2.0 over HTTP."""
 
     endpoint: Endpoint = "0.0.0.0:9201"

@@ -8,6 +8,9 @@ receivers:
     max_decompressed_size: 64MiB
 ```
 
+The listener settings of every HTTP receiver apply too (`read_header_timeout`,
+`read_timeout`, `idle_timeout`, `max_connections`; see `metricgate.listeners.settings`).
+
 Invariant: a validated config can be started as is; every limit is a positive number of bytes.
 """
 
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from metricgate.config.types import ByteSize, ComponentConfig, Endpoint
+from metricgate.config.types import ByteSize, Endpoint
+from metricgate.listeners.settings import HttpReceiverSettings
 
 MIB = 1024 * 1024
 
 
-class PushgatewayReceiverConfig(ComponentConfig):
+class PushgatewayReceiverConfig(HttpReceiverSettings):
     """`receivers.pushgateway`: the Prometheus Pushgateway push API (text format 0.0.4)."""
 
     endpoint: Endpoint = "0.0.0.0:9091"

@@ -8,15 +8,23 @@ import zlib
 import cramjam
 import pytest
 
-from metricgate.receivers.otlp.compression import (
-    CorruptBodyError,
-    TooLargeError,
-    UnsupportedEncodingError,
-    coding,
-    decompress,
-)
+from metricgate.errors import MalformedError, TooLargeError, UnsupportedError
+from metricgate.pipeline.inflight import InFlightBytes
+from metricgate.receivers.compression import coding
+from metricgate.receivers.compression import decompress as decompress_into_budget
 
 DATA = b"metricgate " * 5000
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes | bytearray:
+    """Decompress with a budget of its own; check every byte held was charged to it."""
+    budget = InFlightBytes(limit)
+    lease = budget.lease()
+    out = decompress_into_budget(body, encoding, limit, lease)
+    assert budget.used == (len(out) if out is not body else 0)
+    lease.release()
+    assert budget.used == 0
+    return out
 
 
 def encode(encoding: str, data: bytes) -> bytes:
@@ -58,7 +66,7 @@ def test_identity_and_concatenated_gzip_members() -> None:
 
 @pytest.mark.parametrize("header", ["br", "lz4", "gzip, zstd", "compress"])
 def test_unsupported_codings(header: str) -> None:
-    with pytest.raises(UnsupportedEncodingError):
+    with pytest.raises(UnsupportedError):
         coding(header)
 
 
@@ -76,7 +84,7 @@ def test_unsupported_codings(header: str) -> None:
     ],
 )
 def test_corrupt_bodies(encoding: str, body: bytes) -> None:
-    with pytest.raises(CorruptBodyError):
+    with pytest.raises(MalformedError):
         decompress(body, encoding, 10 * len(DATA))
 
 

@@ -1,0 +1,56 @@
+"""gRPC listeners: the server options a `GrpcListenerSettings` stands for, and binding.
+
+`grpc.so_reuseport` is 0, so a second process cannot silently share the port.
+`max_connections` maps to gRPC core's `grpc.max_allowed_incoming_connections` (connections over
+it are closed as they arrive), `handshake_timeout` to `grpc.server_handshake_timeout_ms` (a
+connection that sends nothing is closed after it), `max_concurrent_streams` and the `keepalive`
+block to their gRPC core arguments, as gRPC-Go's `keepalive.ServerParameters` and
+`EnforcementPolicy` (the Collector's keys).
+
+Invariant: a duration of 0 leaves gRPC's own default for that argument (infinite, for the
+connection idle and age limits).
+"""
+
+from __future__ import annotations
+
+from grpc import aio
+
+from metricgate.config.types import split_endpoint
+from metricgate.listeners.bind import ListenError, bind_failure
+from metricgate.listeners.settings import GrpcListenerSettings
+
+
+def server_options(settings: GrpcListenerSettings) -> list[tuple[str, int]]:
+    """gRPC core channel arguments for a server with these settings."""
+    server = settings.keepalive.server_parameters
+    policy = settings.keepalive.enforcement_policy
+    options = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_allowed_incoming_connections", settings.connection_limit()),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        ("grpc.keepalive_permit_without_calls", int(policy.permit_without_stream)),
+    ]
+    durations = (
+        ("grpc.server_handshake_timeout_ms", settings.handshake_timeout),
+        ("grpc.max_connection_idle_ms", server.max_connection_idle),
+        ("grpc.max_connection_age_ms", server.max_connection_age),
+        ("grpc.max_connection_age_grace_ms", server.max_connection_age_grace),
+        ("grpc.keepalive_time_ms", server.time),
+        ("grpc.keepalive_timeout_ms", server.timeout),
+        ("grpc.http2.min_ping_interval_without_data_ms", policy.min_time),
+    )
+    options += [(name, round(seconds * 1000)) for name, seconds in durations if seconds > 0]
+    return options
+
+
+def bind(server: aio.Server, owner: str, endpoint: str) -> int:
+    """Add an insecure port for `endpoint`; return the bound port or raise `ListenError`."""
+    host, port = split_endpoint(endpoint)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = int(server.add_insecure_port(address))
+    except RuntimeError as exc:
+        raise ListenError(owner, endpoint, bind_failure(host, port) or exc) from exc
+    if not bound:
+        raise ListenError(owner, endpoint, bind_failure(host, port) or OSError("bind failed"))
+    return bound

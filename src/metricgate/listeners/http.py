@@ -1,0 +1,116 @@
+"""`HttpListener`: how every metricgate HTTP endpoint binds and serves an aiohttp app.
+
+Used by the HTTP receivers, the `prometheus` exporter's page and the telemetry server, so each
+gets the same protections (`connections.py`: header and idle timeouts, a connection limit) and
+the same start-up error: `<owner> cannot listen on <endpoint>: <reason>`, an `OSError` carrying
+the errno, naming the component that could not start.
+
+Invariant: `start()` either returns the bound port or raises `ListenError` having released
+everything it took; `stop()` is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Final
+
+from aiohttp import web
+
+from metricgate.config.types import split_endpoint
+from metricgate.listeners.bind import ListenError
+from metricgate.listeners.connections import ConnectionGuard
+from metricgate.listeners.settings import HttpListenerSettings
+
+SHUTDOWN_TIMEOUT_S: Final = 5.0
+"""How long `stop()` lets requests in progress finish."""
+NO_TIMEOUT_S: Final = 10 * 365 * 86400.0
+
+
+class HttpListener:
+    """One component's aiohttp server on one endpoint (see module docstring)."""
+
+    def __init__(self, owner: str, endpoint: str, settings: HttpListenerSettings) -> None:
+        self.owner = owner
+        """Who listens, as users name it in messages: `receiver "otlp" (http)`."""
+        self.endpoint = endpoint
+        self.settings = settings
+        self.port: int | None = None
+        self.guard: ConnectionGuard | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def start(
+        self,
+        app: web.Application,
+        *,
+        auto_decompress: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> int:
+        """Serve `app`; return the bound port (port 0 works). `auto_decompress=False` leaves
+        request bodies as sent (receivers decompress with bounds of their own)."""
+        server: list[web.Server] = []
+        guard = ConnectionGuard(self.owner, self.settings, lambda: server[0]())
+        app.middlewares.append(guard.middleware)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            auto_decompress=auto_decompress,
+            # The guard closes idle connections itself; aiohttp's own timer only backs it up.
+            keepalive_timeout=self.settings.idle_timeout or NO_TIMEOUT_S,
+        )
+        await runner.setup()
+        assert runner.server is not None
+        server.append(runner.server)
+        host, port = split_endpoint(self.endpoint)
+        try:
+            await _GuardedSite(runner, host, port, guard, ssl_context).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ListenError(self.owner, self.endpoint, exc) from exc
+        self._runner = runner
+        self.guard = guard
+        addresses = runner.addresses
+        self.port = int(addresses[0][1]) if addresses else port
+        return self.port
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
+class _GuardedSite(web.BaseSite):
+    """A TCP site whose connections go through a `ConnectionGuard`."""
+
+    __slots__ = ("_guard", "_host", "_port")
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self._host = host
+        self._port = port
+        self._guard = guard
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._guard.protocol,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+        )

@@ -1,0 +1,222 @@
+"""The HTTP half of the receiver skeleton: what every HTTP receiver does around its protocol.
+
+A request goes through these steps, cheapest first; any of them may raise a `ConsumeError`:
+
+1. the method (405 with `Allow`);
+2. admission, `ReceiverCore.admit`, before a byte of the body is read (the memory limiter: 429);
+3. the receiver's own `handle(request)`, which reads the body through `HttpRequest`:
+   `Content-Encoding` (415 with `Accept-Encoding`), the declared `Content-Length` (413), the body
+   read with a cap (413) within `read_timeout` (408), each chunk charged to the process-wide
+   in-flight budget (503 + `Retry-After` when it is spent), then decompressed with a cap (413;
+   corrupt: 400), and the rest: decode, `ReceiverCore.consume`, the success answer.
+
+A refusal is answered from the error class alone (`errors.py`): its `http_status`, `Retry-After`
+for retryable errors, `Allow` on 405, `Accept-Encoding` on 415, a body the receiver renders
+(`error_body`), the connection closed after 408 and 413 (the rest of the body is not read). Every
+answer is counted by status in `metricgate_receiver_requests_total`; refusals are logged by
+`ReceiverCore.refused`, at most one warning per reason every few seconds.
+
+Invariant: no request makes the server hold more than `max_request_body_size` bytes of body plus
+`max_decompressed_size` bytes of decompressed data, and every byte held is charged to the
+request's lease, given back when the answer is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import ClientError, web
+
+from metricgate.errors import (
+    ConsumeError,
+    MalformedError,
+    MethodNotAllowedError,
+    RequestTimeoutError,
+    RetryableError,
+    TooLargeError,
+)
+from metricgate.listeners import HttpListener, HttpReceiverSettings
+from metricgate.receivers import compression
+from metricgate.receivers.core import ReceiverCore, RequestInfo
+
+log = logging.getLogger(__name__)
+
+TRANSPORT: Final = "http"
+_CLOSE_AFTER: Final = (408, 413)
+"""Answers after which the rest of the body is not worth reading: the connection is closed."""
+
+ErrorBody = Callable[[ConsumeError, web.Request], tuple[bytes, str]]
+"""A receiver's error body for a refusal, and its `Content-Type`."""
+
+
+def text_error_body(error: ConsumeError, request: web.Request) -> tuple[bytes, str]:
+    """The message and a newline, as plain text (remote-write, Pushgateway)."""
+    return f"{error}\n".encode(), "text/plain; charset=utf-8"
+
+
+class HttpRequest:
+    """One request as a receiver's handler sees it: the aiohttp request and its body readers."""
+
+    __slots__ = ("_receiver", "info", "lease", "request")
+
+    def __init__(self, receiver: HttpReceiver, request: web.Request, info: RequestInfo) -> None:
+        self._receiver = receiver
+        self.request = request
+        self.info = info
+        self.lease = receiver.core.host.inflight.lease()
+
+    @property
+    def peer(self) -> str:
+        return self.info.peer
+
+    async def body(self) -> compression.Body:
+        """The body, decompressed as its `Content-Encoding` says (within the receiver's)."""
+        receiver = self._receiver
+        encoding = compression.coding(
+            self.request.headers.get("Content-Encoding", ""), receiver.encodings
+        )
+        return self.decompress(await self.wire(), encoding)
+
+    async def wire(self) -> bytes:
+        """The body as sent, read within `read_timeout` and `max_request_body_size`."""
+        receiver = self._receiver
+        limit = receiver.max_request_body_size
+        length = self.request.content_length
+        if length is not None and length > limit:
+            raise TooLargeError(f"body of {length} bytes is over the {limit} limit")
+        timeout = receiver.settings.read_timeout
+        try:
+            async with asyncio.timeout(timeout or None):
+                return await self._read(limit)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"body not received within read_timeout ({timeout:g}s)"
+            ) from None
+
+    def decompress(self, wire: bytes, encoding: str) -> compression.Body:
+        """`wire` decompressed from `encoding` within `max_decompressed_size`."""
+        limit = self._receiver.max_decompressed_size
+        body = compression.decompress(wire, encoding, limit, self.lease)
+        if body is not wire:
+            self.lease.refund(len(wire))
+        return body
+
+    def release(self) -> None:
+        """The body is decoded and dropped: give its bytes back to the in-flight budget."""
+        self.lease.release()
+
+    async def _read(self, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        charge = self.lease.charge
+        try:
+            async for chunk in self.request.content.iter_any():
+                total += len(chunk)
+                if total > limit:
+                    raise TooLargeError(f"body is over the {limit} byte limit")
+                charge(len(chunk))
+                chunks.append(chunk)
+        except (ClientError, ConnectionError) as exc:
+            raise MalformedError(f"body could not be read: {exc}") from None
+        return b"".join(chunks)
+
+
+Handle = Callable[[HttpRequest], Awaitable[web.StreamResponse]]
+
+
+class HttpReceiver:
+    """One receiver's HTTP endpoint: the shared steps (see module docstring) around `handle`."""
+
+    def __init__(
+        self,
+        core: ReceiverCore,
+        protocol: str,
+        endpoint: str,
+        settings: HttpReceiverSettings,
+        *,
+        path: str,
+        methods: tuple[str, ...],
+        encodings: tuple[str, ...],
+        max_request_body_size: int,
+        max_decompressed_size: int,
+        handle: Handle,
+        error_body: ErrorBody = text_error_body,
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.path = path
+        self.methods = methods
+        self.encodings = encodings
+        self.max_request_body_size = max_request_body_size
+        self.max_decompressed_size = max_decompressed_size
+        self._handle = handle
+        self._error_body = error_body
+        self._allow = ", ".join(methods)
+        self._accept_encoding = compression.accept_encoding(encodings)
+        owner = f'receiver "{core.receiver_id}"' + (f" ({protocol})" if protocol else "")
+        self.listener = HttpListener(owner, endpoint, settings)
+
+    async def start(self) -> int:
+        """Bind and serve; return the port (useful with port 0)."""
+        app = web.Application(client_max_size=self.max_request_body_size)
+        app.router.add_route("*", self.path, self._serve)
+        # Bodies stay as sent: receivers decompress with bounds of their own.
+        return await self.listener.start(app, auto_decompress=False)
+
+    async def stop(self) -> None:
+        await self.listener.stop()
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        info = RequestInfo(
+            TRANSPORT,
+            request.remote or "?",
+            lambda: request.headers,
+            lambda: _peer_certificate(request),
+        )
+        wrapped = HttpRequest(self, request, info)
+        try:
+            if request.method not in self.methods:
+                raise MethodNotAllowedError(
+                    f"method {request.method} not allowed, use {' or '.join(self.methods)}"
+                )
+            await self.core.admit(info)
+            response = await self._handle(wrapped)
+        except ConsumeError as error:
+            return self._answer(error, request, info)
+        except Exception:
+            log.exception("receiver request failed", extra={"receiver": self.core.receiver_id})
+            return self._answer(
+                ConsumeError("internal error while handling the request"), request, info
+            )
+        finally:
+            wrapped.release()
+        self.core.count_request(TRANSPORT, str(response.status))
+        return response
+
+    def _answer(self, error: ConsumeError, request: web.Request, info: RequestInfo) -> web.Response:
+        self.core.refused(error, TRANSPORT, info.peer)
+        status = error.http_status
+        body, content_type = self._error_body(error, request)
+        headers = {"Content-Type": content_type}
+        if isinstance(error, RetryableError):
+            headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        if status == 405:
+            headers["Allow"] = self._allow
+        elif status == 415:
+            headers["Accept-Encoding"] = self._accept_encoding
+        response = web.Response(status=status, body=body, headers=headers)
+        if status in _CLOSE_AFTER:
+            response.force_close()
+        self.core.count_request(TRANSPORT, str(status))
+        return response
+
+
+def _peer_certificate(request: web.Request) -> bytes | None:
+    transport = request.transport
+    tls = transport.get_extra_info("ssl_object") if transport is not None else None
+    certificate = tls.getpeercert(binary_form=True) if tls is not None else None
+    return certificate if isinstance(certificate, bytes) else None
