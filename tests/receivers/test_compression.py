@@ -8,7 +8,7 @@ import zlib
 import cramjam
 import pytest
 
-from metricgate.errors import MalformedError, TooLargeError, UnsupportedError
+from metricgate.errors import InFlightLimitError, MalformedError, TooLargeError, UnsupportedError
 from metricgate.pipeline.inflight import InFlightBytes
 from metricgate.receivers.compression import coding
 from metricgate.receivers.compression import decompress as decompress_into_budget
@@ -109,3 +109,42 @@ def test_bombs_stop_at_the_limit() -> None:
         assert len(bomb) < 4 << 20
         with pytest.raises(TooLargeError):
             decompress(bomb, encoding, limit)
+
+
+def test_several_zstd_frames_in_one_body() -> None:
+    two = bytes(cramjam.zstd.compress(DATA)) + bytes(cramjam.zstd.compress(b"tail"))
+    assert decompress(two, "zstd", 10 * len(DATA)) == DATA + b"tail"
+
+
+def test_a_snappy_block_declaring_more_than_it_can_hold_is_refused_before_allocating() -> None:
+    declared = 50 << 20
+    varint = bytearray()
+    while declared >= 0x80:
+        varint.append(declared & 0x7F | 0x80)
+        declared >>= 7
+    varint.append(declared)
+    with pytest.raises(MalformedError, match="cannot hold"):
+        decompress(bytes(varint) + b"\x00\x00", "snappy", 64 << 20)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "zstd", "snappy"])
+def test_output_is_charged_to_the_inflight_budget(encoding: str) -> None:
+    body = {
+        "gzip": gzip.compress(DATA),
+        "deflate": zlib.compress(DATA),
+        "zstd": bytes(cramjam.zstd.compress(DATA)),
+        "snappy": bytes(cramjam.snappy.compress_raw(DATA)),
+    }[encoding]
+    budget = InFlightBytes(len(DATA) - 1)
+    # alone, a request may go over the budget ...
+    alone = budget.lease()
+    assert decompress_into_budget(body, encoding, len(DATA), alone) == DATA
+    assert budget.used == len(DATA)
+    alone.release()
+    # ... but not while another request holds bytes
+    other = budget.lease()
+    other.charge(1)
+    with pytest.raises(InFlightLimitError) as caught:
+        decompress_into_budget(body, encoding, len(DATA), budget.lease())
+    assert caught.value.http_status == 503 and caught.value.retry_after == 1.0
+    other.release()

@@ -30,3 +30,20 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """`wait_until` naming what was awaited in its failure."""
+    try:
+        await wait_until(predicate, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(f"not reached within {timeout}s: {what or predicate}") from None
+
+
+def block_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """`wait_until` for tests that are not coroutines (driving a subprocess)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout}s: {what or predicate}")
+        time.sleep(0.02)

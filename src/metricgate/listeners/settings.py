@@ -58,7 +58,7 @@ class HttpReceiverSettings(HttpListenerSettings):
 class KeepaliveServerParameters(ComponentConfig):
     """`keepalive.server_parameters` (gRPC-Go's `keepalive.ServerParameters`)."""
 
-    max_connection_idle: Duration = 300.0
+    max_connection_idle: Duration = 120.0
     """A connection without calls this long is sent GOAWAY (clients reconnect when needed)."""
     max_connection_age: Duration = 0.0
     """Connections older than this are sent GOAWAY; 0 never."""

@@ -37,6 +37,9 @@ SUPPORTED: Final = ("gzip", "deflate", "zlib", "zstd", "snappy")
 CHUNK: Final = 1 << 20
 """Inflate this much at a time: big enough to cost nothing per call, small beside any limit."""
 
+SNAPPY_MAX_RATIO: Final = 22
+"""A snappy block expands at most 64 bytes per 3-byte copy element, so about 21.3 times."""
+
 _ALIASES: Final = {"": "", "identity": "", "x-gzip": "gzip", **{name: name for name in SUPPORTED}}
 SNAPPY_STREAM: Final = b"\xff\x06\x00\x00sNaPpY"
 """The stream identifier that starts every framed-format snappy body."""
@@ -89,6 +92,11 @@ def decompress(body: bytes, encoding: str, limit: int, lease: Lease) -> Body:
         except cramjam.DecompressionError as exc:
             raise MalformedError(f"invalid snappy body: {exc}") from None
         _check_declared(declared, limit, "snappy block")
+        if declared > SNAPPY_MAX_RATIO * len(body):
+            # Refused before a buffer of the declared size is allocated for a tiny body.
+            raise MalformedError(
+                f"invalid snappy body: {len(body)} bytes cannot hold the {declared} declared"
+            )
         return _into_exact(cramjam.snappy.decompress_raw_into, body, declared, lease, "snappy")
     raise UnsupportedError(f"unsupported Content-Encoding {encoding!r}")
 

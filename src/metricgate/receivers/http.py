@@ -186,18 +186,19 @@ class HttpReceiver:
             await self.core.admit(info)
             response = await self._handle(wrapped)
         except ConsumeError as error:
-            return self._answer(error, request, info)
+            return await self._answer(error, request, info)
         except Exception:
             log.exception("receiver request failed", extra={"receiver": self.core.receiver_id})
-            return self._answer(
-                ConsumeError("internal error while handling the request"), request, info
-            )
+            internal = ConsumeError("internal error while handling the request")
+            return await self._answer(internal, request, info)
         finally:
             wrapped.release()
         self.core.count_request(TRANSPORT, str(response.status))
         return response
 
-    def _answer(self, error: ConsumeError, request: web.Request, info: RequestInfo) -> web.Response:
+    async def _answer(
+        self, error: ConsumeError, request: web.Request, info: RequestInfo
+    ) -> web.Response:
         self.core.refused(error, TRANSPORT, info.peer)
         status = error.http_status
         body, content_type = self._error_body(error, request)
@@ -209,9 +210,14 @@ class HttpReceiver:
         elif status == 415:
             headers["Accept-Encoding"] = self._accept_encoding
         response = web.Response(status=status, body=body, headers=headers)
-        if status in _CLOSE_AFTER:
-            response.force_close()
         self.core.count_request(TRANSPORT, str(status))
+        if status in _CLOSE_AFTER:
+            # Sent now and the connection closed, rather than aiohttp reading (and dropping)
+            # the rest of a body that is too large or stalled for up to ten seconds.
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()
         return response
 
 

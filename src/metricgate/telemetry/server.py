@@ -10,12 +10,15 @@ header and idle timeouts and the connection limit of `service.telemetry.metrics`
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from metricgate.listeners import HttpListener, HttpListenerSettings
 from metricgate.telemetry.metrics import SelfMetrics
+
+if TYPE_CHECKING:
+    from metricgate.listeners.settings import HttpListenerSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,10 @@ class TelemetryServer:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
+        # Imported here, not at the top: `metricgate.listeners` needs `metricgate.config`, whose
+        # loader imports the pipeline, which imports this module (an import cycle otherwise).
+        from metricgate.listeners import HttpListener, HttpListenerSettings
+
         self._listener = HttpListener(
             "telemetry server (service.telemetry.metrics)",
             address,

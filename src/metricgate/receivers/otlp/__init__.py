@@ -56,12 +56,14 @@ class OtlpReceiver(Receiver):
         self.decoder = ProtobufDecoder()
         self.grpc_port: int | None = None
         self.http_port: int | None = None
+        self.core: ReceiverCore | None = None
+        """The skeleton both transports share (admission checks, counting), once started."""
         self._grpc: GrpcServer | None = None
         self._http: HttpServer | None = None
 
     async def start(self, host: Host) -> None:
         require_fast_protobuf()
-        core = ReceiverCore(self.component_id, self.next_consumer, host, log)
+        core = self.core = ReceiverCore(self.component_id, self.next_consumer, host, log)
         handler = ExportHandler(core, self.decoder)
         protocols = self.config.protocols
         try:
