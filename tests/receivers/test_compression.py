@@ -57,6 +57,12 @@ def test_round_trip(header: str, variant: str) -> None:
         decompress(encode(variant, DATA), coding(header), len(DATA) - 1)
 
 
+@pytest.mark.parametrize("wbits", [31, 15, -15])
+def test_compressed_empty_bodies(wbits: int) -> None:
+    encoding = "gzip" if wbits == 31 else "deflate"
+    assert decompress(zlib.compress(b"", 9, wbits=wbits), encoding, 10) == b""
+
+
 def test_identity_and_concatenated_gzip_members() -> None:
     assert decompress(DATA, coding(""), 1) == DATA  # the wire limit applies, not this one
     assert decompress(DATA, coding(" Identity "), 1) == DATA

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,8 +112,10 @@ def run_gateway(
     ports: dict[str, int] | None = None,
     env: dict[str, str] | None = None,
     ready_timeout: float = 30.0,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[Gateway]:
-    """Start metricgate with `template` rendered on free ports; stop it (SIGTERM) afterwards."""
+    """Start metricgate with `template` rendered on free ports; stop it (SIGTERM) afterwards.
+    `preexec_fn` runs in the child before metricgate starts (e.g. to lower its limits)."""
     ports = ports or default_ports()
     config_path = tmp_path / f"metricgate-{ports['telemetry']}.yaml"
     config_path.write_text(render_config(template, ports))
@@ -124,6 +126,7 @@ def run_gateway(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            preexec_fn=preexec_fn,
         )
     gateway = Gateway(process, ports, log_path, config_path)
     try:

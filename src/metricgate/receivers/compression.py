@@ -118,7 +118,7 @@ def _inflate(body: bytes, wbits: int, limit: int, lease: Lease) -> bytearray:
                     raise TooLargeError(f"decompressed body exceeds {limit} bytes")
                 lease.charge(len(part))
                 out += part
-            elif not data:
+            elif not data and not inflater.eof:
                 raise MalformedError("invalid compressed body: truncated stream")
         data = inflater.unused_data
         if not data:
