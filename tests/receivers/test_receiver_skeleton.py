@@ -174,3 +174,17 @@ async def test_requests_over_the_inflight_budget_get_503_until_bytes_are_given_b
             )
             == 1
         )
+
+
+async def test_grpc_calls_are_charged_to_the_inflight_budget_too() -> None:
+    async with running() as (service, receiver):
+        inflight = service.host.inflight
+        holder = inflight.lease()
+        holder.charge(inflight.limit)  # another request holds the whole budget
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await export_grpc(receiver.grpc_port)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "max_inflight_request_bytes" in (caught.value.details() or "")
+        holder.release()
+        assert await export_grpc(receiver.grpc_port) == b""
+        assert inflight.used == 0

@@ -83,6 +83,13 @@ class Service:
                 raise TypeError(f"factory for {receiver_id!r} did not build a Receiver")
             self.receivers[receiver_id] = receiver
 
+        inflight = self.host.inflight
+        self.telemetry.add_gauge(
+            "metricgate_receiver_inflight_bytes",
+            "Request bytes receivers hold right now; service.max_inflight_request_bytes caps it.",
+            [],
+            lambda: {(): float(inflight.used)},
+        )
         queues = self.exporter_queues
         self.telemetry.add_gauge(
             "metricgate_exporter_queue_size",

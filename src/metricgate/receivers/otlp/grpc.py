@@ -7,9 +7,10 @@ runs) and handles gzip. The server takes the listener settings (`metricgate.list
 connection limit, handshake timeout, streams per connection, keepalive policy).
 
 Each call goes through the receiver skeleton (`receivers/core.py`): admission (with the call's
-metadata and peer), decode, consume. A refusal is answered with its error class's `grpc_code`
-(malformed or permanent: INVALID_ARGUMENT; full queue or memory limit: RESOURCE_EXHAUSTED;
-shutting down: UNAVAILABLE; a bug: INTERNAL). Retryable refusals carry a `google.rpc.RetryInfo`
+metadata and peer), the in-flight budget (the message's size), decode, consume. A refusal is
+answered with its error class's `grpc_code` (malformed or permanent: INVALID_ARGUMENT; full queue
+or memory limit: RESOURCE_EXHAUSTED; shutting down or in-flight budget spent: UNAVAILABLE; a bug:
+INTERNAL). Retryable refusals carry a `google.rpc.RetryInfo`
 both inside `grpc-status-details-bin` (the standard place, read by the Go and Java SDKs) and as
 `google.rpc.retryinfo-bin` (read by the Python SDK).
 
@@ -81,16 +82,24 @@ class GrpcServer:
         peer = context.peer()
         handler = self.handler
         core = handler.core
+        # gRPC has read the message already; charging it still keeps decoding (and the batch
+        # it makes) within the in-flight budget.
+        lease = core.host.inflight.lease()
         try:
             await core.admit(
                 RequestInfo(TRANSPORT, peer, lambda: _metadata(context), lambda: _cert(context))
             )
-            accepted = await handler.consume(handler.decode(request, False), TRANSPORT, peer)
+            lease.charge(len(request))
+            result = handler.decode(request, False)
+            lease.release()
+            accepted = await handler.consume(result, TRANSPORT, peer)
         except ConsumeError as error:
             await self._abort(context, error, peer)
         except Exception:
             log.exception("otlp grpc export failed", extra={"receiver": core.receiver_id})
             await self._abort(context, ConsumeError("internal error while handling the call"), peer)
+        finally:
+            lease.release()
         core.count_request(TRANSPORT, grpc.StatusCode.OK.name)
         return responses.export_response(accepted.rejected, accepted.error_message, False)
 
