@@ -7,11 +7,9 @@ was built in blocks, then copied into one), and the Pushgateway's gzip path 103 
 
 from __future__ import annotations
 
-import threading
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import cramjam
@@ -19,6 +17,7 @@ import pytest
 import requests
 
 from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.memory import peak_rss_growth
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -100,45 +99,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield running
 
 
-def _status_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise AssertionError(f"{field} not in /proc/{pid}/status")
-
-
-@contextmanager
-def peak_growth(pid: int) -> Iterator[list[int]]:
-    """Yields a list that receives the process's peak RSS growth (bytes) over the block."""
-    out: list[int] = []
-    start = _status_kib(pid, "VmRSS:")
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as clear:
-            clear.write("5")  # reset VmHWM to the current RSS
-        yield out
-        out.append((_status_kib(pid, "VmHWM:") - start) * 1024)
-    except OSError:  # clear_refs not allowed: sample instead
-        peak = [start]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.002):
-                peak[0] = max(peak[0], _status_kib(pid, "VmRSS:"))
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        yield out
-        done.set()
-        sampler.join()
-        out.append((peak[0] - start) * 1024)
-
-
 @pytest.mark.parametrize("bomb", list(BOMBS))
 def test_a_bomb_costs_at_most_the_limit(gateway: Gateway, bomb: str) -> None:
     port_name, body, headers = BOMBS[bomb]()
     assert len(body) < 16 * MIB
-    with peak_growth(gateway.process.pid) as growth:
+    with peak_rss_growth(gateway.process.pid) as growth:
         response = requests.post(
             gateway.url(port_name, PATHS[port_name]), body, headers=headers, timeout=60
         )
@@ -151,7 +116,7 @@ def test_concurrent_bombs_do_not_add_up(gateway: Gateway) -> None:
     _, body, headers = BOMBS["otlp gzip"]()
     url = gateway.url("http", PATHS["http"])
     with (
-        peak_growth(gateway.process.pid) as growth,
+        peak_rss_growth(gateway.process.pid) as growth,
         ThreadPoolExecutor(8) as pool,
     ):
         statuses = list(

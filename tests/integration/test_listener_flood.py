@@ -20,7 +20,7 @@ import grpc
 import pytest
 import requests
 
-from tests.support.gateway import Gateway, run_gateway
+from tests.support.gateway import DEFAULT_TEMPLATE, Gateway, run_gateway
 from tests.support.poll import wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,21 +28,11 @@ pytestmark = pytest.mark.integration
 FD_LIMIT = 1024
 STALLED = 1100
 METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
-TEMPLATE = """
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: "127.0.0.1:{grpc}", handshake_timeout: 1s}}
-      http: {{endpoint: "127.0.0.1:{http}"}}
-exporters:
-  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
-service:
-  pipelines:
-    metrics: {{receivers: [otlp], exporters: [prometheus]}}
-  telemetry:
-    metrics: {{address: "127.0.0.1:{telemetry}"}}
-    logs: {{level: info, format: json}}
-"""
+TEMPLATE = DEFAULT_TEMPLATE.replace(
+    'grpc: {{endpoint: "127.0.0.1:{grpc}"}}',
+    'grpc: {{endpoint: "127.0.0.1:{grpc}", handshake_timeout: 1s}}',
+)
+assert "handshake_timeout" in TEMPLATE
 
 
 def lower_fd_limit() -> None:

@@ -9,10 +9,8 @@ import functools
 import gzip
 import json
 import math
-import threading
 import zlib
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import aiohttp
 import cramjam
@@ -30,6 +28,7 @@ from metricgate.receivers.otlp import OtlpReceiver, OtlpReceiverConfig
 from metricgate.telemetry import SelfMetrics
 from tests.receivers.otlp_data import gauge, number, request, sum_metric, to_json
 from tests.receivers.otlp_gateway import Gateway, running
+from tests.support.memory import peak_rss_growth
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -164,40 +163,6 @@ def gzip_bomb() -> bytes:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
     zeros = bytes(16 << 20)
     return b"".join(compressor.compress(zeros) for _ in range(64)) + compressor.flush()
-
-
-def _rss_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise AssertionError(f"{field} not in /proc/self/status")
-
-
-@contextmanager
-def peak_rss_growth() -> Iterator[list[int]]:
-    """Measures the peak RSS growth (bytes) of this process over the block."""
-    out: list[int] = []
-    start = _rss_kib("VmRSS:")
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")  # reset VmHWM to the current RSS
-        yield out
-        out.append((_rss_kib("VmHWM:") - start) * 1024)
-    except OSError:  # no clear_refs: sample instead
-        peak = [start]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.002):
-                peak[0] = max(peak[0], _rss_kib("VmRSS:"))
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        yield out
-        done.set()
-        sampler.join()
-        out.append((peak[0] - start) * 1024)
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "zstd"])
