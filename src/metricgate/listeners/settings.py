@@ -74,10 +74,14 @@ class KeepaliveEnforcementPolicy(ComponentConfig):
     """`keepalive.enforcement_policy`: how often clients may ping (too often: GOAWAY)."""
 
     min_time: Duration = 300.0
+    """Shortest interval between a client's pings."""
     permit_without_stream: bool = False
+    """Whether clients may ping while they have no call in flight."""
 
 
 class KeepaliveSettings(ComponentConfig):
+    """`keepalive`: the Collector's (gRPC-Go's) server keepalive block."""
+
     server_parameters: KeepaliveServerParameters = KeepaliveServerParameters()
     enforcement_policy: KeepaliveEnforcementPolicy = KeepaliveEnforcementPolicy()
 
