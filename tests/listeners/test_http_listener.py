@@ -120,8 +120,7 @@ async def test_when_every_connection_is_busy_a_new_one_gets_503() -> None:
     async with serving(release, max_connections=2) as listener:
         assert listener.guard is not None
         busy = [asyncio.create_task(get(listener, "/held")) for _ in range(2)]
-        await eventually(lambda: listener.guard is not None and not listener.guard._waiting)
-        await eventually(lambda: listener.guard is not None and listener.guard.open == 2)
+        await eventually(lambda: listener.guard is not None and listener.guard.busy == 2)
         refused = await closed_by_server(await connect(listener))
         assert refused.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in refused
         assert listener.guard.closed["refused"] == 1

@@ -57,8 +57,7 @@ class HttpListener:
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
             auto_decompress=auto_decompress,
-            # The guard closes idle connections itself; aiohttp's own timer only backs it up.
-            keepalive_timeout=self.settings.idle_timeout or NO_TIMEOUT_S,
+            keepalive_timeout=_backup_timeout(self.settings),
         )
         await runner.setup()
         assert runner.server is not None
@@ -79,6 +78,15 @@ class HttpListener:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if self.guard is not None:
+            self.guard.stop()
+
+
+def _backup_timeout(settings: HttpListenerSettings) -> float:
+    """aiohttp's own keep-alive timer (which also closes silent new connections): after the
+    guard's deadlines, so it only backs them up; off when either of them is."""
+    header, idle = settings.read_header_timeout, settings.idle_timeout
+    return max(header, idle) + 2.0 if header > 0 and idle > 0 else NO_TIMEOUT_S
 
 
 class _GuardedSite(web.BaseSite):

@@ -38,45 +38,38 @@ WARN_EVERY_S: Final = 10.0
 class RequestInfo:
     """What admission checks see of a request before its body is read.
 
-    Headers and the peer certificate are read only when a check asks for them, so a receiver
-    with no check that needs them pays nothing for them.
+    Each transport subclasses it (`receivers.http.HttpRequest`, the otlp receiver's gRPC call);
+    headers and the peer certificate are read only when a check asks for them.
     """
 
-    __slots__ = ("_certificate", "_headers", "peer", "transport")
+    __slots__ = ("peer", "transport")
 
-    def __init__(
-        self,
-        transport: str,
-        peer: str,
-        headers: Callable[[], Mapping[str, str]],
-        certificate: Callable[[], bytes | None],
-    ) -> None:
+    def __init__(self, transport: str, peer: str) -> None:
         self.transport = transport
         """`http` or `grpc`, as in the telemetry's `transport` label."""
         self.peer = peer
         """The client's address (`host:port`, or gRPC's `ipv4:host:port`)."""
-        self._headers = headers
-        self._certificate = certificate
 
     @property
     def headers(self) -> Mapping[str, str]:
         """Request headers (gRPC: invocation metadata); look names up in lower case."""
-        return self._headers()
+        raise NotImplementedError
 
     @property
     def peer_certificate(self) -> bytes | None:
         """The client's TLS certificate (DER), or None without TLS or a client certificate."""
-        return self._certificate()
+        raise NotImplementedError
 
 
-AdmissionCheck = Callable[[RequestInfo], Awaitable[None]]
-"""Raises a `ConsumeError` subclass to refuse the request (401, 403, 429...), returns to admit."""
+AdmissionCheck = Callable[[RequestInfo], Awaitable[None] | None]
+"""Raises a `ConsumeError` subclass to refuse the request (401, 403, 429...); returns None, or
+an awaitable for a check that has to wait (a token verified off the event loop), to admit it."""
 
 
 def memory_check(memory: MemoryGuard) -> AdmissionCheck:
     """Refuse while the process is over its memory limit (`MemoryLimitError`: 429)."""
 
-    async def check(info: RequestInfo) -> None:
+    def check(info: RequestInfo) -> None:
         memory.check()
 
     return check
@@ -129,7 +122,9 @@ class ReceiverCore:
     async def admit(self, info: RequestInfo) -> None:
         """Run the admission checks; raise the refusing check's `ConsumeError`."""
         for check in self.checks:
-            await check(info)
+            pending = check(info)
+            if pending is not None:
+                await pending
 
     async def consume(self, batch: Batch, transport: str) -> int:
         """Hand `batch` to the pipelines; return its points, or raise the `ConsumeError` to

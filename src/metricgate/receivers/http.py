@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from aiohttp import ClientError, web
@@ -58,20 +58,28 @@ def text_error_body(error: ConsumeError, request: web.Request) -> tuple[bytes, s
     return f"{error}\n".encode(), "text/plain; charset=utf-8"
 
 
-class HttpRequest:
-    """One request as a receiver's handler sees it: the aiohttp request and its body readers."""
+class HttpRequest(RequestInfo):
+    """One request as admission checks and a receiver's handler see it: the aiohttp request,
+    what checks read of it, its body readers and its share of the in-flight budget."""
 
-    __slots__ = ("_receiver", "info", "lease", "request")
+    __slots__ = ("_receiver", "lease", "request")
 
-    def __init__(self, receiver: HttpReceiver, request: web.Request, info: RequestInfo) -> None:
+    def __init__(self, receiver: HttpReceiver, request: web.Request) -> None:
+        super().__init__(TRANSPORT, request.remote or "?")
         self._receiver = receiver
         self.request = request
-        self.info = info
         self.lease = receiver.core.host.inflight.lease()
 
     @property
-    def peer(self) -> str:
-        return self.info.peer
+    def headers(self) -> Mapping[str, str]:
+        return self.request.headers
+
+    @property
+    def peer_certificate(self) -> bytes | None:
+        transport = self.request.transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        certificate = tls.getpeercert(binary_form=True) if tls is not None else None
+        return certificate if isinstance(certificate, bytes) else None
 
     async def body(self) -> compression.Body:
         """The body, decompressed as its `Content-Encoding` says (within the receiver's)."""
@@ -89,8 +97,10 @@ class HttpRequest:
         if length is not None and length > limit:
             raise TooLargeError(f"body of {length} bytes is over the {limit} limit")
         timeout = receiver.settings.read_timeout
+        if not timeout or self.request.content.is_eof():
+            return await self._read(limit)  # all there already: no timer to arm and disarm
         try:
-            async with asyncio.timeout(timeout or None):
+            async with asyncio.timeout(timeout):
                 return await self._read(limit)
         except TimeoutError:
             raise RequestTimeoutError(
@@ -171,35 +181,27 @@ class HttpReceiver:
         await self.listener.stop()
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        info = RequestInfo(
-            TRANSPORT,
-            request.remote or "?",
-            lambda: request.headers,
-            lambda: _peer_certificate(request),
-        )
-        wrapped = HttpRequest(self, request, info)
+        wrapped = HttpRequest(self, request)
         try:
             if request.method not in self.methods:
                 raise MethodNotAllowedError(
                     f"method {request.method} not allowed, use {' or '.join(self.methods)}"
                 )
-            await self.core.admit(info)
+            await self.core.admit(wrapped)
             response = await self._handle(wrapped)
         except ConsumeError as error:
-            return await self._answer(error, request, info)
+            return await self._answer(error, request, wrapped.peer)
         except Exception:
             log.exception("receiver request failed", extra={"receiver": self.core.receiver_id})
             internal = ConsumeError("internal error while handling the request")
-            return await self._answer(internal, request, info)
+            return await self._answer(internal, request, wrapped.peer)
         finally:
             wrapped.release()
         self.core.count_request(TRANSPORT, str(response.status))
         return response
 
-    async def _answer(
-        self, error: ConsumeError, request: web.Request, info: RequestInfo
-    ) -> web.Response:
-        self.core.refused(error, TRANSPORT, info.peer)
+    async def _answer(self, error: ConsumeError, request: web.Request, peer: str) -> web.Response:
+        self.core.refused(error, TRANSPORT, peer)
         status = error.http_status
         body, content_type = self._error_body(error, request)
         headers = {"Content-Type": content_type}
@@ -219,10 +221,3 @@ class HttpReceiver:
             await response.write_eof()
             request.protocol.force_close()
         return response
-
-
-def _peer_certificate(request: web.Request) -> bytes | None:
-    transport = request.transport
-    tls = transport.get_extra_info("ssl_object") if transport is not None else None
-    certificate = tls.getpeercert(binary_form=True) if tls is not None else None
-    return certificate if isinstance(certificate, bytes) else None

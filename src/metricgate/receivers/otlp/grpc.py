@@ -86,9 +86,7 @@ class GrpcServer:
         # it makes) within the in-flight budget.
         lease = core.host.inflight.lease()
         try:
-            await core.admit(
-                RequestInfo(TRANSPORT, peer, lambda: _metadata(context), lambda: _cert(context))
-            )
+            await core.admit(GrpcCall(peer, context))
             lease.charge(len(request))
             result = handler.decode(request, False)
             lease.release()
@@ -119,12 +117,21 @@ class GrpcServer:
         raise AssertionError("grpc's abort() always raises")
 
 
-def _metadata(context: Context) -> Mapping[str, str]:
-    return {
-        key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)
-    }
+class GrpcCall(RequestInfo):
+    """A call as admission checks see it: metadata and the client certificate, read on demand."""
 
+    __slots__ = ("_context",)
 
-def _cert(context: Context) -> bytes | None:
-    pem = context.auth_context().get("x509_pem_cert")
-    return ssl.PEM_cert_to_DER_cert(pem[0].decode()) if pem else None
+    def __init__(self, peer: str, context: Context) -> None:
+        super().__init__(TRANSPORT, peer)
+        self._context = context
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        metadata = self._context.invocation_metadata() or ()
+        return {key: value for key, value in metadata if isinstance(value, str)}
+
+    @property
+    def peer_certificate(self) -> bytes | None:
+        pem = self._context.auth_context().get("x509_pem_cert")
+        return ssl.PEM_cert_to_DER_cert(pem[0].decode()) if pem else None
