@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.support.gateway import DEFAULT_TEMPLATE, Gateway, run_gateway
-from tests.support.poll import wait_until
+from tests.support.poll import block_until
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def ordinary_requests_succeed(gateway: Gateway, round_number: int) -> None:
     """An OTLP/HTTP push, a scrape that shows it, the telemetry server."""
     name = f"still_served_{round_number}"
     assert gateway.post_gauge(name, [({"round": str(round_number)}, 1.0, 1)]) == 200
-    wait_until(lambda: name in gateway.scrape(), what=f"{name} on the scrape page")
+    block_until(lambda: name in gateway.scrape(), what=f"{name} on the scrape page")
     response = requests.get(gateway.url("telemetry", "/metrics"), timeout=10)
     assert response.status_code == 200
 
@@ -107,5 +107,5 @@ def test_stalled_grpc_connections_are_bounded_and_closed(gateway: Gateway) -> No
             ordinary_requests_succeed(gateway, round_number)
         assert descriptors(gateway) < FD_LIMIT // 2
         # the stalled ones are closed after handshake_timeout: gRPC clients get in again
-        wait_until(lambda: export_grpc(gateway), timeout=30, what="a gRPC export")
+        block_until(lambda: export_grpc(gateway), timeout=30, what="a gRPC export")
     assert gateway.process.poll() is None

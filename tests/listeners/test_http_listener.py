@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from metricgate.listeners import HttpListener, HttpListenerSettings
-from tests.support.poll import eventually
+from tests.support.poll import wait_until
 
 PARTIAL_HEADER = b"GET /ok HTTP/1.1\r\nHost: x\r\nUser-Agent: sl"
 
@@ -102,7 +102,7 @@ async def test_a_new_connection_evicts_the_one_waiting_longest() -> None:
         assert listener.guard is not None
         guard = listener.guard
         stalled = [await connect(listener, PARTIAL_HEADER) for _ in range(3)]
-        await eventually(lambda: guard.open == 3)
+        await wait_until(lambda: guard.open == 3)
         assert await get(listener) == (200, "ok")
         assert await closed_by_server(stalled[0]) == b""
         assert guard.closed["evicted"] >= 1
@@ -120,7 +120,7 @@ async def test_when_every_connection_is_busy_a_new_one_gets_503() -> None:
     async with serving(release, max_connections=2) as listener:
         assert listener.guard is not None
         busy = [asyncio.create_task(get(listener, "/held")) for _ in range(2)]
-        await eventually(lambda: listener.guard is not None and listener.guard.busy == 2)
+        await wait_until(lambda: listener.guard is not None and listener.guard.busy == 2)
         refused = await closed_by_server(await connect(listener))
         assert refused.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in refused
         assert listener.guard.closed["refused"] == 1
@@ -133,7 +133,7 @@ async def test_a_busy_connection_is_not_closed_by_the_header_timeout() -> None:
     release = asyncio.Event()
     async with serving(release, read_header_timeout="200ms") as listener:
         busy = asyncio.create_task(get(listener, "/held"))
-        await eventually(lambda: listener.guard is not None and listener.guard.open == 1)
+        await wait_until(lambda: listener.guard is not None and listener.guard.open == 1)
         # a silent connection closed by the header timeout shows that the timeout has passed
         assert await closed_by_server(await connect(listener)) == b""
         release.set()

@@ -13,13 +13,13 @@ import pytest
 from google.rpc import status_pb2
 
 from metricgate.config import load_config_text
-from metricgate.errors import PermanentError
+from metricgate.errors import PermissionDenied, Unauthenticated
 from metricgate.pipeline.service import Service
 from metricgate.receivers.core import RequestInfo
 from metricgate.receivers.otlp import OtlpReceiver
 from tests.receivers.otlp_data import gauge, number, request, sum_metric
 from tests.support.capture import CaptureExporter, registry_with_capture
-from tests.support.poll import eventually
+from tests.support.poll import wait_until
 
 METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 GOOD_BODY = request(
@@ -40,14 +40,6 @@ service:
     metrics: {address: ""}
   max_inflight_request_bytes: 1MiB
 """
-
-
-class Forbidden(PermanentError):
-    """What an authorization check would raise: a new refusal is one class."""
-
-    reason = "forbidden"
-    http_status = 403
-    grpc_code = "PERMISSION_DENIED"
 
 
 @asynccontextmanager
@@ -97,8 +89,10 @@ async def test_admission_sees_headers_and_peer_before_the_body_on_both_transport
         tenant = info.headers.get("x-tenant")
         seen.append((info.transport, info.peer, tenant))
         assert info.peer_certificate is None  # no TLS here
+        if tenant is None:
+            raise Unauthenticated("no credentials", challenge='Bearer realm="metricgate"')
         if tenant == "blocked":
-            raise Forbidden(f"tenant {tenant} may not write")
+            raise PermissionDenied(f"tenant {tenant} may not write")
 
     async with running() as (service, receiver):
         assert receiver.core is not None
@@ -117,6 +111,15 @@ async def test_admission_sees_headers_and_peer_before_the_body_on_both_transport
             await export_grpc(receiver.grpc_port, (("x-tenant", "blocked"),))
         assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
         assert caught.value.details() == "tenant blocked may not write"
+        # no credentials: 401 with the challenge, UNAUTHENTICATED
+        reader, writer = await raw_http(receiver.http_port, headers(len(GOOD_BODY)) + GOOD_BODY)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 401")
+        assert b'WWW-Authenticate: Bearer realm="metricgate"' in head
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await export_grpc(receiver.grpc_port)
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
         # admitted on both transports, the data flows
         reader, writer = await raw_http(
             receiver.http_port, headers(len(GOOD_BODY), x_tenant="a") + GOOD_BODY
@@ -125,16 +128,23 @@ async def test_admission_sees_headers_and_peer_before_the_body_on_both_transport
         writer.close()
         assert await export_grpc(receiver.grpc_port, (("x-tenant", "b"),)) == b""
         capture = CaptureExporter.instances["capture"]
-        await eventually(lambda: sum(b.point_count() for b in capture.batches) == 4)
+        await wait_until(lambda: sum(b.point_count() for b in capture.batches) == 4)
     assert [(t, tenant) for t, _, tenant in seen] == [
         ("http", "blocked"),
         ("grpc", "blocked"),
+        ("http", None),
+        ("grpc", None),
         ("http", "a"),
         ("grpc", "b"),
     ]
     assert all(peer.count("127.0.0.1") == 1 for _, peer, _ in seen)
     requests = service.telemetry.registry.get_sample_value
-    for transport, code in (("http", "403"), ("grpc", "PERMISSION_DENIED")):
+    for transport, code in (
+        ("http", "403"),
+        ("grpc", "PERMISSION_DENIED"),
+        ("http", "401"),
+        ("grpc", "UNAUTHENTICATED"),
+    ):
         labels = {"receiver": "otlp", "transport": transport, "code": code}
         assert requests("metricgate_receiver_requests_total", labels) == 1
 
@@ -157,7 +167,7 @@ async def test_requests_over_the_inflight_budget_get_503_until_bytes_are_given_b
         inflight = service.host.inflight
         # the first request holds most of the budget while its body trickles in
         first = await raw_http(receiver.http_port, headers(len(body)) + body[:700_000])
-        await eventually(lambda: inflight.used >= 700_000)
+        await wait_until(lambda: inflight.used >= 700_000)
         second = await raw_http(receiver.http_port, headers(len(body)) + body)
         answer = await asyncio.wait_for(second[0].readuntil(b"\r\n\r\n"), 10)
         second[1].close()
@@ -165,7 +175,7 @@ async def test_requests_over_the_inflight_budget_get_503_until_bytes_are_given_b
         first[1].write(body[700_000:])
         assert (await first[0].readuntil(b"\r\n")).startswith(b"HTTP/1.1 200")
         first[1].close()
-        await eventually(lambda: inflight.used == 0)
+        await wait_until(lambda: inflight.used == 0)
         assert await export_grpc(receiver.grpc_port) == b""
         labels = {"receiver": "otlp", "transport": "http", "code": "503"}
         assert (

@@ -32,14 +32,6 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    """`wait_until` naming what was awaited in its failure."""
-    try:
-        await wait_until(predicate, timeout=timeout)
-    except AssertionError:
-        raise AssertionError(f"not reached within {timeout}s: {what or predicate}") from None
-
-
 def block_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
     """`wait_until` for tests that are not coroutines (driving a subprocess)."""
     deadline = time.monotonic() + timeout

@@ -10,8 +10,9 @@ Every receiver, over HTTP or gRPC, runs a request through one `ReceiverCore`:
 3. `consume(batch, transport)`: hands the batch to the pipelines and counts its points as
    accepted, or as refused under the error's `reason`; an unexpected exception becomes a
    `ConsumeError` (a bug: 500 / INTERNAL) after being logged with its traceback.
-4. The transport answers from the error class alone (`errors.py`: `http_status`, `grpc_code`,
-   `retry_after`), calls `refused()` (one rate-limited log line per reason) and `count_request()`.
+4. The transport answers a refusal (`ConsumeError` or, from admission, `AccessError`) from its
+   class alone (`errors.py`: `http_status`, `grpc_code`, `retry_after`, an `Unauthenticated`'s
+   `challenge`), calls `refused()` (one rate-limited log line per reason) and `count_request()`.
 
 Invariant: a point is counted once, as accepted or as refused with a reason; the points of a
 request whose body never decoded are unknown and not counted (the request is, by status code, in
@@ -25,11 +26,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
-from metricgate.errors import ConsumeError
+from metricgate.errors import AccessError, ConsumeError
 from metricgate.model import Batch
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryGuard
+
+Refusal = ConsumeError | AccessError
+"""What a request is refused with: an error class of `errors.py` that knows its answer."""
+REFUSALS: Final = (ConsumeError, AccessError)
 
 WARN_EVERY_S: Final = 10.0
 """At most one warning per refusal reason per receiver this often; the rest go to debug."""
@@ -62,8 +67,9 @@ class RequestInfo:
 
 
 AdmissionCheck = Callable[[RequestInfo], Awaitable[None] | None]
-"""Raises a `ConsumeError` subclass to refuse the request (401, 403, 429...); returns None, or
-an awaitable for a check that has to wait (a token verified off the event loop), to admit it."""
+"""Raises a `Refusal` to refuse the request (`Unauthenticated` 401, `PermissionDenied` 403,
+`RateLimitError` 429...); returns None, or an awaitable for a check that has to wait (a token
+verified off the event loop), to admit it."""
 
 
 def memory_check(memory: MemoryGuard) -> AdmissionCheck:
@@ -120,7 +126,7 @@ class ReceiverCore:
         self._requests = telemetry.receiver_requests
 
     async def admit(self, info: RequestInfo) -> None:
-        """Run the admission checks; raise the refusing check's `ConsumeError`."""
+        """Run the admission checks; raise the refusing check's `Refusal`."""
         for check in self.checks:
             pending = check(info)
             if pending is not None:
@@ -163,7 +169,7 @@ class ReceiverCore:
             },
         )
 
-    def refused(self, error: ConsumeError, transport: str, peer: str) -> None:
+    def refused(self, error: Refusal, transport: str, peer: str) -> None:
         """Log a refused request (its points, when known, were counted by `consume`)."""
         self._refusals.log(
             error.reason,

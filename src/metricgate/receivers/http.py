@@ -11,7 +11,8 @@ A request goes through these steps, cheapest first; any of them may raise a `Con
    corrupt: 400), and the rest: decode, `ReceiverCore.consume`, the success answer.
 
 A refusal is answered from the error class alone (`errors.py`): its `http_status`, `Retry-After`
-for retryable errors, `Allow` on 405, `Accept-Encoding` on 415, a body the receiver renders
+for retryable errors, `WWW-Authenticate` for `Unauthenticated` ones with a challenge, `Allow` on
+405, `Accept-Encoding` on 415, a body the receiver renders
 (`error_body`), the connection closed after 408 and 413 (the rest of the body is not read). Every
 answer is counted by status in `metricgate_receiver_requests_total`; refusals are logged by
 `ReceiverCore.refused`, at most one warning per reason every few seconds.
@@ -38,10 +39,11 @@ from metricgate.errors import (
     RequestTimeoutError,
     RetryableError,
     TooLargeError,
+    Unauthenticated,
 )
 from metricgate.listeners import HttpListener, HttpReceiverSettings
 from metricgate.receivers import compression
-from metricgate.receivers.core import ReceiverCore, RequestInfo
+from metricgate.receivers.core import REFUSALS, ReceiverCore, Refusal, RequestInfo
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,11 @@ TRANSPORT: Final = "http"
 _CLOSE_AFTER: Final = (408, 413)
 """Answers after which the rest of the body is not worth reading: the connection is closed."""
 
-ErrorBody = Callable[[ConsumeError, web.Request], tuple[bytes, str]]
+ErrorBody = Callable[[Refusal, web.Request], tuple[bytes, str]]
 """A receiver's error body for a refusal, and its `Content-Type`."""
 
 
-def text_error_body(error: ConsumeError, request: web.Request) -> tuple[bytes, str]:
+def text_error_body(error: Refusal, request: web.Request) -> tuple[bytes, str]:
     """The message and a newline, as plain text (remote-write, Pushgateway)."""
     return f"{error}\n".encode(), "text/plain; charset=utf-8"
 
@@ -189,7 +191,7 @@ class HttpReceiver:
                 )
             await self.core.admit(wrapped)
             response = await self._handle(wrapped)
-        except ConsumeError as error:
+        except REFUSALS as error:
             return await self._answer(error, request, wrapped.peer)
         except Exception:
             log.exception("receiver request failed", extra={"receiver": self.core.receiver_id})
@@ -200,13 +202,15 @@ class HttpReceiver:
         self.core.count_request(TRANSPORT, str(response.status))
         return response
 
-    async def _answer(self, error: ConsumeError, request: web.Request, peer: str) -> web.Response:
+    async def _answer(self, error: Refusal, request: web.Request, peer: str) -> web.Response:
         self.core.refused(error, TRANSPORT, peer)
         status = error.http_status
         body, content_type = self._error_body(error, request)
         headers = {"Content-Type": content_type}
         if isinstance(error, RetryableError):
             headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        elif isinstance(error, Unauthenticated) and error.challenge:
+            headers["WWW-Authenticate"] = error.challenge
         if status == 405:
             headers["Allow"] = self._allow
         elif status == 415:

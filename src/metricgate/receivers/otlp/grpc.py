@@ -29,7 +29,7 @@ from grpc import aio
 
 from metricgate.errors import ConsumeError, RetryableError
 from metricgate.listeners.grpc import bind, server_options
-from metricgate.receivers.core import RequestInfo
+from metricgate.receivers.core import REFUSALS, Refusal, RequestInfo
 from metricgate.receivers.otlp import responses
 from metricgate.receivers.otlp.config import GrpcProtocolConfig
 from metricgate.receivers.otlp.handler import ExportHandler
@@ -91,7 +91,7 @@ class GrpcServer:
             result = handler.decode(request, False)
             lease.release()
             accepted = await handler.consume(result, TRANSPORT, peer)
-        except ConsumeError as error:
+        except REFUSALS as error:
             await self._abort(context, error, peer)
         except Exception:
             log.exception("otlp grpc export failed", extra={"receiver": core.receiver_id})
@@ -101,7 +101,7 @@ class GrpcServer:
         core.count_request(TRANSPORT, grpc.StatusCode.OK.name)
         return responses.export_response(accepted.rejected, accepted.error_message, False)
 
-    async def _abort(self, context: Context, error: ConsumeError, peer: str) -> NoReturn:
+    async def _abort(self, context: Context, error: Refusal, peer: str) -> NoReturn:
         core = self.handler.core
         core.refused(error, TRANSPORT, peer)
         code = grpc.StatusCode[error.grpc_code]

@@ -19,8 +19,9 @@ from typing import Final
 
 from aiohttp import web
 
-from metricgate.errors import ConsumeError, RetryableError, UnsupportedError
+from metricgate.errors import RetryableError, UnsupportedError
 from metricgate.receivers import compression
+from metricgate.receivers.core import Refusal
 from metricgate.receivers.http import HttpReceiver, HttpRequest
 from metricgate.receivers.otlp import responses
 from metricgate.receivers.otlp.config import HttpProtocolConfig
@@ -74,7 +75,7 @@ class HttpServer:
         return web.Response(body=body, content_type=JSON if as_json else PROTOBUF)
 
 
-def _error_body(error: ConsumeError, request: web.Request) -> tuple[bytes, str]:
+def _error_body(error: Refusal, request: web.Request) -> tuple[bytes, str]:
     # JSON unless the client speaks protobuf: readable for humans and tools.
     as_json = request.content_type != PROTOBUF
     retry_after = error.retry_after if isinstance(error, RetryableError) else None
