@@ -77,6 +77,7 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from metricgate.pipeline.service import Service
+    from metricgate.processors.relabel import playground
     from metricgate.telemetry import configure_logging
 
     registry = default_registry()
@@ -97,7 +98,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         pass
     source = args.config or "<built-in default>"
     text = Path(args.config).read_text("utf-8") if args.config else default_config_text()
-    return asyncio.run(_serve(Service(config), _audit(config, source, text)))
+    service = Service(config)
+    playground.install(service.host, config)
+    return asyncio.run(_serve(service, _audit(config, source, text)))
 
 
 def _audit(config: Config, source: str, text: str) -> Callable[[], Awaitable[AuditLog]]:

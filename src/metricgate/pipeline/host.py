@@ -1,4 +1,5 @@
-"""What a component can reach while it runs: telemetry, admission control, the telemetry server."""
+"""What a component can reach while it runs: telemetry, admission control, the telemetry server
+(its routes, and the operator console's panels)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aiohttp import web
 
 from metricgate.pipeline.inflight import InFlightBytes
 from metricgate.pipeline.memory import MemoryGuard
+from metricgate.telemetry.console import Console, ConsolePanel
 from metricgate.telemetry.metrics import SelfMetrics
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -28,3 +30,11 @@ class Host:
         """Serve a component's debug or status page on the telemetry address."""
         if self._app is not None and not self._app.frozen:
             self._app.router.add_route(method, path, handler)
+
+    def add_console_panel(self, name: str, panel: ConsolePanel) -> None:
+        """Show a component's state in the operator console, at `/api/console/<name>`; a panel
+        registered again under the same name replaces the earlier one (no-op without a telemetry
+        server)."""
+        console = Console.of(self._app) if self._app is not None else None
+        if console is not None:
+            console.add_panel(name, panel)

@@ -19,6 +19,7 @@ from metricgate.config import Config
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.meter import PointMeter
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.telemetry import SelfMetrics, TelemetryServer
 
@@ -67,7 +68,9 @@ class Service:
             )
             for processor_id in reversed(pipeline.processors):
                 spec = config.processors[processor_id]
-                processor = spec.factory.create(processor_id, spec.config, consumer)
+                outgoing = self.telemetry.processor_outgoing.labels(processor_id, pipeline_id)
+                metered = PointMeter(consumer, outgoing.inc)
+                processor = spec.factory.create(processor_id, spec.config, metered)
                 if not isinstance(processor, Processor):
                     raise TypeError(f"factory for {processor_id!r} did not build a Processor")
                 self.processors.append((pipeline_id, processor))
@@ -103,6 +106,10 @@ class Service:
             ["exporter"],
             lambda: {(eid,): float(q.capacity) for eid, q in queues.items()},
         )
+        if self.telemetry_server is not None:
+            self.telemetry_server.console.show_gateway(
+                config, lambda: {eid: (q.size, q.capacity) for eid, q in queues.items()}
+            )
 
     async def start(self) -> None:
         """Start everything in dependency order; on failure, stop what started and re-raise."""

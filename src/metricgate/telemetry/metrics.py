@@ -74,6 +74,12 @@ class SelfMetrics:
             ["processor", "reason"],
             registry=r,
         )
+        self.processor_outgoing = Counter(
+            "metricgate_processor_outgoing_points",
+            "Data points a processor handed to the next stage of a pipeline (counted per batch).",
+            ["processor", "pipeline"],
+            registry=r,
+        )
         self.cardinality_refused_series = Counter(
             "metricgate_cardinality_refused_series",
             "New series a cardinality limiter refused (folded or dropped), by metric and cap.",

@@ -4,7 +4,8 @@
 process runs; `/readyz` answers 200 once every component started and 503 while starting or
 draining. Components add their own pages (e.g. the cardinality limiter's top offenders) through
 `Host.add_route` before the server starts. The server listens through `HttpListener`, with the
-header and idle timeouts and the connection limit of `service.telemetry.metrics`.
+header and idle timeouts and the connection limit of `service.telemetry.metrics`. The operator
+console (`/`, `/api/console/...`, `/-/reload`) is installed on the same application.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from metricgate.telemetry.console import Console
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ class TelemetryServer:
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
+        self.console = Console(metrics)
+        self.console.install(self.app)
         # Imported here, not at the top: `metricgate.listeners` needs `metricgate.config`, whose
         # loader imports the pipeline, which imports this module (an import cycle otherwise).
         from metricgate.listeners import HttpListener, HttpListenerSettings

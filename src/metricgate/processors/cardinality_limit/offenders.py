@@ -1,9 +1,12 @@
-"""What the limiters tell operators: self-metric gauges and the `/debug/cardinality` page.
+"""What the limiters tell operators: self-metric gauges, the `/debug/cardinality` page and the
+operator console's cardinality explorer.
 
 `GET /debug/cardinality` on the telemetry address lists, per limiter, the metrics with the most
 series seen in the window (passed + refused) and, for each, the labels with the most distinct
 values, so the label that exploded stands out. Parameters: `limit` (metrics per limiter, default
-20), `format=text` for a plain-text table, `processor=<id>` for one limiter.
+20), `format=text` for a plain-text table, `processor=<id>` for one limiter. The console panel
+`cardinality` (`/api/console/cardinality`) serves the same reports, with `tenant=<id>` reserved
+for per-tenant trackers.
 
 Invariant: everything here reads limiter state at request or scrape time; nothing runs per point.
 All limiters of one gateway share one route and one set of gauge families (`_Board`).
@@ -13,11 +16,13 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
+from metricgate.errors import ConfigError
 from metricgate.model import AttributeValue, Resource
 from metricgate.pipeline.host import Host
 from metricgate.processors.cardinality_limit.tracker import (
@@ -25,6 +30,7 @@ from metricgate.processors.cardinality_limit.tracker import (
     LabelValues,
     MetricStats,
 )
+from metricgate.telemetry.console import ConsolePanel
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
@@ -71,19 +77,42 @@ class _Board:
                     out[(limiter.component_id, scope)] = float(value)
         return out
 
-    async def handle(self, request: web.Request) -> web.Response:
+    def reports(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The reports `query` asks for (`limit`, `processor`); ConfigError naming a bad one."""
         try:
-            limit = int(request.query.get("limit", _DEFAULT_LIMIT))
+            limit = int(query.get("limit", _DEFAULT_LIMIT))
             if not 1 <= limit <= _MAX_LIMIT:
                 raise ValueError
         except ValueError:
-            return web.Response(status=400, text=f"limit: expected 1..{_MAX_LIMIT}\n")
-        wanted = request.query.get("processor")
-        reports = [
+            raise ConfigError(
+                f"limit: expected 1..{_MAX_LIMIT}, got {query.get('limit')!r}"
+            ) from None
+        wanted = query.get("processor")
+        return [
             report(limiter, limit)
             for limiter in self.limiters
             if wanted is None or limiter.component_id == wanted
         ]
+
+    def console(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The console's cardinality explorer: the reports, and the tenants they are split by.
+
+        Per-tenant limits (`tenants.<id>.max_series`) will give a limiter one tracker per tenant,
+        each report then naming its `tenant`; `tenant=<id>` selects those, and `tenants` lists
+        them for the page's selector. Until then every report is gateway-wide and `tenants` empty.
+        """
+        reports = self.reports(query)
+        tenants = sorted({str(r["tenant"]) for r in reports if r.get("tenant")})
+        wanted = query.get("tenant")
+        if wanted:
+            reports = [r for r in reports if r.get("tenant") == wanted]
+        return {"limiters": reports, "tenants": tenants}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            reports = self.reports(request.query)
+        except ConfigError as exc:
+            return web.Response(status=400, text=f"{exc}\n")
         if request.query.get("format") == "text":
             return web.Response(text="".join(render_text(r) for r in reports) or "no limiters\n")
         return web.json_response({"limiters": reports}, dumps=lambda o: json.dumps(o, indent=1))
@@ -117,6 +146,7 @@ def register(host: Host, limiter: CardinalityLimiter) -> None:
             board.limits,
         )
         host.add_route("GET", PATH, board.handle)
+        host.add_console_panel("cardinality", ConsolePanel("Cardinality", board.console))
     board.limiters.append(limiter)
 
 

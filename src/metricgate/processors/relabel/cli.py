@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
-from metricgate.config.errors import format_validation_error
 from metricgate.errors import ConfigError
 from metricgate.processors.relabel.config import RelabelConfig
-from metricgate.relabel.rules import Drop, LabelPairs, RuleSet, Step
+from metricgate.processors.relabel.explain import (
+    relabel_processors,
+    rules_from_yaml,
+    trace_text,
+)
+from metricgate.relabel.rules import RuleSet
 from metricgate.relabel.selector import SelectorError, parse_series
 
 
@@ -64,30 +67,6 @@ def run_relabel_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def trace_text(rules: RuleSet, labels: LabelPairs) -> str:
-    """The step-by-step report for one series."""
-    trace: list[Step] = []
-    result = rules.apply(labels, trace)
-    lines = [f"input:   {format_series(labels)}"]
-    for number, step in enumerate(trace, 1):
-        note = {"skipped": "  (if: did not match; skipped)", "dropped": "  => dropped"}
-        lines.append(f"rule {number}: {step.rule.describe()}{note.get(step.outcome, '')}")
-        if step.outcome == "applied":
-            lines.append(f"    -> {format_series(step.labels)}")
-    if isinstance(result, Drop):
-        lines.append(f"result:  dropped ({result.reason}): {result.detail}")
-    else:
-        lines.append(f"result:  {format_series(result)}")
-    return "\n".join(lines)
-
-
-def format_series(labels: LabelPairs) -> str:
-    values = dict(labels)
-    name = values.pop("__name__", "")
-    pairs = ",".join(f"{k}={_quote(v)}" for k, v in sorted(values.items()))
-    return f"{name}{{{pairs}}}"
-
-
 def load_relabel_config(path: Path, processor: str | None) -> RelabelConfig:
     """The relabel config in `path` (gateway config, relabel mapping or rule list)."""
     try:
@@ -98,23 +77,14 @@ def load_relabel_config(path: Path, processor: str | None) -> RelabelConfig:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if isinstance(raw, dict) and "processors" in raw:
         return _from_gateway_config(path, processor)
-    body = {"relabel_configs": raw} if isinstance(raw, list) else raw
-    try:
-        return RelabelConfig.model_validate(body or {})
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "", RelabelConfig)) from exc
+    return rules_from_yaml(raw)
 
 
 def _from_gateway_config(path: Path, processor: str | None) -> RelabelConfig:
     from metricgate.config import load_config
     from metricgate.pipeline.registry import default_registry
 
-    config = load_config(path, default_registry())
-    found = {
-        pid: spec.config
-        for pid, spec in config.processors.items()
-        if spec.factory.type == "relabel" and isinstance(spec.config, RelabelConfig)
-    }
+    found = relabel_processors(load_config(path, default_registry()))
     if processor is not None:
         if processor not in found:
             known = ", ".join(sorted(found)) or "none"
@@ -126,8 +96,3 @@ def _from_gateway_config(path: Path, processor: str | None) -> RelabelConfig:
             f"processors: expected one relabel processor or --processor (found: {known})"
         )
     return next(iter(found.values()))
-
-
-def _quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
