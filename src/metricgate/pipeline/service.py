@@ -2,7 +2,9 @@
 
 Build: one instance per configured exporter (shared by the pipelines that list it, each behind its
 own `ExporterQueue`), one processor chain per pipeline (processors keep per-pipeline state, as in
-the Collector), one instance per receiver feeding every pipeline that lists it.
+the Collector), one instance per receiver feeding every pipeline that lists it. What each processor
+hands on is counted per pipeline by a `PointMeter` (once per batch), and the console is shown the
+graph (`Console.show_gateway`).
 
 Start order is exporters, processors (last first), receivers, so nothing receives data before its
 consumers run. Shutdown is the reverse, within `service.shutdown_timeout`: receivers stop accepting,
