@@ -279,3 +279,28 @@ async def test_queue_gauges_report_size_and_capacity() -> None:
         )
     finally:
         await service.shutdown(time.monotonic() + 0.2)
+
+
+async def test_shutdown_ends_an_exporter_waiting_to_retry_within_the_deadline() -> None:
+    # Setting `stopping` and cancelling the worker in the same loop iteration must not lose the
+    # cancellation (asyncio.wait_for swallows it on Python 3.11), or shutdown waits forever.
+    service = build(
+        """
+receivers: {inject: {}}
+exporters:
+  flaky:
+    fail_times: 1000000
+    sending_queue: {num_consumers: 1}
+    retry_on_failure: {initial_interval: 0.05, max_interval: 0.05}
+service:
+  telemetry: {metrics: {address: ""}}
+  pipelines: {metrics: {receivers: [inject], exporters: [flaky]}}
+"""
+    )
+    await service.start()
+    await InjectReceiver.instances["inject"].push(number_batch({"a": 1}))
+    flaky = FlakyExporter.instances["flaky"]
+    await wait_for(lambda: flaky.attempts >= 2)
+    started = time.monotonic()
+    await asyncio.wait_for(service.shutdown(time.monotonic() + 0.2), 5)
+    assert time.monotonic() - started < 2

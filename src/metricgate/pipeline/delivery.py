@@ -25,14 +25,13 @@ as sent or send-failed; never when it was merely queued.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from metricgate.errors import PartialExportError, PermanentError, RetryableError
 from metricgate.model import Batch
 from metricgate.pipeline.failure_log import FailureLog
-from metricgate.pipeline.retry import Backoff, RetrySettings
+from metricgate.pipeline.retry import Backoff, RetrySettings, sleep_unless
 from metricgate.telemetry.metrics import SelfMetrics
 
 W = TypeVar("W")
@@ -105,9 +104,8 @@ class Delivery:
                         return
                     self._retries.inc()
                     self.failures.retrying(exc, wait, points)
-                    with contextlib.suppress(TimeoutError):
-                        # Shutdown cuts the wait short for one last attempt.
-                        await asyncio.wait_for(self.stopping.wait(), wait)
+                    # Shutdown cuts the wait short for one last attempt.
+                    await sleep_unless(self.stopping, wait)
                     continue
                 self._settle(points if delivered is None else delivered)
                 return

@@ -18,6 +18,7 @@ Invariant: a backoff never waits less than the backend asked for, and never give
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from bisect import bisect_left
@@ -74,6 +75,22 @@ class Backoff:
             return None
         self.interval = min(self.interval * settings.multiplier, settings.max_interval)
         return wait
+
+
+async def sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less if `event` is set meanwhile (shutdown cutting a backoff short).
+
+    Not `asyncio.wait_for(event.wait(), seconds)`: on Python 3.11 that swallows a cancellation
+    arriving in the same loop iteration as the event, and a worker cancelled by shutdown then
+    runs on forever.
+    """
+    if event.is_set():
+        return
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((waiter,), timeout=seconds)
+    finally:
+        waiter.cancel()
 
 
 def retry_after_seconds(header: str | None, now: float | None = None) -> float:
