@@ -2,7 +2,7 @@
 
 A segment starts with a 16-byte header naming the key that sealed it: magic `MGE1`, version 1,
 three reserved bytes, and the key id (8 bytes: HMAC-SHA256 of the key with a fixed label, so the id
-tells nothing about the key). Each record is `nonce (12 random bytes) || ciphertext || tag (16)`,
+tells nothing about the key). Each record is `nonce (12 bytes) || ciphertext || tag (16)`,
 authenticated together with the segment header and the caller's `associated` bytes (the writer
 should pass the segment number and the record's sequence, so records cannot be moved between
 segments or reordered unnoticed). Rotation: a new `key_file` seals new segments; keys listed in
@@ -14,8 +14,11 @@ segments or reordered unnoticed). Rotation: a new `key_file` seals new segments;
     opener = keyring.opener(header)            # for a segment being read
     record = opener.open(stored, associated)   # or RecordIntegrityError
 
-Random 96-bit nonces are safe for 2^32 records per key (NIST SP 800-38D), far beyond a queue's
-lifetime between rotations.
+Nonces are a sealer's random 64-bit prefix followed by its 32-bit record counter (a new random
+prefix every 2^32 records), NIST SP 800-38D's deterministic construction with a random fixed
+field: within one sealer nonces never repeat, and two sealers share a prefix with a chance of
+about n^2 / 2^65 for n sealers of one key, so a queue may seal any number of records under one
+key (fully random 96-bit nonces would be limited to 2^32 records, days for a busy queue).
 
 Invariant: `open` returns a record only if it was sealed by `seal` with the same key, header and
 associated bytes; anything else (tampered, truncated, other key, moved) raises
@@ -31,6 +34,7 @@ import hashlib
 import hmac
 import os
 import re
+import struct
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -49,6 +53,8 @@ OVERHEAD = NONCE_SIZE + TAG_SIZE
 """Bytes a sealed record has beyond the record itself."""
 KEY_SIZE = 32
 _ID_LABEL = b"metricgate encryption key id"
+_COUNTER = struct.Struct(">I")
+_MAX_COUNT = 1 << 32
 
 
 class EncryptionConfig(ComponentConfig):
@@ -102,16 +108,22 @@ class RecordCodec(Protocol):
 
 
 class SegmentSealer:
-    """Seals the records of one new segment with the current key."""
+    """Seals records with the current key; `header` starts each segment it seals."""
 
-    __slots__ = ("_aead", "header")
+    __slots__ = ("_aead", "_count", "_prefix", "header")
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
         self.header = MAGIC + bytes([VERSION, 0, 0, 0]) + key_id(key)
+        self._prefix = os.urandom(NONCE_SIZE - 4)
+        self._count = 0
 
     def seal(self, record: bytes, associated: bytes = b"") -> bytes:
-        nonce = os.urandom(NONCE_SIZE)
+        count = self._count
+        if count >= _MAX_COUNT:  # never reuse a nonce: a new random prefix
+            self._prefix, count = os.urandom(NONCE_SIZE - 4), 0
+        self._count = count + 1
+        nonce = self._prefix + _COUNTER.pack(count)
         return nonce + self._aead.encrypt(nonce, record, self.header + associated)
 
     def __repr__(self) -> str:
@@ -161,15 +173,14 @@ class Keyring:
             for index, path in enumerate(config.previous_key_files)
         ]
         for name, path in named:
+            where = f"{key_path}.{name}" if key_path else name
             try:
                 with open(path, "rb") as handle:
                     keys.append(parse_key(handle.read()))
             except OSError as exc:
-                raise ConfigError(
-                    f"{key_path}.{name}: cannot read {path}: {exc.strerror or exc}"
-                ) from None
+                raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
             except ValueError as exc:
-                raise ConfigError(f"{key_path}.{name}: {path}: {exc}") from None
+                raise ConfigError(f"{where}: {path}: {exc}") from None
         return cls(keys[0], keys[1:])
 
     def sealer(self) -> SegmentSealer:

@@ -3,10 +3,12 @@
 `lanes.py` runs several of them for a `LanedExporter` and says why. A `MemoryLane` holds pieces
 in a bounded queue (by samples) and joins those that arrive within `flush_interval` into requests
 of at most `max_samples` samples and `max_bytes` bytes; a `DiskLane` reads the same from its
-write-ahead-log shard and acknowledges a request's records once it is settled. Both deliver with
-the exporter's `Delivery` (retries, counting, failure log).
+write-ahead-log shard (the piece's tenant is the record's tag) and acknowledges a request's
+records once it is settled. Both deliver with the exporter's `Delivery` (retries, counting,
+failure log).
 
-Invariant: a lane has at most one request in flight, and sends its pieces in the order queued.
+Invariant: a lane has at most one request in flight, and sends its pieces in the order queued;
+a request holds the pieces of one tenant only (the exporter sends it with that tenant's header).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class Piece(Protocol):
     def points(self) -> int:
         """The data points it carries (what the sent / send-failed counters count)."""
 
+    @property
+    def tenant(self) -> str:
+        """Whose data it is ("" for none): pieces of two tenants never share a request."""
+
 
 @dataclass(frozen=True, slots=True)
 class LaneSettings:
@@ -54,15 +60,17 @@ class LaneSettings:
 
 
 class LaneRequest:
-    """One request of a lane: its pieces' bytes joined. The same object is retried, so an
-    exporter may keep what it derives from the body (compressed forms) in `cache`."""
+    """One request of a lane: its pieces' bytes joined, all of one `tenant`. The same object is
+    retried, so an exporter may keep what it derives from the body (compressed forms) in
+    `cache`."""
 
-    __slots__ = ("body", "cache", "points", "samples")
+    __slots__ = ("body", "cache", "points", "samples", "tenant")
 
-    def __init__(self, body: bytes, samples: int, points: int) -> None:
+    def __init__(self, body: bytes, samples: int, points: int, tenant: str = "") -> None:
         self.body = body
         self.samples = samples
         self.points = points
+        self.tenant = tenant
         self.cache: dict[object, bytes | None] = {}
 
 
@@ -165,7 +173,7 @@ class MemoryLane(Lane):
             first = self._carry or self._took(await self.queue.get())
             self._carry = None
             parts, samples, points = [first.data], first.samples, first.points
-            size, taken = len(first.data), 1
+            size, taken, tenant = len(first.data), 1, first.tenant
             deadline = time.monotonic() + settings.flush_interval
             try:
                 try:
@@ -173,8 +181,10 @@ class MemoryLane(Lane):
                         following = await self._next(deadline)
                         if following is None:
                             break
-                        if samples + following.samples > max_samples or (
-                            max_bytes and size + len(following.data) > max_bytes
+                        if (
+                            samples + following.samples > max_samples
+                            or (max_bytes and size + len(following.data) > max_bytes)
+                            or following.tenant != tenant
                         ):
                             self._carry = following
                             break
@@ -186,7 +196,7 @@ class MemoryLane(Lane):
                 except asyncio.CancelledError:
                     self.delivery.failed("shutdown", points)  # taken, never attempted
                     raise
-                await self._send(LaneRequest(b"".join(parts), samples, points))
+                await self._send(LaneRequest(b"".join(parts), samples, points, tenant))
             finally:
                 for _ in range(taken):
                     self.queue.task_done()
@@ -245,18 +255,21 @@ class DiskLane(Lane):
             if not records:
                 await asyncio.sleep(0.05)  # nothing readable yet: never spin
                 continue
-            request = LaneRequest(
-                b"".join(r.payload for r in records),
-                sum(r.samples for r in records),
-                sum(r.points for r in records),
-            )
-            self.busy = True
-            try:
-                await self._send(request)
-            except LeftOnDisk:
-                return
-            finally:
-                self.busy = False
+            intact = [r for r in records if r.intact]  # the others were counted and logged
+            if intact:
+                request = LaneRequest(
+                    b"".join(r.payload for r in intact),
+                    sum(r.samples for r in intact),
+                    sum(r.points for r in intact),
+                    intact[0].tag.decode(errors="replace"),
+                )
+                self.busy = True
+                try:
+                    await self._send(request)
+                except LeftOnDisk:
+                    return
+                finally:
+                    self.busy = False
             try:
                 shard.ack(records[-1].end)
             except OSError:

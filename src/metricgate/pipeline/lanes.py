@@ -4,7 +4,8 @@ Remote-write must deliver a series' samples in timestamp order, yet one sender c
 Collector's single-consumer limit). A `LanedExporter` therefore partitions each batch into pieces
 per lane (`partition(batch, lanes)`, the same key always on the same lane, e.g. `key % lanes`);
 each lane joins its pieces, in order, into requests of at most `max_samples` samples and
-`max_bytes` bytes (or whatever arrived within `flush_interval`) and sends one request at a time
+`max_bytes` bytes (or whatever arrived within `flush_interval`), never joining pieces of two
+tenants (`Piece.tenant`: one request, one `X-Scope-OrgID`), and sends one request at a time
 through the core's `Delivery` (retries, counting, failure log: the same as every other exporter).
 Lanes are the core's ordered mode, not a second core: `ExporterQueue` runs them instead of its
 batch workers when the exporter is a `LanedExporter`. This module holds the contract and runs the
@@ -125,6 +126,7 @@ class Lanes:
             segment_bytes=storage.segment_bytes,
             name=self.exporter_id,
             on_drop=drop_counter(self.telemetry, self.exporter_id),
+            keyring=storage.keyring(),
         )
         wal.start()
         send = self.exporter.send
@@ -151,7 +153,12 @@ class Lanes:
                 f"persistent queue of exporter {self.exporter_id} is full", retry_after=1.0
             )
         per_lane = encode(wal.shard_count)
-        wal.append([[(p.data, p.samples, p.points) for p in pieces] for pieces in per_lane])
+        wal.append(
+            [
+                [(p.data, p.samples, p.points, p.tenant.encode()) for p in pieces]
+                for pieces in per_lane
+            ]
+        )
 
     async def submit(self, encode: Encode) -> None:
         """Encode and queue in order: memory, waiting for room; disk, as `append`."""

@@ -34,11 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from metricgate.config.types import ByteSize
+from metricgate.errors import ConfigError
 from metricgate.model import Batch
-from metricgate.pipeline.wal import HEADER_V1, ShardLog, WriteAheadLog, _parse, find_magic
+from metricgate.pipeline.encryption import EncryptionConfig, Keyring
+from metricgate.pipeline.wal import ShardLog, WriteAheadLog
+from metricgate.pipeline.wal_records import HEADER_V1, find_magic, parse
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
@@ -75,6 +78,25 @@ class StorageSettings(BaseModel):
     segment_bytes: ByteSize = Field(default=16 << 20, ge=4096)
     """Size at which a segment file is closed and a new one begun (at most a quarter of
     `max_disk_bytes` is used, so `drop_oldest` always has a sealed segment to drop)."""
+    encryption: EncryptionConfig | None = None
+    """Seal every record with AES-256-GCM under `key_file` (see `wal_records.py`); the key
+    files are read when the config is loaded, so a missing or malformed key is a config error."""
+
+    @field_validator("encryption")
+    @classmethod
+    def _keys_readable(cls, value: EncryptionConfig | None) -> EncryptionConfig | None:
+        if value is not None:
+            try:
+                Keyring.from_config(value, "")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def keyring(self) -> Keyring | None:
+        """The keys of `encryption`, read now (None without encryption)."""
+        if self.encryption is None:
+            return None
+        return Keyring.from_config(self.encryption, "sending_queue.storage.encryption")
 
 
 class UnencodableBatch(ValueError):
@@ -133,7 +155,7 @@ class PersistentQueue:
         self.wal: WriteAheadLog | None = None
         self.pending_records = 0
         """Records on disk not yet acknowledged (batches waiting or in flight)."""
-        self._buffer: deque[tuple[int, bytes, int]] = deque()
+        self._buffer: deque[tuple[int, bytes, int, bool]] = deque()
         self._in_flight: deque[Entry] = deque()
         self._wake = asyncio.Event()
         self._closing = False
@@ -154,6 +176,7 @@ class PersistentQueue:
             segment_bytes=segment,
             name=self.name,
             on_drop=self._dropped,
+            keyring=self.settings.keyring(),
         )
         self.wal.start()
         self.pending_records = count_records(self.shard)
@@ -252,11 +275,14 @@ class PersistentQueue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            end, payload, points = self._buffer.popleft()
+            end, payload, points, intact = self._buffer.popleft()
             if end <= self.shard.acked:
                 continue  # its segment was dropped (drop_oldest) after it was read
             entry = Entry(end, Batch(), points)
             self._in_flight.append(entry)
+            if not intact:  # failed authentication: counted by the log, acknowledged here
+                self.done(entry)
+                continue
             try:
                 entry.batch, rejected = self.codec.decode(payload)
             except Exception as exc:  # DecodeError, or a bug: never wedge the queue on one record
@@ -274,7 +300,7 @@ class PersistentQueue:
 
     def _refill(self) -> bool:
         records = self.shard.read(1 << 62, READ_AHEAD_BYTES)
-        self._buffer.extend((r.end, r.payload, r.points) for r in records)
+        self._buffer.extend((r.end, r.payload, r.points, r.intact) for r in records)
         return bool(records)
 
     def done(self, entry: Entry) -> None:
@@ -314,9 +340,9 @@ def count_records(shard: ShardLog) -> int:
         if segment.end <= shard.acked or not segment.size:
             continue
         data = segment.path.read_bytes()
-        pos = max(0, shard.acked - segment.base)
+        pos = max(shard.data_start(segment), shard.acked - segment.base)
         while pos + HEADER_V1.size <= len(data):
-            record, size = _parse(data, pos)
+            record, size = parse(data, pos)
             if record is not None:
                 count += 1
                 pos += size
@@ -347,7 +373,8 @@ def queue_directory(storage: StorageSettings, exporter_id: str) -> Path:
 
 def drop_counter(telemetry: SelfMetrics, exporter_id: str) -> Callable[[str, int, int], None]:
     """The callback a disk queue reports drops to: records by reason, and their points as
-    send-failed (`queue_full`, `queue_corrupt`, `queue_truncated`, `queue_decode`)."""
+    send-failed (`queue_full`, `queue_corrupt`, `queue_truncated`, `queue_decode`,
+    `queue_integrity`)."""
 
     def dropped(reason: str, records: int, points: int) -> None:
         if records:

@@ -9,16 +9,23 @@ Layout under `<storage.directory>/<exporter id>/`: `meta.json` (format version, 
 named by the logical offset of their first byte (`00000000000000000000.seg`) and an `ack` file (the
 acknowledged offset, 8 bytes + CRC32, replaced atomically).
 
-A record is `magic "MGW2" | u32 length | u32 crc32 | u32 samples | u64 append time (ms) |
-u32 points` followed by `length` bytes of payload; the CRC covers everything after itself and
-the length. `samples` bounds a request read back (remote-write samples), `points` is the data
-points the record carries (what the sent / send-failed counters count). Format 1 records
-(`"MGW1"`, without `points`, from earlier versions) are still read, with points = samples.
+Records are framed as `wal_records.py` describes: a header with a CRC, then a body of an opaque
+tag (the ordered lanes keep the tenant there) and the payload. `samples` bounds a request read
+back (remote-write samples), `points` is the data points the record carries (what the sent /
+send-failed counters count). Formats 1 and 2 of earlier versions are still read.
 Segments roll at `segment_bytes`; records never span segments.
 
 Recovery: segments wholly below the ack offset are deleted, the newest segment is scanned and cut
 after its last valid record (a torn tail from a crash). A corrupt record found while reading is
 skipped by scanning for the next valid magic + CRC, logged and counted; it never stops the shard.
+
+Encryption at rest (`keyring`): each new segment starts with the header naming the current key,
+and every record written into it is sealed (`wal_records.py` says what is authenticated). A
+segment is only appended to while it is sealed with the current key (a restart with another key,
+or with encryption switched on or off, begins a new segment). A record that does not open (altered,
+moved, another key not configured, or a plain record in an encrypted queue, which could have been
+planted) is handed out as not `intact`, with no payload, counted as dropped (`integrity`) and logged
+once per segment: the reader acknowledges past it and it is never replayed.
 
 Longer than most modules: recovery, reading, acknowledging and dropping share the segment
 bookkeeping and are easier to check together.
@@ -37,100 +44,73 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from metricgate.errors import QueueFullError
+from metricgate.errors import QueueFullError, RecordIntegrityError
+from metricgate.pipeline.encryption import Keyring, SegmentOpener
+from metricgate.pipeline.wal_records import (
+    HEADER,
+    HEADER_V1,
+    HEADER_V2,
+    MAGIC,
+    MAGIC_V1,
+    MAGIC_V2,
+    MAX_RECORD_BYTES,
+    SEAL_OVERHEAD,
+    SEGMENT_HEADER_SIZE,
+    SEGMENT_MAGIC,
+    Record,
+    associated,
+    encode,
+    find_magic,
+    header_at,
+    parse,
+)
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"MGW2"
-HEADER = struct.Struct("<4sIIIQI")
-"""magic, payload length, crc32, samples, append time in ms, points."""
-MAGIC_V1 = b"MGW1"
-HEADER_V1 = struct.Struct("<4sIIIQ")
-"""Format 1: no points field."""
-_TAIL = struct.Struct("<IQI")
-_TAIL_V1 = struct.Struct("<IQ")
-_POINTS = struct.Struct("<I")
-_LENGTH = struct.Struct("<I")
+__all__ = [
+    "HEADER",
+    "HEADER_V1",
+    "HEADER_V2",
+    "MAGIC",
+    "MAGIC_V1",
+    "MAGIC_V2",
+    "Piece",
+    "Record",
+    "ShardLog",
+    "WalStats",
+    "WriteAheadLog",
+]
+
 _ACK = struct.Struct("<QI")
-MAX_RECORD_BYTES = 256 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 FORMAT_VERSION = 1
+INTEGRITY = "integrity"
+"""Drop reason of records that fail authentication in an encrypted queue."""
 
 FsyncPolicy = Literal["always", "batch", "never"]
 FullPolicy = Literal["refuse", "drop_oldest"]
-
-
-def encode_record(payload: bytes, samples: int, time_ms: int, points: int) -> bytes:
-    """One record: header + payload (see module docstring)."""
-    tail = _TAIL.pack(samples, time_ms, points)
-    crc = zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(_LENGTH.pack(len(payload)))))
-    return HEADER.pack(MAGIC, len(payload), crc, samples, time_ms, points) + payload
-
-
-@dataclass(slots=True)
-class Record:
-    """A record read back: where it ends in the shard's stream, its payload and counts."""
-
-    end: int
-    payload: bytes
-    samples: int
-    time_ms: int
-    points: int
-
-
-def _parse(data: bytes | memoryview, pos: int) -> tuple[Record | None, int]:
-    """The valid record at `pos` of `data` and its size, (None, 0) if there is none (yet)."""
-    if len(data) - pos < HEADER_V1.size:
-        return None, 0
-    # Format 2's header is format 1's plus `points`: read the common part, then that.
-    magic, length, crc, samples, time_ms = HEADER_V1.unpack_from(data, pos)
-    if magic == MAGIC:
-        if len(data) - pos < HEADER.size:
-            return None, 0
-        points = _POINTS.unpack_from(data, pos + HEADER_V1.size)[0]
-        tail = _TAIL.pack(samples, time_ms, points)
-        size = HEADER.size
-    elif magic == MAGIC_V1:
-        points = samples
-        tail = _TAIL_V1.pack(samples, time_ms)
-        size = HEADER_V1.size
-    else:
-        return None, 0
-    if length > MAX_RECORD_BYTES or len(data) - pos - size < length:
-        return None, 0
-    start = pos + size
-    payload = bytes(data[start : start + length])
-    if zlib.crc32(payload, zlib.crc32(tail, zlib.crc32(_LENGTH.pack(length)))) != crc:
-        return None, 0
-    return Record(0, payload, samples, time_ms, points), size + length
-
-
-def find_magic(data: bytes, pos: int) -> int:
-    """Where the next record header (of either format) may start at or after `pos`; -1: none."""
-    found = [i for i in (data.find(MAGIC, pos), data.find(MAGIC_V1, pos)) if i >= 0]
-    return min(found) if found else -1
-
-
-def header_at(data: bytes, pos: int) -> tuple[int, int, int] | None:
-    """(header size, payload length, append time) of a plausible header at `pos`, else None."""
-    magic = data[pos : pos + 4]
-    header = HEADER if magic == MAGIC else HEADER_V1 if magic == MAGIC_V1 else None
-    if header is None or len(data) - pos < header.size:
-        return None
-    fields = header.unpack_from(data, pos)
-    return header.size, int(fields[1]), int(fields[4])
+Piece = tuple[bytes, int, int] | tuple[bytes, int, int, bytes]
+"""What `WriteAheadLog.append` writes: (payload, samples, points[, tag])."""
 
 
 @dataclass
 class Segment:
+    """One segment file; what its start says (plain or sealed, and by which key) is read once."""
+
     base: int
     path: Path
     size: int
+    data_start: int = -1
+    """Where its first record starts: after the header of a sealed segment; -1 until known."""
+    opener: SegmentOpener | None = None
+    refusal: str = ""
+    """Why none of its records can be replayed (encryption mismatch); "" if they can."""
+    reported: bool = False
 
     @property
     def end(self) -> int:
@@ -157,13 +137,28 @@ class ShardLog:
     """One shard's append-only log, read cursor and ack offset."""
 
     def __init__(
-        self, path: Path, segment_bytes: int, fsync: FsyncPolicy, stats: WalStats, name: str
+        self,
+        path: Path,
+        segment_bytes: int,
+        fsync: FsyncPolicy,
+        stats: WalStats,
+        name: str,
+        *,
+        index: int = 0,
+        keyring: Keyring | None = None,
     ) -> None:
         self.path = path
         self.segment_bytes = segment_bytes
         self.fsync = fsync
         self.stats = stats
         self.name = name
+        self.index = index
+        """The shard's number: sealed records are authenticated with it."""
+        self.keyring = keyring
+        self._sealer = keyring.sealer() if keyring is not None else None
+        self._extra = HEADER.size + (SEAL_OVERHEAD if keyring is not None else 0)
+        self._peeked: tuple[int, Record] | None = None
+        """A record opened by a read that stopped before it (its offset), for the next read."""
         self.segments: list[Segment] = []
         self.acked = 0
         self.persisted_ack = 0
@@ -232,9 +227,10 @@ class ShardLog:
     def _repair_tail(self, segment: Segment) -> None:
         """Cut the newest segment after its last valid record (a write torn by a crash)."""
         data = segment.path.read_bytes()
-        pos, good = 0, 0
+        sealed = data[:4] == SEGMENT_MAGIC and len(data) >= SEGMENT_HEADER_SIZE
+        pos = good = SEGMENT_HEADER_SIZE if sealed else 0
         while pos < len(data):
-            record, size = _parse(data, pos)
+            record, size = parse(data, pos)
             if record is not None:
                 pos += size
                 good = pos
@@ -262,6 +258,47 @@ class ShardLog:
             _fsync_dir(self.path)
         return Segment(base, path, 0)
 
+    # -- what a segment's start says (plain or sealed) ------------------------------------------
+
+    def data_start(self, segment: Segment) -> int:
+        """Where `segment`'s first record starts (after its header when sealed)."""
+        if segment.data_start < 0:
+            self._inspect(segment)
+        return max(segment.data_start, 0)
+
+    def _inspect(self, segment: Segment) -> None:
+        if segment.size == 0:
+            return  # empty: whoever writes first decides
+        head = _pread(segment.path, 0, SEGMENT_HEADER_SIZE)
+        keyring = self.keyring
+        if head[:4] == SEGMENT_MAGIC and len(head) == SEGMENT_HEADER_SIZE:
+            segment.data_start = SEGMENT_HEADER_SIZE
+            if keyring is None:
+                segment.refusal = (
+                    "the segment is encrypted and sending_queue.storage.encryption is not set"
+                )
+                return
+            try:
+                segment.opener = keyring.opener(head)
+            except RecordIntegrityError as exc:
+                segment.refusal = str(exc)
+            return
+        segment.data_start = 0
+        if keyring is not None:
+            segment.refusal = (
+                "the segment was written without encryption; an encrypted queue replays only "
+                "records it can authenticate"
+            )
+
+    def _writable(self, segment: Segment) -> bool:
+        """Whether new records may go into `segment`: it is empty, or sealed as they would be."""
+        if segment.size == 0:
+            return True
+        self.data_start(segment)
+        if self._sealer is None:
+            return segment.data_start == 0 and not segment.refusal
+        return segment.opener is not None and segment.opener.header == self._sealer.header
+
     # -- writing -----------------------------------------------------------------------------
 
     @property
@@ -276,16 +313,40 @@ class ShardLog:
     def disk_bytes(self) -> int:
         return sum(s.size for s in self.segments)
 
-    def append(self, record: bytes, time_ms: int) -> None:
+    def record_size(self, payload: int, tag: int) -> int:
+        """Bytes a record of a `payload`-byte payload and a `tag`-byte tag takes on disk."""
+        return self._extra + payload + tag
+
+    def append(
+        self, payload: bytes, samples: int, points: int, time_ms: int, tag: bytes = b""
+    ) -> None:
         assert self._fd is not None
         active = self.segments[-1]
-        if active.size and active.size + len(record) > self.segment_bytes:
+        size = self.record_size(len(payload), len(tag))
+        if active.size and (active.size + size > self.segment_bytes or not self._writable(active)):
             if self.fsync != "never":
                 os.fsync(self._fd)
             os.close(self._fd)
             active = self._new_segment(active.end)
             self.segments.append(active)
             self._fd = os.open(active.path, os.O_WRONLY | os.O_APPEND)
+        sealer = self._sealer
+        if sealer is None:
+            record = encode(tag, payload, samples, time_ms, points, len(tag))
+            if not active.size:
+                active.data_start = 0
+        else:
+            head = b""
+            if not active.size:
+                head = sealer.header
+                assert self.keyring is not None
+                active.data_start, active.opener = len(head), self.keyring.opener(head)
+            associated_data = associated(
+                self.index, active.base, active.size + len(head), samples, time_ms, points,
+                len(tag),
+            )  # fmt: skip
+            sealed = sealer.seal(tag + payload if tag else payload, associated_data)
+            record = head + encode(b"", sealed, samples, time_ms, points, len(tag))
         written = os.write(self._fd, record)
         while written < len(record):  # rare: a short write on a full disk or a signal
             written += os.write(self._fd, record[written:])
@@ -313,38 +374,55 @@ class ShardLog:
     # -- reading and acknowledging ----------------------------------------------------------
 
     def read(self, max_samples: int, max_bytes: int) -> list[Record]:
-        """Records from the read cursor on, up to `max_samples` (at least one record)."""
+        """Records from the read cursor on, up to `max_samples` (at least one record), all
+        with the same tag (records not `intact` go with any)."""
         out: list[Record] = []
         samples = size = 0
+        tag: bytes | None = None
         while self.read_pos < self.end:
             segment = self._segment_at(self.read_pos)
             if segment is None:
                 break
             if self.read_pos >= segment.end:
                 continue
+            start = segment.base + self.data_start(segment)
+            if self.read_pos < start:
+                self.read_pos = start  # past the segment header
+                continue
             chunk = _pread(segment.path, self.read_pos - segment.base, _READ_CHUNK)
             pos = 0
             progressed = False
             while pos < len(chunk):
-                record, length = _parse(chunk, pos)
+                record, length = parse(chunk, pos)
+                if record is None and not out and not pos:
+                    record, length = self._big_record(segment)
                 if record is None:
                     break
-                if out and (
-                    samples + record.samples > max_samples
-                    or (max_bytes and size + len(record.payload) > max_bytes)
+                record = self._unwrap(segment, record, self.read_pos + pos)
+                if (
+                    out
+                    and record.intact
+                    and (
+                        samples + record.samples > max_samples
+                        or (max_bytes and size + len(record.payload) > max_bytes)
+                        or (tag is not None and record.tag != tag)
+                    )
                 ):
+                    self._peeked = (self.read_pos + pos, record)
                     self.read_pos += pos
                     return out
                 pos += length
                 record.end = self.read_pos + pos
                 out.append(record)
-                samples += record.samples
-                size += len(record.payload)
                 progressed = True
+                if record.intact:
+                    samples += record.samples
+                    size += len(record.payload)
+                    tag = record.tag
+                else:
+                    self._refused(segment, record)
             self.read_pos += pos
             if not progressed:
-                if self._big_record(segment, out, max_samples):
-                    continue
                 self._skip_corrupt(segment)
             if samples >= max_samples:
                 break
@@ -352,21 +430,53 @@ class ShardLog:
             self.has_data.clear()
         return out
 
-    def _big_record(self, segment: Segment, out: list[Record], max_samples: int) -> bool:
-        """A record larger than one read chunk: read it whole."""
-        if out:
-            return False
+    def _big_record(self, segment: Segment) -> tuple[Record | None, int]:
+        """A record larger than one read chunk, at the cursor: read it whole."""
         head = header_at(_pread(segment.path, self.read_pos - segment.base, HEADER.size), 0)
         if head is None or head[1] > MAX_RECORD_BYTES:
-            return False
-        data = _pread(segment.path, self.read_pos - segment.base, head[0] + head[1])
-        record, size = _parse(data, 0)
-        if record is None:
-            return False
-        self.read_pos += size
-        record.end = self.read_pos
-        out.append(record)
-        return True
+            return None, 0
+        return parse(_pread(segment.path, self.read_pos - segment.base, head[0] + head[1]), 0)
+
+    def _unwrap(self, segment: Segment, record: Record, offset: int) -> Record:
+        """`record` (read at `offset`) with its tag split off and, if sealed, opened."""
+        peeked = self._peeked
+        if peeked is not None:
+            self._peeked = None
+            if peeked[0] == offset:
+                return peeked[1]
+        body, tag_length = record.payload, record.tag_length
+        opener = segment.opener
+        if opener is None and not segment.refusal:
+            if tag_length:
+                record.tag, record.payload = body[:tag_length], body[tag_length:]
+            return record
+        if opener is None:
+            record.error = segment.refusal
+        else:
+            associated_data = associated(
+                self.index, segment.base, offset - segment.base, record.samples,
+                record.time_ms, record.points, tag_length,
+            )  # fmt: skip
+            try:
+                body = opener.open(body, associated_data)
+            except RecordIntegrityError as exc:
+                record.error = str(exc)
+            else:
+                record.tag, record.payload = body[:tag_length], body[tag_length:]
+                return record
+        record.payload = b""
+        return record
+
+    def _refused(self, segment: Segment, record: Record) -> None:
+        """Count a record that did not open; log it once per segment."""
+        self.stats.drop(INTEGRITY, 1, record.points)
+        if not segment.reported:
+            segment.reported = True
+            log.error(
+                "persistent queue: record failed authentication; skipped, never replayed "
+                "(further failures in this segment are counted, not logged)",
+                extra={"queue": self.name, "file": str(segment.path), "reason": record.error},
+            )
 
     def _skip_corrupt(self, segment: Segment) -> None:
         """No valid record at the cursor: skip to the next valid one (or the segment's end)."""
@@ -378,7 +488,7 @@ class ShardLog:
             if nxt < 0:
                 self.read_pos = segment.end
                 break
-            if _parse(data, nxt)[0] is not None:
+            if parse(data, nxt)[0] is not None:
                 self.read_pos = segment.base + nxt
                 break
             pos = nxt + 1
@@ -430,9 +540,8 @@ class ShardLog:
         offset = self.acked
         for segment in self.segments:
             if segment.end > offset:
-                head = header_at(
-                    _pread(segment.path, max(0, offset - segment.base), HEADER.size), 0
-                )
+                at = max(self.data_start(segment), offset - segment.base)
+                head = header_at(_pread(segment.path, at, HEADER.size), 0)
                 if head is not None:
                     self.oldest_ms = head[2]
                 return
@@ -443,10 +552,10 @@ class ShardLog:
             return False
         segment = self.segments[0]
         data = segment.path.read_bytes()
-        pos = max(0, self.acked - segment.base)
+        pos = max(self.data_start(segment), self.acked - segment.base)
         records = points = 0
         while pos < len(data):
-            record, size = _parse(data, pos)
+            record, size = parse(data, pos)
             if record is None:
                 break
             records += 1
@@ -494,8 +603,11 @@ class WriteAheadLog:
         name: str = "wal",
         clock: Callable[[], float] = time.time,
         on_drop: Callable[[str, int, int], None] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.directory = directory
+        self.keyring = keyring
+        """Seals new segments and opens old ones (`sending_queue.storage.encryption`)."""
         self.max_disk_bytes = max_disk_bytes
         self.fsync = fsync
         self.full_policy = full_policy
@@ -513,7 +625,15 @@ class WriteAheadLog:
             ) from None
         self.shard_count = self._shard_count(shards)
         self.shards = [
-            ShardLog(directory / f"shard-{i:03d}", segment_bytes, fsync, self.stats, name)
+            ShardLog(
+                directory / f"shard-{i:03d}",
+                segment_bytes,
+                fsync,
+                self.stats,
+                name,
+                index=i,
+                keyring=keyring,
+            )
             for i in range(self.shard_count)
         ]
         self._syncer: asyncio.Task[None] | None = None
@@ -588,15 +708,16 @@ class WriteAheadLog:
         times = [s.oldest_ms for s in self.shards if s.oldest_ms is not None]
         return min(times) if times else None
 
-    def append(self, per_shard: list[list[tuple[bytes, int, int]]]) -> None:
-        """Write each shard's (payload, samples, points) pieces, or raise `QueueFullError` for
-        all of them."""
+    def append(self, per_shard: Sequence[Sequence[Piece]]) -> None:
+        """Write each shard's (payload, samples, points[, tag]) pieces, or raise
+        `QueueFullError` for all of them."""
         now_ms = int(self.clock() * 1000)
-        records = [
-            [encode_record(data, samples, now_ms, points) for data, samples, points in pieces]
+        size = self.shards[0].record_size
+        need = sum(
+            size(len(piece[0]), len(piece[3]) if len(piece) == 4 else 0)
             for pieces in per_shard
-        ]
-        need = sum(len(r) for pieces in records for r in pieces)
+            for piece in pieces
+        )
         if not need:
             return
         while self.pending_bytes + need > self.max_disk_bytes:
@@ -606,9 +727,11 @@ class WriteAheadLog:
                     f"({self.pending_bytes} of {self.max_disk_bytes} bytes)",
                     retry_after=1.0,
                 )
-        for shard, pieces in zip(self.shards, records, strict=True):
-            for record in pieces:
-                shard.append(record, now_ms)
+        for shard, pieces in zip(self.shards, per_shard, strict=True):
+            for piece in pieces:
+                shard.append(
+                    piece[0], piece[1], piece[2], now_ms, piece[3] if len(piece) == 4 else b""
+                )
 
     def _drop_oldest(self) -> bool:
         candidates = [

@@ -113,11 +113,13 @@ class Fragment:
     """Encoded `timeseries` entries for one shard: a piece of a request body (a lane's `Piece`).
 
     `points` counts the data points whose entries it holds (a histogram point is several
-    samples; `target_info` and expiry StaleNaNs belong to no point)."""
+    samples; `target_info` and expiry StaleNaNs belong to no point); `tenant` is whose series
+    they are ("" without `tenant_header`)."""
 
     data: bytes
     samples: int
     points: int
+    tenant: str = ""
 
 
 class Builder:
