@@ -5,10 +5,12 @@ encode + one WAL record, on disk before it returns, as the receiver path does), 
 workers drain them into an exporter that accepts everything at once (read + decode + export +
 ack). Prints batches/s and points/s for both halves under `fsync: always`, `batch` and `never`,
 and the in-memory queue for comparison. Disk-bound: numbers depend on the filesystem under
-`--dir` (default: a temporary directory).
+`--dir` (default: a temporary directory). `--encrypt` also runs every disk policy with
+`sending_queue.storage.encryption` and prints the ratio to the plain run.
 
     .venv/bin/python bench/bench_persistent_queue.py
     .venv/bin/python bench/bench_persistent_queue.py --batches 2000 --points 100 --dir /var/tmp
+    .venv/bin/python bench/bench_persistent_queue.py --encrypt
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from metricgate.model import (
     sorted_attributes,
 )
 from metricgate.pipeline.component import Exporter
+from metricgate.pipeline.encryption import write_key_file
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings
 from metricgate.telemetry import SelfMetrics
@@ -63,10 +66,18 @@ def build_batch(points: int, step: int) -> Batch:
     return Batch([group])
 
 
-async def run(policy: str, directory: Path, batches: int, points: int) -> tuple[float, float]:
-    storage = None
+async def run(
+    policy: str, directory: Path, batches: int, points: int, key_file: str | None = None
+) -> tuple[float, float]:
+    storage: dict[str, object] | None = None
     if policy != "memory":
-        storage = {"directory": str(directory / policy), "fsync": policy, "max_disk_bytes": "8GiB"}
+        storage = {
+            "directory": str(directory / f"{policy}-{bool(key_file)}"),
+            "fsync": policy,
+            "max_disk_bytes": "8GiB",
+        }
+        if key_file is not None:
+            storage["encryption"] = {"key_file": key_file}
     settings = QueueSettings.model_validate(
         {"queue_size": batches, "num_consumers": 10, "storage": storage}
     )
@@ -91,18 +102,37 @@ async def main() -> None:
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--encrypt", action="store_true", help="also run with encryption on")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         print(f"{args.batches} batches x {args.points} points, 10 consumers, dir {tmp}")
+        key_file = None
+        if args.encrypt:
+            key_file = str(Path(tmp) / "queue.key")
+            write_key_file(key_file)
         for policy in ("always", "batch", "never", "memory"):
             enqueue_s, drain_s = await run(policy, Path(tmp), args.batches, args.points)
-            print(
-                f"{'fsync=' + policy if policy != 'memory' else 'in memory':<13}"
-                f"  enqueue {args.batches / enqueue_s:>9,.0f} batches/s"
-                f" {args.batches * args.points / enqueue_s:>11,.0f} points/s"
-                f"   drain {args.batches / drain_s:>9,.0f} batches/s"
-                f" {args.batches * args.points / drain_s:>11,.0f} points/s"
+            label = "fsync=" + policy if policy != "memory" else "in memory"
+            print(line(label, args.batches, args.points, enqueue_s, drain_s))
+            if key_file is None or policy == "memory":
+                continue
+            sealed_enqueue_s, sealed_drain_s = await run(
+                policy, Path(tmp), args.batches, args.points, key_file
             )
+            print(
+                line("  encrypted", args.batches, args.points, sealed_enqueue_s, sealed_drain_s)
+                + f"   ({enqueue_s / sealed_enqueue_s:.0%} / {drain_s / sealed_drain_s:.0%})"
+            )
+
+
+def line(label: str, batches: int, points: int, enqueue_s: float, drain_s: float) -> str:
+    return (
+        f"{label:<13}"
+        f"  enqueue {batches / enqueue_s:>9,.0f} batches/s"
+        f" {batches * points / enqueue_s:>11,.0f} points/s"
+        f"   drain {batches / drain_s:>9,.0f} batches/s"
+        f" {batches * points / drain_s:>11,.0f} points/s"
+    )
 
 
 if __name__ == "__main__":

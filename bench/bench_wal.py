@@ -5,10 +5,12 @@ remote-write exporter with `sending_queue.storage` (encode + one record per lane
 as the receiver path does) with the lanes' readers stopped, then reads and acks everything back
 (`ShardLog.read` + `ack`, what the lanes do besides HTTP). Prints samples/s
 for both halves under `fsync: always`, `batch` and `never`. Disk-bound: numbers depend on the
-filesystem under `--dir` (default: a temporary directory).
+filesystem under `--dir` (default: a temporary directory). `--encrypt` seals every record
+(`sending_queue.storage.encryption`) and prints both, with the ratio.
 
     .venv/bin/python bench/bench_wal.py
     .venv/bin/python bench/bench_wal.py --batches 500 --points 1000 --dir /var/tmp
+    .venv/bin/python bench/bench_wal.py --encrypt
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from metricgate.exporters.prometheus_remote_write import (
     RemoteWriteExporter,
@@ -31,6 +34,7 @@ from metricgate.model import (
     Temporality,
     sorted_attributes,
 )
+from metricgate.pipeline.encryption import write_key_file
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.telemetry import SelfMetrics
@@ -51,11 +55,19 @@ def build_batch(points: int, step: int) -> Batch:
     return Batch([group])
 
 
-async def run(policy: str, directory: Path, batches: int, points: int) -> tuple[float, float]:
+async def run(
+    policy: str, directory: Path, batches: int, points: int, key_file: str | None = None
+) -> tuple[float, float]:
+    storage: dict[str, Any] = {
+        "directory": str(directory / f"{policy}-{bool(key_file)}"),
+        "fsync": policy,
+    }
+    if key_file is not None:
+        storage["encryption"] = {"key_file": key_file}
     config = RemoteWriteExporterConfig(
         endpoint="http://127.0.0.1:9/api/v1/write",
         target_info={"enabled": False},
-        sending_queue={"storage": {"directory": str(directory / policy), "fsync": policy}},
+        sending_queue={"storage": storage},
     )
     exporter = RemoteWriteExporter("bench", config)
     queue = ExporterQueue(exporter, config.sending_queue, config.retry_on_failure)
@@ -84,14 +96,29 @@ async def main() -> None:
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--encrypt", action="store_true", help="also run with encryption on")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         print(f"{args.batches} batches x {args.points} points, 10 shards, dir {tmp}")
+        key_file = None
+        if args.encrypt:
+            key_file = str(Path(tmp) / "wal.key")
+            write_key_file(key_file)
         for policy in ("always", "batch", "never"):
             append_rate, drain_rate = await run(policy, Path(tmp), args.batches, args.points)
             print(
                 f"fsync={policy:<6}  append {append_rate:>12,.0f} samples/s"
                 f"   read+ack {drain_rate:>12,.0f} samples/s"
+            )
+            if key_file is None:
+                continue
+            sealed_append, sealed_drain = await run(
+                policy, Path(tmp), args.batches, args.points, key_file
+            )
+            print(
+                f"  encrypted    append {sealed_append:>12,.0f} samples/s"
+                f" ({sealed_append / append_rate:.0%})"
+                f"   read+ack {sealed_drain:>12,.0f} samples/s ({sealed_drain / drain_rate:.0%})"
             )
 
 
