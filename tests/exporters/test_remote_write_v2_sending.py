@@ -196,8 +196,8 @@ async def test_end_to_end_v2_into_metricgates_receiver() -> None:
         client = exp.exporter.client
         send = client.send
 
-        async def spy(payload: bytes, v2: bool = False) -> Outcome:
-            outcome = await send(payload, v2)
+        async def spy(payload: bytes, v2: bool = False, tenant: str = "") -> Outcome:
+            outcome = await send(payload, v2, tenant)
             sends.append((v2, outcome))
             return outcome
 

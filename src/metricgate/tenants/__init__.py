@@ -9,16 +9,19 @@ from metricgate.tenants.admission import OPEN, Admitted, ListenerGuard
 from metricgate.tenants.limits import ConcurrencyLimiter
 from metricgate.tenants.policy import TenantDirectory, TenantPolicy
 from metricgate.tenants.rights import MetricRights, refusal_message
+from metricgate.tenants.split import TENANT_ATTRIBUTE, TenantSplitter
 from metricgate.tenants.stamp import TenantStamp
 
 __all__ = [
     "OPEN",
+    "TENANT_ATTRIBUTE",
     "Admitted",
     "ConcurrencyLimiter",
     "ListenerGuard",
     "MetricRights",
     "TenantDirectory",
     "TenantPolicy",
+    "TenantSplitter",
     "TenantStamp",
     "refusal_message",
 ]

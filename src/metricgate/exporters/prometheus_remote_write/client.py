@@ -9,6 +9,9 @@ never raises for an HTTP or network failure; `Outcome.error()` is the error the 
 acts on. `Client.v2` is which protocol the exporter speaks now: set from `protobuf_message`,
 cleared for good by `fall_back` after a 415.
 
+With `tenant_header`, each request carries the tenant its body is for (all of its series are that
+tenant's: the lanes never join two tenants' pieces).
+
 Invariant: user headers never replace the protocol's (the config refuses them, and the protocol
 headers are applied last anyway).
 """
@@ -64,6 +67,7 @@ class Client:
     def __init__(self, config: RemoteWriteExporterConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
+        self._tenant_header = config.tenant_header.name if config.tenant_header else ""
         self.v2 = config.protobuf_message == PROTOBUF_MESSAGE_V2
         """Send 2.0 requests; False from the start with 1.0, or after `fall_back`."""
         common = {
@@ -127,13 +131,16 @@ class Client:
             return {**headers, "Authorization": f"Basic {base64.b64encode(raw).decode()}"}
         return headers
 
-    async def send(self, body: bytes, v2: bool = False) -> Outcome:
-        """POST `body` (compressed; 2.0 if `v2`) and classify the answer (see module docstring)."""
+    async def send(self, body: bytes, v2: bool = False, tenant: str = "") -> Outcome:
+        """POST `body` (compressed; 2.0 if `v2`) for `tenant` (in the `tenant_header`; none if
+        empty) and classify the answer (see module docstring)."""
         assert self._session is not None, "Client.start() was not awaited"
         try:
             headers = self._request_headers(v2)
         except OSError as exc:
             return Outcome(0, True, message=f"reading credentials: {exc}")
+        if tenant and self._tenant_header:
+            headers = {**headers, self._tenant_header: tenant}
         try:
             async with self._session.post(
                 self.config.endpoint, data=body, headers=headers

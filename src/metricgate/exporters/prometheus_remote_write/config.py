@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from metricgate.config.tenant_header import TenantHeader, check_header_clash
 from metricgate.config.tls import ClientTls
 from metricgate.config.types import ByteSize, Duration
 from metricgate.pipeline.queue import ExporterConfig, QueueSettings, RetrySettings
@@ -112,6 +113,8 @@ class RemoteWriteExporterConfig(ExporterConfig, TranslationOptions):
     """Added to every series that lacks a label of that name (series labels win)."""
     headers: dict[str, str] = {}
     """Extra request headers (`X-Scope-OrgID`, ...); the protocol's own may not be overridden."""
+    tenant_header: TenantHeader | None = None
+    """Send each tenant's series in requests of their own, with the tenant in this header."""
     basic_auth: BasicAuth | None = None
     bearer_token: str = ""
     bearer_token_file: str = ""
@@ -198,6 +201,18 @@ class RemoteWriteExporterConfig(ExporterConfig, TranslationOptions):
                 "raise shards.max for parallel sending"
             )
         return value
+
+    @model_validator(mode="after")
+    def _tenant_header(self) -> Self:
+        tenant_header = self.tenant_header
+        if tenant_header is not None:
+            name = tenant_header.name.lower()
+            if name in PROTOCOL_HEADERS or name == "authorization":
+                raise ValueError(
+                    f"tenant_header: {tenant_header.name} is not a header a tenant can go in"
+                )
+            check_header_clash(tenant_header, self.headers)
+        return self
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

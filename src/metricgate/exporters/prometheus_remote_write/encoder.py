@@ -18,9 +18,14 @@ the scrape page; so is a repeated bound or quantile within one point (the last o
 see `metricgate.translate.bounds`). Two writers of one series would send its samples out of
 order, and the backend would refuse whole requests for it.
 
+With a `tenant_header`, each tenant's series are encoded into builders of their own (the batch is
+split per tenant once per resource, `TenantSplitter`), so every fragment holds one tenant's
+entries and says whose (`Fragment.tenant`); a resource whose tenant is not a valid id has its
+points dropped (`invalid_tenant`), since it could not go into the header.
+
 Invariant: every entry of one model `Series` goes to shard `key % shards`, in point order; a
-fragment never holds more than `max_samples` samples unless one point alone has more; no two
-model series write the same name and labels.
+fragment never holds more than `max_samples` samples unless one point alone has more, nor entries
+of two tenants; no two model series write the same name and labels (for the same tenant).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.arithmetic import accumulate
+from metricgate.tenants.split import TenantSplitter
 from metricgate.translate import (
     TARGET_INFO,
     Dropped,
@@ -62,6 +68,8 @@ _MAX_REJECTED = 100_000
 DUPLICATE_SERIES = "duplicate_series"
 """Drop reason: another series already has this name and label set (the first one keeps it)."""
 _NS_PER_MS = 1_000_000
+INVALID_TENANT = "invalid_tenant"
+"""Drop reason: the resource's tenant attribute is not a tenant id a header could carry."""
 
 
 class Encoder:
@@ -76,8 +84,13 @@ class Encoder:
         target_info: bool = True,
         max_samples: int = 2000,
         max_bytes: int = 0,
+        tenants: TenantSplitter | None = None,
+        default_tenant: str = "",
     ) -> None:
         self.translator = translator
+        self.tenants = tenants
+        """Splits batches per tenant (`tenant_header`); None: tenants are not kept apart."""
+        self.default_tenant = default_tenant
         self.external_labels = sorted((external_labels or {}).items())
         self.send_staleness = send_staleness
         self.send_target_info = target_info
@@ -98,8 +111,24 @@ class Encoder:
         self, batch: Batch, shards: int, now: float
     ) -> tuple[list[list[Fragment]], Counter[str]]:
         """Per-shard fragments for `batch` and dropped points by reason; `now` is monotonic."""
-        builders = [Builder(self.max_samples, self.max_bytes) for _ in range(shards)]
         drops: Counter[str] = Counter()
+        if self.tenants is None:
+            return self._encode(batch, shards, now, "", drops), drops
+        per_shard: list[list[Fragment]] = [[] for _ in range(shards)]
+        for tenant, part in self.tenants.split(batch):
+            if tenant is None:
+                drops[INVALID_TENANT] += part.point_count()
+                continue
+            encoded = self._encode(part, shards, now, tenant or self.default_tenant, drops)
+            for fragments, more in zip(per_shard, encoded, strict=True):
+                fragments += more
+        return per_shard, drops
+
+    def _encode(
+        self, batch: Batch, shards: int, now: float, tenant: str, drops: Counter[str]
+    ) -> list[list[Fragment]]:
+        """Per-shard fragments of one tenant's `batch`."""
+        builders = [Builder(self.max_samples, self.max_bytes, tenant) for _ in range(shards)]
         targets: dict[Resource, int] = {}
         for group in batch.metrics:
             if not group.series:
@@ -125,20 +154,36 @@ class Encoder:
             if timestamp > sent.get(resource, 0):
                 sent[resource] = timestamp
                 self._target_info(resource, timestamp, builders)
-        return [b.finish() for b in builders], drops
+        return [b.finish() for b in builders]
 
     def expire(self, cutoff: float, shards: int, now_ms: int) -> tuple[list[list[Fragment]], int]:
         """Forget series not updated since `cutoff`; their StaleNaNs (if sent) and how many."""
-        builders = [Builder(self.max_samples, self.max_bytes) for _ in range(shards)]
+        per_tenant: dict[str, list[Builder]] = {}
         stale = [s for s, state in self._states.items() if state.updated < cutoff]
         tail = timestamp_tail(now_ms)
         for series in stale:
             state = self._states.pop(series)
             self._owners.pop(state.encoded("").head, None)
             if self.send_staleness:
+                tenant = self._tenant(series.metric.resource)
+                builders = per_tenant.get(tenant)
+                if builders is None:
+                    builders = per_tenant[tenant] = [
+                        Builder(self.max_samples, self.max_bytes, tenant) for _ in range(shards)
+                    ]
                 self._stale(state, builders[state.key % shards], tail, point=False)
         self._rejected.clear()
-        return [b.finish() for b in builders], len(stale)
+        per_shard: list[list[Fragment]] = [[] for _ in range(shards)]
+        for builders in per_tenant.values():
+            for fragments, builder in zip(per_shard, builders, strict=True):
+                fragments += builder.finish()
+        return per_shard, len(stale)
+
+    def _tenant(self, resource: Resource) -> str:
+        """The header value for a series of `resource` (only valid tenants have series)."""
+        if self.tenants is None:
+            return ""
+        return self.tenants.tenant(resource) or self.default_tenant
 
     # -- per kind ----------------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ remote-write "shards". `partition(batch, lanes)` encodes a batch into per-lane f
 the disk queue (`sending_queue.storage`, or the deprecated `queue.directory`) and lane resizing
 (`shards.min` .. `shards.max`) are the core's, shared with every exporter.
 
+With `tenant_header`, the encoder keeps each tenant's series in fragments of their own and the
+lanes never join two tenants' fragments, so `send` sets the header from `request.tenant`; the
+shard key is the series' (whose labels include the tenant label the gateway stamps), so each
+series keeps its order.
+
 Protocol 1.0 by default; with `protobuf_message: io.prometheus.write.v2.Request`, 2.0 until the
 receiver answers 415, then 1.0 for the rest of the process (`client.py` knows which is in use;
 the `metricgate_exporter_remote_write_protocol` gauge shows it). Bodies are assembled as 1.0 and
@@ -42,6 +47,7 @@ from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import LaneRequest, Lanes, LaneSettings, Piece
 from metricgate.pipeline.registry import exporter_factory
+from metricgate.tenants.split import TenantSplitter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class RemoteWriteExporter(Exporter):
         super().__init__(component_id)
         self.config = config
         self.translator = config.translator()
+        tenant_header = config.tenant_header
         self.encoder = Encoder(
             self.translator,
             external_labels=config.external_labels,
@@ -60,6 +67,8 @@ class RemoteWriteExporter(Exporter):
             target_info=config.target_info.enabled,
             max_samples=config.max_samples_per_send,
             max_bytes=config.max_batch_bytes,
+            tenants=TenantSplitter(tenant_header.attribute) if tenant_header else None,
+            default_tenant=tenant_header.default_tenant if tenant_header else "",
         )
         self.client = Client(config)
         self.lanes: Lanes | None = None
@@ -116,7 +125,7 @@ class RemoteWriteExporter(Exporter):
                 payload = payloads.get(False)
                 if payload is None:
                     payload = payloads[False] = bytes(cramjam.snappy.compress_raw(request.body))
-            outcome = await self.client.send(payload, v2)
+            outcome = await self.client.send(payload, v2, request.tenant)
             if v2 and outcome.status == 415:
                 if self.client.fall_back():
                     log.warning(

@@ -128,15 +128,16 @@ class Builder:
     The encoder adds to `samples` for every entry and to `extra` for every entry that is not a
     point of its own, so a gauge's hot path counts one number only."""
 
-    __slots__ = ("extra", "fragments", "max_bytes", "max_samples", "out", "samples")
+    __slots__ = ("extra", "fragments", "max_bytes", "max_samples", "out", "samples", "tenant")
 
-    def __init__(self, max_samples: int, max_bytes: int) -> None:
+    def __init__(self, max_samples: int, max_bytes: int, tenant: str = "") -> None:
         self.out = bytearray()
         self.samples = 0
         self.extra = 0
         self.fragments: list[Fragment] = []
         self.max_samples = max_samples
         self.max_bytes = max_bytes
+        self.tenant = tenant
 
     def room(self, need: int) -> None:
         """Cut the current fragment if `need` more samples would overfill it."""
@@ -147,7 +148,9 @@ class Builder:
             self.cut()
 
     def cut(self) -> None:
-        self.fragments.append(Fragment(bytes(self.out), self.samples, self.samples - self.extra))
+        self.fragments.append(
+            Fragment(bytes(self.out), self.samples, self.samples - self.extra, self.tenant)
+        )
         self.out = bytearray()
         self.samples = self.extra = 0
 
