@@ -5,7 +5,8 @@ exporters:
   otlp:
     endpoint: collector.example.com:4317   # grpc: host:port or URL; http: URL or host:port
     protocol: grpc                         # or http (POST {endpoint}/v1/metrics, protobuf)
-    headers: {x-tenant: acme}
+    headers: {x-api-key: ...}
+    tenant_header: X-Scope-OrgID           # one request per tenant, the tenant in this header
     compression: gzip                      # or none
     timeout: 10s
     tls: {insecure: false, ca_file: ..., cert_file: ..., key_file: ..., insecure_skip_verify: false}
@@ -21,6 +22,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from metricgate.config.tenant_header import TenantHeader, check_header_clash
 from metricgate.config.tls import ClientTls
 from metricgate.config.types import Duration
 from metricgate.pipeline.queue import ExporterConfig
@@ -45,6 +47,8 @@ class OtlpExporterConfig(ExporterConfig):
     protocol: Literal["grpc", "http"] = "grpc"
     headers: dict[str, str] = {}
     """Sent with every request (gRPC metadata keys are lowercased)."""
+    tenant_header: TenantHeader | None = None
+    """Send each tenant's data in requests of their own, with the tenant in this header."""
     compression: Literal["gzip", "none"] = "gzip"
     timeout: Duration = Field(default=10.0, gt=0)
     """Deadline of one export attempt; a timeout is retried."""
@@ -72,6 +76,15 @@ class OtlpExporterConfig(ExporterConfig):
             raise ValueError("tls.insecure_skip_verify is not supported with protocol grpc")
         if self.protocol == "grpc" and _split(self.endpoint).path not in ("", "/"):
             raise ValueError(f"endpoint: a grpc endpoint takes no path, got {self.endpoint!r}")
+        check_header_clash(self.tenant_header, self.headers)
+        if self.tenant_header is not None and self.tenant_header.name.lower() in (
+            "content-type",
+            "content-encoding",
+            "authorization",
+        ):
+            raise ValueError(
+                f"tenant_header: {self.tenant_header.name} is not a header a tenant can go in"
+            )
         return self
 
     @property

@@ -32,8 +32,9 @@ class Transport(Protocol):
 
     async def open(self) -> None: ...
 
-    async def send(self, body: bytes) -> bytes:
-        """Send one request; the response body on success."""
+    async def send(self, body: bytes, tenant: str = "") -> bytes:
+        """Send one request (for `tenant`, in the `tenant_header`); the response body on
+        success."""
         ...
 
     async def close(self) -> None: ...
@@ -57,6 +58,7 @@ class HttpTransport:
         }
         if config.compression == "gzip":
             self._headers["Content-Encoding"] = "gzip"
+        self._tenant_header = config.tenant_header.name if config.tenant_header else ""
 
     async def open(self) -> None:
         ssl_option: ssl.SSLContext | bool = (
@@ -67,17 +69,20 @@ class HttpTransport:
             timeout=aiohttp.ClientTimeout(total=self.config.timeout),
         )
 
-    async def send(self, body: bytes) -> bytes:
+    async def send(self, body: bytes, tenant: str = "") -> bytes:
         if self._session is None:
             await self.open()
         assert self._session is not None
+        headers = self._headers
+        if tenant and self._tenant_header:
+            headers = {**headers, self._tenant_header: tenant}
         if self.config.compression == "gzip":
             if len(body) > _INLINE_GZIP_BYTES:  # keep the event loop responsive
                 body = await asyncio.to_thread(gzip.compress, body, _GZIP_LEVEL)
             else:
                 body = gzip.compress(body, _GZIP_LEVEL)
         try:
-            async with self._session.post(self.url, data=body, headers=self._headers) as response:
+            async with self._session.post(self.url, data=body, headers=headers) as response:
                 answer = await response.read()
                 if 200 <= response.status < 300:
                     return answer
@@ -101,6 +106,7 @@ class GrpcTransport:
         self._channel: aio.Channel | None = None
         self._call: aio.UnaryUnaryMultiCallable[bytes, bytes] | None = None
         self._metadata = tuple((k.lower(), v) for k, v in config.headers.items())
+        self._tenant_key = config.tenant_header.name.lower() if config.tenant_header else ""
 
     async def open(self) -> None:
         config = self.config
@@ -120,14 +126,15 @@ class GrpcTransport:
             METHOD, request_serializer=None, response_deserializer=None
         )
 
-    async def send(self, body: bytes) -> bytes:
+    async def send(self, body: bytes, tenant: str = "") -> bytes:
         if self._call is None:
             await self.open()
         assert self._call is not None
+        metadata = self._metadata
+        if tenant and self._tenant_key:
+            metadata = (*metadata, (self._tenant_key, tenant))
         try:
-            answer: bytes = await self._call(
-                body, timeout=self.config.timeout, metadata=self._metadata
-            )
+            answer: bytes = await self._call(body, timeout=self.config.timeout, metadata=metadata)
         except aio.AioRpcError as exc:
             trailing = exc.trailing_metadata() or ()
             raise status.grpc_error(exc.code(), exc.details() or "", tuple(trailing)) from exc
