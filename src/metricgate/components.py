@@ -20,6 +20,7 @@ from metricgate.processors.filter import FACTORY as FILTER_FACTORY
 from metricgate.processors.genai_cost import FACTORY as GENAI_COST_FACTORY
 from metricgate.processors.relabel import FACTORY as RELABEL_FACTORY
 from metricgate.processors.resource import FACTORY as RESOURCE_FACTORY
+from metricgate.processors.routing import FACTORY as ROUTING_FACTORY
 from metricgate.receivers.otlp import FACTORY as OTLP_RECEIVER_FACTORY
 from metricgate.receivers.prometheus import FACTORY as PROMETHEUS_RECEIVER_FACTORY
 from metricgate.receivers.prometheus_remote_write import FACTORY as REMOTE_WRITE_RECEIVER_FACTORY
@@ -38,6 +39,7 @@ BUILTIN_FACTORIES: list[Factory] = [
     GENAI_COST_FACTORY,
     RELABEL_FACTORY,
     RESOURCE_FACTORY,
+    ROUTING_FACTORY,
     OTLP_RECEIVER_FACTORY,
     REMOTE_WRITE_RECEIVER_FACTORY,
     PUSHGATEWAY_RECEIVER_FACTORY,

@@ -397,3 +397,17 @@ def _check_pipelines(
             warnings.append(
                 f"{kind.section}.{component_id}: defined but not used in any pipeline; ignored"
             )
+    # A processor whose config has `pipeline_problems` (routing) checks where it is used.
+    for pipeline_id, pipeline in pipelines.items():
+        for component_id in dict.fromkeys(pipeline.processors):
+            spec = sections[Kind.PROCESSOR].get(component_id)
+            check = getattr(spec.config, "pipeline_problems", None) if spec else None
+            if callable(check):
+                problems.extend(
+                    check(
+                        f"processors.{component_id}",
+                        pipeline_id,
+                        list(pipeline.processors),
+                        list(pipeline.exporters),
+                    )
+                )

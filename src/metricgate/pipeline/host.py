@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from metricgate.config.tenants import TenantsConfig
 from metricgate.pipeline.inflight import InFlightBytes
 from metricgate.pipeline.memory import MemoryGuard
 from metricgate.telemetry.console import Console, ConsolePanel
 from metricgate.telemetry.metrics import SelfMetrics
+
+if TYPE_CHECKING:
+    from metricgate.pipeline.queue import ExporterQueue
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -18,13 +23,22 @@ RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Host:
     """Handed to `Component.start`; one per running gateway."""
 
-    def __init__(self, telemetry: SelfMetrics, app: web.Application | None = None) -> None:
+    def __init__(
+        self,
+        telemetry: SelfMetrics,
+        app: web.Application | None = None,
+        tenants: TenantsConfig | None = None,
+    ) -> None:
         self.telemetry = telemetry
         self.memory = MemoryGuard()
         """Receivers call `host.memory.check()` before reading a request body."""
         self.inflight = InFlightBytes()
         """Request bytes all receivers hold at once (`service.max_inflight_request_bytes`)."""
         self._app = app
+        self.tenants = tenants
+        """The `tenants:` section (per-tenant limits such as `max_series`); None without one."""
+        self.exporters: dict[str, ExporterQueue] = {}
+        """Exporter queues by id, for processors that hand data to exporters (routing)."""
 
     def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
         """Serve a component's debug or status page on the telemetry address."""

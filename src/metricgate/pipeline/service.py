@@ -39,7 +39,9 @@ class Service:
             TelemetryServer(metrics.address, self.telemetry, metrics) if metrics.address else None
         )
         self.host = Host(
-            self.telemetry, self.telemetry_server.app if self.telemetry_server else None
+            self.telemetry,
+            self.telemetry_server.app if self.telemetry_server else None,
+            config.tenants,
         )
         self.host.inflight.limit = config.service.max_inflight_request_bytes
         self.exporter_queues: dict[str, ExporterQueue] = {}
@@ -62,6 +64,7 @@ class Service:
                 getattr(spec.config, "retry_on_failure", None) or RetrySettings(),
             )
             self.exporter_queues[exporter_id] = queue
+        self.host.exporters = self.exporter_queues
 
         heads: dict[str, Consumer] = {}
         for pipeline_id, pipeline in pipelines.items():

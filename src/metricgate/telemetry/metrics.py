@@ -80,6 +80,13 @@ class SelfMetrics:
             ["processor", "pipeline"],
             registry=r,
         )
+        self.processor_routed = Counter(
+            "metricgate_processor_routed_points",
+            "Data points a routing processor handed to a route's exporters (route: table[i] or "
+            "default).",
+            ["processor", "route"],
+            registry=r,
+        )
         self.cardinality_refused_series = Counter(
             "metricgate_cardinality_refused_series",
             "New series a cardinality limiter refused (folded or dropped), by metric and cap.",
