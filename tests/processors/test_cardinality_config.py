@@ -105,7 +105,8 @@ def test_per_label_accepts_a_mapping_or_a_list() -> None:
             "{max_series_per_metrics: 5}",
             "processors.cardinality_limit/x.max_series_per_metrics: unknown key (expected one "
             "of: max_label_values, max_refused_series, max_series, max_series_per_metric, "
-            "on_limit, per_label, telemetry_metrics, window, window_type)",
+            "max_tenants, on_limit, per_label, telemetry_metrics, tenant_attribute, window, "
+            "window_type)",
         ),
     ],
 )

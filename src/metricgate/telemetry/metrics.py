@@ -93,6 +93,12 @@ class SelfMetrics:
             ["processor", "metric", "reason"],
             registry=r,
         )
+        self.cardinality_tenant_refused_points = Counter(
+            "metricgate_cardinality_tenant_refused_points",
+            "Data points of series a cardinality limiter refused, by tenant (its own budget).",
+            ["processor", "tenant"],
+            registry=r,
+        )
         self.cardinality_folded_points = Counter(
             "metricgate_cardinality_folded_points",
             "Data points of refused series folded into a metric's overflow series.",

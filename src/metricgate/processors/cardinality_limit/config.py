@@ -69,6 +69,11 @@ class CardinalityLimitConfig(ComponentConfig):
     """Distinct values counted exactly per (metric, label) for /debug/cardinality; then `>=`."""
     telemetry_metrics: int = Field(default=100, ge=1)
     """Metric names that get their own label in metricgate's self-metrics (top N); rest `_other`."""
+    tenant_attribute: str = "tenant.id"
+    """Resource attribute naming the tenant: each tenant gets a budget of its own (`budgets.py`);
+    "" = one budget for all data."""
+    max_tenants: int = Field(default=1000, ge=1)
+    """Tenants not listed under `tenants:` that get budgets of their own; the rest share one."""
 
     @field_validator("window")
     @classmethod

@@ -6,6 +6,8 @@ translation renders `otel_metric_overflow="true"`). Native Prometheus series ins
 `otel_metric_overflow="true"` plus their `job` and `instance` labels, so one overflow series exists
 per metric and target: their labels are final, and dropping job/instance would merge targets.
 (OTLP series get job/instance from the resource, which the shared metric descriptor keeps.)
+Both keep the gateway's tenant label (`tenant`, stamped by `TenantStamp`), so two tenants'
+overflow series stay two series on a shared scrape page.
 
 What an overflow point carries, per kind of metric:
 - delta sums and histograms: the sum of the folded points of the batch;
@@ -31,6 +33,7 @@ until no folded point reached it for a whole window.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from enum import Enum
 
@@ -52,7 +55,9 @@ from metricgate.model.arithmetic import add, subtract
 
 OTLP_OVERFLOW: Attributes = (("otel.metric.overflow", True),)
 PROMETHEUS_OVERFLOW = ("otel_metric_overflow", "true")
-_TARGET_LABELS = frozenset(("job", "instance"))
+TENANT_LABEL = "tenant"
+_TENANT_KEY = (TENANT_LABEL,)
+_TARGET_LABELS = frozenset(("job", "instance", TENANT_LABEL))
 
 UNMERGEABLE = "overflow_unmergeable"
 """Dropped-point reason: the point cannot be added to the overflow (bucket bounds differ, NaN)."""
@@ -81,7 +86,11 @@ def is_overflow_series(series: Series) -> bool:
     """True for a series that already is an overflow series (from an SDK or another gateway)."""
     attributes = series.attributes
     if not series.metric.native_prometheus:
-        return attributes == OTLP_OVERFLOW
+        return attributes == OTLP_OVERFLOW or (
+            len(attributes) == 2
+            and attributes[0] == OTLP_OVERFLOW[0]
+            and attributes[1][0] == TENANT_LABEL
+        )
     return PROMETHEUS_OVERFLOW in attributes and all(
         key in _TARGET_LABELS or key == PROMETHEUS_OVERFLOW[0] for key, _ in attributes
     )
@@ -137,9 +146,18 @@ class Folder:
         """The overflow series that `series` folds into."""
         metric = series.metric
         if not metric.native_prometheus:
-            found = self._targets.get(metric)
+            attributes = series.attributes
+            at = bisect_left(attributes, _TENANT_KEY)  # sorted by key: C speed, no scan
+            tenant = (
+                attributes[at]
+                if at < len(attributes) and attributes[at][0] == TENANT_LABEL
+                else None
+            )
+            otlp_key = (metric, tenant)
+            found = self._targets.get(otlp_key)
             if found is None:
-                found = self._targets[metric] = INTERNER.intern_series(metric, OTLP_OVERFLOW)
+                kept = OTLP_OVERFLOW if tenant is None else (*OTLP_OVERFLOW, tenant)
+                found = self._targets[otlp_key] = INTERNER.intern_series(metric, kept)
             return found
         kept = tuple(pair for pair in series.attributes if pair[0] in _TARGET_LABELS)
         key = (metric, kept)

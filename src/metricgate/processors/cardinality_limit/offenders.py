@@ -4,9 +4,11 @@ operator console's cardinality explorer.
 `GET /debug/cardinality` on the telemetry address lists, per limiter, the metrics with the most
 series seen in the window (passed + refused) and, for each, the labels with the most distinct
 values, so the label that exploded stands out. Parameters: `limit` (metrics per limiter, default
-20), `format=text` for a plain-text table, `processor=<id>` for one limiter. The console panel
-`cardinality` (`/api/console/cardinality`) serves the same reports, with `tenant=<id>` reserved
-for per-tenant trackers.
+20), `format=text` for a plain-text table, `processor=<id>` for one limiter, `tenant=<id>` for
+one tenant. A limiter keyed by tenant has one report per budget: its tenants' (with `tenant`),
+and the data without a tenant when there is any.
+The console panel `cardinality` (`/api/console/cardinality`) serves the same reports, with the
+tenants for its selector.
 
 Invariant: everything here reads limiter state at request or scrape time; nothing runs per point.
 All limiters of one gateway share one route and one set of gauge families (`_Board`).
@@ -25,6 +27,7 @@ from aiohttp import web
 from metricgate.errors import ConfigError
 from metricgate.model import AttributeValue, Resource
 from metricgate.pipeline.host import Host
+from metricgate.processors.cardinality_limit.budgets import Budget
 from metricgate.processors.cardinality_limit.tracker import (
     RESOURCE_LABEL,
     LabelValues,
@@ -53,21 +56,39 @@ class _Board:
         out: dict[tuple[str, ...], float] = {}
         for limiter in self.limiters:
             key = (limiter.component_id,)
-            out[key] = out.get(key, 0.0) + limiter.tracker.admitted_total
+            for budget in limiter.budgets.all():
+                out[key] = out.get(key, 0.0) + budget.tracker.admitted_total
         return out
 
     def metric_series(self) -> dict[tuple[str, ...], float]:
         out: dict[tuple[str, ...], float] = {}
         for limiter in self.limiters:
+            admitted: dict[str, int] = {}
+            for budget in limiter.budgets.all():
+                for name, stats in budget.tracker.metrics.items():
+                    admitted[name] = admitted.get(name, 0) + stats.admitted
             top = heapq.nlargest(
-                limiter.config.telemetry_metrics,
-                limiter.tracker.metrics.items(),
-                key=lambda item: item[1].admitted,
+                limiter.config.telemetry_metrics, admitted.items(), key=lambda item: item[1]
             )
-            for name, stats in top:
+            for name, count in top:
                 key = (limiter.component_id, name)
-                out[key] = out.get(key, 0.0) + stats.admitted
+                out[key] = out.get(key, 0.0) + count
         return out
+
+    def tenant_series(self) -> dict[tuple[str, ...], float]:
+        return {
+            (limiter.component_id, tenant): float(budget.tracker.admitted_total)
+            for limiter in self.limiters
+            for tenant, budget in limiter.budgets.tenants.items()
+        }
+
+    def tenant_limits(self) -> dict[tuple[str, ...], float]:
+        return {
+            (limiter.component_id, tenant): float(budget.max_series)
+            for limiter in self.limiters
+            for tenant, budget in limiter.budgets.tenants.items()
+            if budget.max_series
+        }
 
     def limits(self) -> dict[tuple[str, ...], float]:
         out: dict[tuple[str, ...], float] = {}
@@ -78,7 +99,8 @@ class _Board:
         return out
 
     def reports(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
-        """The reports `query` asks for (`limit`, `processor`); ConfigError naming a bad one."""
+        """The reports `query` asks for (`limit`, `processor`, `tenant`); ConfigError naming a bad
+        one."""
         try:
             limit = int(query.get("limit", _DEFAULT_LIMIT))
             if not 1 <= limit <= _MAX_LIMIT:
@@ -88,24 +110,22 @@ class _Board:
                 f"limit: expected 1..{_MAX_LIMIT}, got {query.get('limit')!r}"
             ) from None
         wanted = query.get("processor")
+        tenant = query.get("tenant")
         return [
-            report(limiter, limit)
+            report(limiter, limit, budget)
             for limiter in self.limiters
             if wanted is None or limiter.component_id == wanted
+            for budget in reported(limiter)
+            if tenant is None or budget.tenant == tenant
         ]
 
     def console(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """The console's cardinality explorer: the reports, and the tenants they are split by.
-
-        Per-tenant limits (`tenants.<id>.max_series`) will give a limiter one tracker per tenant,
-        each report then naming its `tenant`; `tenant=<id>` selects those, and `tenants` lists
-        them for the page's selector. Until then every report is gateway-wide and `tenants` empty.
-        """
-        reports = self.reports(query)
-        tenants = sorted({str(r["tenant"]) for r in reports if r.get("tenant")})
+        """The console's cardinality explorer: the reports (one per tenant's budget, each naming
+        its `tenant`; `tenant=<id>` selects one), and every tenant for the page's selector."""
+        every = self.reports({key: value for key, value in query.items() if key != "tenant"})
+        tenants = sorted({str(r["tenant"]) for r in every if r.get("tenant")})
         wanted = query.get("tenant")
-        if wanted:
-            reports = [r for r in reports if r.get("tenant") == wanted]
+        reports = [r for r in every if r.get("tenant") == wanted] if wanted else every
         return {"limiters": reports, "tenants": tenants}
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -144,6 +164,18 @@ def register(host: Host, limiter: CardinalityLimiter) -> None:
             "Configured cardinality caps: max_series, max_series_per_metric, per_label:<label>.",
             ["processor", "scope"],
             board.limits,
+        )
+        telemetry.add_gauge(
+            "metricgate_cardinality_tenant_series",
+            "Active series passed per tenant (each tenant's own budget).",
+            ["processor", "tenant"],
+            board.tenant_series,
+        )
+        telemetry.add_gauge(
+            "metricgate_cardinality_tenant_limit",
+            "max_series of each tenant's budget (tenants.<id>.max_series, or the default).",
+            ["processor", "tenant"],
+            board.tenant_limits,
         )
         host.add_route("GET", PATH, board.handle)
         host.add_console_panel("cardinality", ConsolePanel("Cardinality", board.console))
@@ -207,16 +239,30 @@ def _metric_report(limiter: CardinalityLimiter, name: str, stats: MetricStats) -
     }
 
 
-def report(limiter: CardinalityLimiter, limit: int) -> dict[str, Any]:
-    """One limiter's state: totals, caps (with top per-label values) and top metrics."""
-    tracker, config = limiter.tracker, limiter.config
+def reported(limiter: CardinalityLimiter) -> list[Budget]:
+    """The budgets of `limiter` worth a report: every tenant's, and the data without a tenant
+    unless tenants are all there is."""
+    budgets = limiter.budgets
+    shared = budgets.shared
+    tenants = sorted(budgets.tenants.values(), key=lambda budget: budget.tenant)
+    keep_shared = not tenants or shared.tracker.admitted_total or shared.tracker.refused_total
+    return [shared, *tenants] if keep_shared else tenants
+
+
+def report(limiter: CardinalityLimiter, limit: int, budget: Budget | None = None) -> dict[str, Any]:
+    """One budget's state (default: the data without a tenant): totals, caps (with top
+    per-label values) and top metrics."""
+    budget = budget or limiter.budgets.shared
+    tracker, config = budget.tracker, limiter.config
     top = heapq.nlargest(
         limit,
         tracker.metrics.items(),
         key=lambda item: (item[1].admitted + item[1].refused, item[1].refused),
     )
+    tenant = {"tenant": budget.tenant} if budget.tenant else {}
     return {
         "processor": limiter.component_id,
+        **tenant,
         "on_limit": config.on_limit,
         "window_seconds": config.window,
         "window_type": config.window_type,
@@ -224,7 +270,7 @@ def report(limiter: CardinalityLimiter, limit: int) -> dict[str, Any]:
         "refused_series": tracker.refused_total,
         "metrics_tracked": len(tracker.metrics),
         "limits": {
-            "max_series": config.max_series,
+            "max_series": budget.max_series,
             "max_series_per_metric": config.max_series_per_metric,
             "per_label": [
                 {
@@ -252,8 +298,9 @@ def render_text(data: dict[str, Any]) -> str:
     caps = [f"max_series={limits['max_series'] or 'none'}"]
     caps.append(f"max_series_per_metric={limits['max_series_per_metric'] or 'none'}")
     caps.extend(f"{p['label']}={p['max_series'] or 'none'}" for p in limits["per_label"])
+    who = f" tenant {data['tenant']}" if "tenant" in data else ""
     lines = [
-        f"{data['processor']}: {data['active_series']} active series, "
+        f"{data['processor']}{who}: {data['active_series']} active series, "
         f"{data['refused_series']} refused ({data['window_type']} window "
         f"{data['window_seconds']:g}s, on_limit={data['on_limit']})",
         "  limits: " + " ".join(caps),

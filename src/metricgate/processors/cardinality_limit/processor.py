@@ -1,12 +1,15 @@
-"""The `cardinality_limit` processor: the component around `SeriesTracker` and `Folder`.
+"""The `cardinality_limit` processor: the component around the budgets (`SeriesTracker` and
+`Folder` per tenant, `budgets.py`).
 
-Per batch: one clock reading (rotating generations when a window boundary passed), then per metric
-group one C-level pass that finds the series not in the current admitted generation. A group whose
-series are all admitted is handed on untouched (no copy); otherwise the missing series are
-classified once each, refused points are folded or dropped, and a new group is built.
+Per batch: one clock reading; per metric group, its resource's budget (one dict lookup; a budget
+seen first in this batch rotates its generations if a window boundary passed), then one C-level
+pass that finds the series not in the budget's current admitted generation. A group whose series
+are all admitted is handed on untouched (no copy); otherwise the missing series are classified
+once each, refused points are folded or dropped, and a new group is built.
 
 Invariant: the processor never mutates a batch it was given (batches are shared between pipelines);
-self-telemetry is updated once per batch, never per point.
+a series is only ever counted in the budget of its resource's tenant; self-telemetry is updated
+once per batch, never per point.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.cardinality_limit import offenders
+from metricgate.processors.cardinality_limit.budgets import Budget, Budgets
 from metricgate.processors.cardinality_limit.config import CardinalityLimitConfig
 from metricgate.processors.cardinality_limit.fold import Folder, is_overflow_series
 from metricgate.processors.cardinality_limit.tracker import Rotation, SeriesTracker
@@ -48,26 +52,29 @@ class CardinalityLimiter(Processor):
         self.config = config
         self.overflow = config.on_limit == "overflow"
         self._clock = clock
-        self.tracker = SeriesTracker(
-            max_series=config.max_series,
-            max_series_per_metric=config.max_series_per_metric,
-            per_label=tuple((limit.label, limit.max_series) for limit in config.label_limits),
-            window=config.window,
-            fixed=config.window_type == "fixed",
-            max_refused=config.max_refused_series,
-            max_label_values=config.max_label_values,
-            now=clock(),
-            always_refuse=is_overflow_series if self.overflow else None,
+        self.budgets = Budgets(
+            config, clock(), always_refuse=is_overflow_series if self.overflow else None
         )
-        self.folder = Folder(config.max_refused_series)
         self._telemetry: SelfMetrics | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._metric_labels: set[str] = set()
         self._folded: dict[str, int] = {}
         self._dropped: dict[str, int] = {}
+        self._tenant_refused: dict[str, int] = {}
+        """Tenant -> points of series refused since the last flush (per-tenant telemetry)."""
+
+    @property
+    def tracker(self) -> SeriesTracker:
+        """The tracker of data without a tenant (of all data without `tenant_attribute`)."""
+        return self.budgets.shared.tracker
+
+    @property
+    def folder(self) -> Folder:
+        return self.budgets.shared.folder
 
     async def start(self, host: Host) -> None:
         self._telemetry = host.telemetry
+        self.budgets.configure(host.tenants)
         offenders.register(host, self)
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.component_id} sweeper")
 
@@ -83,39 +90,51 @@ class CardinalityLimiter(Processor):
         """Rotate and drain without traffic too, so memory and gauges follow the window."""
         interval = max(0.01, min(1.0, self.config.window / 4))
         while True:
-            await asyncio.sleep(0 if self.tracker.draining else interval)
-            self._advance(self._clock())
-            self.tracker.drain(_DRAIN_CHUNK)
+            draining = any(budget.tracker.draining for budget in self.budgets.all())
+            await asyncio.sleep(0 if draining else interval)
+            now = self._clock()
+            for budget in self.budgets.all():
+                self._advance(budget, now)
+                budget.tracker.drain(_DRAIN_CHUNK)
+            self.budgets.forget_idle()
 
-    def _advance(self, now: float) -> None:
-        rotation = self.tracker.tick(now)
+    @staticmethod
+    def _advance(budget: Budget, now: float) -> None:
+        rotation = budget.tracker.tick(now)
         if rotation is not Rotation.NONE:
-            self.folder.rotate(expire_all=rotation is Rotation.IDLE)
+            budget.folder.rotate(expire_all=rotation is Rotation.IDLE)
+        if budget.tracker.draining:
+            budget.tracker.drain(_DRAIN_CHUNK)
 
     async def consume(self, batch: Batch) -> None:
-        self._advance(self._clock())
-        if self.tracker.draining:
-            self.tracker.drain(_DRAIN_CHUNK)
+        now = self._clock()
+        budget_of = self.budgets.of
+        touched: list[Budget] = []
         groups: list[MetricPoints] = []
         changed = False
         for group in batch.metrics:
-            limited = self._limit(group)
+            budget = budget_of(group.metric.resource, now)
+            if budget not in touched:  # a batch holds a tenant or two: a short list
+                touched.append(budget)
+                self._advance(budget, now)
+            limited = self._limit(group, budget)
             changed = changed or limited is not group
             if limited is not None:
                 groups.append(limited)
-        self._flush_telemetry()
+        self._flush_telemetry(touched)
         if not changed:
             await self.next_consumer.consume(batch)
         elif groups:
             await self.next_consumer.consume(Batch(groups))
 
-    def _limit(self, group: MetricPoints) -> MetricPoints | None:
+    def _limit(self, group: MetricPoints, budget: Budget) -> MetricPoints | None:
         """`group` itself when every point passes, else a new group (None when empty)."""
         series = group.series
-        missing = dict.fromkeys(filterfalse(self.tracker.admitted.__contains__, series))
+        tracker, folder = budget.tracker, budget.folder
+        missing = dict.fromkeys(filterfalse(tracker.admitted.__contains__, series))
         if not missing:
             return group
-        classify = self.tracker.classify
+        classify = tracker.classify
         refused = {s for s in missing if not classify(s)}
         if not refused:
             return group
@@ -125,12 +144,15 @@ class CardinalityLimiter(Processor):
             (refused_at if one in refused else keep).append(index)
         out = group.select(keep)
         name = group.metric.name
+        if budget.tenant:
+            refused_points = self._tenant_refused
+            refused_points[budget.tenant] = refused_points.get(budget.tenant, 0) + len(refused_at)
         if self.overflow:
-            dropped_before = sum(self.folder.dropped.values())
-            for target, point in self.folder.fold(group, refused_at):
+            dropped_before = sum(folder.dropped.values())
+            for target, point in folder.fold(group, refused_at):
                 assert point.value is not None
                 out.append(target, point.value, point.timestamp, point.start)
-            folded = len(refused_at) - (sum(self.folder.dropped.values()) - dropped_before)
+            folded = len(refused_at) - (sum(folder.dropped.values()) - dropped_before)
             self._folded[name] = self._folded.get(name, 0) + folded
         else:
             self._dropped[DROP_REASON] = self._dropped.get(DROP_REASON, 0) + len(refused_at)
@@ -146,25 +168,35 @@ class CardinalityLimiter(Processor):
             return name
         return OTHER_METRICS
 
-    def _flush_telemetry(self) -> None:
-        refusals, dropped = self.tracker.new_refusals, self.folder.dropped
-        if not (refusals or self._folded or self._dropped or dropped):
+    def _flush_telemetry(self, budgets: list[Budget]) -> None:
+        if not (
+            self._folded
+            or self._dropped
+            or any(b.tracker.new_refusals or b.folder.dropped for b in budgets)
+        ):
             return
         telemetry, cid = self._telemetry, self.component_id
+        for budget in budgets:
+            refusals, dropped = budget.tracker.new_refusals, budget.folder.dropped
+            if telemetry is not None:
+                for (name, reason), count in refusals.items():
+                    telemetry.cardinality_refused_series.labels(
+                        cid, self.metric_label(name), reason
+                    ).inc(count)
+                for reason, count in dropped.items():
+                    telemetry.processor_dropped.labels(cid, reason).inc(count)
+            refusals.clear()
+            dropped.clear()
         if telemetry is not None:
-            for (name, reason), count in refusals.items():
-                telemetry.cardinality_refused_series.labels(
-                    cid, self.metric_label(name), reason
-                ).inc(count)
             for name, count in self._folded.items():
                 telemetry.cardinality_folded_points.labels(cid, self.metric_label(name)).inc(count)
-            for reasons in (self._dropped, dropped):
-                for reason, count in reasons.items():
-                    telemetry.processor_dropped.labels(cid, reason).inc(count)
-        refusals.clear()
-        dropped.clear()
+            for reason, count in self._dropped.items():
+                telemetry.processor_dropped.labels(cid, reason).inc(count)
+            for tenant, count in self._tenant_refused.items():
+                telemetry.cardinality_tenant_refused_points.labels(cid, tenant).inc(count)
         self._folded.clear()
         self._dropped.clear()
+        self._tenant_refused.clear()
 
 
 FACTORY = processor_factory(

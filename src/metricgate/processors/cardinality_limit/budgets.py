@@ -1,0 +1,159 @@
+"""Series budgets per tenant: each tenant is limited as if it had a limiter of its own.
+
+A `Budget` is one `SeriesTracker` (admitted series, counts, caps) and one `Folder` (overflow
+state). Data without a tenant (resource attribute `tenant_attribute` absent, or not a valid tenant
+id) shares the limiter's own budget, as before tenants existed; each tenant gets a budget of its
+own the first time its data arrives, so one tenant's explosion never refuses, evicts or folds
+another tenant's series: `max_series`, `max_series_per_metric` and `per_label` are all counted
+within the tenant.
+
+A tenant's `max_series` is `tenants.<id>.max_series`, else (for a tenant not listed there)
+`tenants."*".max_series`, else the processor's `max_series`. Tenants listed under `tenants:`
+always get a budget; other tenants get one while fewer than `max_tenants` such budgets exist,
+after that they share the budget `_other` (logged once), which bounds memory when tenants are
+not authenticated. Budgets of unlisted tenants that tracked nothing for a whole window are
+forgotten by the sweep, making room again.
+
+Invariant: a resource maps to one budget, decided once and remembered (bounded); the processor
+only ever asks a tenant's budget about that tenant's series.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from metricgate.config.tenants import DEFAULT_TENANT, TenantsConfig
+from metricgate.model import Resource, Series
+from metricgate.processors.cardinality_limit.config import CardinalityLimitConfig
+from metricgate.processors.cardinality_limit.fold import Folder
+from metricgate.processors.cardinality_limit.tracker import SeriesTracker
+from metricgate.tenants.split import TenantSplitter
+
+log = logging.getLogger(__name__)
+
+OTHER_TENANTS = "_other"
+"""The budget tenants share once `max_tenants` unlisted tenants have one."""
+_MAX_RESOURCES = 100_000
+
+
+class Budget:
+    """One tenant's (or the untenanted data's) tracker, folder and series cap."""
+
+    __slots__ = ("folder", "max_series", "tenant", "tracker")
+
+    def __init__(
+        self,
+        tenant: str,
+        config: CardinalityLimitConfig,
+        max_series: int,
+        now: float,
+        always_refuse: Callable[[Series], bool] | None,
+    ) -> None:
+        self.tenant = tenant
+        """"" for the data without a tenant."""
+        self.max_series = max_series
+        self.tracker = SeriesTracker(
+            max_series=max_series,
+            max_series_per_metric=config.max_series_per_metric,
+            per_label=tuple((limit.label, limit.max_series) for limit in config.label_limits),
+            window=config.window,
+            fixed=config.window_type == "fixed",
+            max_refused=config.max_refused_series,
+            max_label_values=config.max_label_values,
+            now=now,
+            always_refuse=always_refuse,
+        )
+        self.folder = Folder(config.max_refused_series)
+
+    @property
+    def idle(self) -> bool:
+        tracker = self.tracker
+        return not (tracker.admitted_total or tracker.refused_total or tracker.draining)
+
+
+class Budgets:
+    """The budgets of one limiter, and which one a resource's data counts against."""
+
+    def __init__(
+        self,
+        config: CardinalityLimitConfig,
+        now: float,
+        always_refuse: Callable[[Series], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self._always_refuse = always_refuse
+        self.shared = Budget("", config, config.max_series, now, always_refuse)
+        """The budget of data without a tenant (and of every tenant without `tenant_attribute`)."""
+        self.tenants: dict[str, Budget] = {}
+        self._splitter = (
+            TenantSplitter(config.tenant_attribute) if config.tenant_attribute else None
+        )
+        self._listed: TenantsConfig | None = None
+        self._by_resource: dict[Resource, Budget] = {}
+        self._warned = False
+
+    def configure(self, tenants: TenantsConfig | None) -> None:
+        """Take the `tenants:` section's budgets (at start); existing budgets keep theirs."""
+        self._listed = tenants
+
+    def all(self) -> list[Budget]:
+        return [self.shared, *self.tenants.values()]
+
+    def of(self, resource: Resource, now: float) -> Budget:
+        """The budget `resource`'s series count against."""
+        known = self._by_resource
+        try:
+            return known[resource]
+        except KeyError:
+            pass
+        splitter = self._splitter
+        tenant = splitter.tenant(resource) if splitter is not None else ""
+        budget = self._budget(tenant, now) if tenant else self.shared
+        if len(known) >= _MAX_RESOURCES:
+            known.clear()
+        known[resource] = budget
+        return budget
+
+    def _budget(self, tenant: str, now: float) -> Budget:
+        budget = self.tenants.get(tenant)
+        if budget is not None:
+            return budget
+        listed = self._listed.root if self._listed is not None else {}
+        if tenant not in listed:
+            unlisted = sum(1 for name in self.tenants if name not in listed)
+            if unlisted >= self.config.max_tenants:
+                if not self._warned:
+                    self._warned = True
+                    log.warning(
+                        "cardinality_limit: max_tenants tenants have budgets of their own; "
+                        "further tenants share one",
+                        extra={"budget": OTHER_TENANTS, "max_tenants": self.config.max_tenants},
+                    )
+                tenant = OTHER_TENANTS
+                budget = self.tenants.get(tenant)
+                if budget is not None:
+                    return budget
+        budget = self.tenants[tenant] = Budget(
+            tenant, self.config, self.max_series(tenant), now, self._always_refuse
+        )
+        return budget
+
+    def max_series(self, tenant: str) -> int:
+        """The `max_series` of `tenant` (see module docstring)."""
+        listed = self._listed.root if self._listed is not None else {}
+        entry = listed.get(tenant) if tenant != DEFAULT_TENANT else None
+        if entry is None:
+            entry = listed.get(DEFAULT_TENANT)
+        if entry is not None and entry.max_series is not None:
+            return entry.max_series
+        return self.config.max_series
+
+    def forget_idle(self) -> None:
+        """Drop the budgets of unlisted tenants that track nothing (room under max_tenants)."""
+        listed = self._listed.root if self._listed is not None else {}
+        idle = [t for t, b in self.tenants.items() if t not in listed and b.idle]
+        if idle:
+            for tenant in idle:
+                del self.tenants[tenant]
+            self._by_resource.clear()
