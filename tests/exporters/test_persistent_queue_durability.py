@@ -2,7 +2,8 @@
 
 A (OTLP/HTTP in, `otlp` exporter with a disk queue out) points at B (OTLP in, Prometheus scrape
 endpoint out), which is down at first. A acknowledges the points, is killed with SIGKILL, and
-restarted; then B comes up, and B's `/metrics` page must show every acknowledged point.
+restarted; then B comes up, and B's `/metrics` page must show every acknowledged point. With
+`encryption`, the same, and the queue's files never show the metric's name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from metricgate.pipeline.encryption import write_key_file
 from tests.support.gateway import DEFAULT_TEMPLATE, Gateway, default_ports, run_gateway
 from tests.support.ports import free_port
 
@@ -35,7 +37,7 @@ exporters:
     retry_on_failure: {{initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0}}
     sending_queue:
       num_consumers: 2
-      storage: {{directory: "QUEUE_DIR", max_disk_bytes: 64MiB, fsync: batch}}
+      storage: {{directory: "QUEUE_DIR", max_disk_bytes: 64MiB, fsync: batch ENCRYPTION}}
 service:
   pipelines:
     metrics: {{receivers: [otlp], exporters: [otlp]}}
@@ -73,9 +75,16 @@ def wait_for(predicate: object, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_acknowledged_points_survive_kill_9_and_reach_the_backend(
+    tmp_path: Path, encrypted: bool
+) -> None:
     queue_dir = tmp_path / "queue"
-    template_a = GATEWAY_A.replace("QUEUE_DIR", str(queue_dir))
+    encryption = ""
+    if encrypted:
+        write_key_file(str(tmp_path / "queue.key"))
+        encryption = f', encryption: {{{{key_file: "{tmp_path / "queue.key"}"}}}}'
+    template_a = GATEWAY_A.replace("QUEUE_DIR", str(queue_dir)).replace(" ENCRYPTION", encryption)
     ports_b = default_ports()
     ports_a = {**default_ports(), "downstream": ports_b["http"]}
 
@@ -89,7 +98,10 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path
         gateway_a.process.send_signal(signal.SIGKILL)
         gateway_a.process.wait(10)
     assert accepted == list(range(STEPS))
-    assert list(queue_dir.rglob("*.seg"))
+    segments = list(queue_dir.rglob("*.seg"))
+    assert segments
+    in_clear = any(b"durable_gauge" in segment.read_bytes() for segment in segments)
+    assert in_clear != encrypted
 
     ports_a2 = {**ports_a, "http": free_port(), "telemetry": free_port()}
     with run_gateway(tmp_path, template_a, ports_a2) as gateway_a:
@@ -103,3 +115,4 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(tmp_path: Path
                 lambda: gateway_a.own_metric("metricgate_exporter_queue_pending_bytes") == 0, 15
             )
             assert gateway_a.own_metric("metricgate_exporter_send_failed_points") == 0
+            assert gateway_a.own_metric("metricgate_exporter_queue_dropped_records") == 0

@@ -1,4 +1,5 @@
-"""The remote-write persistent queue across kill -9: every acknowledged sample arrives, in order."""
+"""The remote-write persistent queue across kill -9: every acknowledged sample arrives, in order,
+with the queue in the clear or encrypted (`encryption`); an altered encrypted record is skipped."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from metricgate.pipeline.encryption import write_key_file
 from tests.exporters.test_remote_write_sending import Receiver, serve
 from tests.exporters.test_remote_write_support import Sample
+from tests.pipeline.test_wal_encryption import flip_body_byte, rewrite_record
 from tests.support.gateway import Gateway, default_ports, run_gateway
 from tests.support.ports import free_port
 
@@ -42,8 +45,21 @@ service:
 """
 
 
-def template(queue_dir: Path) -> str:
-    return TEMPLATE.replace("{queue_dir}", str(queue_dir))
+def template(queue_dir: Path, key_file: Path | None = None) -> str:
+    text = TEMPLATE.replace("{queue_dir}", str(queue_dir))
+    if key_file is None:
+        return text  # the deprecated `queue:` spelling, still read
+    return text.replace(
+        "    queue: {{",
+        f'    sending_queue:\n      storage: {{{{encryption: {{{{key_file: "{key_file}"}}}}, ',
+    )
+
+
+def key(tmp_path: Path, encrypted: bool) -> Path | None:
+    if not encrypted:
+        return None
+    write_key_file(str(tmp_path / "wal.key"))
+    return tmp_path / "wal.key"
 
 
 def post(gateway: Gateway, step: int) -> int:
@@ -69,11 +85,13 @@ def kill(gateway: Gateway) -> None:
     gateway.process.wait(10)
 
 
-async def test_acknowledged_samples_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+async def test_acknowledged_samples_survive_kill_9(tmp_path: Path, encrypted: bool) -> None:
     ports = {**default_ports(), "backend": free_port()}
     queue_dir = tmp_path / "queue"
+    key_file = key(tmp_path, encrypted)
     accepted: list[int] = []
-    with run_gateway(tmp_path, template(queue_dir), ports) as gateway:
+    with run_gateway(tmp_path, template(queue_dir, key_file), ports) as gateway:
         for step in range(40):
             if post(gateway, step) == 200:
                 accepted.append(step)
@@ -82,11 +100,13 @@ async def test_acknowledged_samples_survive_kill_9(tmp_path: Path) -> None:
         assert gateway.own_metric("metricgate_exporter_queue_oldest_age_seconds") > 0
         kill(gateway)
     assert len(accepted) == 40
-    assert list(queue_dir.rglob("*.seg"))
+    segments = list(queue_dir.rglob("*.seg"))
+    assert segments
+    assert any(b"durable_gauge" in s.read_bytes() for s in segments) != encrypted
 
     receiver = Receiver()
     ports2 = {**ports, "http": free_port(), "telemetry": free_port()}
-    with run_gateway(tmp_path, template(queue_dir), ports2) as gateway:
+    with run_gateway(tmp_path, template(queue_dir, key_file), ports2) as gateway:
         async with serve(receiver, ports["backend"]):
             expected = {
                 (f"s{s}", BASE_NS // 1_000_000 + step * 1000)
@@ -144,4 +164,40 @@ async def test_corrupt_queue_file_is_skipped_and_reported(tmp_path: Path) -> Non
             assert await asyncio.to_thread(post, gateway, 100) == 200
         logs = gateway.logs()
     assert "corrupt record skipped" in logs
+    assert 0 < len(receiver.accepted) < 20 * SERIES
+
+
+async def test_altered_encrypted_record_is_skipped_and_reported(tmp_path: Path) -> None:
+    ports = {**default_ports(), "backend": free_port()}
+    queue_dir = tmp_path / "queue"
+    key_file = key(tmp_path, True)
+    with run_gateway(tmp_path, template(queue_dir, key_file), ports) as gateway:
+        for step in range(20):
+            assert post(gateway, step) == 200
+        kill(gateway)
+    victim = max(queue_dir.rglob("*.seg"), key=lambda p: p.stat().st_size)
+    rewrite_record(victim, 0, flip_body_byte)  # the CRC still holds: only the seal can tell
+
+    receiver = Receiver()
+    ports2 = {**ports, "http": free_port(), "telemetry": free_port()}
+    with run_gateway(tmp_path, template(queue_dir, key_file), ports2) as gateway:
+        async with serve(receiver, ports["backend"]):
+            await wait_for(
+                lambda: gateway.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
+                30,
+            )
+            refused = gateway.own_metric(
+                "metricgate_exporter_queue_dropped_records_total{"
+                'exporter="prometheus_remote_write",reason="integrity"}',
+            )
+            assert refused == 1
+            assert (
+                gateway.own_metric(
+                    'metricgate_exporter_send_failed_points_total{exporter="prometheus_remote_write",'
+                    'reason="queue_integrity"}'
+                )
+                >= 1
+            )
+        logs = gateway.logs()
+    assert "record failed authentication" in logs
     assert 0 < len(receiver.accepted) < 20 * SERIES
