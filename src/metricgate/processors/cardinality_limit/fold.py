@@ -56,6 +56,8 @@ from metricgate.model.arithmetic import add, subtract
 OTLP_OVERFLOW: Attributes = (("otel.metric.overflow", True),)
 PROMETHEUS_OVERFLOW = ("otel_metric_overflow", "true")
 TENANT_LABEL = "tenant"
+TENANT_ATTRIBUTE = "tenant.id"
+"""Stamped data has both; only a metric whose resource has a tenant is checked for the label."""
 _TENANT_KEY = (TENANT_LABEL,)
 _TARGET_LABELS = frozenset(("job", "instance", TENANT_LABEL))
 
@@ -146,18 +148,20 @@ class Folder:
         """The overflow series that `series` folds into."""
         metric = series.metric
         if not metric.native_prometheus:
+            found = self._targets.get(metric)
+            if found is not None:  # a resource without a tenant: one target per metric
+                return found
+            if metric.resource.get(TENANT_ATTRIBUTE) is None:
+                found = self._targets[metric] = INTERNER.intern_series(metric, OTLP_OVERFLOW)
+                return found
             attributes = series.attributes
             at = bisect_left(attributes, _TENANT_KEY)  # sorted by key: C speed, no scan
-            tenant = (
-                attributes[at]
-                if at < len(attributes) and attributes[at][0] == TENANT_LABEL
-                else None
-            )
-            otlp_key = (metric, tenant)
-            found = self._targets.get(otlp_key)
+            pair = attributes[at] if at < len(attributes) else None
+            tenant = pair if pair is not None and pair[0] == TENANT_LABEL else None
+            found = self._targets.get((metric, tenant))
             if found is None:
                 kept = OTLP_OVERFLOW if tenant is None else (*OTLP_OVERFLOW, tenant)
-                found = self._targets[otlp_key] = INTERNER.intern_series(metric, kept)
+                found = self._targets[(metric, tenant)] = INTERNER.intern_series(metric, kept)
             return found
         kept = tuple(pair for pair in series.attributes if pair[0] in _TARGET_LABELS)
         key = (metric, kept)
