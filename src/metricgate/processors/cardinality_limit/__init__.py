@@ -8,6 +8,8 @@ refused while it stays active (sticky verdicts keep totals consistent). `on_limi
 (default) folds refused series into one overflow series per metric (see `fold`), `drop` drops
 them; either way they are counted (`metricgate_cardinality_refused_series_total{metric,reason}`,
 `metricgate_cardinality_folded_points_total`, `metricgate_processor_dropped_points_total`).
+All of this is per tenant: each tenant (resource attribute `tenant.id`) has a budget of its own
+(`budgets.py`), so one tenant's series never count against another's caps.
 
 Windows: `sliding` (default) forgets a series between `window` and 2 x `window` after it was last
 seen (generational sweep, so the hot path never writes a timestamp and existing series never
