@@ -222,3 +222,21 @@ def test_fragments_never_mix_tenants(batches: list[list[tuple[str, int]]], shard
 def test_tenant_header_config_errors(settings_: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RemoteWriteExporterConfig(endpoint="http://x/api/v1/write", **settings_)
+
+
+def test_the_same_labels_under_two_tenants_are_two_series_not_duplicates() -> None:
+    """Without the tenant label (a stamp with `label: ""`), two tenants may write the same name
+    and labels: they go to two tenants, so neither is a duplicate of the other."""
+    config = RemoteWriteExporterConfig(endpoint="http://x/api/v1/write")
+    encoder = Encoder(config.translator(), target_info=False, tenants=TenantSplitter())
+    groups = []
+    for tenant in ("team-a", "team-b"):
+        batch = number_batch({"s": 1.0}, name="same", kind=MetricKind.GAUGE)
+        groups += TenantStamp(tenant, label="").apply(batch)[0].metrics
+    per_shard, drops = encoder.encode(Batch(groups), 1, 0.0)
+    assert not drops
+    assert sorted(f.tenant for f in per_shard[0]) == ["team-a", "team-b"]
+    # Without tenant_header both would be one series in one backend: the second is refused.
+    shared = Encoder(config.translator(), target_info=False)
+    _, drops = shared.encode(Batch(groups), 1, 0.0)
+    assert drops == {"duplicate_series": 1}

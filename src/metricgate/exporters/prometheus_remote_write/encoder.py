@@ -99,7 +99,7 @@ class Encoder:
         self._states: dict[Series, SeriesState] = {}
         self._rejected: dict[Series, str] = {}
         self._owners: dict[bytes, Series] = {}
-        """A series' encoded name and labels -> the model series holding them (one per state)."""
+        """A series' encoded name and labels (and tenant) -> the model series holding them."""
         self._targets: dict[Resource, tuple[int, EncodedSeries] | None] = {}
         self._target_sent: dict[Resource, int] = {}
         """Last `target_info` timestamp per resource: never send one out of order."""
@@ -163,7 +163,7 @@ class Encoder:
         tail = timestamp_tail(now_ms)
         for series in stale:
             state = self._states.pop(series)
-            self._owners.pop(state.encoded("").head, None)
+            self._owners.pop(self._owner_key(series, state.encoded("").head), None)
             if self.send_staleness:
                 tenant = self._tenant(series.metric.resource)
                 builders = per_tenant.get(tenant)
@@ -178,6 +178,13 @@ class Encoder:
             for fragments, builder in zip(per_shard, builders, strict=True):
                 fragments += builder.finish()
         return per_shard, len(stale)
+
+    def _owner_key(self, series: Series, head: bytes) -> bytes:
+        """What two writers of one series share: its labels, and with `tenant_header` its
+        tenant (the same labels under two tenants are two series, in two backends' tenants)."""
+        if self.tenants is None:
+            return head
+        return self._tenant(series.metric.resource).encode() + b"\0" + head
 
     def _tenant(self, resource: Resource) -> str:
         """The header value for a series of `resource` (only valid tenants have series)."""
@@ -309,7 +316,7 @@ class Encoder:
         # persistent queue's shards rely on that); for a counter or gauge that is its output.
         state = SeriesState(0, family.name, labels, now)
         encoded = state.encoded("")
-        owner = self._owners.setdefault(encoded.head, series)
+        owner = self._owners.setdefault(self._owner_key(series, encoded.head), series)
         if owner is not series:
             # Another series (another resource with the same job/instance, keys that sanitise
             # alike) already writes these labels: two writers would send one series' samples
@@ -343,7 +350,7 @@ class Encoder:
 
     def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
         del self._states[series]
-        self._owners.pop(state.encoded("").head, None)
+        self._owners.pop(self._owner_key(series, state.encoded("").head), None)
         if self.send_staleness:
             self._stale(state, builder, tail, point=True)
 
