@@ -91,6 +91,12 @@ async def test_each_tenant_reaches_the_exporters_of_its_route() -> None:
         assert routed(service, "table[0]") == 3
         assert routed(service, "table[1]") == 3
         assert routed(service, "default") == 6
+        # The console's edge from routing to the exporters counts what was routed.
+        outgoing = service.telemetry.registry.get_sample_value(
+            "metricgate_processor_outgoing_points_total",
+            {"processor": "routing", "pipeline": "metrics"},
+        )
+        assert outgoing == 12
 
 
 async def test_a_batch_of_one_tenant_is_handed_on_whole() -> None:

@@ -31,3 +31,7 @@ class PointMeter:
     async def consume(self, batch: Batch) -> None:
         self._count(batch.point_count())
         await self.next_consumer.consume(batch)
+
+    def count(self, points: int) -> None:
+        """Count points a processor handed on by another way (routing, straight to exporters)."""
+        self._count(points)

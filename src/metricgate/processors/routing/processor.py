@@ -5,8 +5,9 @@ value -> the route naming it, else the default route; the answer is remembered p
 (bounded), so a batch costs one dict lookup per group, never work per point. Each route's groups
 go to its exporters' queues as one batch, through the same fan-out as a pipeline's end
 (`ExporterFanOut`: every queue with room takes it; a full one answers the client with a
-retryable error after the others took theirs). The processor never calls its next consumer:
-routes replace the pipeline's exporter list, as with the Collector's routing processor.
+retryable error after the others took theirs). The processor never hands batches to its next
+consumer: routes replace the pipeline's exporter list, as with the Collector's routing processor
+(what it routed is still counted on the pipeline's `PointMeter`, for the console's graph).
 
 Invariant: a point goes to the exporters of exactly one route (or is dropped, counted, when no
 route takes it and there is no default); batches are never mutated (groups are shared).
@@ -19,6 +20,7 @@ from metricgate.model import Batch, MetricPoints, Resource
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.fanout import ExporterFanOut
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.meter import PointMeter
 from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.routing.config import RoutingConfig
 from metricgate.telemetry.metrics import SelfMetrics
@@ -79,26 +81,32 @@ class RoutingProcessor(Processor):
             else:
                 found.append(group)
         refused: ConsumeError | None = None
+        routed = 0
         for index, groups in parts.items():
             part = batch if len(parts) == 1 else Batch(groups)
             try:
-                await self._send(index, part)
+                routed += await self._send(index, part)
             except ConsumeError as exc:
                 refused = refused or exc
+        meter = self.next_consumer
+        if routed and isinstance(meter, PointMeter):
+            meter.count(routed)
         if refused is not None:
             raise refused
 
-    async def _send(self, index: int, part: Batch) -> None:
+    async def _send(self, index: int, part: Batch) -> int:
+        """Hand `part` to route `index`; the points routed (0 when dropped: no route)."""
         points = part.point_count()
         fan_out = self._routes[index]
         telemetry = self._telemetry
         if fan_out is None:
             if telemetry is not None and points:
                 telemetry.processor_dropped.labels(self.component_id, NO_ROUTE).inc(points)
-            return
+            return 0
         if telemetry is not None and points:
             telemetry.processor_routed.labels(self.component_id, self.names[index]).inc(points)
         await fan_out.consume(part)
+        return points
 
 
 FACTORY = processor_factory(
