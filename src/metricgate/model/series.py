@@ -15,6 +15,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final, TypeVar
 
+from metricgate.model.caches import register
+
 AttributeValue = str | bool | int | float | tuple["AttributeValue", ...] | None
 Attributes = tuple[tuple[str, AttributeValue], ...]
 """Attribute pairs sorted by key, keys unique."""
@@ -214,19 +216,27 @@ class Series:
         return f"Series({self.metric.name!r}, {dict(self.attributes)!r})"
 
 
+DEFAULT_INTERNER_SIZE: Final = 1_000_000
+"""Entries of the process-wide interner (resources, scopes, metrics and series together)."""
+
+
 class Interner:
     """A bounded table that returns one canonical object per distinct value.
 
-    The table forgets everything when it grows past `max_size`; objects handed out before stay
+    The table forgets everything when an insert finds `max_size` entries in it, and whenever the
+    memory limiter releases caches (`metricgate.model.caches`); objects handed out before stay
     valid (equality is by value), they are simply no longer shared with new ones. Receivers keep
-    their own decoding caches in front of this, so a steady stream rarely reaches it.
+    their own decoding caches in front of this, so a steady stream rarely reaches it: it is
+    consulted once per new series, and holds every series seen (admitted downstream or not) until
+    it forgets them, about 0.1 KiB each beyond what the decoders' caches hold.
     """
 
-    __slots__ = ("_table", "max_size")
+    __slots__ = ("__weakref__", "_table", "max_size")
 
-    def __init__(self, max_size: int = 4_000_000) -> None:
+    def __init__(self, max_size: int = DEFAULT_INTERNER_SIZE) -> None:
         self._table: dict[object, object] = {}
         self.max_size = max_size
+        register(self)
 
     def intern_resource(self, attributes: Attributes, schema_url: str = "") -> Resource:
         return self._intern(Resource(attributes, schema_url))
@@ -290,6 +300,12 @@ class Interner:
         if len(table) >= self.max_size:
             table.clear()
         return table.setdefault(obj, obj)  # type: ignore[return-value]
+
+    def release(self) -> int:
+        """Forget every entry (see the class docstring); the number forgotten."""
+        count = len(self._table)
+        self._table.clear()
+        return count
 
     def __len__(self) -> int:
         return len(self._table)

@@ -13,7 +13,9 @@ than their keys.
 Caches, all counted together and bounded by `max_series` entries (past it they are all cleared at
 once and refill from the traffic; objects handed out earlier stay valid, the model compares by
 value): resource bytes -> `Resource`; scope bytes -> `Scope`; metric descriptor -> per-metric
-state; per metric, point tail bytes -> `Series` and attribute bytes -> `Series`.
+state; per metric, point tail bytes -> `Series` and attribute bytes -> `Series`. Every series seen
+gets an entry, admitted downstream or not (about 0.3 KiB with its key, plus its attributes); the
+memory limiter empties them all (`release`, see `metricgate.model.caches`) before it refuses data.
 
 Invariant: a cache hit gives exactly what a full decode would give. A tail enters the cache only
 after a full decode of its point showed it holds nothing but attributes (`layout.only_attributes`),
@@ -40,6 +42,7 @@ from metricgate.model import (
     Scope,
     Series,
 )
+from metricgate.model.caches import register
 from metricgate.receivers.otlp import points as p
 from metricgate.receivers.otlp.layout import (
     START_TIME_DOUBLE,
@@ -58,7 +61,8 @@ from metricgate.receivers.otlp.schema import (
 )
 from metricgate.receivers.otlp.schema import Resource as ResourceMessage
 
-DEFAULT_MAX_SERIES: Final = 4_000_000
+DEFAULT_MAX_SERIES: Final = 1_000_000
+"""Entries one decoder caches (resources, scopes, metrics and series together)."""
 
 
 class _MetricState:
@@ -125,6 +129,7 @@ class ProtobufDecoder:
         self._scopes: dict[tuple[bytes, str], Scope] = {}
         self._metrics: dict[tuple[object, ...], _MetricState] = {}
         self._entries = 0
+        register(self)
 
     @property
     def cached_entries(self) -> int:
@@ -135,6 +140,15 @@ class ProtobufDecoder:
         self._scopes = {}
         self._metrics = {}
         self._entries = 0
+
+    def release(self) -> int:
+        """Forget every cached entry (the memory limiter's call); the number forgotten."""
+        count = self._entries
+        self.clear()
+        return count
+
+    def __len__(self) -> int:
+        return self._entries
 
     def _grew(self) -> None:
         self._entries += 1

@@ -54,6 +54,7 @@ from metricgate.model import (
     Temporality,
     valid_quantile,
 )
+from metricgate.model.caches import BoundedTable
 
 NAN = math.nan
 
@@ -154,8 +155,9 @@ def descriptor(
     return kind, known, monotonic and kind is MetricKind.SUM
 
 
-_SHARED_PAIRS: dict[tuple[str, AttributeValue], tuple[str, AttributeValue]] = {}
-_MAX_SHARED_PAIRS = 1_000_000
+_SHARED_PAIRS: BoundedTable[tuple[str, AttributeValue], tuple[str, AttributeValue]] = BoundedTable(
+    1_000_000
+)
 
 
 def canonical_attributes(pairs: Iterable[tuple[str, AttributeValue]]) -> Attributes:
@@ -163,9 +165,10 @@ def canonical_attributes(pairs: Iterable[tuple[str, AttributeValue]]) -> Attribu
 
     Pairs are shared between series (`("method", "GET")` is one object for every series that has
     it) and strings are interned: most of a series' memory is its attributes, and most attribute
-    pairs repeat across series. The table forgets everything when it passes its bound.
+    pairs repeat across series. The table forgets everything when it passes its bound (1M pairs)
+    or when the memory limiter releases caches.
     """
-    shared = _SHARED_PAIRS
+    shared = _SHARED_PAIRS.entries
     out = []
     for pair in sorted(dict(pairs).items()):
         try:
@@ -175,9 +178,7 @@ def canonical_attributes(pairs: Iterable[tuple[str, AttributeValue]]) -> Attribu
         if found is None:
             key, value = pair
             found = (sys.intern(key), sys.intern(value) if isinstance(value, str) else value)
-            if len(shared) >= _MAX_SHARED_PAIRS:
-                shared.clear()
-            shared[found] = found
+            _SHARED_PAIRS.put(found, found)
         out.append(found)
     return tuple(out)
 
