@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metricgate.model import FLAG_NO_RECORDED_VALUE, MetricKind
 from metricgate.receivers.prometheus_remote_write import DecodeError, RemoteWriteDecoder
@@ -120,18 +122,88 @@ def test_a_valid_metric_name_is_not_taken_for_a_valid_label_name() -> None:
     assert "invalid label name 'a:b'" in result.error_message()
 
 
-def test_labels_decoded_once_are_still_checked_per_series() -> None:
-    decoder = RemoteWriteDecoder()
-    decoder.decode_v1(request("m", labels=(("b", "1"), ("c", "2"))))
-    # The same labels, out of order and duplicated: the cached pairs do not skip the checks.
+def unsorted_request(*labels: tuple[str, str]) -> tuple[WriteRequest, bytes]:
     message = WriteRequest()
     series = message.timeseries.add()
-    for name, value in (("__name__", "m"), ("c", "2"), ("b", "1")):
+    for name, value in labels:
         series.labels.add(name=name, value=value)
     series.samples.add(value=1.0, timestamp=1000)
-    unsorted = decoder.decode_v1(message.SerializeToString())
+    return message, message.SerializeToString()
+
+
+def test_unsorted_labels_are_sorted_into_the_same_series() -> None:
+    decoder = RemoteWriteDecoder()
+    [sorted_group] = decoder.decode_v1(request("m", labels=(("b", "1"), ("c", "2")))).batch
+    # The same labels out of order, their pairs already in the label cache, then a new series
+    # of the same (unsorted) shape, and the full-parse path (two samples).
+    _, body = unsorted_request(("c", "2"), ("__name__", "m"), ("b", "1"))
+    result = decoder.decode_v1(body)
+    assert result.invalid_series == 0
+    assert result.batch.metrics[0].series[0] is sorted_group.series[0]
+    _, body = unsorted_request(("c", "3"), ("__name__", "m"), ("b", "1"))
+    [group] = decoder.decode_v1(body).batch
+    assert group.series[0].attributes == (("b", "1"), ("c", "3"))
+    message, _ = unsorted_request(("job", "x"), ("__name__", "n"))
+    message.timeseries[0].samples.add(value=2.0, timestamp=2000)
+    [group] = decoder.decode_v1(message.SerializeToString()).batch
+    assert group.metric.name == "n" and group.values == [1.0, 2.0]
+
+
+def test_strict_refuses_unsorted_labels_and_everyone_refuses_duplicates() -> None:
+    strict = RemoteWriteDecoder(strict=True)
+    strict.decode_v1(request("m", labels=(("b", "1"), ("c", "2"))))
+    # The cached pairs and shape of the sorted form do not skip the checks.
+    message, body = unsorted_request(("__name__", "m"), ("c", "2"), ("b", "1"))
+    unsorted = strict.decode_v1(body)
     assert unsorted.invalid_series == 1 and "unsorted label 'b'" in unsorted.error_message()
+    assert "strict" in unsorted.error_message()
+    series = message.timeseries[0]
     series.labels[2].name = "c"
     series.labels[2].value = "2"
-    duplicate = decoder.decode_v1(message.SerializeToString())
+    for decoder in (strict, RemoteWriteDecoder()):
+        duplicate = decoder.decode_v1(message.SerializeToString())
+        assert duplicate.invalid_series == 1
+        assert "duplicate label 'c' (label names must be unique)" in duplicate.error_message()
+    _, body = unsorted_request(("c", "2"), ("__name__", "m"), ("c", "3"))
+    duplicate = RemoteWriteDecoder().decode_v1(body)
     assert duplicate.invalid_series == 1 and "duplicate label 'c'" in duplicate.error_message()
+
+
+def test_v2_labels_out_of_order_are_sorted_too() -> None:
+    request_v2 = RequestV2(symbols=["", "job", "x", "__name__", "up"])
+    series = request_v2.timeseries.add(labels_refs=[1, 2, 3, 4])
+    series.samples.add(value=1.0, timestamp=1000)
+    body = request_v2.SerializeToString()
+    [group] = RemoteWriteDecoder().decode_v2(body).batch
+    assert group.metric.name == "up" and group.series[0].attributes == (("job", "x"),)
+    refused = RemoteWriteDecoder(strict=True).decode_v2(body)
+    assert refused.invalid_series == 1 and "unsorted label '__name__'" in refused.error_message()
+
+
+LABEL_NAMES = st.sampled_from(["__name__", "a", "b", "job", "instance", "le", "zz", "A", "_x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(LABEL_NAMES, min_size=1, max_size=7),
+    values=st.lists(st.sampled_from(["v", "w", "up", ""]), min_size=7, max_size=7),
+    data=st.data(),
+)
+def test_any_order_decodes_as_its_sorted_form(
+    names: list[str], values: list[str], data: st.DataObject
+) -> None:
+    labels = [
+        (name, values[i] or "up" if name == "__name__" else values[i])
+        for i, name in enumerate(names)
+    ]
+    shuffled = data.draw(st.permutations(labels))
+    decoder, strict = RemoteWriteDecoder(), RemoteWriteDecoder(strict=True)
+    got = decoder.decode_v1(unsorted_request(*shuffled)[1])
+    expected = decoder.decode_v1(unsorted_request(*sorted(labels))[1])
+    unique = len(set(names)) == len(names) and "__name__" in names
+    assert got.invalid_series == expected.invalid_series == (0 if unique else 1)
+    if unique:
+        assert got.batch.metrics[0].series == expected.batch.metrics[0].series
+    in_order = [name for name, _ in shuffled] == sorted(name for name, _ in shuffled)
+    refused = strict.decode_v1(unsorted_request(*shuffled)[1]).invalid_series
+    assert refused == (0 if unique and in_order else 1)

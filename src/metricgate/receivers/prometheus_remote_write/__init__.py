@@ -41,7 +41,7 @@ class RemoteWriteReceiver(Receiver):
     ) -> None:
         super().__init__(component_id, next_consumer)
         self.config = config
-        self.decoder = RemoteWriteDecoder()
+        self.decoder = RemoteWriteDecoder(strict=config.strict)
         self.port: int | None = None
         self._server: RemoteWriteServer | None = None
 

@@ -7,6 +7,7 @@ receivers:
     path: /api/v1/write
     max_request_body_size: 32MiB
     max_decompressed_size: 128MiB
+    strict: false
 ```
 
 The listener settings of every HTTP receiver apply too (`read_header_timeout`,
@@ -36,6 +37,10 @@ class RemoteWriteReceiverConfig(HttpReceiverSettings):
     """Largest body on the wire (snappy-compressed); larger gets 413 before it is read."""
     max_decompressed_size: ByteSize = Field(default=128 * MIB, gt=0)
     """Largest body after snappy decompression; larger gets 413, checked before inflating."""
+    strict: bool = False
+    """Refuse (400) a series whose labels are not sorted by name, as the remote-write spec
+    requires of senders; by default they are sorted and accepted, as Prometheus and
+    VictoriaMetrics do. Duplicate label names are refused either way."""
 
     @field_validator("path")
     @classmethod

@@ -18,14 +18,27 @@ each, before the new points in the same batch), so the exporter never holds both
 Native histograms are not supported yet: they are counted as rejected and dropped. Exemplars are
 ignored.
 
-Validation (per series, once, when the series is first seen): label names sorted and unique,
-`__name__` present and a valid metric name, other names valid label names. An invalid series is
-skipped and reported; the valid series of the same request are still delivered (what Prometheus'
-own receiver does).
+Validation (per series, once, when the series is first seen): label names unique, `__name__`
+present and a valid metric name, other names valid label names. Labels that are not sorted by name
+are sorted, as Prometheus' and VictoriaMetrics' receivers do (the spec asks senders to sort; some,
+such as the npm `prometheus-remote-write` client, do not); with `strict` such a series is invalid
+instead. An invalid series is skipped and reported; the valid series of the same request are still
+delivered (what Prometheus' own receiver does).
 
 Steady state costs one dict lookup per series: the cache key is the raw encoded label fields (1.0:
 a known series' entry with one sample is read in place, without a protobuf parse, see `layout.py`)
-or the label strings (2.0); labels are parsed and validated only for a series not seen before.
+or the label strings (2.0); labels are parsed and validated only for a series not seen before. The
+label names of a series (its *shape*) are checked once per distinct shape, which also records
+where `__name__` is and, for unsorted labels, the order that sorts them.
+
+Caches (each a `BoundedTable`: past its bound it forgets everything and refills, and the memory
+limiter empties them before it refuses data): series by key, 1.0 and 2.0 (`max_series` each, about
+0.3 KiB an entry with its key, plus the attributes; every series seen gets one, admitted downstream
+or not); decoded labels (200k); shapes (200k); timestamps (4096). What metadata taught (family
+types and help) is state, not cache: it is kept.
+
+Float values are passed on bit for bit: `-0` stays `-0`, a NaN keeps its payload, so the StaleNaN
+pattern is recognised and every exporter can write it back exactly.
 
 Invariant: a cached series is always of the current metric for its name (a retype evicts first),
 and a cache hit gives exactly what a full decode of its labels would give.
@@ -50,6 +63,7 @@ from metricgate.model import (
     Series,
     Temporality,
 )
+from metricgate.model.caches import BoundedTable
 from metricgate.receivers.prometheus_remote_write.layout import (
     STAMP_LEN,
     VALUE_AT,
@@ -80,27 +94,33 @@ from metricgate.translate.names import is_label_name, is_metric_name
 
 SCOPE_NAME: Final = "metricgate/prometheus_remote_write"
 DEFAULT_MAX_SERIES: Final = 1_000_000
+"""Series one decoder caches per protocol version (1.0 and 2.0 each)."""
 _MAX_FAMILIES: Final = 200_000
 _MAX_STAMPS: Final = 4096
 _MAX_PAIRS: Final = 200_000
+
+_Shape = tuple[int, tuple[int, ...] | None]
+_INVALID: Final[_Shape] = (-1, None)
 
 
 class RemoteWriteDecoder:
     """Decodes requests of one receiver, keeping its series caches and the metadata it learned."""
 
-    def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES, *, strict: bool = False) -> None:
         self.max_series = max_series
+        self.strict = strict
+        """Refuse series whose labels are not sorted by name, instead of sorting them."""
         self._resource = INTERNER.intern_resource(())
         self._scope = INTERNER.intern_scope(SCOPE_NAME)
-        self._v1: dict[bytes, Series] = {}
+        self._v1: BoundedTable[bytes, Series] = BoundedTable(max_series)
         """1.0: a series' encoded label fields -> the series (see layout.py)."""
-        self._pairs: dict[bytes, tuple[str, str]] = {}
-        self._shapes: dict[tuple[str, ...], int] = {}
-        """Label names of series -> where `__name__` is, or -1 (see `_shape`)."""
+        self._pairs: BoundedTable[bytes, tuple[str, str]] = BoundedTable(_MAX_PAIRS)
         """1.0: an encoded `Label` -> its (name, value)."""
-        self._stamps: dict[bytes, int] = {}
+        self._shapes: BoundedTable[tuple[str, ...], _Shape] = BoundedTable(_MAX_PAIRS)
+        """Label names of series, as sent -> how to read them (see `_shape`)."""
+        self._stamps: BoundedTable[bytes, int] = BoundedTable(_MAX_STAMPS)
         """1.0: encoded timestamp fields (see layout.py) -> ns; a request usually has one."""
-        self._v2: dict[tuple[str, ...], Series] = {}
+        self._v2: BoundedTable[tuple[str, ...], Series] = BoundedTable(max_series)
         self._counter: dict[str, bool] = {}
         """Family (sample) name -> is a counter, from metadata."""
         self._help: dict[str, str] = {}
@@ -142,7 +162,8 @@ class RemoteWriteDecoder:
         """Add every entry's samples to `points`, in order. A known series with one sample is
         read in place (see layout.py), anything else parsed in full. The receiver's hot loop:
         everything it touches is local."""
-        cache, stamps, skip, appenders = self._v1, self._stamps, self._skip, points.appenders
+        cache, stamps = self._v1.entries, self._stamps.entries
+        skip, appenders = self._skip, points.appenders
         value_tail, value_at, zero_tail, stamp_len = -VALUE_TAIL, -VALUE_AT, -ZERO_TAIL, -STAMP_LEN
         value_head, zero_head, unpack = VALUE_HEAD, ZERO_HEAD, unpack_double_from
         last_tail, stamp, last_metric = b"", None, None
@@ -192,16 +213,12 @@ class RemoteWriteDecoder:
         return series
 
     def _remember_v1(self, key: bytes, series: Series) -> None:
-        if len(self._v1) >= self.max_series:
-            self._v1.clear()
-        self._v1[key] = series
+        self._v1.put(key, series)
 
     def _stamp(self, tail: bytes) -> int | None:
         stamp = stamp_ns(tail)
         if stamp is not None:
-            if len(self._stamps) >= _MAX_STAMPS:
-                self._stamps.clear()
-            self._stamps[tail] = stamp
+            self._stamps.put(tail, stamp)
         return stamp
 
     def _entry_v1(self, entry: bytes, points: RequestPoints, result: DecodeResult) -> None:
@@ -219,7 +236,7 @@ class RemoteWriteDecoder:
         end, payloads = label_fields(entry)
         # The labels are the cache key when they all come first (as every known writer does).
         key = entry[:end] if len(payloads) == len(labels) else None
-        series = None if key is None else self._v1.get(key)
+        series = None if key is None else self._v1.entries.get(key)
         if series is None:
             try:
                 series = self._series(self._label_pairs(labels))
@@ -242,7 +259,7 @@ class RemoteWriteDecoder:
         result = DecodeResult(Batch())
         points = RequestPoints()
         stale: dict[Metric, MetricPoints] = {}
-        cache = self._v2
+        cache = self._v2.entries
         for series_message in request.timeseries:
             _count_unsupported(result, series_message)
             samples = series_message.samples
@@ -273,9 +290,7 @@ class RemoteWriteDecoder:
                 except (InvalidSeriesError, StopIteration) as exc:
                     add_invalid(result, str(exc) or f"no __name__ in {key!r}", len(samples))
                     continue
-                if len(cache) >= self.max_series:
-                    cache.clear()
-                cache[key] = series
+                self._v2.put(key, series)
             if series is self._skip:
                 continue
             created = series_message.created_timestamp * 1_000_000
@@ -312,7 +327,7 @@ class RemoteWriteDecoder:
         if not names:
             return
         now = time.time_ns()
-        caches: tuple[dict[Any, Series], ...] = (self._v1, self._v2)
+        caches: tuple[dict[Any, Series], ...] = (self._v1.entries, self._v2.entries)
         for cache in caches:
             gone = [key for key, series in cache.items() if series.metric.name in names]
             for key in gone:
@@ -324,7 +339,7 @@ class RemoteWriteDecoder:
 
     def _label_pairs(self, labels: Any) -> list[tuple[str, str]]:
         """Encoded `Label`s -> (name, value) pairs, each distinct label decoded once."""
-        pairs, cache = [], self._pairs
+        pairs, cache = [], self._pairs.entries
         for raw in labels:
             pair = cache.get(raw)
             if pair is None:
@@ -332,19 +347,17 @@ class RemoteWriteDecoder:
                     label: Any = Label.FromString(raw)
                 except ProtobufDecodeError as exc:
                     raise InvalidSeriesError(f"a label does not decode ({exc})") from None
-                if len(cache) >= _MAX_PAIRS:
-                    cache.clear()
-                pair = cache[raw] = (label.name, label.value)
+                pair = self._pairs.put(raw, (label.name, label.value))
             pairs.append(pair)
         return pairs
 
     def _series(self, pairs: list[tuple[str, str]]) -> Series:
         """Validate a label set and intern its series (slow path: new series only)."""
         names = tuple([pair[0] for pair in pairs])
-        at = self._shapes.get(names)
-        if at is None:
-            at = self._shape(names)
+        at, order = self._shapes.entries.get(names) or self._shape(names)
         if at >= 0:
+            if order is not None:
+                pairs = [pairs[i] for i in order]
             name = pairs[at][1]
             if is_metric_name(name):
                 if name in self._created:
@@ -355,30 +368,42 @@ class RemoteWriteDecoder:
                 return INTERNER.intern_series(self._metric(name), attributes)
         return self._checked_series(pairs)
 
-    def _shape(self, names: tuple[str, ...]) -> int:
-        """Where `__name__` is among label `names`, when they are sorted, unique and valid;
-        else -1 (the series then gets the detailed check)."""
+    def _shape(self, names: tuple[str, ...]) -> _Shape:
+        """How to read a series with label `names`: where `__name__` is once they are sorted, and
+        the order that sorts them (None when they are sorted already); where is -1 when they are
+        not unique and valid, or not sorted and `strict` (the series then gets the detailed
+        check)."""
+        order: tuple[int, ...] | None = None
+        ordered = names
+        if any(a >= b for a, b in pairwise(names)):
+            order = tuple(sorted(range(len(names)), key=names.__getitem__))
+            ordered = tuple([names[i] for i in order])
         valid = (
             "__name__" in names
-            and all(a < b for a, b in pairwise(names))
+            and (order is None or not self.strict)
+            and all(a < b for a, b in pairwise(ordered))
             and all(is_label_name(name) for name in names)
         )
-        if len(self._shapes) >= _MAX_PAIRS:
-            self._shapes.clear()
-        at = self._shapes[names] = names.index("__name__") if valid else -1
-        return at
+        shape = (ordered.index("__name__"), order) if valid else _INVALID
+        return self._shapes.put(names, shape)
 
     def _checked_series(self, pairs: list[tuple[str, str]]) -> Series:
         """`_series` label by label, saying what is wrong; remembers valid names."""
         name = ""
         previous: str | None = None
         attributes: list[tuple[str, str]] = []
+        if not self.strict:
+            pairs = sorted(pairs, key=_label_name)
         for label_name, value in pairs:
             if previous is not None and label_name <= previous:
-                kind = "duplicate" if label_name == previous else "unsorted"
+                if label_name == previous:
+                    problem = "label names must be unique"
+                    kind = "duplicate"
+                else:
+                    problem = "labels must be sorted by name: the receiver is strict"
+                    kind = "unsorted"
                 raise InvalidSeriesError(
-                    f"{kind} label {label_name!r} (labels must be sorted and unique) in "
-                    f"{describe(pairs)}"
+                    f"{kind} label {label_name!r} ({problem}) in {describe(pairs)}"
                 )
             previous = label_name
             if label_name == "__name__":
@@ -401,8 +426,8 @@ class RemoteWriteDecoder:
             if len(self._metrics) >= _MAX_FAMILIES:
                 # Cached series must stay of the current metric of their name (the invariant).
                 self._metrics.clear()
-                self._v1.clear()
-                self._v2.clear()
+                self._v1.release()
+                self._v2.release()
             counter = self._counter.get(name, False)
             metric = self._metrics[name] = INTERNER.intern_metric(
                 self._resource,
@@ -424,6 +449,10 @@ def _count_unsupported(result: DecodeResult, series: Any) -> None:
         result.histograms += len(series.histograms)
     if series.exemplars:
         result.exemplars += len(series.exemplars)
+
+
+def _label_name(pair: tuple[str, str]) -> str:
+    return pair[0]
 
 
 def _labels_v2(key: tuple[str, ...]) -> list[tuple[str, str]]:
