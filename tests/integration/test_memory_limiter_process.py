@@ -1,4 +1,5 @@
-"""The memory limiter in a real process: refusal with Retry-After, bounded RSS, nothing lost."""
+"""The memory limiter in a real process: refusal with Retry-After, bounded RSS, nothing lost, and
+recovery after a flood of new series."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.gateway import run_gateway
+from tests.support.gateway import Gateway, run_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -107,4 +108,82 @@ def test_load_over_the_limit_is_refused_and_nothing_accepted_is_lost(tmp_path: P
             time.sleep(0.2)
         assert series == accepted  # every point a client got a 200 for is on the page
         own = requests.get(gateway.url("telemetry", "/metrics"), timeout=10).text
-        assert 'metricgate_memory_limiter_refusing{processor="memory_limiter"}' in own
+        assert "metricgate_memory_limiter_refusing " in own
+
+
+FLOOD = """
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+processors:
+  cardinality_limit: {{max_series: 10000, max_series_per_metric: 1000}}
+  PROCESSOR
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
+service:
+  SERVICE
+  pipelines:
+    metrics: {{receivers: [otlp], processors: [PIPELINE], exporters: [prometheus]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+"""
+LIMITS = "memory_limiter: {{limit_mib: 200, spike_limit_mib: 40}}"
+
+
+def flood_config(form: str) -> str:
+    """Issue 11's flood config, with the limiter as the processor (deprecated) or the service
+    setting."""
+    if form == "processor":
+        return (
+            FLOOD.replace("PROCESSOR", LIMITS)
+            .replace("SERVICE", "")
+            .replace("PIPELINE", "memory_limiter, cardinality_limit")
+        )
+    return (
+        FLOOD.replace("PROCESSOR", "")
+        .replace("SERVICE", LIMITS)
+        .replace("PIPELINE", "cardinality_limit")
+    )
+
+
+def well_behaved(gateway: Gateway, value: float) -> int:
+    now = time.time_ns()
+    return gateway.post_gauge("steady", [({"host": f"host-{i}"}, value, now) for i in range(10)])
+
+
+@pytest.mark.parametrize("form", ["processor", "service"])
+def test_a_cardinality_flood_does_not_lock_the_gateway_out(tmp_path: Path, form: str) -> None:
+    with run_gateway(tmp_path, flood_config(form)) as gateway:
+        url = gateway.url("http", "/v1/metrics")
+        assert well_behaved(gateway, 1.0) == 200  # admitted before the flood
+        statuses = []
+        for round_ in range(200):  # 200 requests of 1,000 new series each
+            body = request_with_new_series(round_ * 1000, 1000)
+            response = requests.post(
+                url, data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30
+            )
+            statuses.append(response.status_code)
+        assert set(statuses) <= {200, 429}
+        assert 429 in statuses, f"the flood never reached the limit: {gateway.logs()[-2000:]}"
+        flood_ended = time.monotonic()
+        while well_behaved(gateway, 2.0) != 200:
+            assert time.monotonic() - flood_ended < 30, gateway.logs()[-3000:]
+            time.sleep(0.5)
+        while True:
+            samples = [
+                sample
+                for family in text_string_to_metric_families(gateway.scrape())
+                for sample in family.samples
+                if family.name in ("steady", "flood")
+            ]
+            steady = {s.labels["host"]: s.value for s in samples if s.name == "steady"}
+            if steady == {f"host-{i}": 2.0 for i in range(10)}:
+                break
+            assert time.monotonic() - flood_ended < 30, steady
+            time.sleep(0.2)
+        # capped per metric (plus the limiter's one overflow series)
+        assert 1000 <= sum(1 for s in samples if s.name == "flood") <= 1001
+        while gateway.own_metric("metricgate_memory_limiter_refusing") != 0:
+            assert time.monotonic() - flood_ended < 30
+            time.sleep(0.5)

@@ -32,6 +32,7 @@ from metricgate.config.auth import (
     parse_extensions,
 )
 from metricgate.config.errors import format_validation_error
+from metricgate.config.memory_limiter import MemoryLimiterSettings
 from metricgate.config.tenants import TenantsConfig
 from metricgate.config.types import ByteSize, ComponentConfig, Duration, parse_endpoint
 from metricgate.errors import ConfigError
@@ -97,6 +98,8 @@ class ServiceConfig(_Strict):
     """Ids from the top-level `extensions:` section that are enabled."""
     max_inflight_request_bytes: ByteSize = Field(default=256 * 1024 * 1024, gt=0)
     """Request bytes (as received and decompressed) all receivers may hold at once."""
+    memory_limiter: MemoryLimiterSettings | None = None
+    """The process-wide memory limiter (none by default); see `metricgate.pipeline.memory`."""
 
     @field_validator("pipelines")
     @classmethod
@@ -269,6 +272,7 @@ def parse_config(
             problems,
             warnings,
         )
+        service = _memory_limiter(service, sections[Kind.PROCESSOR], problems, warnings)
     if problems:
         raise ConfigError(problems)
     assert service is not None
@@ -411,3 +415,54 @@ def _check_pipelines(
                         list(pipeline.exporters),
                     )
                 )
+
+
+_MEMORY_LIMITER_PROCESSOR = "memory_limiter"
+
+
+def _memory_limiter(
+    service: ServiceConfig,
+    processors: dict[str, ComponentSpec],
+    problems: list[str],
+    warnings: list[str],
+) -> ServiceConfig:
+    """Map the deprecated `memory_limiter` processors onto `service.memory_limiter`.
+
+    The limit is one per process: processors listed in pipelines must agree on their settings;
+    `service.memory_limiter`, when set, wins over them.
+    """
+    listed = dict.fromkeys(
+        p for pipeline in service.pipelines.values() for p in pipeline.processors
+    )
+    forms = {
+        component_id: spec.config
+        for component_id, spec in processors.items()
+        if component_id in listed and spec.factory.type == _MEMORY_LIMITER_PROCESSOR
+    }
+    if not forms:
+        return service
+    ids = ", ".join(f"processors.{component_id}" for component_id in forms)
+    if service.memory_limiter is not None:
+        warnings.append(
+            f"{ids}: deprecated and ignored: service.memory_limiter is set and applies to the "
+            "whole process; remove the processor from the pipelines"
+        )
+        return service
+    settings = {
+        component_id: config.settings()
+        for component_id, config in forms.items()
+        if isinstance(config, MemoryLimiterSettings)
+    }
+    first_id, first = next(iter(settings.items()))
+    for component_id, other in settings.items():
+        if other != first:
+            problems.append(
+                f"processors.{component_id}: settings differ from processors.{first_id}; memory "
+                "is limited once per process: set service.memory_limiter instead"
+            )
+            return service
+    warnings.append(
+        f"{ids}: the memory_limiter processor is deprecated; it limits the whole process, so "
+        "its settings now belong under service.memory_limiter (applied from there as they are)"
+    )
+    return service.model_copy(update={"memory_limiter": first})

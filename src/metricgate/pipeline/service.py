@@ -21,6 +21,7 @@ from metricgate.config import Config
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.memory import MemoryLimiter
 from metricgate.pipeline.meter import PointMeter
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.telemetry import SelfMetrics, TelemetryServer
@@ -44,6 +45,9 @@ class Service:
             config.tenants,
         )
         self.host.inflight.limit = config.service.max_inflight_request_bytes
+        limiter = config.service.memory_limiter
+        self.memory_limiter = MemoryLimiter(limiter, self.host.memory) if limiter else None
+        """Process-wide; started before any component, so receivers are guarded from the start."""
         self.exporter_queues: dict[str, ExporterQueue] = {}
         self.processors: list[tuple[str, Processor]] = []
         self.receivers: dict[str, Receiver] = {}
@@ -119,6 +123,9 @@ class Service:
     async def start(self) -> None:
         """Start everything in dependency order; on failure, stop what started and re-raise."""
         try:
+            if self.memory_limiter is not None:
+                self.memory_limiter.register_telemetry(self.telemetry)
+                await self.memory_limiter.start()
             for queue in self.exporter_queues.values():
                 await queue.start(self.host)
                 self._started.append(queue)
@@ -165,5 +172,7 @@ class Service:
                         "error": repr(exc),
                     },
                 )
+        if self.memory_limiter is not None:
+            await self.memory_limiter.shutdown()
         if self.telemetry_server is not None:
             await self.telemetry_server.shutdown()

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from metricgate.model.caches import BoundedTable
+
 if TYPE_CHECKING:
     from metricgate.relabel.rules import Drop, LabelPairs, Rule
 
@@ -62,44 +64,41 @@ def read_labels(rules: Sequence[Rule]) -> tuple[str, ...] | None:
 
 
 class OutcomeMemo:
-    """Edits by key (see module docstring); bounded, forgets everything when full."""
+    """Edits by key (see module docstring); bounded at `MAX_ENTRIES` shapes and edits, each
+    table forgetting everything when full or when the memory limiter releases caches."""
 
     __slots__ = ("_edits", "_positions", "reads", "with_name")
 
     def __init__(self, reads: tuple[str, ...]) -> None:
         self.reads = tuple(name for name in reads if name != "__name__")
         self.with_name = "__name__" in reads
-        self._positions: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self._positions: BoundedTable[tuple[str, ...], tuple[int, ...]] = BoundedTable(MAX_ENTRIES)
         """Label names of a series -> where each read label is among them (-1: absent)."""
-        self._edits: dict[tuple[object, ...], Edit | Drop] = {}
+        self._edits: BoundedTable[tuple[object, ...], Edit | Drop] = BoundedTable(MAX_ENTRIES)
 
     def key(self, name: str, names: tuple[str, ...], pairs: LabelPairs) -> tuple[object, ...]:
         """`names` are the names of `pairs` (a tuple the caller keeps, so cheap to hash)."""
-        positions = self._positions.get(names)
+        positions = self._positions.entries.get(names)
         if positions is None:
-            if len(self._positions) >= MAX_ENTRIES:
-                self._positions.clear()
-            positions = self._positions[names] = tuple(
-                names.index(label) for label in self.reads if label in names
+            positions = self._positions.put(
+                names, tuple(names.index(label) for label in self.reads if label in names)
             )
         return (names, name if self.with_name else "", *[pairs[i][1] for i in positions])
 
     def get(self, key: tuple[object, ...]) -> Edit | Drop | None:
-        return self._edits.get(key)
+        return self._edits.entries.get(key)
 
     def remember(
         self, key: tuple[object, ...], name: str, pairs: LabelPairs, after: Relabeled | Drop
     ) -> None:
-        if len(self._edits) >= MAX_ENTRIES:
-            self._edits.clear()
         if isinstance(after, tuple):
             new_name, kept = after
             final = set(kept)
             added = tuple(pair for pair in kept if pair not in pairs)
             removed = frozenset(pair[0] for pair in pairs if pair not in final)
-            self._edits[key] = ("" if new_name == name else new_name, removed, added)
+            self._edits.put(key, ("" if new_name == name else new_name, removed, added))
         else:
-            self._edits[key] = after
+            self._edits.put(key, after)
 
 
 def apply_edit(edit: Edit, name: str, pairs: LabelPairs) -> Relabeled:

@@ -32,6 +32,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from metricgate.model.caches import BoundedTable
+
 __all__ = [
     "LABEL_NAME_RE",
     "METRIC_NAME_RE",
@@ -50,9 +52,9 @@ METRIC_NAME_RE: Final = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 LABEL_NAME_RE: Final = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
 """A valid Prometheus label name (legacy character set)."""
 
-_MAX_CHECKED: Final = 100_000
-_checked: dict[tuple[str, bool], bool] = {}
+_CHECKED: Final[BoundedTable[tuple[str, bool], bool]] = BoundedTable(100_000)
 """(name, as a metric name) -> valid: names repeat across series, so each is matched once."""
+_checked: Final = _CHECKED.entries
 
 
 def is_label_name(name: str) -> bool:
@@ -72,10 +74,7 @@ def is_metric_name(name: str) -> bool:
 
 
 def _remember(name: str, metric: bool, valid: bool) -> bool:
-    if len(_checked) >= _MAX_CHECKED:
-        _checked.clear()
-    _checked[name, metric] = valid
-    return valid
+    return _CHECKED.put((name, metric), valid)
 
 
 UNIT_WORDS: Final[dict[str, str]] = {

@@ -40,6 +40,7 @@ from metricgate.model import (
     Scope,
     Series,
 )
+from metricgate.model.caches import register
 from metricgate.translate.attributes import attribute_text, render_labels
 from metricgate.translate.families import (
     Dropped,
@@ -81,7 +82,8 @@ _IDENTIFYING = frozenset((_SERVICE_NAME, _SERVICE_NAMESPACE, _SERVICE_INSTANCE_I
 _RESERVED_NAMES = frozenset((TARGET_INFO, f"{TARGET_INFO}_total"))
 """Names that would collide with `target_info` (a counter's OpenMetrics family drops `_total`)."""
 _MAX_CACHED = 100_000
-"""Bound on each per-metric, per-resource and per-key cache; past it that cache starts over."""
+"""Bound on each per-metric, per-resource and per-key cache; past it that cache starts over. All
+of them, and the `series()` cache, are also emptied when the memory limiter releases caches."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,17 @@ class PrometheusTranslator:
         attributes as they are."""
         # Series already in Prometheus form without a resource get only the const labels added.
         self._native_base = _Base((), self.const_labels)
+        register(self)
+
+    def release(self) -> int:
+        """Forget every cached answer (the memory limiter's call); the number forgotten."""
+        count = len(self)
+        self._series.clear()
+        self._start_over()
+        return count
+
+    def __len__(self) -> int:
+        return len(self._series) + len(self._families) + len(self._bases) + len(self._targets)
 
     # -- metric level ------------------------------------------------------------------------
 

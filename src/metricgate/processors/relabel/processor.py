@@ -287,6 +287,15 @@ class RelabelProcessor(Processor):
         family = self._translator.family(metric)
         return "" if isinstance(family, Dropped) else family.name
 
+    def release(self) -> int:
+        """Forget every cached verdict (the memory limiter's call); the number forgotten."""
+        count = len(self._cache)
+        self._forget()
+        return count
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
     def _forget(self) -> None:
         self._generation += 1
         for table in (self._cache, self._owners, self._uniform, self._metrics):
