@@ -162,7 +162,7 @@ def test_escape_help_round_trips(text: str) -> None:
         (-math.inf, "-Inf"),
         (math.nan, "NaN"),
         (0.0, "0"),
-        (-0.0, "0"),
+        (-0.0, "-0"),
         (1.0, "1"),
         (-3.0, "-3"),
         (1.5, "1.5"),
@@ -187,5 +187,6 @@ def test_format_value(value: float, expected: str) -> None:
 @given(st.floats(allow_nan=False))
 def test_format_value_round_trips(value: float) -> None:
     text = format_value(value)
-    assert float(text.replace("Inf", "inf")) == value
+    parsed = float(text.replace("Inf", "inf"))
+    assert parsed == value and math.copysign(1.0, parsed) == math.copysign(1.0, value)
     assert "e" not in text or not float(text).is_integer() or abs(value) >= 1e15

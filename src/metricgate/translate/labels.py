@@ -106,18 +106,20 @@ def format_value(value: float) -> str:
     """`value` as a sample value in the text exposition format.
 
     `+Inf`, `-Inf` and `NaN` as Prometheus spells them; an integral value below 1e15 in magnitude
-    as a plain integer (`1`, `1000000`), which is exact because such floats are; anything else as
-    Python's shortest round-tripping `repr` (`1.5`, `1e-05`, `1e+16`). Every output parses back to
-    `value` exactly. Go's `strconv.FormatFloat(v, 'g', -1, 64)`, which Prometheus' own clients
-    use, agrees except that it switches to an exponent from 1e6 on (`1e+06`, `1.2345675e+06`
-    where we print `1000000`, `1234567.5`), prints integral values in [1e15, 1e16) as `1e+15`
-    where `repr` gives `1000000000000000.0`, and keeps the sign of zero (`-0`; we print `0`).
-    All of these are the same number to any Prometheus parser.
+    as a plain integer (`1`, `1000000`, and `-0` for negative zero, as Prometheus writes it),
+    which is exact because such floats are; anything else as Python's shortest round-tripping
+    `repr` (`1.5`, `1e-05`, `1e+16`). Every output parses back to `value` exactly, sign of zero
+    included. Go's `strconv.FormatFloat(v, 'g', -1, 64)`, which Prometheus' own clients use,
+    agrees except that it switches to an exponent from 1e6 on (`1e+06`, `1.2345675e+06` where we
+    print `1000000`, `1234567.5`) and prints integral values in [1e15, 1e16) as `1e+15` where
+    `repr` gives `1000000000000000.0`. All of these are the same number to any Prometheus parser.
     """
     # The range test is False for NaN and both infinities, so the common case costs one compare.
     if -_EXACT_INTEGER_BOUND < value < _EXACT_INTEGER_BOUND:
         integer = int(value)
-        return str(integer) if integer == value else repr(value)
+        if integer == value:
+            return str(integer) if integer or math.copysign(1.0, value) > 0 else "-0"
+        return repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
