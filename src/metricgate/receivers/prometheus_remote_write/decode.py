@@ -18,24 +18,20 @@ each, before the new points in the same batch), so the exporter never holds both
 Native histograms are not supported yet: they are counted as rejected and dropped. Exemplars are
 ignored.
 
-Validation (per series, once, when the series is first seen): label names unique, `__name__`
-present and a valid metric name, other names valid label names. Labels that are not sorted by name
-are sorted, as Prometheus' and VictoriaMetrics' receivers do (the spec asks senders to sort; some,
-such as the npm `prometheus-remote-write` client, do not); with `strict` such a series is invalid
-instead. An invalid series is skipped and reported; the valid series of the same request are still
-delivered (what Prometheus' own receiver does).
+Validation (per series, once, when the series is first seen; `labels.py`): label names unique,
+`__name__` present and a valid metric name, other names valid label names; labels not sorted by
+name are sorted (with `strict`, refused). An invalid series is skipped and reported; the valid
+series of the same request are still delivered (what Prometheus' own receiver does).
 
 Steady state costs one dict lookup per series: the cache key is the raw encoded label fields (1.0:
 a known series' entry with one sample is read in place, without a protobuf parse, see `layout.py`)
-or the label strings (2.0); labels are parsed and validated only for a series not seen before. The
-label names of a series (its *shape*) are checked once per distinct shape, which also records
-where `__name__` is and, for unsorted labels, the order that sorts them.
+or the label strings (2.0); labels are parsed and validated only for a series not seen before.
 
 Caches (each a `BoundedTable`: past its bound it forgets everything and refills, and the memory
-limiter empties them before it refuses data): series by key, 1.0 and 2.0 (`max_series` each, about
-0.3 KiB an entry with its key, plus the attributes; every series seen gets one, admitted downstream
-or not); decoded labels (200k); shapes (200k); timestamps (4096). What metadata taught (family
-types and help) is state, not cache: it is kept.
+limiter empties them before it refuses data): series by key, 1.0 and 2.0 (`max_series` each,
+about 1 KiB an entry with its key and labels; every series seen gets one, admitted downstream or
+not); decoded labels (200k); label-name shapes (200k, `labels.py`); timestamps (4096). What
+metadata taught (family types and help) is state, not cache: it is kept.
 
 Float values are passed on bit for bit: `-0` stays `-0`, a NaN keeps its payload, so the StaleNaN
 pattern is recognised and every exporter can write it back exactly.
@@ -48,7 +44,6 @@ from __future__ import annotations
 
 import math
 import time
-from itertools import pairwise
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -64,6 +59,7 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.caches import BoundedTable
+from metricgate.receivers.prometheus_remote_write.labels import LabelSets
 from metricgate.receivers.prometheus_remote_write.layout import (
     STAMP_LEN,
     VALUE_AT,
@@ -81,7 +77,6 @@ from metricgate.receivers.prometheus_remote_write.result import (
     InvalidSeriesError,
     RequestPoints,
     add_invalid,
-    describe,
 )
 from metricgate.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
@@ -90,7 +85,6 @@ from metricgate.remotewrite.schema import (
     TimeSeriesRaw,
     WriteRequestFlat,
 )
-from metricgate.translate.names import is_label_name, is_metric_name
 
 SCOPE_NAME: Final = "metricgate/prometheus_remote_write"
 DEFAULT_MAX_SERIES: Final = 1_000_000
@@ -99,25 +93,19 @@ _MAX_FAMILIES: Final = 200_000
 _MAX_STAMPS: Final = 4096
 _MAX_PAIRS: Final = 200_000
 
-_Shape = tuple[int, tuple[int, ...] | None]
-_INVALID: Final[_Shape] = (-1, None)
-
 
 class RemoteWriteDecoder:
     """Decodes requests of one receiver, keeping its series caches and the metadata it learned."""
 
     def __init__(self, max_series: int = DEFAULT_MAX_SERIES, *, strict: bool = False) -> None:
         self.max_series = max_series
-        self.strict = strict
-        """Refuse series whose labels are not sorted by name, instead of sorting them."""
         self._resource = INTERNER.intern_resource(())
         self._scope = INTERNER.intern_scope(SCOPE_NAME)
         self._v1: BoundedTable[bytes, Series] = BoundedTable(max_series)
         """1.0: a series' encoded label fields -> the series (see layout.py)."""
         self._pairs: BoundedTable[bytes, tuple[str, str]] = BoundedTable(_MAX_PAIRS)
         """1.0: an encoded `Label` -> its (name, value)."""
-        self._shapes: BoundedTable[tuple[str, ...], _Shape] = BoundedTable(_MAX_PAIRS)
-        """Label names of series, as sent -> how to read them (see `_shape`)."""
+        self._labels = LabelSets(strict)
         self._stamps: BoundedTable[bytes, int] = BoundedTable(_MAX_STAMPS)
         """1.0: encoded timestamp fields (see layout.py) -> ns; a request usually has one."""
         self._v2: BoundedTable[tuple[str, ...], Series] = BoundedTable(max_series)
@@ -353,72 +341,10 @@ class RemoteWriteDecoder:
 
     def _series(self, pairs: list[tuple[str, str]]) -> Series:
         """Validate a label set and intern its series (slow path: new series only)."""
-        names = tuple([pair[0] for pair in pairs])
-        at, order = self._shapes.entries.get(names) or self._shape(names)
-        if at >= 0:
-            if order is not None:
-                pairs = [pairs[i] for i in order]
-            name = pairs[at][1]
-            if is_metric_name(name):
-                if name in self._created:
-                    return self._skip
-                del pairs[at]
-                # Pairs come from the label cache: share them rather than build new ones.
-                attributes = tuple([pair for pair in pairs if pair[1]])
-                return INTERNER.intern_series(self._metric(name), attributes)
-        return self._checked_series(pairs)
-
-    def _shape(self, names: tuple[str, ...]) -> _Shape:
-        """How to read a series with label `names`: where `__name__` is once they are sorted, and
-        the order that sorts them (None when they are sorted already); where is -1 when they are
-        not unique and valid, or not sorted and `strict` (the series then gets the detailed
-        check)."""
-        order: tuple[int, ...] | None = None
-        ordered = names
-        if any(a >= b for a, b in pairwise(names)):
-            order = tuple(sorted(range(len(names)), key=names.__getitem__))
-            ordered = tuple([names[i] for i in order])
-        valid = (
-            "__name__" in names
-            and (order is None or not self.strict)
-            and all(a < b for a, b in pairwise(ordered))
-            and all(is_label_name(name) for name in names)
-        )
-        shape = (ordered.index("__name__"), order) if valid else _INVALID
-        return self._shapes.put(names, shape)
-
-    def _checked_series(self, pairs: list[tuple[str, str]]) -> Series:
-        """`_series` label by label, saying what is wrong; remembers valid names."""
-        name = ""
-        previous: str | None = None
-        attributes: list[tuple[str, str]] = []
-        if not self.strict:
-            pairs = sorted(pairs, key=_label_name)
-        for label_name, value in pairs:
-            if previous is not None and label_name <= previous:
-                if label_name == previous:
-                    problem = "label names must be unique"
-                    kind = "duplicate"
-                else:
-                    problem = "labels must be sorted by name: the receiver is strict"
-                    kind = "unsorted"
-                raise InvalidSeriesError(
-                    f"{kind} label {label_name!r} ({problem}) in {describe(pairs)}"
-                )
-            previous = label_name
-            if label_name == "__name__":
-                name = value
-            elif not is_label_name(label_name):
-                raise InvalidSeriesError(f"invalid label name {label_name!r} in {describe(pairs)}")
-            elif value:
-                attributes.append((label_name, value))
-        if not name:
-            raise InvalidSeriesError(f"no __name__ label in {describe(pairs)}")
-        if not is_metric_name(name):
-            raise InvalidSeriesError(f"invalid metric name {name!r} in {describe(pairs)}")
+        name, attributes = self._labels.split(pairs)
         if name in self._created:
             return self._skip
-        return INTERNER.intern_series(self._metric(name), tuple(attributes))
+        return INTERNER.intern_series(self._metric(name), attributes)
 
     def _metric(self, name: str) -> Metric:
         metric = self._metrics.get(name)
@@ -449,10 +375,6 @@ def _count_unsupported(result: DecodeResult, series: Any) -> None:
         result.histograms += len(series.histograms)
     if series.exemplars:
         result.exemplars += len(series.exemplars)
-
-
-def _label_name(pair: tuple[str, str]) -> str:
-    return pair[0]
 
 
 def _labels_v2(key: tuple[str, ...]) -> list[tuple[str, str]]:
