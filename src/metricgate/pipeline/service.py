@@ -6,9 +6,10 @@ the Collector), one instance per receiver feeding every pipeline that lists it. 
 hands on is counted per pipeline by a `PointMeter` (once per batch), and the console is shown the
 graph (`Console.show_gateway`).
 
-Start order is exporters, processors (last first), receivers, so nothing receives data before its
-consumers run. Shutdown is the reverse, within `service.shutdown_timeout`: receivers stop accepting,
-processors flush, queues drain, exporters flush.
+Start order is the memory limiter (`service.memory_limiter`, one per process), exporters,
+processors (last first), receivers, so nothing receives data before its consumers run. Shutdown is
+the reverse, within `service.shutdown_timeout`: receivers stop accepting, processors flush, queues
+drain, exporters flush.
 """
 
 from __future__ import annotations
