@@ -74,6 +74,20 @@ def test_refusal_starts_at_the_soft_limit_and_ends_under_the_resume_limit() -> N
     assert not found.guard.refusing
 
 
+def test_what_a_release_leaves_under_the_soft_limit_ends_refusal() -> None:
+    memory = Memory(85)
+    found = limiter(memory)
+    found.check()
+    assert found.guard.refusing and found.releases == 1
+    memory.rss = 78 * MIB  # live data between the resume and the soft limit
+    memory.now = 5.0
+    found.check()
+    assert found.guard.refusing and found.releases == 1  # no release due yet: hysteresis
+    memory.now = 10.0
+    found.check()
+    assert found.releases == 2 and not found.guard.refusing  # released, still 78: it is live
+
+
 def test_usage_is_rss_less_what_the_allocator_holds_free_read_only_when_over() -> None:
     memory = Memory(70, free_mib=30)
     found = limiter(memory)

@@ -18,7 +18,10 @@ processor is mapped onto it when the config is loaded) measures every `check_int
    then measure again;
 3. refuse while usage is still at or over the limit in force. That is the soft limit
    (`limit - spike_limit`) while accepting, and the *resume limit* (`soft - spike_limit / 4`)
-   while refusing, so a gateway hovering at its limit does not flip at every check.
+   while refusing, so a gateway whose memory comes and goes at its limit does not flip at every
+   check; but when usage right after a release is under the soft limit, refusal ends even above
+   the resume limit: what is left then is live data (a cardinality limiter's series, say) that no
+   amount of waiting frees, and refusing on account of it would lock clients out for good.
 
 Invariant: the limiter only ever refuses *new* data; it never drops what was accepted, and
 releasing caches changes only what later requests cost.
@@ -173,6 +176,8 @@ class MemoryLimiter:
             if self._clock() - self._last_release >= interval:
                 self.release()
                 usage = self.measure()
+                # What a release leaves is live: under the soft limit, waiting frees nothing.
+                limit = self.soft_limit
         refusing = usage >= limit
         guard = self.guard
         if refusing != guard.refusing:
