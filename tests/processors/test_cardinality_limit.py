@@ -22,6 +22,7 @@ from metricgate.model import (
     Temporality,
     sorted_attributes,
 )
+from metricgate.model.caches import release_caches
 from metricgate.pipeline.host import Host
 from metricgate.processors.cardinality_limit import CardinalityLimitConfig, CardinalityLimiter
 from metricgate.telemetry.metrics import SelfMetrics
@@ -109,6 +110,23 @@ async def test_flood_passes_exactly_the_cap_and_existing_series_keep_updating() 
             )
             == 9_900
         )  # each refused series counted once, not once per point
+
+
+async def test_a_memory_release_forgets_refused_series_but_never_admitted_ones() -> None:
+    m = metric("flood_requests", temporality=Temporality.DELTA)
+    flood = users(m, 1_000)
+    async with limiter(max_series_per_metric=100) as (processor, sink, _):
+        await processor.consume(batch(m, ((s, 1.0) for s in flood)))
+        tracker = processor.tracker
+        assert (tracker.admitted_total, tracker.refused_total, len(tracker)) == (100, 900, 900)
+        assert release_caches() >= 900  # what the memory limiter does under pressure
+        assert (tracker.admitted_total, tracker.refused_total, len(tracker)) == (100, 0, 0)
+        assert tracker.metrics["flood_requests"].refused == 0
+        await processor.consume(batch(m, ((s, 2.0) for s in reversed(flood))))
+        again = sink.last()
+        # decided again: still refused (the cap is full), the admitted ones still pass
+        assert {s for s in again if s.attributes != OVERFLOW} == set(flood[:100])
+        assert tracker.refused_total == 900
 
 
 async def test_delta_overflow_adds_up_the_folded_points() -> None:

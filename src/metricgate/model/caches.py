@@ -16,6 +16,8 @@ Invariant: releasing a cache changes what a later call costs, never what it retu
 registered here must give the same answers after `release()` as before (objects handed out earlier
 stay valid: the model compares by value), and must be released only between two requests (all of
 them run on the event loop, so any code outside a cache's own methods is between two requests).
+The one registered piece of state, the cardinality limiter's refused series, documents its own
+weaker promise: a forgotten refused series is decided again, as one past its bound always was.
 """
 
 from __future__ import annotations

@@ -23,7 +23,10 @@ costs one decision: ~0.5 M new series/s. Memory is bounded by the caps: the limi
 is ~54 bytes per admitted series (generation set entry plus exact label-value counts), ~90-105
 bytes/series in the window after a rotation (two generation tables); refused series cost ~120
 bytes each (with a cumulative series' last value) and at most `max_refused_series` are remembered.
-Series objects themselves are shared with the rest of the pipeline and not counted.
+Series objects themselves are shared with the rest of the pipeline and not counted; a refused
+series, though, is often held by nothing else once the decoders' caches let it go (~0.5 KiB with
+its unique label values), so the memory limiter makes the tracker forget refused series when it
+releases caches; they are decided again on their next point, as those past `max_refused_series`.
 
 Invariant: the limiter never lets the series it passes exceed a cap within a window, and never
 refuses a point of a series it admitted while that series stays active (for `fixed`: within the

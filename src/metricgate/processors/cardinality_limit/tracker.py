@@ -8,6 +8,9 @@ so a series is forgotten between `window` and 2 x `window` after it was last see
 everything expires at each boundary (fixed). Expired generations are drained a chunk at a time
 (`drain`), never per point.
 
+Under memory pressure the memory limiter may make the tracker forget its refused series
+(`release`): they are then decided again on their next point, as those past `max_refused` are.
+
 Invariant: a tracked series is in exactly one generation container (current, previous or
 expiring), and every count (`admitted_total`, `MetricStats`, per-label counts, label values)
 includes exactly the tracked series, expiring ones until drained. Verdicts are sticky: a series
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from metricgate.model import AttributeValue, Resource, Series
+from metricgate.model.caches import register
 
 RESOURCE_LABEL = "@resource"
 """Pseudo-label counting distinct resources (pods, instances) of an OTLP metric."""
@@ -103,6 +107,7 @@ class SeriesTracker:
         self.new_refusals: dict[tuple[str, str], int] = {}
         """(metric name, reason) -> series refused since the caller last cleared it."""
         self.next_rotation = now + window
+        register(self)  # the memory limiter may make it forget refused series (`release`)
 
     # -- the time axis ------------------------------------------------------------------------
 
@@ -149,6 +154,22 @@ class SeriesTracker:
                 forget(generation.pop())
                 done += 1
         return done
+
+    def release(self) -> int:
+        """Forget every refused series (the memory limiter's call, see `metricgate.model.caches`):
+        each is decided again on its next point, as a refused series past `max_refused` always
+        is. Admitted series are never forgotten here. Returns how many were forgotten."""
+        count = 0
+        for generation in (self.refused, self.refused_prev, *self._expiring_refused):
+            for series in generation:
+                self._forget_refused(series)
+            count += len(generation)
+            generation.clear()
+        return count
+
+    def __len__(self) -> int:
+        """Refused series remembered: what `release` would forget."""
+        return self.refused_total
 
     # -- verdicts -----------------------------------------------------------------------------
 
