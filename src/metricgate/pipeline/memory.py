@@ -14,8 +14,8 @@ processor is mapped onto it when the config is loaded) measures every `check_int
 2. usage at or over the limit in force: *release*, at most every
    `min_gc_interval_when_soft_limited` (`..._hard_limited` over the hard limit): empty every
    registered cache (`metricgate.model.caches`: decoders, interner, translations, relabel
-   results; all rebuilt from the traffic), collect garbage, hand free pages back to the system,
-   then measure again;
+   results, all rebuilt from the traffic; and the cardinality limiter's refused series), collect
+   garbage, hand free pages back to the system, then measure again;
 3. refuse while usage is still at or over the limit in force. That is the soft limit
    (`limit - spike_limit`) while accepting, and the *resume limit* (`soft - spike_limit / 4`)
    while refusing, so a gateway whose memory comes and goes at its limit does not flip at every
