@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from metricgate.config import load_config_text
@@ -14,6 +12,7 @@ from metricgate.pipeline.memory import MemoryGuard, MemoryLimiter
 from metricgate.pipeline.service import Service
 from tests.support.batches import number_batch
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.poll import wait_until
 
 MIB = 1024 * 1024
 # soft 80 MiB, resume 75 MiB (soft - spike / 4), hard 100 MiB
@@ -170,10 +169,7 @@ service:
         assert registry.get_sample_value("metricgate_memory_limiter_refusing") == 0.0
         await inject.push(number_batch({"c": 1}))
         capture = CaptureExporter.instances["capture"]
-        for _ in range(500):
-            if len(capture.batches) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(capture.batches) == 2)
         # what was accepted arrived; the refused batch was never accepted
         assert [dict(b.metrics[0].series[0].attributes)["k"] for b in capture.batches] == ["a", "c"]
     finally:

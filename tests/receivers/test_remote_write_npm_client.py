@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -22,17 +20,17 @@ from metricgate.exporters.prometheus import PrometheusExporter
 from metricgate.pipeline.registry import default_registry
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
+from tests.support.clients import node_env
+from tests.support.poll import wait_until
 from tests.support.prometheus import PrometheusServer, run_prometheus
 from tests.support.victoria import run_victoria_metrics
 
 pytestmark = pytest.mark.integration
 
-_MODULE = Path(__file__).resolve().parents[2] / ".cache/npm/node_modules/prometheus-remote-write"
-
 # The client's README examples as written (the first sends `service` before `__name__`), plus a
 # series whose labels arrive in reverse order. Node 20's own fetch stands in for node-fetch.
 CLIENT = """
-const { pushTimeseries, pushMetrics } = require(process.env.CLIENT_MODULE);
+const { pushTimeseries, pushMetrics } = require("prometheus-remote-write");
 const url = process.argv[2];
 const fetch = globalThis.fetch;
 (async () => {
@@ -75,16 +73,14 @@ Stored = set[tuple[str, tuple[tuple[str, str], ...], float]]
 
 async def push(tmp_path: Path, url: str) -> list[dict[str, object]]:
     """Run the client's examples against `url`; the client's result of each push."""
-    node = shutil.which("node")
-    if node is None or not _MODULE.is_dir():
-        pytest.fail("node or prometheus-remote-write missing: ./scripts/test installs them")
+    env = node_env("prometheus-remote-write")
     script = tmp_path / "push.js"
     script.write_text(CLIENT)
     process = await asyncio.create_subprocess_exec(
-        node,
+        "node",
         str(script),
         url,
-        env={**os.environ, "CLIENT_MODULE": str(_MODULE)},
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -113,20 +109,23 @@ async def gateway(strict: bool) -> AsyncIterator[tuple[str, PrometheusExporter]]
 
 async def page_series(exporter: PrometheusExporter, count: int) -> Stored:
     """The series on the exporter's page, once it holds `count` (exports run on their own task)."""
-    deadline = time.monotonic() + 10
-    while True:
+    found: Stored = set()
+
+    async def look() -> None:
         async with (
             aiohttp.ClientSession() as session,
             session.get(f"http://127.0.0.1:{exporter.port}/metrics") as reply,
         ):
             text = await reply.text()
-        found = {
+        found.clear()
+        found.update(
             (s.name, tuple(sorted(s.labels.items())), s.value)
             for family in text_string_to_metric_families(text)
             for s in family.samples
-        }
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
+        )
+
+    await wait_until(lambda: len(found) >= count, look)
+    return found
 
 
 def stored(server: PrometheusServer) -> Stored:

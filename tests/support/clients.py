@@ -1,8 +1,8 @@
 """Real Prometheus client libraries in other languages, as installed by scripts/test.
 
 Go: Debian's Go toolchain and client_golang sources unpacked into `.cache/go/root`; programs are
-built offline in GOPATH mode and cached by source hash. Node: prom-client installed into
-`.cache/npm`.
+built offline in GOPATH mode and cached by source hash. Node: prom-client and
+prometheus-remote-write installed into `.cache/npm`.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def go_program(source: str, name: str) -> Path:
     return binary
 
 
-def node_env() -> dict[str, str]:
-    """The environment for `node` scripts that `require('prom-client')`."""
-    if not (_NODE_MODULES / "prom-client").exists():
-        _missing("prom-client not found: run ./scripts/test, which installs it into .cache/npm")
+def node_env(package: str = "prom-client") -> dict[str, str]:
+    """The environment for `node` scripts that `require(package)` (installed by scripts/test)."""
+    if not (_NODE_MODULES / package).exists():
+        _missing(f"{package} not found: run ./scripts/test, which installs it into .cache/npm")
     return {**os.environ, "NODE_PATH": str(_NODE_MODULES)}
