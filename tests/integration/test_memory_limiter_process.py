@@ -165,7 +165,9 @@ def test_a_cardinality_flood_does_not_lock_the_gateway_out(tmp_path: Path, form:
             )
             statuses.append(response.status_code)
         assert set(statuses) <= {200, 429}
-        assert 429 in statuses, f"the flood never reached the limit: {gateway.logs()[-2000:]}"
+        # the flood reached the limit: refused, or released the caches to stay under it
+        released = gateway.own_metric("metricgate_memory_limiter_releases")
+        assert 429 in statuses or released, f"limit never reached: {gateway.logs()[-2000:]}"
         deadline = time.monotonic() + 30  # the well-behaved client is back within 30 s
 
         def left() -> float:
