@@ -98,15 +98,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         pass
     source = args.config or "<built-in default>"
     text = Path(args.config).read_text("utf-8") if args.config else default_config_text()
-    service = Service(config)
-    playground.install(service.host, config)
-    return asyncio.run(_serve(service, _audit(config, source, text)))
-
-
-def _audit(config: Config, source: str, text: str) -> Callable[[], Awaitable[AuditLog]]:
-    """Opens this run's audit log and records the config load (inside the event loop)."""
     from metricgate.telemetry.audit import AuditLog
 
+    audit = AuditLog(config.service.telemetry.audit)
+    try:
+        service = Service(config, audit=audit)
+    except ConfigError as exc:  # an extension's files (tokens, htpasswd, keys) cannot be read
+        _print_config_error(exc, source)
+        return 1
+    playground.install(service.host, config)
+    return asyncio.run(_serve(service, _audit(audit, config, source, text)))
+
+
+def _audit(
+    audit: AuditLog, config: Config, source: str, text: str
+) -> Callable[[], Awaitable[AuditLog]]:
+    """Opens this run's audit log and records the config load (inside the event loop)."""
     components = {
         f"{kind.section}.{component_id}": spec.config
         for kind in Kind
@@ -115,7 +122,6 @@ def _audit(config: Config, source: str, text: str) -> Callable[[], Awaitable[Aud
     components.update({f"extensions.{i}": spec.config for i, spec in config.extensions.items()})
 
     async def open_audit() -> AuditLog:
-        audit = AuditLog(config.service.telemetry.audit)
         if audit.enabled:
             await audit.start()
             audit.config_loaded(source, text, components)
@@ -138,7 +144,7 @@ async def _serve(
             loop.add_signal_handler(signum, stop.set)
     try:
         await service.start()
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:  # a port taken, a certificate that does not load
         log.error("could not start: %s", exc)
         if audit is not None:
             await audit.shutdown("could not start")

@@ -24,7 +24,9 @@
             ├── MemoryLimitError    the memory limiter refuses data (HTTP 429, RESOURCE_EXHAUSTED)
             ├── UnavailableError    shutting down or a backend is down (HTTP 503, UNAVAILABLE)
             ├── RateLimitError      a tenant's ingestion rate, or a client address's failed
-            │                       logins, are over their limit (HTTP 429, RESOURCE_EXHAUSTED)
+            │   │                   logins, are over their limit (HTTP 429, RESOURCE_EXHAUSTED)
+            │   └── ConcurrencyLimitError  a tenant holds its limit of connections or gRPC
+            │                       streams on a listener (429, the connection closed)
             └── InFlightLimitError  receivers hold too many request bytes (HTTP 503, UNAVAILABLE)
 
 Each `ConsumeError` and `AccessError` class carries its answer: `reason` (the `reason` label of
@@ -185,6 +187,12 @@ class RateLimitError(RetryableError):
     reason = "rate_limited"
     http_status = 429
     grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class ConcurrencyLimitError(RateLimitError):
+    """A tenant already holds its `max_connections` or `max_streams` on this listener."""
+
+    reason = "concurrency_limit"
 
 
 class InFlightLimitError(RetryableError):

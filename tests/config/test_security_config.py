@@ -78,7 +78,9 @@ extensions:
     assert isinstance(spec.config, BearerTokenAuthConfig)
     assert spec.config.tokens == ["s3cret"]
     assert config.warnings == [
-        "extensions.oidc/unused: defined but not listed in service.extensions; ignored"
+        "extensions.oidc/unused: defined but not listed in service.extensions; ignored",
+        "receivers.guarded.protocols.http.auth: credentials reach this listener in plain text; "
+        "set receivers.guarded.protocols.http.tls",
     ]
     auth = config.receivers["guarded"].config.protocols["http"].auth  # type: ignore[attr-defined]
     assert auth == AuthSettings(authenticator="bearertokenauth/ci")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import run_gateway
+from tests.support.gateway import register_secrets, run_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,8 @@ def test_audit_log_of_a_run(tmp_path: Path) -> None:
     template = TEMPLATE.replace("TOKEN_FILE", str(token_file)).replace(
         "AUDIT_FILE", str(audit_path)
     )
-    with run_gateway(tmp_path, template) as gateway:
+    register_secrets(SECRET)
+    with run_gateway(tmp_path, template, logs=[audit_path]) as gateway:
         assert gateway.post_gauge("agent_up", [({}, 1.0, 1_700_000_000_000_000_000)]) == 200
         config_text = gateway.config_path.read_text()
         assert gateway.stop() == 0

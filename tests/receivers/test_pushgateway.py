@@ -270,7 +270,7 @@ async def test_back_pressure_leaves_the_group_unchanged(gateway: Gateway) -> Non
     status, _ = await gateway.request("PUT", "/metrics/job/x", b"other 1\n")
     assert status == 429
     server.core.consumer = deliver
-    families = gateway.receiver.store.groups[(("job", "x"),)].families
+    families = gateway.receiver.store.groups[("", (("job", "x"),))].families
     assert set(families) == {"keep", "push_time_seconds"}
 
 
@@ -341,7 +341,8 @@ async def test_an_empty_grouping_value_means_no_label(gateway: Gateway) -> None:
     assert (await gateway.request("PUT", "/metrics/job/y/", b"up 6\n"))[0] == 200
     page = await gateway.page('up{job="y"} 6')
     assert 'up{job="x"} 5' in page
-    assert ("job", "x") in dict.fromkeys(k for key in gateway.receiver.store.groups for k in key)
+    groups = gateway.receiver.store.groups
+    assert ("job", "x") in dict.fromkeys(pair for _, key in groups for pair in key)
 
 
 async def test_delimited_protobuf_push(gateway: Gateway) -> None:

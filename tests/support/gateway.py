@@ -1,4 +1,9 @@
-"""Run metricgate as a subprocess, the way users do, on free ports."""
+"""Run metricgate as a subprocess, the way users do, on free ports.
+
+Every log a gateway writes (its output, and files a test names, such as its audit log) is checked
+for every secret any test registered (`register_secrets`) when the gateway stops, and again by
+`tests/conftest.py` at the end of the session, so no credential may ever reach a log.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +35,14 @@ class Gateway:
     log_path: Path
     config_path: Path
     extra: dict[str, object] = field(default_factory=dict)
+    https: frozenset[str] = frozenset()
+    """Port names served over TLS (their URLs are https)."""
+    ca: str | None = None
+    """The CA file that verifies the gateway's certificate, for its https ports."""
 
     def url(self, port_name: str, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.ports[port_name]}{path}"
+        scheme = "https" if port_name in self.https else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[port_name]}{path}"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -83,6 +93,28 @@ def default_ports() -> dict[str, int]:
     return {name: free_port() for name in ("grpc", "http", "prometheus", "telemetry")}
 
 
+SECRETS: set[str] = set()
+"""Every credential a test handed to a gateway this session."""
+LOGS: list[Path] = []
+"""Every log a gateway of this session wrote."""
+
+
+def register_secrets(*values: str) -> None:
+    """Credentials no gateway log may ever contain (checked at stop and at the session's end)."""
+    SECRETS.update(value for value in values if value)
+
+
+def secrets_in(paths: Iterable[Path]) -> list[str]:
+    """`path: secret` for every registered secret found in one of `paths`."""
+    found = []
+    for path in paths:
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        found += [f"{path}: {secret!r}" for secret in sorted(SECRETS) if secret in text]
+    return found
+
+
 def render_config(template: str, ports: dict[str, int]) -> str:
     """Fill `{grpc}`, `{http}`, `{prometheus}`, `{telemetry}` (and any other port names)."""
     return template.format(**ports)
@@ -113,9 +145,14 @@ def run_gateway(
     env: dict[str, str] | None = None,
     ready_timeout: float = 30.0,
     preexec_fn: Callable[[], None] | None = None,
+    https: Iterable[str] = (),
+    ca: str | None = None,
+    logs: Iterable[Path] = (),
 ) -> Iterator[Gateway]:
     """Start metricgate with `template` rendered on free ports; stop it (SIGTERM) afterwards.
-    `preexec_fn` runs in the child before metricgate starts (e.g. to lower its limits)."""
+    `preexec_fn` runs in the child before metricgate starts (e.g. to lower its limits). `https`
+    names the ports served over TLS (verified with `ca`); `logs` are files the gateway writes
+    besides its output (an audit log), checked for secrets with it."""
     ports = ports or default_ports()
     config_path = tmp_path / f"metricgate-{ports['telemetry']}.yaml"
     config_path.write_text(render_config(template, ports))
@@ -128,12 +165,16 @@ def run_gateway(
             env={**os.environ, **(env or {})},
             preexec_fn=preexec_fn,
         )
-    gateway = Gateway(process, ports, log_path, config_path)
+    gateway = Gateway(process, ports, log_path, config_path, https=frozenset(https), ca=ca)
+    written = [log_path, *logs]
+    LOGS.extend(written)
     try:
         wait_ready(gateway, ready_timeout)
         yield gateway
     finally:
         gateway.stop()
+    leaks = secrets_in(written)
+    assert not leaks, f"secrets in the gateway's logs: {leaks}"
 
 
 def wait_ready(gateway: Gateway, timeout: float) -> None:
@@ -142,7 +183,8 @@ def wait_ready(gateway: Gateway, timeout: float) -> None:
         if gateway.process.poll() is not None:
             raise AssertionError(f"metricgate exited early:\n{gateway.logs()}")
         try:
-            if requests.get(gateway.url("telemetry", "/readyz"), timeout=1).status_code == 200:
+            url = gateway.url("telemetry", "/readyz")
+            if requests.get(url, timeout=1, verify=gateway.ca or True).status_code == 200:
                 return
         except requests.ConnectionError:
             pass

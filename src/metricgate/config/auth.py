@@ -153,6 +153,11 @@ def check_extension_references(
     for component_path, config in components.items():
         for path, settings, listener in auth_references(config, component_path):
             target = settings.authenticator
+            if getattr(listener, "tls", None) is None:
+                warnings.append(
+                    f"{path}: credentials reach this listener in plain text; set "
+                    f"{path.rpartition('.')[0]}.tls"
+                )
             if target not in declared:
                 problems.append(
                     f"{path}.authenticator: references extension {target!r}, which is not "

@@ -265,9 +265,12 @@ def parse_config(
             set(raw_extensions) if isinstance(raw_extensions, dict) else set(),
             extension_specs,
             {
-                f"{kind.section}.{spec.id}": spec.config
-                for kind, specs in sections.items()
-                for spec in specs.values()
+                **{
+                    f"{kind.section}.{spec.id}": spec.config
+                    for kind, specs in sections.items()
+                    for spec in specs.values()
+                },
+                "service.telemetry.metrics": service.telemetry.metrics,
             },
             problems,
             warnings,

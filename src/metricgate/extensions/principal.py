@@ -29,7 +29,9 @@ class AuthEvent:
     """Something an authenticator saw, for the audit log: a verified credential or a refusal.
 
     `kind` is `auth_success` (only when a credential was verified, not on cache hits) or
-    `auth_failure`; `reason` is the message the client got. Never carries the credential.
+    `auth_failure` (from authenticators), `access_denied` or `tenant_limit` (from listener
+    guards, with the `tenant` when it was resolved); `reason` is the message the client got.
+    Never carries the credential.
     """
 
     kind: str
@@ -37,3 +39,4 @@ class AuthEvent:
     address: str
     principal: str = ""
     reason: str = ""
+    tenant: str = ""

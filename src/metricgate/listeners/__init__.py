@@ -1,19 +1,21 @@
 """How metricgate listens: hardened HTTP and gRPC servers shared by every component that serves.
 
-Modules: `settings` (the listener config keys and their defaults), `connections` (per-connection
-timeouts and the connection limit for aiohttp), `http` (`HttpListener`), `grpc` (gRPC server
-options and binding), `bind` (`ListenError`, the one start-up error naming its owner).
+Modules: `settings` (the listener config keys and their defaults, `tls` and `auth` included),
+`connections` (per-connection timeouts and the connection limit for aiohttp), `http`
+(`HttpListener`, TLS included), `grpc` (gRPC server options and binding, TLS included), `bind`
+(`ListenError`, the one start-up error naming its owner).
 
 Invariant: nothing here knows about metrics; receivers, exporters and the telemetry server build
 on it, never the other way round.
 """
 
 from metricgate.listeners.bind import ListenError
-from metricgate.listeners.http import HttpListener
+from metricgate.listeners.http import HttpListener, peer_certificate
 from metricgate.listeners.settings import (
     GrpcListenerSettings,
     HttpListenerSettings,
     HttpReceiverSettings,
+    ListenerSecurity,
 )
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "HttpListenerSettings",
     "HttpReceiverSettings",
     "ListenError",
+    "ListenerSecurity",
+    "peer_certificate",
 ]

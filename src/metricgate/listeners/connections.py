@@ -96,6 +96,17 @@ class ConnectionGuard:
         """The protocol factory for `loop.create_server`."""
         return GuardedConnection(self)
 
+    def on_close(self, transport: asyncio.BaseTransport, callback: Callable[[], None]) -> bool:
+        """Call `callback` once when the connection of `transport` closes, for whatever reason;
+        False (and never called) when this guard does not hold that connection."""
+        connection = self._open.get(transport)
+        if connection is None:
+            return False
+        if connection.closers is None:
+            connection.closers = []
+        connection.closers.append(callback)
+        return True
+
     def stop(self) -> None:
         """Stop sweeping (the listener is closing its connections)."""
         if self._sweeper is not None:
@@ -187,10 +198,12 @@ class ConnectionGuard:
 class GuardedConnection(asyncio.Protocol):
     """One accepted connection: forwards to aiohttp's handler, reports to its guard."""
 
-    __slots__ = ("guard", "handler", "idle", "since", "transport")
+    __slots__ = ("closers", "guard", "handler", "idle", "since", "transport")
 
     def __init__(self, guard: ConnectionGuard) -> None:
         self.guard = guard
+        self.closers: list[Callable[[], None]] | None = None
+        """Called when the connection closes (what a tenant holds on it is given back)."""
         self.handler: asyncio.Protocol | None = None
         self.transport: asyncio.BaseTransport | None = None
         self.idle = False
@@ -222,6 +235,12 @@ class GuardedConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard._forget(self)
         self.transport = None
+        closers, self.closers = self.closers, None
+        for closer in closers or ():
+            try:
+                closer()
+            except Exception:
+                log.exception("close callback failed", extra={"listener": self.guard.owner})
         handler, self.handler = self.handler, None
         if handler is not None:
             handler.connection_lost(exc)

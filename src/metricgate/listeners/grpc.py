@@ -7,6 +7,10 @@ connection that sends nothing is closed after it), `max_concurrent_streams` and 
 block to their gRPC core arguments, as gRPC-Go's `keepalive.ServerParameters` and
 `EnforcementPolicy` (the Collector's keys).
 
+`bind` serves TLS when the settings have `tls` (`ServerCertificates.grpc_credentials()`: each new
+connection gets the newest certificate after a rotation; `client_ca_file` makes gRPC require and
+verify client certificates).
+
 Invariant: a duration of 0 leaves gRPC's own default for that argument (infinite, for the
 connection idle and age limits).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from grpc import aio
 
+from metricgate.config.tls_server import ServerCertificates
 from metricgate.config.types import split_endpoint
 from metricgate.listeners.bind import ListenError, bind_failure
 from metricgate.listeners.settings import GrpcListenerSettings
@@ -43,12 +48,21 @@ def server_options(settings: GrpcListenerSettings) -> list[tuple[str, int]]:
     return options
 
 
-def bind(server: aio.Server, owner: str, endpoint: str) -> int:
-    """Add an insecure port for `endpoint`; return the bound port or raise `ListenError`."""
+def bind(
+    server: aio.Server,
+    owner: str,
+    endpoint: str,
+    certificates: ServerCertificates | None = None,
+) -> int:
+    """Add a port for `endpoint` (TLS with `certificates`, else plain text); return the bound port
+    or raise `ListenError`."""
     host, port = split_endpoint(endpoint)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = int(server.add_insecure_port(address))
+        if certificates is not None:
+            bound = int(server.add_secure_port(address, certificates.grpc_credentials()))
+        else:
+            bound = int(server.add_insecure_port(address))
     except RuntimeError as exc:
         raise ListenError(owner, endpoint, bind_failure(host, port) or exc) from exc
     if not bound:

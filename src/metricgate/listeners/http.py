@@ -1,12 +1,14 @@
 """`HttpListener`: how every metricgate HTTP endpoint binds and serves an aiohttp app.
 
 Used by the HTTP receivers, the `prometheus` exporter's page and the telemetry server, so each
-gets the same protections (`connections.py`: header and idle timeouts, a connection limit) and
-the same start-up error: `<owner> cannot listen on <endpoint>: <reason>`, an `OSError` carrying
-the errno, naming the component that could not start.
+gets the same protections (`connections.py`: header and idle timeouts, a connection limit), the
+same TLS (`settings.tls`: the certificate is loaded at start and follows rotations on disk, see
+`config.tls_server`) and the same start-up error: `<owner> cannot listen on <endpoint>:
+<reason>`, an `OSError` carrying the errno, naming the component that could not start.
 
-Invariant: `start()` either returns the bound port or raises `ListenError` having released
-everything it took; `stop()` is idempotent.
+Invariant: `start()` either returns the bound port or raises (`ListenError`, or `ConfigError`
+naming `<config_path>.tls` when the certificate cannot be loaded) having released everything it
+took; `stop()` is idempotent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Final
 
 from aiohttp import web
 
+from metricgate.config.tls_server import ServerCertificates
 from metricgate.config.types import split_endpoint
 from metricgate.listeners.bind import ListenError
 from metricgate.listeners.connections import ConnectionGuard
@@ -30,13 +33,19 @@ NO_TIMEOUT_S: Final = 10 * 365 * 86400.0
 class HttpListener:
     """One component's aiohttp server on one endpoint (see module docstring)."""
 
-    def __init__(self, owner: str, endpoint: str, settings: HttpListenerSettings) -> None:
+    def __init__(
+        self, owner: str, endpoint: str, settings: HttpListenerSettings, config_path: str = ""
+    ) -> None:
         self.owner = owner
         """Who listens, as users name it in messages: `receiver "otlp" (http)`."""
         self.endpoint = endpoint
         self.settings = settings
+        self.config_path = config_path
+        """Where the settings sit in the config (`receivers.otlp.protocols.http`), for errors."""
         self.port: int | None = None
         self.guard: ConnectionGuard | None = None
+        self.certificates: ServerCertificates | None = None
+        """The live TLS material when `settings.tls` is set (once started)."""
         self._runner: web.AppRunner | None = None
 
     async def start(
@@ -47,10 +56,18 @@ class HttpListener:
         ssl_context: ssl.SSLContext | None = None,
     ) -> int:
         """Serve `app`; return the bound port (port 0 works). `auto_decompress=False` leaves
-        request bodies as sent (receivers decompress with bounds of their own)."""
+        request bodies as sent (receivers decompress with bounds of their own). TLS comes from
+        `settings.tls` unless an `ssl_context` is given."""
+        tls = self.settings.tls
+        if ssl_context is None and tls is not None:
+            path = f"{self.config_path}.tls" if self.config_path else "tls"
+            self.certificates = ServerCertificates(tls, path)
+            ssl_context = self.certificates.ssl_context()
         server: list[web.Server] = []
         guard = ConnectionGuard(self.owner, self.settings, lambda: server[0]())
-        app.middlewares.append(guard.middleware)
+        # Outermost: a request is busy from its headers on, whatever the app's own middlewares
+        # (an authentication check) await.
+        app.middlewares.insert(0, guard.middleware)
         runner = web.AppRunner(
             app,
             access_log=None,
@@ -80,6 +97,14 @@ class HttpListener:
             await runner.cleanup()
         if self.guard is not None:
             self.guard.stop()
+
+
+def peer_certificate(request: web.BaseRequest) -> bytes | None:
+    """The client certificate (DER) of a mutual-TLS request; None without TLS or certificate."""
+    transport = request.transport
+    tls = transport.get_extra_info("ssl_object") if transport is not None else None
+    certificate = tls.getpeercert(binary_form=True) if tls is not None else None
+    return certificate if isinstance(certificate, bytes) else None
 
 
 def _backup_timeout(settings: HttpListenerSettings) -> float:

@@ -1,22 +1,28 @@
 """Listener settings every endpoint takes, in the Collector's `confighttp` / `configgrpc` spirit.
 
-HTTP listeners (receivers, the `prometheus` exporter's page, the telemetry server) take
-`read_header_timeout`, `idle_timeout` and `max_connections`; HTTP receivers add `read_timeout`
-for request bodies. gRPC listeners take `max_connections`, `max_concurrent_streams`,
-`handshake_timeout` and the Collector's `keepalive` block. A timeout of 0 turns that timeout off.
+Every listener (receivers, the `prometheus` exporter's page, the telemetry server) takes `tls`
+(`config.tls_server.ServerTls`: certificate, client CAs for mutual TLS, rotation) and `auth`
+(`config.auth.AuthSettings`: the authenticator extension checking its requests), defined once
+here in `ListenerSecurity`. HTTP listeners take `read_header_timeout`, `idle_timeout` and
+`max_connections`; HTTP receivers add `read_timeout` for request bodies. gRPC listeners take
+`max_connections`, `max_concurrent_streams`, `handshake_timeout` and the Collector's `keepalive`
+block, and refuse the `tls` keys grpcio cannot honour. A timeout of 0 turns that timeout off.
 
 Invariant: every default is safe on an open network: no connection can stay open for ever
 without sending a request, and no listener can take more connections than the process has file
-descriptors for (`max_connections` left unset derives from `RLIMIT_NOFILE`).
+descriptors for (`max_connections` left unset derives from `RLIMIT_NOFILE`). Without `tls` and
+`auth` a listener serves plain text to everyone, as before they existed.
 """
 
 from __future__ import annotations
 
 import resource
-from typing import Final
+from typing import Final, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from metricgate.config.auth import AuthSettings
+from metricgate.config.tls_server import ServerTls
 from metricgate.config.types import ComponentConfig, Duration
 
 MAX_DEFAULT_CONNECTIONS: Final = 4096
@@ -31,8 +37,18 @@ def default_max_connections() -> int:
     return max(16, min(MAX_DEFAULT_CONNECTIONS, soft // 8))
 
 
-class HttpListenerSettings(ComponentConfig):
-    """`read_header_timeout`, `idle_timeout`, `max_connections` of an HTTP endpoint."""
+class ListenerSecurity(ComponentConfig):
+    """`tls` and `auth`: what every listener, HTTP or gRPC, takes to serve only whom it should."""
+
+    tls: ServerTls | None = None
+    """Serve TLS with this certificate (mutual TLS with `client_ca_file`); unset: plain text."""
+    auth: AuthSettings | None = None
+    """Authenticate every request with this extension; unset: everyone is admitted."""
+
+
+class HttpListenerSettings(ListenerSecurity):
+    """`read_header_timeout`, `idle_timeout`, `max_connections` (and `tls`, `auth`) of an HTTP
+    endpoint."""
 
     read_header_timeout: Duration = 10.0
     """Time a connection has to send a request's headers, from its first byte (or from being
@@ -86,9 +102,9 @@ class KeepaliveSettings(ComponentConfig):
     enforcement_policy: KeepaliveEnforcementPolicy = KeepaliveEnforcementPolicy()
 
 
-class GrpcListenerSettings(ComponentConfig):
-    """`max_connections`, `max_concurrent_streams`, `handshake_timeout`, `keepalive` of a gRPC
-    endpoint."""
+class GrpcListenerSettings(ListenerSecurity):
+    """`max_connections`, `max_concurrent_streams`, `handshake_timeout`, `keepalive` (and `tls`,
+    `auth`) of a gRPC endpoint."""
 
     max_connections: int | None = Field(default=None, ge=1)
     """Connections open at once; more are closed as they arrive. Unset: as for HTTP."""
@@ -97,6 +113,18 @@ class GrpcListenerSettings(ComponentConfig):
     handshake_timeout: Duration = 10.0
     """Time a new connection has to complete its (TLS and) HTTP/2 handshake."""
     keepalive: KeepaliveSettings = KeepaliveSettings()
+
+    @model_validator(mode="after")
+    def _grpc_tls(self) -> Self:
+        unsupported = self.tls.grpc_unsupported() if self.tls is not None else []
+        if unsupported:
+            raise ValueError(
+                f"tls.{', tls.'.join(unsupported)}: grpcio cannot set "
+                f"{' or '.join(unsupported)} on a gRPC server; remove "
+                f"{'them' if len(unsupported) > 1 else 'it'} (TLS 1.2 and 1.3 with OpenSSL's "
+                "default suites are served)"
+            )
+        return self
 
     def connection_limit(self) -> int:
         return self.max_connections or default_max_connections()

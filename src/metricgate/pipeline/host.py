@@ -1,5 +1,6 @@
 """What a component can reach while it runs: telemetry, admission control, the telemetry server
-(its routes, and the operator console's panels)."""
+(its routes, and the operator console's panels), the security layer and the pipelines a receiver
+feeds."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from metricgate.config.tenants import TenantsConfig
+from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.inflight import InFlightBytes
 from metricgate.pipeline.memory import MemoryGuard
 from metricgate.telemetry.console import Console, ConsolePanel
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
+    from metricgate.access import GatewayAccess
     from metricgate.pipeline.queue import ExporterQueue
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -34,6 +37,12 @@ class Host:
         """Receivers call `host.memory.check()` before reading a request body."""
         self.inflight = InFlightBytes()
         """Request bytes all receivers hold at once (`service.max_inflight_request_bytes`)."""
+        self.access: GatewayAccess | None = None
+        """The gateway's authenticators and tenants; listeners with `auth` need it (the service
+        always sets it)."""
+        self.pipelines: dict[str, dict[str, Consumer]] = {}
+        """Per receiver id, the first consumer of each pipeline it feeds, by pipeline id (for
+        tenants that may enter only some of them)."""
         self._app = app
         self.tenants = tenants
         """The `tenants:` section (per-tenant limits such as `max_series`); None without one."""
@@ -41,7 +50,8 @@ class Host:
         """Exporter queues by id, for processors that hand data to exporters (routing)."""
 
     def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
-        """Serve a component's debug or status page on the telemetry address."""
+        """Serve a component's debug or status page on the telemetry address (admin-only when
+        the telemetry server has `auth`)."""
         if self._app is not None and not self._app.frozen:
             self._app.router.add_route(method, path, handler)
 

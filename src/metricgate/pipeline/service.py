@@ -6,10 +6,14 @@ the Collector), one instance per receiver feeding every pipeline that lists it. 
 hands on is counted per pipeline by a `PointMeter` (once per batch), and the console is shown the
 graph (`Console.show_gateway`).
 
-Start order is the memory limiter (`service.memory_limiter`, one per process), exporters,
-processors (last first), receivers, so nothing receives data before its consumers run. Shutdown is
-the reverse, within `service.shutdown_timeout`: receivers stop accepting, processors flush, queues
-drain, exporters flush.
+The security layer (`metricgate.access.GatewayAccess`: the extensions `service.extensions` enables,
+the tenant directory) is built with the graph and handed to components on the `Host`, together
+with the pipelines each receiver feeds (tenants may be kept out of some).
+
+Start order is the memory limiter (`service.memory_limiter`, one per process), extensions,
+exporters, processors (last first), receivers, so nothing receives data before its consumers and
+authenticators run. Shutdown is the reverse, within `service.shutdown_timeout`: receivers stop
+accepting, processors flush, queues drain, exporters flush, extensions stop.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import logging
 import time
 
+from metricgate.access import AdminGate, AuditSink, GatewayAccess
 from metricgate.config import Config
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
@@ -33,18 +38,29 @@ log = logging.getLogger(__name__)
 class Service:
     """One gateway: components, queues, telemetry server, lifecycle."""
 
-    def __init__(self, config: Config, telemetry: SelfMetrics | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        telemetry: SelfMetrics | None = None,
+        audit: AuditSink | None = None,
+    ) -> None:
         self.config = config
         self.telemetry = telemetry or SelfMetrics()
+        self.access = GatewayAccess.build(config, self.telemetry, audit)
         metrics = config.service.telemetry.metrics
         self.telemetry_server = (
             TelemetryServer(metrics.address, self.telemetry, metrics) if metrics.address else None
         )
+        if self.telemetry_server is not None:
+            guard = self.access.guard("telemetry", metrics.auth, role="admin")
+            if guard is not None:
+                self.telemetry_server.admin_gate = AdminGate(guard, self.access)
         self.host = Host(
             self.telemetry,
             self.telemetry_server.app if self.telemetry_server else None,
             config.tenants,
         )
+        self.host.access = self.access
         self.host.inflight.limit = config.service.max_inflight_request_bytes
         limiter = config.service.memory_limiter
         self.memory_limiter = MemoryLimiter(limiter, self.host.memory) if limiter else None
@@ -88,7 +104,9 @@ class Service:
             heads[pipeline_id] = consumer
 
         for receiver_id in dict.fromkeys(r for p in pipelines.values() for r in p.receivers):
-            targets = [heads[pid] for pid, p in pipelines.items() if receiver_id in p.receivers]
+            fed = {pid: heads[pid] for pid, p in pipelines.items() if receiver_id in p.receivers}
+            self.host.pipelines[receiver_id] = fed
+            targets = list(fed.values())
             spec = config.receivers[receiver_id]
             next_consumer = targets[0] if len(targets) == 1 else PipelineFanOut(targets)
             receiver = spec.factory.create(receiver_id, spec.config, next_consumer)
@@ -127,6 +145,7 @@ class Service:
             if self.memory_limiter is not None:
                 self.memory_limiter.register_telemetry(self.telemetry)
                 await self.memory_limiter.start()
+            await self.access.start()
             for queue in self.exporter_queues.values():
                 await queue.start(self.host)
                 self._started.append(queue)
@@ -177,3 +196,4 @@ class Service:
             await self.memory_limiter.shutdown()
         if self.telemetry_server is not None:
             await self.telemetry_server.shutdown()
+        await self.access.shutdown()

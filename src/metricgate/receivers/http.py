@@ -3,17 +3,20 @@
 A request goes through these steps, cheapest first; any of them may raise a `ConsumeError`:
 
 1. the method (405 with `Allow`);
-2. admission, `ReceiverCore.admit`, before a byte of the body is read (the memory limiter: 429);
+2. admission, `ReceiverCore.admit`, before a byte of the body is read (the memory limiter: 429;
+   with `auth`, the listener's `ReceiverAccess`: 401, 403, 429);
 3. the receiver's own `handle(request)`, which reads the body through `HttpRequest`:
    `Content-Encoding` (415 with `Accept-Encoding`), the declared `Content-Length` (413), the body
-   read with a cap (413) within `read_timeout` (408), each chunk charged to the process-wide
-   in-flight budget (503 + `Retry-After` when it is spent), then decompressed with a cap (413;
-   corrupt: 400), and the rest: decode, `ReceiverCore.consume`, the success answer.
+   read with a cap (413; the tenant's `max_request_size` when smaller) within `read_timeout`
+   (408), each chunk charged to the process-wide in-flight budget (503 + `Retry-After` when it is
+   spent), then decompressed with a cap (413; corrupt: 400), and the rest: decode, the tenant's
+   rights (`ReceiverCore.allowed`), `ReceiverCore.consume`, the success answer.
 
 A refusal is answered from the error class alone (`errors.py`): its `http_status`, `Retry-After`
 for retryable errors, `WWW-Authenticate` for `Unauthenticated` ones with a challenge, `Allow` on
 405, `Accept-Encoding` on 415, a body the receiver renders
-(`error_body`), the connection closed after 408 and 413 (the rest of the body is not read). Every
+(`error_body`), the connection closed after 408 and 413 (the rest of the body is not read) and
+after a tenant's connection limit (429: the connection is what it holds too many of). Every
 answer is counted by status in `metricgate_receiver_requests_total`; refusals are logged by
 `ReceiverCore.refused`, at most one warning per reason every few seconds.
 
@@ -27,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Final
 
 from aiohttp import ClientError, web
 
 from metricgate.errors import (
+    ConcurrencyLimitError,
     ConsumeError,
     MalformedError,
     MethodNotAllowedError,
@@ -41,8 +45,9 @@ from metricgate.errors import (
     TooLargeError,
     Unauthenticated,
 )
-from metricgate.listeners import HttpListener, HttpReceiverSettings
+from metricgate.listeners import HttpListener, HttpReceiverSettings, peer_certificate
 from metricgate.receivers import compression
+from metricgate.receivers.access import ReceiverAccess
 from metricgate.receivers.core import REFUSALS, ReceiverCore, Refusal, RequestInfo
 
 log = logging.getLogger(__name__)
@@ -67,7 +72,7 @@ class HttpRequest(RequestInfo):
     __slots__ = ("_receiver", "lease", "request")
 
     def __init__(self, receiver: HttpReceiver, request: web.Request) -> None:
-        super().__init__(TRANSPORT, request.remote or "?")
+        super().__init__(TRANSPORT, request.remote or "?", receiver.max_request_body_size)
         self._receiver = receiver
         self.request = request
         self.lease = receiver.core.host.inflight.lease()
@@ -78,10 +83,16 @@ class HttpRequest(RequestInfo):
 
     @property
     def peer_certificate(self) -> bytes | None:
+        return peer_certificate(self.request)
+
+    @property
+    def connection(self) -> Hashable:
+        return self.request.transport
+
+    def on_close(self, callback: Callable[[], None]) -> bool:
+        guard = self._receiver.listener.guard
         transport = self.request.transport
-        tls = transport.get_extra_info("ssl_object") if transport is not None else None
-        certificate = tls.getpeercert(binary_form=True) if tls is not None else None
-        return certificate if isinstance(certificate, bytes) else None
+        return guard is not None and transport is not None and guard.on_close(transport, callback)
 
     async def body(self) -> compression.Body:
         """The body, decompressed as its `Content-Encoding` says (within the receiver's)."""
@@ -94,7 +105,7 @@ class HttpRequest(RequestInfo):
     async def wire(self) -> bytes:
         """The body as sent, read within `read_timeout` and `max_request_body_size`."""
         receiver = self._receiver
-        limit = receiver.max_request_body_size
+        limit = self.body_limit
         length = self.request.content_length
         if length is not None and length > limit:
             raise TooLargeError(f"body of {length} bytes is over the {limit} limit")
@@ -157,6 +168,7 @@ class HttpReceiver:
         max_decompressed_size: int,
         handle: Handle,
         error_body: ErrorBody = text_error_body,
+        config_path: str = "",
     ) -> None:
         self.core = core
         self.settings = settings
@@ -170,7 +182,9 @@ class HttpReceiver:
         self._allow = ", ".join(methods)
         self._accept_encoding = compression.accept_encoding(encodings)
         owner = f'receiver "{core.receiver_id}"' + (f" ({protocol})" if protocol else "")
-        self.listener = HttpListener(owner, endpoint, settings)
+        self.listener = HttpListener(owner, endpoint, settings, config_path)
+        self.access = ReceiverAccess.of(core, settings)
+        """Authentication and tenant limits, when the listener has `auth`."""
 
     async def start(self) -> int:
         """Bind and serve; return the port (useful with port 0)."""
@@ -189,21 +203,23 @@ class HttpReceiver:
                 raise MethodNotAllowedError(
                     f"method {request.method} not allowed, use {' or '.join(self.methods)}"
                 )
-            await self.core.admit(wrapped)
+            await self.core.admit(wrapped, self.access)
             response = await self._handle(wrapped)
         except REFUSALS as error:
-            return await self._answer(error, request, wrapped.peer)
+            return await self._answer(error, request, wrapped)
         except Exception:
             log.exception("receiver request failed", extra={"receiver": self.core.receiver_id})
             internal = ConsumeError("internal error while handling the request")
-            return await self._answer(internal, request, wrapped.peer)
+            return await self._answer(internal, request, wrapped)
         finally:
             wrapped.release()
         self.core.count_request(TRANSPORT, str(response.status))
         return response
 
-    async def _answer(self, error: Refusal, request: web.Request, peer: str) -> web.Response:
-        self.core.refused(error, TRANSPORT, peer)
+    async def _answer(
+        self, error: Refusal, request: web.Request, info: RequestInfo
+    ) -> web.Response:
+        self.core.refused(error, info)
         status = error.http_status
         body, content_type = self._error_body(error, request)
         headers = {"Content-Type": content_type}
@@ -217,7 +233,7 @@ class HttpReceiver:
             headers["Accept-Encoding"] = self._accept_encoding
         response = web.Response(status=status, body=body, headers=headers)
         self.core.count_request(TRANSPORT, str(status))
-        if status in _CLOSE_AFTER:
+        if status in _CLOSE_AFTER or isinstance(error, ConcurrencyLimitError):
             # Sent now and the connection closed, rather than aiohttp reading (and dropping)
             # the rest of a body that is too large or stalled for up to ten seconds.
             response.force_close()

@@ -47,6 +47,8 @@ class SecurityEvent(Protocol):
     def principal(self) -> str: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
 
 
 class _Window:
@@ -77,6 +79,7 @@ class AuditLog:
         self._size = 0
         self._windows: dict[tuple[str, ...], _Window] = {}
         self._successes: dict[tuple[str, str], float] = {}
+        self._reads: dict[tuple[str, ...], float] = {}
         self._components: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -99,6 +102,8 @@ class AuditLog:
             "principal": event.principal,
             "address": event.address,
         }
+        if event.tenant:
+            fields["tenant"] = event.tenant
         if event.kind == "auth_success":
             key = (event.authenticator, event.principal)
             now = self._clock()
@@ -115,6 +120,30 @@ class AuditLog:
             self._write(event.kind, fields)
             return
         self._aggregate(event.kind, fields)
+
+    def admin_access(
+        self, authenticator: str, principal: str, address: str, method: str, path: str
+    ) -> None:
+        """A principal used an admin page or endpoint: every change (anything but GET/HEAD) is
+        written; reads once per principal and path per `aggregate_interval` (the console polls
+        its pages every second)."""
+        fields = {
+            "authenticator": authenticator,
+            "principal": principal,
+            "address": address,
+            "method": method,
+            "path": path,
+        }
+        if method in ("GET", "HEAD"):
+            key = ("admin_access", authenticator, principal, path)
+            now = self._clock()
+            last = self._reads.get(key)
+            if last is not None and now - last < self.config.aggregate_interval:
+                return
+            if len(self._reads) >= _MAX_KEYS:
+                self._reads.clear()
+            self._reads[key] = now
+        self._write("admin_access", fields)
 
     def config_loaded(self, source: str, text: str, components: Mapping[str, Any]) -> None:
         """A config file was loaded: its hash, and which component ids were added, removed or

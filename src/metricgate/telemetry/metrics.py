@@ -169,6 +169,41 @@ class SelfMetrics:
             ["receiver", "job", "mechanism"],
             registry=r,
         )
+        self.auth_failures = Counter(
+            "metricgate_auth_failures",
+            "Requests an authenticator refused (missing, invalid or expired credentials, or too "
+            "many failures from one address), per authenticator.",
+            ["authenticator"],
+            registry=r,
+        )
+        self.tenant_refused_requests = Counter(
+            "metricgate_tenant_refused_requests",
+            "Requests of an authenticated principal a listener refused, per tenant and reason "
+            "(permission_denied, rate_limited, connection_limit, too_large; tenant is empty when "
+            "the principal's tenant could not be resolved).",
+            ["listener", "tenant", "reason"],
+            registry=r,
+        )
+        self.tenant_accepted_points = Counter(
+            "metricgate_tenant_accepted_points",
+            "Data points of a tenant a receiver handed to its pipelines.",
+            ["receiver", "tenant"],
+            registry=r,
+        )
+        self.tenant_refused_points = Counter(
+            "metricgate_tenant_refused_points",
+            "Data points of a tenant a receiver refused, by reason (metric_not_allowed, "
+            "rate_limited, burst, and the pipelines' reasons).",
+            ["receiver", "tenant", "reason"],
+            registry=r,
+        )
+        self.tenant_forged_points = Counter(
+            "metricgate_tenant_forged_points",
+            "Data points that arrived with another tenant in their tenant label or resource "
+            "attribute; the gateway replaced it with the sender's tenant.",
+            ["receiver", "tenant"],
+            registry=r,
+        )
         self._gauges: list[
             tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]
         ] = []

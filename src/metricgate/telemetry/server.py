@@ -4,25 +4,35 @@
 process runs; `/readyz` answers 200 once every component started and 503 while starting or
 draining. Components add their own pages (e.g. the cardinality limiter's top offenders) through
 `Host.add_route` before the server starts. The server listens through `HttpListener`, with the
-header and idle timeouts and the connection limit of `service.telemetry.metrics`. The operator
-console (`/`, `/api/console/...`, `/-/reload`) is installed on the same application.
+header and idle timeouts, the connection limit and the `tls` of `service.telemetry.metrics`. The
+operator console (`/`, `/api/console/...`, `/-/reload`) is installed on the same application.
+
+With `auth` on `service.telemetry.metrics`, the service sets `admin_gate`, and every path but
+`/healthz` and `/readyz` (orchestrators probe without credentials) passes it first: own metrics
+name every tenant, and the debug, cardinality and console pages and `/-/reload` are admin
+surfaces. The gate is checked in one middleware, so routes added later are covered too.
+
+Invariant: with an `admin_gate` set, no route but the two probes answers without it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from metricgate.telemetry.console import Console
+from metricgate.telemetry.console import AdminGate, Console
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
     from metricgate.listeners.settings import HttpListenerSettings
 
 log = logging.getLogger(__name__)
+
+PUBLIC_PATHS: Final = frozenset(("/healthz", "/readyz"))
 
 
 class TelemetryServer:
@@ -34,7 +44,9 @@ class TelemetryServer:
         self.address = address
         self.metrics = metrics
         self.ready = False
-        self.app = web.Application()
+        self.admin_gate: AdminGate | None = None
+        """Set when the telemetry server has `auth`: every non-probe path passes it first."""
+        self.app = web.Application(middlewares=[self._gate])
         self.app.router.add_get("/metrics", self._metrics)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
@@ -48,6 +60,7 @@ class TelemetryServer:
             "telemetry server (service.telemetry.metrics)",
             address,
             settings or HttpListenerSettings(),
+            "service.telemetry.metrics",
         )
         self.port: int | None = None
 
@@ -57,6 +70,15 @@ class TelemetryServer:
 
     async def shutdown(self) -> None:
         await self._listener.stop()
+
+    @web.middleware
+    async def _gate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        gate = self.admin_gate
+        if gate is not None and request.path not in PUBLIC_PATHS:
+            await gate(request)
+        return await handler(request)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)

@@ -2,9 +2,11 @@
 
 `ListenerGuard.admit(headers, peer, peer_cert)` authenticates (cache first), resolves the tenant
 (the listener's tenant header only where the principal is a delegate), checks the tenant's role
-and receiver rights, and refuses early when the tenant's rate bucket is empty, so an over-limit
-tenant costs no decoding. After decoding, the listener calls `tenant.charge(points)`, filters the
-batch with `tenant.rights` (partial success) and stamps it with `TenantStamp`.
+and, on write listeners, its receiver rights, and refuses early when the tenant's rate bucket is
+empty, so an over-limit tenant costs no decoding. After decoding, the listener calls
+`tenant.charge(points)`, filters the batch with `tenant.rights` (partial success) and stamps it
+with `TenantStamp`. Read listeners (`role="read"`: a scrape page) check the role only: neither
+the receivers a tenant may send to nor its ingestion rate concern what it may read.
 
 Refusals raise the classes of `metricgate.errors`, each knowing its HTTP status and gRPC code:
 `Unauthenticated` 401, `PermissionDenied` 403, `RateLimitError` 429 (+ Retry-After).
@@ -63,22 +65,36 @@ class ListenerGuard:
             return OPEN
         principal = await authenticator.authenticate(headers, peer, peer_cert)
         requested = (headers.get(self._header) or "") if self._header else ""
+        tenant: TenantPolicy | None = None
         try:
             tenant = self.directory.resolve(principal, requested)
             tenant.require(self.role)
+            if self.role != "write":
+                return Admitted(principal, tenant)
             tenant.may_receive(self.receiver_id)
         except AccessError as exc:
-            self._emit("access_denied", peer, principal.name, str(exc))
+            self._emit("access_denied", peer, principal.name, str(exc), tenant)
             raise
         wait = tenant.rate_wait()
         if wait > 0:
-            self._emit("tenant_limit", peer, principal.name, f"rate limit of {tenant.id!r}")
+            self._emit("tenant_limit", peer, principal.name, f"rate limit of {tenant.id!r}", tenant)
             raise RateLimitError(
                 f"tenant {tenant.id!r} is over its ingestion rate; retry in {wait:.2g} s",
                 retry_after=wait,
             )
         return Admitted(principal, tenant)
 
-    def _emit(self, kind: str, peer: str, principal: str, reason: str) -> None:
+    def _emit(
+        self, kind: str, peer: str, principal: str, reason: str, tenant: TenantPolicy | None
+    ) -> None:
         if self.on_event is not None and self.authenticator is not None:
-            self.on_event(AuthEvent(kind, self.authenticator.extension_id, peer, principal, reason))
+            self.on_event(
+                AuthEvent(
+                    kind,
+                    self.authenticator.extension_id,
+                    peer,
+                    principal,
+                    reason,
+                    tenant.id if tenant is not None else "",
+                )
+            )

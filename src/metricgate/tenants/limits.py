@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from metricgate.errors import RateLimitError
+from metricgate.errors import ConcurrencyLimitError
 
 
 class ConcurrencyLimiter:
@@ -30,7 +30,7 @@ class ConcurrencyLimiter:
         """Count one more for `tenant`, or refuse with 429 / RESOURCE_EXHAUSTED at `limit`."""
         current = self._open.get(tenant, 0)
         if limit is not None and current >= limit:
-            raise RateLimitError(
+            raise ConcurrencyLimitError(
                 f"tenant {tenant!r} already has {current} concurrent {self.what}, its limit "
                 f"(tenants.{tenant}.max_{self.what})",
                 retry_after=1.0,

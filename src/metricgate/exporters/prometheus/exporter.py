@@ -7,8 +7,10 @@ and written with a yield to the event loop in between, so a scrape of a million 
 blocks ingest or other requests for more than one chunk's rendering (a few milliseconds). A timer
 removes series not updated for `metric_expiration`, whether or not anybody scrapes.
 
-The page listens through `HttpListener` (header and idle timeouts, a connection limit, a start-up
-error naming the exporter).
+The page listens through `HttpListener` (header and idle timeouts, a connection limit, `tls`, a
+start-up error naming the exporter). With `auth`, each scrape is authenticated (401, 403 without
+the `read` role, 429 for an address that failed too often): a tenant sees only its own series
+(those stamped with it by the receivers), a tenant with the `admin` role sees every series.
 
 Invariant: the store is only touched from the event loop thread; only encoded bytes cross to the
 worker thread.
@@ -24,6 +26,7 @@ import zlib
 
 from aiohttp import web
 
+from metricgate.access import PageGate
 from metricgate.exporters.prometheus.config import PrometheusExporterConfig
 from metricgate.exporters.prometheus.negotiate import accepts_gzip, wants_openmetrics
 from metricgate.exporters.prometheus.render import (
@@ -66,11 +69,20 @@ class PrometheusExporter(Exporter):
         self.port: int | None = None
         """The bound TCP port once started (useful with an endpoint on port 0)."""
         self._host: Host | None = None
-        self._listener = HttpListener(f'exporter "{component_id}"', config.endpoint, config)
+        self._listener = HttpListener(
+            f'exporter "{component_id}"', config.endpoint, config, f"exporters.{component_id}"
+        )
         self._expiry: asyncio.Task[None] | None = None
+        self._gate: PageGate | None = None
 
     async def start(self, host: Host) -> None:
         self._host = host
+        if self.config.auth is not None:
+            if host.access is None:
+                raise RuntimeError(f"exporter {self.component_id!r} has auth but no gateway access")
+            guard = host.access.guard(self.component_id, self.config.auth, role="read")
+            assert guard is not None
+            self._gate = PageGate(guard)
         app = web.Application()
         app.router.add_get(self.config.path, self._scrape)
         self.port = await self._listener.start(app)
@@ -134,6 +146,11 @@ class PrometheusExporter(Exporter):
                 log.exception("expiry pass failed", extra={"exporter": self.component_id})
 
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
+        tenant: str | None = None
+        if self._gate is not None:
+            reader = (await self._gate.admit(request)).tenant
+            assert reader is not None
+            tenant = None if reader.can("admin") else reader.id
         openmetrics = self.config.enable_open_metrics and wants_openmetrics(
             request.headers.get("Accept", "")
         )
@@ -151,7 +168,10 @@ class PrometheusExporter(Exporter):
         pending: list[str] = []
         size = 0
         for chunk in render(
-            self.store, openmetrics=openmetrics, timestamps=self.config.send_timestamps
+            self.store,
+            openmetrics=openmetrics,
+            timestamps=self.config.send_timestamps,
+            tenant=tenant,
         ):
             pending.append(chunk)
             size += len(chunk)

@@ -7,6 +7,9 @@ summaries the starts of its bucket or quantile, `_sum` and `_count` lines, plus 
 ends shared by all series with the same bounds) is built once and cached; a scrape formats values
 and joins. Families come sorted by name, series in the order they first appeared.
 
+`tenant` shows only the series of one tenant (`Store.tenant_of`), for a tenant scraping with its
+own credentials; families without one of its series are left out.
+
 OpenMetrics differs from the text format only in: TYPE, UNIT, HELP order; counter families named
 without `_total`; timestamps in seconds; exemplars (counters and histogram buckets only); and the
 final `# EOF`. `target_info` is a gauge in both formats (the specification's choice for clients
@@ -54,10 +57,19 @@ _exemplars = attrgetter("exemplars")
 _format = format_value
 
 
-def render(store: Store, *, openmetrics: bool = False, timestamps: bool = False) -> Iterator[str]:
-    """The page, as a sequence of chunks (see module docstring)."""
+def render(
+    store: Store,
+    *,
+    openmetrics: bool = False,
+    timestamps: bool = False,
+    tenant: str | None = None,
+) -> Iterator[str]:
+    """The page, as a sequence of chunks (see module docstring); every series, or `tenant`'s."""
+    tenant_of = store.tenant_of
     for family in sorted(list(store.families.values()), key=attrgetter("name")):
         entries = list(family.entries.values())
+        if tenant is not None:
+            entries = [entry for entry in entries if tenant_of(entry) == tenant]
         if not entries:
             continue
         yield _header(family, openmetrics)

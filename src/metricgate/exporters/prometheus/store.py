@@ -4,7 +4,9 @@
 last value; monotonic delta sums and delta histograms (explicit or exponential) are accumulated
 into cumulative ones per series; summaries keep their last point. A point flagged
 NO_RECORDED_VALUE removes its series; `expire(cutoff)` removes series not updated since `cutoff`.
-`target_info` rows live as long as a series of their (job, instance) does.
+`target_info` rows live as long as a series of their (job, instance) and tenant does.
+`tenant_of(entry)` says whose an entry is (the resource attribute `tenant.id` the gateway stamps),
+for pages that show a tenant only its own series.
 
 Each series is an `Entry` holding its rendered prefix (`name{labels} `, computed once, when the
 series is new), so ingest costs one dict lookup and an attribute store per point, and rendering
@@ -36,6 +38,7 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.arithmetic import accumulate
+from metricgate.tenants import TenantSplitter
 from metricgate.translate import (
     TARGET_INFO,
     Dropped,
@@ -81,7 +84,9 @@ class Store:
         self.families: dict[str, Family] = {}
         self._series: dict[Series, Entry] = {}
         self._rejected: dict[Series, str] = {}
-        self._targets: dict[tuple[str, str], _Target] = {}
+        self._targets: dict[tuple[str, str, str], _Target] = {}
+        self._target_tenants: dict[Entry, str] = {}
+        self._tenants = TenantSplitter()
         self._logged: dict[str, float] = {}
         self._claims: dict[str, Family] = {}
 
@@ -263,8 +268,16 @@ class Store:
             del self._series[entry.series]
             self._track_target(entry.series, -1)
 
+    def tenant_of(self, entry: Entry) -> str:
+        """The tenant whose series `entry` shows ("" for data no listener stamped)."""
+        series = entry.series
+        if series is None:
+            return self._target_tenants.get(entry, "")
+        return self._tenants.tenant(series.metric.resource) or ""
+
     def _track_target(self, series: Series, change: int) -> None:
-        info = self.translator.target_info(series.metric.resource)
+        resource = series.metric.resource
+        info = self.translator.target_info(resource)
         if info is None:
             return
         if series.metric.native_prometheus:
@@ -273,14 +286,20 @@ class Store:
             labels = dict(series.attributes)
             if (labels.get("job", ""), labels.get("instance", "")) != info.key:
                 return
-        target = self._targets.get(info.key)
+        # Per tenant too: two tenants' targets of one (job, instance) are two rows.
+        tenant = self._tenants.tenant(resource) or ""
+        key = (*info.key, tenant)
+        target = self._targets.get(key)
         if target is None:
             if change < 0:
                 return
-            target = self._targets[info.key] = _Target(self._target_entry(info))
+            target = self._targets[key] = _Target(self._target_entry(info))
+            if tenant:
+                self._target_tenants[target.entry] = tenant
         target.count += change
         if target.count <= 0:
-            del self._targets[info.key]
+            del self._targets[key]
+            self._target_tenants.pop(target.entry, None)
             self._remove(target.entry)
 
     def _target_entry(self, info: TargetInfo) -> Entry:

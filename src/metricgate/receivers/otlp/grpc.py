@@ -6,8 +6,14 @@ bytes and is parsed by `decode.py` (five times cheaper than gRPC's generated des
 runs) and handles gzip. The server takes the listener settings (`metricgate.listeners.grpc`:
 connection limit, handshake timeout, streams per connection, keepalive policy).
 
+The listener serves TLS with `tls` (`metricgate.listeners.grpc.bind`; gRPC core requires and
+verifies client certificates under mutual TLS, and takes rotated certificates for new connections).
+
 Each call goes through the receiver skeleton (`receivers/core.py`): admission (with the call's
-metadata and peer), the in-flight budget (the message's size), decode, consume. A refusal is
+metadata, peer and mutual-TLS certificate; with `auth`, authentication and the tenant's rights and
+limits: UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED), the tenant's message size, the
+in-flight budget (the message's size), decode, the tenant's rights (partial success naming the
+refused metrics), consume (the tenant charged and stamped). A refusal is
 answered with its error class's `grpc_code` (malformed or permanent: INVALID_ARGUMENT; full queue
 or memory limit: RESOURCE_EXHAUSTED; shutting down or in-flight budget spent: UNAVAILABLE; a bug:
 INTERNAL). Retryable refusals carry a `google.rpc.RetryInfo`
@@ -21,14 +27,16 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Final, NoReturn, TypeAlias
 
 import grpc
 from grpc import aio
 
-from metricgate.errors import ConsumeError, RetryableError
+from metricgate.config.tls_server import ServerCertificates
+from metricgate.errors import ConsumeError, RetryableError, TooLargeError
 from metricgate.listeners.grpc import bind, server_options
+from metricgate.receivers.access import ReceiverAccess
 from metricgate.receivers.core import REFUSALS, Refusal, RequestInfo
 from metricgate.receivers.otlp import responses
 from metricgate.receivers.otlp.config import GrpcProtocolConfig
@@ -50,6 +58,9 @@ class GrpcServer:
         self.config = config
         self.handler = handler
         self.port: int | None = None
+        self.access = ReceiverAccess.of(handler.core, config)
+        """Authentication and tenant limits, when the listener has `auth`."""
+        self.certificates: ServerCertificates | None = None
         self._server: aio.Server | None = None
 
     async def start(self) -> int:
@@ -66,8 +77,13 @@ class GrpcServer:
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, {"Export": export}),)
         )
-        owner = f'receiver "{self.handler.core.receiver_id}" (grpc)'
-        bound = bind(server, owner, self.config.endpoint)
+        receiver_id = self.handler.core.receiver_id
+        if self.config.tls is not None:
+            self.certificates = ServerCertificates(
+                self.config.tls, f"receivers.{receiver_id}.protocols.grpc.tls"
+            )
+        owner = f'receiver "{receiver_id}" (grpc)'
+        bound = bind(server, owner, self.config.endpoint, self.certificates)
         await server.start()
         self._server = server
         self.port = bound
@@ -85,25 +101,32 @@ class GrpcServer:
         # gRPC has read the message already; charging it still keeps decoding (and the batch
         # it makes) within the in-flight budget.
         lease = core.host.inflight.lease()
+        call = GrpcCall(peer, context, self.config.max_receive_bytes)
         try:
-            await core.admit(GrpcCall(peer, context))
+            await core.admit(call, self.access)
+            if len(request) > call.body_limit:
+                raise TooLargeError(
+                    f"message of {len(request)} bytes is over the {call.body_limit} byte limit"
+                )
             lease.charge(len(request))
             result = handler.decode(request, False)
             lease.release()
-            accepted = await handler.consume(result, TRANSPORT, peer)
+            accepted = await handler.consume(result, call)
         except REFUSALS as error:
-            await self._abort(context, error, peer)
+            await self._abort(context, error, call)
         except Exception:
             log.exception("otlp grpc export failed", extra={"receiver": core.receiver_id})
-            await self._abort(context, ConsumeError("internal error while handling the call"), peer)
+            await self._abort(context, ConsumeError("internal error while handling the call"), call)
         finally:
             lease.release()
+            if self.access is not None:
+                self.access.release(call)
         core.count_request(TRANSPORT, grpc.StatusCode.OK.name)
         return responses.export_response(accepted.rejected, accepted.error_message, False)
 
-    async def _abort(self, context: Context, error: Refusal, peer: str) -> NoReturn:
+    async def _abort(self, context: Context, error: Refusal, call: GrpcCall) -> NoReturn:
         core = self.handler.core
-        core.refused(error, TRANSPORT, peer)
+        core.refused(error, call)
         code = grpc.StatusCode[error.grpc_code]
         core.count_request(TRANSPORT, code.name)
         metadata: tuple[tuple[str, str | bytes], ...] = ()
@@ -122,8 +145,8 @@ class GrpcCall(RequestInfo):
 
     __slots__ = ("_context",)
 
-    def __init__(self, peer: str, context: Context) -> None:
-        super().__init__(TRANSPORT, peer)
+    def __init__(self, peer: str, context: Context, body_limit: int) -> None:
+        super().__init__(TRANSPORT, peer, body_limit)
         self._context = context
 
     @property
@@ -135,3 +158,7 @@ class GrpcCall(RequestInfo):
     def peer_certificate(self) -> bytes | None:
         pem = self._context.auth_context().get("x509_pem_cert")
         return ssl.PEM_cert_to_DER_cert(pem[0].decode()) if pem else None
+
+    @property
+    def connection(self) -> Hashable:
+        return self.peer  # the client's address and port: one per connection

@@ -3,7 +3,8 @@
 `http.py` and `grpc.py` read a request through the receiver skeleton (`receivers/core.py`,
 `receivers/http.py`) and call `decode` then `consume`; refusals are `ConsumeError`s the transports
 answer from their class (`MalformedError` for a body that does not decode). Points rejected one by
-one (`invalid_point`) are counted and reported in `partial_success`, the rest consumed.
+one (`invalid_point`) and points of metrics the tenant may not write (`metric_not_allowed`) are
+counted and reported in `partial_success`, the rest consumed.
 
 Invariant: `decode` is synchronous and the body is not referenced once it returns, so a request's
 body is never held while the pipelines are awaited.
@@ -17,7 +18,7 @@ from typing import Final, cast
 
 from metricgate.errors import MalformedError
 from metricgate.receivers.compression import Body
-from metricgate.receivers.core import ReceiverCore
+from metricgate.receivers.core import ReceiverCore, RequestInfo
 from metricgate.receivers.otlp.decode import ProtobufDecoder
 from metricgate.receivers.otlp.json import decode_json
 from metricgate.receivers.otlp.points import DecodeError, DecodeResult
@@ -52,11 +53,15 @@ class ExportHandler:
         except DecodeError as exc:
             raise MalformedError(str(exc)) from None
 
-    async def consume(self, result: DecodeResult, transport: str, peer: str) -> Accepted:
+    async def consume(self, result: DecodeResult, info: RequestInfo) -> Accepted:
         """Hand the decoded points to the pipelines (raising the refusal to answer with)."""
+        core, transport = self.core, info.transport
         if result.rejected:
-            self.core.rejected(
-                transport, INVALID_POINT, result.rejected, peer, result.error_message
-            )
-        points = await self.core.consume(result.batch, transport)
-        return Accepted(points, result.rejected, result.error_message)
+            message = result.error_message
+            core.rejected(transport, INVALID_POINT, result.rejected, info.peer, message)
+        batch, refused, message = core.allowed(result.batch, info)
+        points = await core.consume(batch, transport, info)
+        if not refused:
+            return Accepted(points, result.rejected, result.error_message)
+        messages = "; ".join(m for m in (result.error_message, message) if m)
+        return Accepted(points, result.rejected + refused, messages)

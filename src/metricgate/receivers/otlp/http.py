@@ -51,6 +51,7 @@ class HttpServer:
             max_decompressed_size=config.max_decompressed_size,
             handle=self._handle,
             error_body=_error_body,
+            config_path=f"receivers.{handler.core.receiver_id}.protocols.http",
         )
 
     async def start(self) -> int:
@@ -70,7 +71,7 @@ class HttpServer:
         as_json = content_type == JSON
         result = self.handler.decode(await request.body(), as_json)
         request.release()
-        accepted = await self.handler.consume(result, TRANSPORT, request.peer)
+        accepted = await self.handler.consume(result, request)
         body = responses.export_response(accepted.rejected, accepted.error_message, as_json)
         return web.Response(body=body, content_type=JSON if as_json else PROTOBUF)
 

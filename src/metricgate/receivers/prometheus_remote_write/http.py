@@ -11,8 +11,10 @@ declared decompressed length (413, checked before inflating), decoding (400) and
 (pipeline back-pressure: 429 for full queues and memory, 503 when unavailable, both with
 `Retry-After`; a permanent refusal 400; a bug 500). Success is 204. When some series are invalid,
 the valid ones are delivered first and the answer is 400 naming the first invalid series (what
-Prometheus does: the sender drops the batch, the valid part is already written). 2.0 answers
-carry `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`.
+Prometheus does: the sender drops the batch, the valid part is already written). Samples of
+metrics the sender's tenant may not write (`allow_metrics`/`deny_metrics`) are answered the same
+way: the rest is written and the 400 names the refused metrics (as Mimir answers its per-tenant
+soft limits). 2.0 answers carry `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written`.
 
 Invariant: the body is decoded and dropped before the pipelines are awaited.
 """
@@ -68,6 +70,7 @@ class RemoteWriteServer:
             max_request_body_size=config.max_request_body_size,
             max_decompressed_size=config.max_decompressed_size,
             handle=self._handle,
+            config_path=f"receivers.{receiver_id}",
         )
 
     async def start(self) -> int:
@@ -93,18 +96,22 @@ class RemoteWriteServer:
                 request.peer,
                 f"{result.histograms} native histogram samples dropped: not supported yet",
             )
-        await core.consume(result.batch, TRANSPORT)
+        batch, refused, not_allowed = core.allowed(result.batch, request)
+        await core.consume(batch, TRANSPORT, request)
         answer: dict[str, str] = {}
         if v2:
             answer = {
-                "X-Prometheus-Remote-Write-Samples-Written": str(result.samples),
+                "X-Prometheus-Remote-Write-Samples-Written": str(result.samples - refused),
                 "X-Prometheus-Remote-Write-Histograms-Written": "0",
                 "X-Prometheus-Remote-Write-Exemplars-Written": "0",
             }
+        messages = [not_allowed] if refused else []
         if result.invalid_series:
             message = result.error_message()
             core.rejected(TRANSPORT, "invalid_series", result.rejected, request.peer, message)
-            return web.Response(status=400, text=message + "\n", headers=answer)
+            messages.append(message)
+        if messages:
+            return web.Response(status=400, text="; ".join(messages) + "\n", headers=answer)
         return web.Response(status=204, headers=answer)
 
     def _decode(self, request: HttpRequest, wire: bytes, v2: bool) -> DecodeResult:

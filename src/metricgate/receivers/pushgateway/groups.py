@@ -1,7 +1,8 @@
 """Pushgateway groups: the grouping key in the URL, and what each push changes, as a batch.
 
-A group is identified by its grouping key (`job` plus the label pairs of the URL path) and holds,
-per metric family, the series of its last push. `PUT` replaces the whole group, `POST` only the
+A group is identified by its grouping key (`job` plus the label pairs of the URL path), within the
+pushing tenant on a listener with `auth` (tenants' groups never replace each other), and holds, per
+metric family, the series of its last push. `PUT` replaces the whole group, `POST` only the
 families it pushes, `DELETE` removes the group. Series a push drops are ended in the same batch
 with a staleness point (`FLAG_NO_RECORDED_VALUE`, before the new points), so the exporter removes
 them at once. Every `PUT`/`POST` also sets the group's `push_time_seconds` gauge, as the
@@ -83,11 +84,15 @@ def _base64(text: str, name: str) -> str:
         raise PushError(f"invalid base64 value {text!r} for {name!r}") from None
 
 
+GroupId = tuple[str, Labels]
+"""A group: the tenant that pushed it ("" without `auth`) and its grouping key."""
+
+
 @dataclass(slots=True)
 class Plan:
     """What a request changes: the batch to deliver and the group's families afterwards."""
 
-    key: Labels
+    key: GroupId
     batch: Batch
     families: dict[str, list[Series]] | None
     """None when the group is deleted."""
@@ -103,7 +108,7 @@ class GroupStore:
     """The groups of one receiver (in memory; see the module docstring)."""
 
     def __init__(self) -> None:
-        self.groups: dict[Labels, _Group] = {}
+        self.groups: dict[GroupId, _Group] = {}
         self.resource = INTERNER.intern_resource(())
         self.scope = INTERNER.intern_scope(SCOPE_NAME)
         self._push_time = INTERNER.intern_metric(
@@ -116,23 +121,24 @@ class GroupStore:
             native_prometheus=True,
         )
 
-    def plan(self, method: str, key: Labels, pushed: list[Converted]) -> Plan:
-        """The effect of `PUT`, `POST` (with `pushed`) or `DELETE` on group `key`."""
+    def plan(self, method: str, key: Labels, pushed: list[Converted], tenant: str = "") -> Plan:
+        """The effect of `PUT`, `POST` (with `pushed`) or `DELETE` on group `key` of `tenant`."""
         now = time.time_ns()
-        old = self.groups.get(key, _Group()).families
+        group_id = (tenant, key)
+        old = self.groups.get(group_id, _Group()).families
         if method == "DELETE":
-            return self._deliver(key, None, old, list(old), [], now)
+            return self._deliver(group_id, None, old, list(old), [], now)
         for converted in pushed:
             if converted.name in RESERVED:
                 raise PushError(f"{converted.name} is reserved for the gateway's own use")
-            self._check_type(key, converted.metric)
+            self._check_type(group_id, converted.metric)
         push_time = INTERNER.intern_series(self._push_time, merge((), key))
         fresh = [*pushed, Converted(PUSH_TIME, self._push_time, [(push_time, now / 1e9, 0)])]
         new = {} if method == "PUT" else dict(old)
         for converted in fresh:
             new[converted.name] = [point[0] for point in converted.points]
         replaced = list(old) if method == "PUT" else [c.name for c in fresh if c.name in old]
-        return self._deliver(key, new, old, replaced, fresh, now)
+        return self._deliver(group_id, new, old, replaced, fresh, now)
 
     def commit(self, plan: Plan) -> None:
         """Apply a delivered plan."""
@@ -143,7 +149,7 @@ class GroupStore:
 
     def _deliver(
         self,
-        key: Labels,
+        key: GroupId,
         new: dict[str, list[Series]] | None,
         old: dict[str, list[Series]],
         replaced: list[str],
@@ -170,8 +176,9 @@ class GroupStore:
         plan.points = plan.batch.point_count()
         return plan
 
-    def _check_type(self, key: Labels, metric: Metric) -> None:
-        """Refuse a family another group holds with another type (the exporter could not)."""
+    def _check_type(self, key: GroupId, metric: Metric) -> None:
+        """Refuse a family another group (of any tenant: they share the exporters' families)
+        holds with another type (the exporter could not)."""
         for other_key, other in self.groups.items():
             if other_key == key:
                 continue
@@ -179,5 +186,5 @@ class GroupStore:
             if series and series[0].metric.kind is not metric.kind:
                 raise PushError(
                     f"metric {metric.name} is pushed as {metric.kind.name.lower()}, but group "
-                    f"{dict(other_key)} holds it as {series[0].metric.kind.name.lower()}"
+                    f"{dict(other_key[1])} holds it as {series[0].metric.kind.name.lower()}"
                 )

@@ -14,6 +14,11 @@ decompression; this module the path, the body format and the groups.
 Pushes are applied one at a time, in arrival order (a lock around plan, deliver, commit), so a
 `DELETE` followed by a `PUT` never lands the other way round.
 
+With `auth`, groups are kept per tenant (a tenant's `PUT` never replaces another tenant's group of
+the same grouping key), and families of metrics the tenant may not write are left out of the push:
+the rest is applied and the answer is 400 naming the refused metrics (the push is not retried;
+the Pushgateway clients report the message).
+
 Invariant: the body is parsed and dropped before the lock and the pipelines are awaited.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Final, cast
 
 from aiohttp import web
@@ -29,7 +35,7 @@ from metricgate.errors import MalformedError, UnsupportedError
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
 from metricgate.receivers.compression import Body
-from metricgate.receivers.core import ReceiverCore
+from metricgate.receivers.core import ReceiverCore, RequestInfo
 from metricgate.receivers.http import HttpReceiver, HttpRequest
 from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
 from metricgate.receivers.pushgateway.groups import GroupStore, grouping_key
@@ -69,6 +75,7 @@ class PushgatewayServer:
             max_request_body_size=config.max_request_body_size,
             max_decompressed_size=config.max_decompressed_size,
             handle=self._handle,
+            config_path=f"receivers.{receiver_id}",
         )
 
     async def start(self) -> int:
@@ -96,14 +103,38 @@ class PushgatewayServer:
                 )
             converted = self._convert(await request.body(), body_format, key)
             request.release()
+        converted, not_allowed = self._allowed(converted, request)
+        tenant = request.tenant.id if request.tenant is not None else ""
         async with self._lock:
             try:
-                plan = self.store.plan(method, key, converted)
+                plan = self.store.plan(method, key, converted, tenant)
             except PushError as exc:
                 raise MalformedError(f"bad push: {exc}") from None
-            await self.core.consume(plan.batch, TRANSPORT)
+            await self.core.consume(plan.batch, TRANSPORT, request)
             self.store.commit(plan)
+        if not_allowed:
+            return web.Response(status=400, text=not_allowed + "\n")
         return web.Response(status=202 if method == "DELETE" else 200)
+
+    def _allowed(
+        self, converted: list[Converted], info: RequestInfo
+    ) -> tuple[list[Converted], str]:
+        """The families the tenant may write (before planning, so the group never holds the
+        others, and `push_time_seconds`, the gateway's own, is never refused); the message
+        naming the others."""
+        tenant = info.tenant
+        if tenant is None or tenant.rights.unrestricted:
+            return converted, ""
+        refused: Counter[str] = Counter()
+        kept = []
+        for family in converted:
+            if tenant.rights.allowed(family.metric.name):
+                kept.append(family)
+            else:
+                refused[family.metric.name] += len(family.points)
+        if not refused:
+            return converted, ""
+        return kept, self.core.not_allowed(info, tenant, refused)[1]
 
     def _convert(self, body: Body, body_format: Format, key: Labels) -> list[Converted]:
         try:

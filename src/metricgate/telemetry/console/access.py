@@ -1,11 +1,12 @@
 """Who may use the operator console: the one seam where an admin role will be checked.
 
 The console shows the effective config, every tenant's cardinality and reloads the gateway, so
-it is an admin surface. The telemetry server has no authentication yet (the security work wires
-`auth:` into listeners later); until then `open_gate` admits everyone, as `/metrics` does. When
-the telemetry server authenticates, it sets `Console.admin_gate` to a gate that resolves the
-request's principal and raises `web.HTTPUnauthorized` (no or bad credentials) or
-`web.HTTPForbidden` (a tenant without the `admin` role), so every console route is guarded at once.
+it is an admin surface. With `auth` on `service.telemetry.metrics`, the telemetry server runs its
+`admin_gate` (`metricgate.access.AdminGate`: the request's principal, the `admin` role, an
+`admin_access` audit line; `web.HTTPUnauthorized`, `web.HTTPForbidden` or
+`web.HTTPTooManyRequests` otherwise) in one middleware before every route but the probes, the
+console's included, so `Console.admin_gate` stays `open_gate` there; it is the console's own seam
+for an application that has no such middleware.
 
 Invariant: every console route, the page included, passes through `Console.admin_gate` first.
 """

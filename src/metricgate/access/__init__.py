@@ -1,0 +1,15 @@
+"""The security layer wired into a running gateway: who may use each listener, and as whom.
+
+`gateway` holds `GatewayAccess` (the enabled authenticator extensions, the tenant directory, one
+stamp per tenant, audit and telemetry reporting); `web` the admission of HTTP pages that are not
+receivers (a scrape page, the telemetry server's admin pages). Receivers apply it per request in
+`metricgate.receivers.access`.
+
+Sits above `extensions`, `tenants`, `listeners` and `telemetry`, below the components; the
+service builds one `GatewayAccess` and hands it to components through the `Host`.
+"""
+
+from metricgate.access.gateway import AuditSink, GatewayAccess, build_extensions
+from metricgate.access.web import AdminGate, PageGate, refusal
+
+__all__ = ["AdminGate", "AuditSink", "GatewayAccess", "PageGate", "build_extensions", "refusal"]
