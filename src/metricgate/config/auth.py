@@ -133,7 +133,8 @@ def check_extension_references(
 
     `components` maps a section-qualified id (`receivers.otlp`) to its validated config. An
     authenticator whose config says `requires_client_certificate` needs a listener with
-    `tls.client_ca_file` (mutual TLS), or it could never admit anyone.
+    `tls.client_ca_file` (mutual TLS), or it could never admit anyone. A listener with `auth` and
+    no `tls` is a warning: its credentials would cross the network in plain text.
     """
     seen: set[str] = set()
     for index, extension_id in enumerate(enabled):

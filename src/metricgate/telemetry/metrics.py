@@ -193,7 +193,7 @@ class SelfMetrics:
         self.tenant_refused_points = Counter(
             "metricgate_tenant_refused_points",
             "Data points of a tenant a receiver refused, by reason (metric_not_allowed, "
-            "rate_limited, burst, and the pipelines' reasons).",
+            "rate_limited, permanent: over the burst, and the pipelines' reasons).",
             ["receiver", "tenant", "reason"],
             registry=r,
         )
