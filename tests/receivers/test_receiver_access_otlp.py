@@ -359,7 +359,7 @@ async def test_a_forged_tenant_is_replaced_and_counted(gateway: SecuredGateway, 
     assert (await asyncio.to_thread(post, gateway, pki, body, "tok-a")).status_code == 200
     assert tenants_of(capture().batches) == {("team-a", "team-a")}
     assert (
-        gateway.counter("metricgate_tenant_forged_points_total", receiver="otlp", tenant="team-a")
+        gateway.counter("metricgate_tenant_forged_series_total", receiver="otlp", tenant="team-a")
         == 1
     )
 

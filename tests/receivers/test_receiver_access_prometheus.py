@@ -98,7 +98,7 @@ async def test_remote_write_tenants_and_rights(gateway: SecuredGateway) -> None:
     assert "secret_keys" not in page
     assert (
         gateway.counter(
-            "metricgate_tenant_forged_points_total",
+            "metricgate_tenant_forged_series_total",
             receiver="prometheus_remote_write",
             tenant="team-a",
         )

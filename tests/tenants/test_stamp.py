@@ -1,4 +1,5 @@
-"""Tenant stamping: the tenant replaces client values, forgeries are counted, values untouched."""
+"""Tenant stamping: the tenant replaces client values, forged series are counted (once, when first
+seen), values untouched."""
 
 from __future__ import annotations
 
@@ -45,13 +46,16 @@ def test_stamp_replaces_and_counts(
     for (_, key, _), series in zip(points, out.series, strict=True):
         assert dict(series.attributes) == {"k": key, "tenant": tenant}
         assert series.metric is out.metric
-    expected = sum(
-        1
-        for label, _, _ in points
-        if (label is not None and label != tenant)
-        or (resource_tenant is not None and resource_tenant != tenant)
+    expected = len(
+        {
+            (label, key)
+            for label, key, _ in points
+            if (label is not None and label != tenant)
+            or (resource_tenant is not None and resource_tenant != tenant)
+        }
     )
     assert forged == expected
+    assert stamp.apply(Batch([group]))[1] == 0  # counted when first seen
     again, forged_again = stamp.apply(stamped)  # idempotent
     assert forged_again == 0
     assert again.metrics[0].series == out.series

@@ -48,7 +48,7 @@ from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.fanout import PipelineFanOut
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryGuard
-from metricgate.tenants import TenantPolicy, refusal_message
+from metricgate.tenants import TenantPolicy, TenantStamp, refusal_message
 
 if TYPE_CHECKING:
     from metricgate.receivers.access import ReceiverAccess
@@ -170,7 +170,7 @@ class ReceiverCore:
         self._tenant_accepted = telemetry.tenant_accepted_points
         self._tenant_refused = telemetry.tenant_refused_points
         self._tenant_requests = telemetry.tenant_refused_requests
-        self._forged = telemetry.tenant_forged_points
+        self._forged = telemetry.tenant_forged_series
         self._pipelines = host.pipelines.get(receiver_id, {})
         self._routes: dict[str, Consumer | None] = {}
 
@@ -233,10 +233,27 @@ class ReceiverCore:
         self.rejected(info.transport, NOT_ALLOWED, points, info.peer, message)
         return points, message
 
-    async def consume(self, batch: Batch, transport: str, info: RequestInfo | None = None) -> int:
+    def stamp(self, info: RequestInfo) -> TenantStamp | None:
+        """The stamp of the request's tenant, for decoders that stamp while decoding."""
+        tenant, access = info.tenant, self.host.access
+        return access.stamp(tenant.id) if tenant is not None and access is not None else None
+
+    def forged(self, info: RequestInfo, series: int) -> None:
+        """Count `series` that arrived with another tenant (the stamp replaced it)."""
+        if info.tenant is not None and series:
+            self._forged.labels(self.receiver_id, info.tenant.id).inc(series)
+
+    async def consume(
+        self,
+        batch: Batch,
+        transport: str,
+        info: RequestInfo | None = None,
+        stamped: bool = False,
+    ) -> int:
         """Hand `batch` to the pipelines; return its points, or raise the `ConsumeError` to
         answer with. Points are counted either way. For a request with a tenant, the tenant's
-        rate is charged and the batch stamped with it first."""
+        rate is charged and the batch stamped with it first (unless the decoder did:
+        `stamped`)."""
         points = batch.point_count()
         if not points:
             return 0
@@ -251,11 +268,12 @@ class ReceiverCore:
             except (ConsumeError, AccessError) as exc:
                 self._count_refused(transport, exc.reason, points, tenant)
                 raise
-            access = self.host.access
-            assert access is not None, "a tenant is only admitted through the gateway's access"
-            batch, forged = access.stamp(tenant.id).apply(batch)
-            if forged:
-                self._forged.labels(self.receiver_id, tenant.id).inc(forged)
+            if not stamped:
+                access = self.host.access
+                assert access is not None, "a tenant is only admitted through the gateway's access"
+                batch, forged = access.stamp(tenant.id).apply(batch)
+                if forged:
+                    self._forged.labels(self.receiver_id, tenant.id).inc(forged)
         assert consumer is not None
         try:
             await consumer.consume(batch)

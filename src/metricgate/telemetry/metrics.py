@@ -197,10 +197,10 @@ class SelfMetrics:
             ["receiver", "tenant", "reason"],
             registry=r,
         )
-        self.tenant_forged_points = Counter(
-            "metricgate_tenant_forged_points",
-            "Data points that arrived with another tenant in their tenant label or resource "
-            "attribute; the gateway replaced it with the sender's tenant.",
+        self.tenant_forged_series = Counter(
+            "metricgate_tenant_forged_series",
+            "Series that arrived with another tenant in their tenant label or resource "
+            "attribute (the gateway replaced it with the sender's), counted when first seen.",
             ["receiver", "tenant"],
             registry=r,
         )

@@ -3,7 +3,12 @@
 Every metric's resource gets attribute `tenant.id` (configurable) and, when `label` is set
 (default `tenant`), every point gets that attribute too, so Prometheus outputs show it as a label
 and remote-write backends can route on it. A value the client sent under either name is replaced,
-and the points that carried a different value are counted as forged.
+and the series that carried a different value are counted as forged, once, when the stamp first
+sees them (counting per point would cost a check per point on the hot path).
+
+`apply(batch)` stamps a decoded batch. Decoders that keep their own series caches stamp while
+decoding instead (`resource_attributes`, `point_attributes`), so a known series costs nothing
+more than it does unstamped (the otlp receiver's protobuf decoder does).
 
 Invariant: stamping never changes anything but those two attributes, and it builds new batch
 objects (the receiver's batch is shared with nothing yet, but interned series are shared with
@@ -14,7 +19,7 @@ bounded table, so a steady stream costs one dict lookup per point.
 from __future__ import annotations
 
 from metricgate.model import Batch, MetricPoints
-from metricgate.model.series import INTERNER, AttributeValue, Interner, Metric, Series
+from metricgate.model.series import INTERNER, Attributes, AttributeValue, Interner, Metric, Series
 
 
 def _replaced(
@@ -36,8 +41,8 @@ def _replaced(
 class TenantStamp:
     """Stamps one tenant's id on batches (see module docstring)."""
 
-    __slots__ = ("_interner", "_metrics", "_series", "label", "max_entries", "resource_attribute",
-                 "tenant")  # fmt: skip
+    __slots__ = ("_forged", "_interner", "_metrics", "_series", "label", "max_entries",
+                 "resource_attribute", "tenant")  # fmt: skip
 
     def __init__(
         self,
@@ -53,11 +58,24 @@ class TenantStamp:
         self._interner = interner
         self.max_entries = max_entries
         self._metrics: dict[Metric, tuple[Metric, bool]] = {}
-        self._series: dict[Series, tuple[Series, bool]] = {}
+        self._series: dict[Series, Series] = {}
+        self._forged = 0
+
+    def resource_attributes(self, attributes: Attributes) -> tuple[Attributes, bool]:
+        """Resource attributes with the tenant set, and whether another tenant was there."""
+        return _replaced(attributes, self.resource_attribute, self.tenant)
+
+    def point_attributes(self, attributes: Attributes) -> tuple[Attributes, bool]:
+        """Point attributes with the tenant label set (when there is a label), and whether
+        another tenant was there."""
+        if not self.label:
+            return attributes, False
+        return _replaced(attributes, self.label, self.tenant)
 
     def apply(self, batch: Batch) -> tuple[Batch, int]:
-        """The stamped batch, and how many points carried a different (forged) tenant."""
-        forged = 0
+        """The stamped batch, and how many of its series, not seen before, carried another
+        (forged) tenant."""
+        self._forged = 0
         metrics: list[MetricPoints] = []
         series_cache = self._series
         if len(series_cache) >= self.max_entries:
@@ -65,18 +83,11 @@ class TenantStamp:
             self._metrics.clear()
         for points in batch.metrics:
             metric, metric_forged = self._metric(points.metric)
-            stamped: list[Series] = []
-            append = stamped.append
-            for series in points.series:
-                entry = series_cache.get(series)
-                if entry is None:
-                    entry = self._stamp_series(series, metric)
-                    series_cache[series] = entry
-                append(entry[0])
-                if entry[1]:
-                    forged += 1
-            if metric_forged:
-                forged += len(points.series) - sum(series_cache[s][1] for s in points.series)
+            get = series_cache.get
+            miss = self._miss
+            stamped = [
+                get(series) or miss(series, metric, metric_forged) for series in points.series
+            ]
             metrics.append(
                 MetricPoints(
                     metric,
@@ -88,7 +99,7 @@ class TenantStamp:
                     points.exemplars,
                 )
             )
-        return Batch(metrics), forged
+        return Batch(metrics), self._forged
 
     def _metric(self, metric: Metric) -> tuple[Metric, bool]:
         entry = self._metrics.get(metric)
@@ -101,8 +112,9 @@ class TenantStamp:
             self._metrics[metric] = entry
         return entry
 
-    def _stamp_series(self, series: Series, metric: Metric) -> tuple[Series, bool]:
-        attributes, forged = series.attributes, False
-        if self.label:
-            attributes, forged = _replaced(attributes, self.label, self.tenant)
-        return self._interner.intern_series(metric, attributes), forged
+    def _miss(self, series: Series, metric: Metric, metric_forged: bool) -> Series:
+        attributes, forged = self.point_attributes(series.attributes)
+        if forged or metric_forged:
+            self._forged += 1
+        stamped = self._series[series] = self._interner.intern_series(metric, attributes)
+        return stamped

@@ -10,6 +10,11 @@ Exemplars of a known series are skipped by `layout.py` and parsed alone. Histogr
 histograms and summaries always take the full parse; they are rarer and their values cost more
 than their keys.
 
+`decode(body, stamp)` stamps a tenant while decoding (`TenantStamp`: `tenant.id` on resources, the
+tenant label on points): resources, metric states and so series are cached per tenant, so a known
+series of a tenant costs exactly what an unstamped one does, and a forged tenant is replaced (and
+counted) once, when its series is first seen.
+
 Caches, all counted together and bounded by `max_series` entries (past it they are all cleared at
 once and refill from the traffic; objects handed out earlier stay valid, the model compares by
 value): resource bytes -> `Resource`; scope bytes -> `Scope`; metric descriptor -> per-metric
@@ -17,7 +22,10 @@ state; per metric, point tail bytes -> `Series` and attribute bytes -> `Series`.
 gets an entry, admitted downstream or not (about 0.3 KiB with its key, plus its attributes); the
 memory limiter empties them all (`release`, see `metricgate.model.caches`) before it refuses data.
 
-Invariant: a cache hit gives exactly what a full decode would give. A tail enters the cache only
+The module runs past 400 lines: the hot loop, its slow path and the caches they share stay
+together, the stamping included, so a reader sees every way a series enters the caches at once.
+
+Invariant: a cache hit gives exactly what a full decode would give (stamped the same). A tail enters the cache only
 after a full decode of its point showed it holds nothing but attributes (`layout.only_attributes`),
 so the tail is the series identity and nothing else.
 """
@@ -60,23 +68,41 @@ from metricgate.receivers.otlp.schema import (
     NumberDataPoint,
 )
 from metricgate.receivers.otlp.schema import Resource as ResourceMessage
+from metricgate.tenants import TenantStamp
 
 DEFAULT_MAX_SERIES: Final = 1_000_000
 """Entries one decoder caches (resources, scopes, metrics and series together)."""
 
 
 class _MetricState:
-    """What the decoder remembers about one metric descriptor."""
+    """What the decoder remembers about one metric descriptor (of one tenant, when stamping)."""
 
-    __slots__ = ("bounds", "fast", "metric", "series")
+    __slots__ = ("bounds", "fast", "forged", "forgeries", "metric", "series", "stamp")
 
-    def __init__(self, metric: Metric) -> None:
+    def __init__(self, metric: Metric, stamp: TenantStamp | None, forged: bool) -> None:
         self.metric = metric
+        self.stamp = stamp
+        self.forged = forged
+        """The resource as sent named another tenant."""
+        self.forgeries: set[Attributes] = set()
+        """Attributes (as sent) of forged series counted already: a series can enter both
+        caches below."""
         self.fast: dict[bytes, Series] = {}
         """Number point tail -> series (see module docstring)."""
         self.series: dict[tuple[bytes, ...], Series] = {}
         """Encoded attributes, as sent -> series."""
         self.bounds = p.BoundsTable()
+
+    def new_series(self, attributes: Attributes, rejections: p.Rejections) -> Series:
+        """The series of `attributes` (stamped), seen for the first time."""
+        stamp = self.stamp
+        if stamp is None:
+            return INTERNER.intern_series(self.metric, attributes)
+        stamped, forged = stamp.point_attributes(attributes)
+        if (forged or self.forged) and attributes not in self.forgeries:
+            self.forgeries.add(attributes)
+            rejections.forged += 1
+        return INTERNER.intern_series(self.metric, stamped)
 
 
 def any_value(value: Any) -> AttributeValue:
@@ -125,7 +151,7 @@ class ProtobufDecoder:
 
     def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
         self.max_series = max_series
-        self._resources: dict[tuple[bytes, str], Resource] = {}
+        self._resources: dict[tuple[bytes, str, str], tuple[Resource, bool]] = {}
         self._scopes: dict[tuple[bytes, str], Scope] = {}
         self._metrics: dict[tuple[object, ...], _MetricState] = {}
         self._entries = 0
@@ -155,33 +181,45 @@ class ProtobufDecoder:
         if self._entries > self.max_series:
             self.clear()
 
-    def decode(self, body: bytes) -> p.DecodeResult:
-        """The batch in `body`, or `DecodeError` when it is not an OTLP metrics request."""
+    def decode(self, body: bytes, stamp: TenantStamp | None = None) -> p.DecodeResult:
+        """The batch in `body` (stamped with `stamp`'s tenant), or `DecodeError` when it is not
+        an OTLP metrics request."""
         try:
             request = ExportMetricsServiceRequest.FromString(body)
-            return self._request(request)
+            return self._request(request, stamp)
         except ProtobufDecodeError as exc:
             raise p.DecodeError(f"invalid protobuf ExportMetricsServiceRequest: {exc}") from None
 
-    def _request(self, request: Any) -> p.DecodeResult:
+    def _request(self, request: Any, stamp: TenantStamp | None) -> p.DecodeResult:
         groups = p.Groups()
         rejections = p.Rejections()
         for resource_metrics in request.resource_metrics:
-            resource = self._resource(resource_metrics.resource, resource_metrics.schema_url)
+            resource, forged = self._resource(
+                resource_metrics.resource, resource_metrics.schema_url, stamp
+            )
             for scope_metrics in resource_metrics.scope_metrics:
                 scope = self._scope(scope_metrics.scope, scope_metrics.schema_url)
                 for metric in scope_metrics.metrics:
                     data = metric.WhichOneof("data")
                     if data is not None:
-                        self._metric(resource, scope, metric, data, groups, rejections)
-        return groups.result(rejections)
+                        self._metric(
+                            resource, scope, metric, data, groups, rejections, stamp, forged
+                        )
+        return groups.result(rejections, stamp is not None)
 
-    def _resource(self, raw: bytes, schema_url: str) -> Resource:
-        key = (raw, schema_url)
+    def _resource(
+        self, raw: bytes, schema_url: str, stamp: TenantStamp | None
+    ) -> tuple[Resource, bool]:
+        """The resource (stamped), and whether the resource as sent named another tenant."""
+        key = (raw, schema_url, stamp.tenant if stamp is not None else "")
         found = self._resources.get(key)
         if found is None:
             attributes = key_values(ResourceMessage.FromString(raw).attributes)
-            found = self._resources[key] = INTERNER.intern_resource(attributes, schema_url)
+            forged = False
+            if stamp is not None:
+                attributes, forged = stamp.resource_attributes(attributes)
+            resource = INTERNER.intern_resource(attributes, schema_url)
+            found = self._resources[key] = (resource, forged)
             self._grew()
         return found
 
@@ -204,6 +242,8 @@ class ProtobufDecoder:
         data: str,
         groups: p.Groups,
         rejections: p.Rejections,
+        stamp: TenantStamp | None,
+        forged: bool,
     ) -> None:
         body = getattr(message, data)
         data_points = body.data_points
@@ -217,7 +257,10 @@ class ProtobufDecoder:
         monotonic = data == "sum" and body.is_monotonic
         unit: str = message.unit
         description: str = message.description
-        key = (resource, scope, name, unit, description, data, temporality, monotonic)
+        # The tenant is in the key even when the resource is the same object: a client of an
+        # open listener may send the very resource a stamped one gets; its series are unstamped.
+        tenant = stamp.tenant if stamp is not None else None
+        key = (resource, scope, name, unit, description, data, temporality, monotonic, tenant)
         state = self._metrics.get(key)
         if state is None:
             described = p.descriptor(data, temporality, monotonic)
@@ -228,7 +271,7 @@ class ProtobufDecoder:
             metric = INTERNER.intern_metric(
                 resource, scope, name, unit, kind, known_temporality, is_monotonic, description
             )
-            state = self._metrics[key] = _MetricState(metric)
+            state = self._metrics[key] = _MetricState(metric, stamp, forged)
             self._grew()
         group = groups.get(state.metric)
         if data == "gauge" or data == "sum":
@@ -312,11 +355,11 @@ class ProtobufDecoder:
         if fast_key is not None and fast_key not in state.fast and only_attributes(fast_key):
             # the fast path will find this series by its tail: no second cache entry for it
             attributes = key_values(map(KeyValue.FromString, point.attributes))
-            series = INTERNER.intern_series(state.metric, attributes)
+            series = state.new_series(attributes, rejections)
             state.fast[fast_key] = series
             self._grew()
         else:
-            series = self._series(state, tuple(point.attributes))
+            series = self._series(state, tuple(point.attributes), rejections)
         flags = point.flags
         index = len(group.series)
         value = p.number_value(point.as_double + point.as_int, flags)
@@ -324,11 +367,13 @@ class ProtobufDecoder:
         if point.exemplars:
             group.add_exemplars(index, _exemplars(point.exemplars))
 
-    def _series(self, state: _MetricState, key: tuple[bytes, ...]) -> Series:
+    def _series(
+        self, state: _MetricState, key: tuple[bytes, ...], rejections: p.Rejections
+    ) -> Series:
         found = state.series.get(key)
         if found is None:
             attributes = key_values(KeyValue.FromString(raw) for raw in key)
-            found = state.series[key] = INTERNER.intern_series(state.metric, attributes)
+            found = state.series[key] = state.new_series(attributes, rejections)
             self._grew()
         return found
 
@@ -354,7 +399,7 @@ class ProtobufDecoder:
                 rejections.add(value, name)
                 continue
             index = len(group.series)
-            series = self._series(state, tuple(point.attributes))
+            series = self._series(state, tuple(point.attributes), rejections)
             group.append(series, value, time, point.start_time_unix_nano, flags)
             if data != "summary" and point.exemplars:
                 group.add_exemplars(index, _exemplars(point.exemplars))

@@ -109,7 +109,7 @@ class GrpcServer:
                     f"message of {len(request)} bytes is over the {call.body_limit} byte limit"
                 )
             lease.charge(len(request))
-            result = handler.decode(request, False)
+            result = handler.decode(request, False, core.stamp(call))
             lease.release()
             accepted = await handler.consume(result, call)
         except REFUSALS as error:

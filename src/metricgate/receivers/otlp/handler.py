@@ -22,6 +22,7 @@ from metricgate.receivers.core import ReceiverCore, RequestInfo
 from metricgate.receivers.otlp.decode import ProtobufDecoder
 from metricgate.receivers.otlp.json import decode_json
 from metricgate.receivers.otlp.points import DecodeError, DecodeResult
+from metricgate.tenants import TenantStamp
 
 log = logging.getLogger("metricgate.receivers.otlp")
 
@@ -44,12 +45,13 @@ class ExportHandler:
         self.core = core
         self.decoder = decoder
 
-    def decode(self, body: Body, as_json: bool) -> DecodeResult:
-        """The request in `body`; `MalformedError` when it is not an OTLP metrics request."""
+    def decode(self, body: Body, as_json: bool, stamp: TenantStamp | None = None) -> DecodeResult:
+        """The request in `body`; `MalformedError` when it is not an OTLP metrics request.
+        The protobuf decoder stamps `stamp`'s tenant as it decodes (`result.stamped`)."""
         # upb and json.loads read a bytearray in place; the decoders are annotated for bytes.
         data = cast(bytes, body)
         try:
-            return decode_json(data) if as_json else self.decoder.decode(data)
+            return decode_json(data) if as_json else self.decoder.decode(data, stamp)
         except DecodeError as exc:
             raise MalformedError(str(exc)) from None
 
@@ -59,8 +61,10 @@ class ExportHandler:
         if result.rejected:
             message = result.error_message
             core.rejected(transport, INVALID_POINT, result.rejected, info.peer, message)
+        if result.forged:
+            core.forged(info, result.forged)
         batch, refused, message = core.allowed(result.batch, info)
-        points = await core.consume(batch, transport, info)
+        points = await core.consume(batch, transport, info, stamped=result.stamped)
         if not refused:
             return Accepted(points, result.rejected, result.error_message)
         messages = "; ".join(m for m in (result.error_message, message) if m)

@@ -69,7 +69,8 @@ class HttpServer:
                 f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}"
             )
         as_json = content_type == JSON
-        result = self.handler.decode(await request.body(), as_json)
+        stamp = self.handler.core.stamp(request)
+        result = self.handler.decode(await request.body(), as_json, stamp)
         request.release()
         accepted = await self.handler.consume(result, request)
         body = responses.export_response(accepted.rejected, accepted.error_message, as_json)

@@ -92,15 +92,21 @@ class DecodeResult:
     batch: Batch
     rejected: int = 0
     error_message: str = ""
+    stamped: bool = False
+    """The decoder stamped the tenant on every series (see `TenantStamp`)."""
+    forged: int = 0
+    """Series, first seen in this request, that carried another tenant (when `stamped`)."""
 
 
 class Rejections:
     """Counts rejected points by reason and summarises them in one message."""
 
-    __slots__ = ("_examples", "_reasons", "count")
+    __slots__ = ("_examples", "_reasons", "count", "forged")
 
     def __init__(self) -> None:
         self.count = 0
+        self.forged = 0
+        """Not a rejection: new series whose forged tenant the decoder replaced."""
         self._reasons: Counter[str] = Counter()
         self._examples: dict[str, str] = {}
 
@@ -137,9 +143,10 @@ class Groups:
             group = self._groups[metric] = MetricPoints(metric)
         return group
 
-    def result(self, rejections: Rejections) -> DecodeResult:
+    def result(self, rejections: Rejections, stamped: bool = False) -> DecodeResult:
         batch = Batch([g for g in self._groups.values() if g.series])
-        return DecodeResult(batch, rejections.count, rejections.message())
+        message = rejections.message()
+        return DecodeResult(batch, rejections.count, message, stamped, rejections.forged)
 
 
 def descriptor(
