@@ -25,9 +25,9 @@ memory limiter empties them all (`release`, see `metricgate.model.caches`) befor
 The module runs past 400 lines: the hot loop, its slow path and the caches they share stay
 together, the stamping included, so a reader sees every way a series enters the caches at once.
 
-Invariant: a cache hit gives exactly what a full decode would give (stamped the same). A tail enters the cache only
-after a full decode of its point showed it holds nothing but attributes (`layout.only_attributes`),
-so the tail is the series identity and nothing else.
+Invariant: a cache hit gives exactly what a full decode would give (stamped the same). A tail
+enters the cache only after a full decode of its point showed it holds nothing but attributes
+(`layout.only_attributes`), so the tail is the series identity and nothing else.
 """
 
 from __future__ import annotations
