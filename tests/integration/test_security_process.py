@@ -5,7 +5,8 @@ tokens); a batch job pushes with `prometheus_client.push_to_gateway` (TLS, basic
 2.42 scrapes the exporter's page as tenant A (`basic_auth`) and as an admin (`authorization`),
 scrapes the gateway's own telemetry as an admin, and remote-writes into the gateway as tenant B
 (TLS, basic auth). Each tenant sees only its own series; A cannot write B's names or forge B's
-tenant; A's rate overrun leaves B served. No secret reaches the gateway's output or audit log.
+tenant; A's rate overrun leaves B served, and a tenant's cardinality explosion leaves the others'
+series of the same metric admitted. No secret reaches the gateway's output or audit log.
 """
 
 from __future__ import annotations
@@ -48,7 +49,12 @@ PASSWORDS = {
     "ops": "pa55-ops-4d8a",
     "pusher-a": "pa55-pusher-2b6c",
 }
-TOKENS = {"app-a": "tok-app-a-5e1f9c", "app-b": "tok-app-b-c07d3a", "ops": "tok-ops-88b0e4"}
+TOKENS = {
+    "app-a": "tok-app-a-5e1f9c",
+    "app-b": "tok-app-b-c07d3a",
+    "app-c": "tok-app-c-2a77d1",
+    "ops": "tok-ops-88b0e4",
+}
 
 TEMPLATE = """
 extensions:
@@ -67,6 +73,8 @@ receivers:
     tls: *tls
     auth: &basic {{authenticator: basicauth}}
   pushgateway: {{endpoint: "127.0.0.1:{push}", tls: *tls, auth: *basic}}
+processors:
+  cardinality_limit: {{max_series: 100000, max_series_per_metric: 10000, on_limit: drop}}
 exporters:
   prometheus: {{endpoint: "127.0.0.1:{prometheus}", tls: *tls, auth: *basic}}
   prometheus/tokens: {{endpoint: "127.0.0.1:{tokens}", tls: *tls, auth: *bearer}}
@@ -76,12 +84,14 @@ tenants:
     allow_metrics: ["shop_.*", "batch_.*"]
     rate_limit: {{points_per_second: 200, burst: 400}}
   team-b: {{principals: [prom-b]}}
+  team-c: {{max_series: 50}}
   platform: {{principals: [ops], roles: [admin]}}
 service:
   extensions: [basicauth, bearertokenauth]
   pipelines:
     metrics:
       receivers: [otlp, prometheus_remote_write, pushgateway]
+      processors: [cardinality_limit]
       exporters: [prometheus, prometheus/tokens]
   telemetry:
     metrics: {{address: "127.0.0.1:{telemetry}", tls: *tls, auth: *basic}}
@@ -133,6 +143,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[Gate
     (directory / "tokens.yaml").write_text(
         f"- {{token: {TOKENS['app-a']}, principal: app-a, tenant: team-a}}\n"
         f"- {{token: {TOKENS['app-b']}, principal: app-b, tenant: team-b}}\n"
+        f"- {{token: {TOKENS['app-c']}, principal: app-c, tenant: team-c}}\n"
         f"- {{token: {TOKENS['ops']}, principal: ops}}\n"
     )
     key_body = "".join(Path(pki.server_key).read_text().splitlines()[1:-1])
@@ -284,24 +295,47 @@ def test_tenants_end_to_end_with_real_clients(tmp_path: Path, gateway: Gateway, 
     assert {"start", "config_load", "auth_success", "auth_failure", "admin_access"} <= kinds
 
 
-def test_a_tenant_over_its_rate_leaves_others_served(gateway: Gateway) -> None:
-    def post(token: str, points: int) -> tuple[int, float]:
-        started = time.perf_counter()
-        answer = session().post(
-            gateway.url("http", "/v1/metrics"),
-            data=gauges(points, "shop_flood"),
-            headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"},
-            verify=gateway.ca,
-            timeout=10,
-        )
-        return answer.status_code, time.perf_counter() - started
+def post(gateway: Gateway, token: str, points: int, name: str = "shop_flood") -> tuple[int, float]:
+    """POST `points` gauge points (attribute i = 0..points-1) as the holder of `token`; the
+    status and how long the answer took."""
+    started = time.perf_counter()
+    answer = session().post(
+        gateway.url("http", "/v1/metrics"),
+        data=gauges(points, name),
+        headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"},
+        verify=gateway.ca,
+        timeout=10,
+    )
+    return answer.status_code, time.perf_counter() - started
 
+
+def test_a_tenants_cardinality_explosion_leaves_others_admitted(gateway: Gateway) -> None:
+    assert post(gateway, TOKENS["app-c"], 400, "shop_sessions")[0] == 200  # 400 series, budget 50
+    assert post(gateway, TOKENS["app-b"], 20, "shop_sessions")[0] == 200
+
+    def page() -> str:
+        return scrape(gateway, "tokens", TOKENS["ops"]).text
+
+    def count(text: str, tenant: str) -> int:
+        return sum(
+            1
+            for line in text.splitlines()
+            if line.startswith("shop_sessions{") and f'tenant="{tenant}"' in line
+        )
+
+    wait_for("B's series on the page", lambda: count(page(), "team-b") == 20)
+    text = page()
+    assert count(text, "team-c") == 50
+    assert count(text, "team-b") == 20
+
+
+def test_a_tenant_over_its_rate_leaves_others_served(gateway: Gateway) -> None:
     flooding = threading.Event()
     statuses: list[int] = []
 
     def flood() -> None:
         while flooding.is_set():
-            statuses.append(post(TOKENS["app-a"], 300)[0])
+            statuses.append(post(gateway, TOKENS["app-a"], 300)[0])
 
     flooding.set()
     floods = [threading.Thread(target=flood) for _ in range(3)]
@@ -309,7 +343,7 @@ def test_a_tenant_over_its_rate_leaves_others_served(gateway: Gateway) -> None:
         thread.start()
     try:
         wait_for("A refused for its rate", lambda: 429 in statuses, 30)
-        others = [post(TOKENS["app-b"], 300) for _ in range(20)]
+        others = [post(gateway, TOKENS["app-b"], 300) for _ in range(20)]
     finally:
         flooding.clear()
         for thread in floods:
