@@ -31,6 +31,7 @@ extensions:
       - {token: tok-nowhere, principal: nowhere}
       - {token: tok-free, principal: free}
       - {token: tok-stranger, principal: stranger}
+      - {token: tok-elsewhere, principal: elsewhere}
 receivers:
   otlp:
     protocols:
@@ -46,6 +47,7 @@ tenants:
   piped: {pipelines: [metrics/b]}
   nowhere: {pipelines: []}
   free: {}
+  elsewhere: {receivers: [otlp/other]}
 service:
   extensions: [bearertokenauth]
   pipelines:
@@ -241,3 +243,5 @@ async def test_pipelines_a_tenant_may_enter(gateway: SecuredGateway) -> None:
     )
     status, message, _ = await post(gateway, "tok-stranger", gauges(1))
     assert (status, message) == (403, "tenant 'stranger' is not configured under tenants")
+    status, message, _ = await post(gateway, "tok-elsewhere", gauges(1))
+    assert (status, message) == (403, "tenant 'elsewhere' may not send to receiver 'otlp'")
