@@ -42,6 +42,7 @@ CONFIG = """
 extensions:
   bearertokenauth/ci: {{tokens_file: "{tokens}", reload_interval: 10ms}}
   mtls: {{}}
+  mtls/uri: {{principal_from: san_uri}}
 receivers:
   otlp:
     protocols:
@@ -58,15 +59,18 @@ receivers:
           {{cert_file: "{pki.server}", key_file: "{pki.server_key}", client_ca_file: "{pki.ca}"}}
         auth: &mtls_auth {{authenticator: mtls}}
       http: {{endpoint: "127.0.0.1:0", tls: *mtls, auth: *mtls_auth}}
+  otlp/uri:
+    protocols:
+      http: {{endpoint: "127.0.0.1:0", tls: *mtls, auth: {{authenticator: mtls/uri}}}}
 exporters:
   capture: {{}}
 tenants:
   team-a: {{allow_metrics: ["agent_.*", "http_.*"], delegates: [proxy]}}
   team-b: {{}}
 service:
-  extensions: [bearertokenauth/ci, mtls]
+  extensions: [bearertokenauth/ci, mtls, mtls/uri]
   pipelines:
-    metrics: {{receivers: [otlp, otlp/mtls], exporters: [capture]}}
+    metrics: {{receivers: [otlp, otlp/mtls, otlp/uri], exporters: [capture]}}
   telemetry:
     metrics: {{address: ""}}
 """
@@ -378,3 +382,18 @@ async def test_a_revoked_token_is_refused_after_the_file_changes(
     await wait_until(lambda: answers[-1].status_code != 200, send, interval=0.02)
     assert (answers[-1].status_code, message(answers[-1])) == (401, "invalid bearer token")
     assert (await asyncio.to_thread(post, gateway, pki, body, "tok-a")).status_code == 200
+
+
+async def test_an_mtls_refusal_carries_no_challenge(gateway: SecuredGateway, pki: Pki) -> None:
+    answer = await asyncio.to_thread(
+        requests.post,
+        f"https://127.0.0.1:{gateway.port('otlp/uri', 'http')}/v1/metrics",
+        data=otlp_request("agent_up"),
+        headers={"Content-Type": "application/x-protobuf"},
+        verify=pki.ca,
+        cert=pki.client("team-a"),  # verified by TLS, but it has no URI to name a principal
+        timeout=10,
+    )
+    assert answer.status_code == 401
+    assert "WWW-Authenticate" not in answer.headers
+    assert message(answer) == "the client certificate has no san_uri to name a principal"
