@@ -1,6 +1,7 @@
 """The remote-write and Pushgateway receivers with `auth`: tenants stamped, metric rights answered
 with the rest written and a 400 naming the refused metrics, groups kept per tenant; the real
-`prometheus_client.push_to_gateway` with a basic-auth handler."""
+`prometheus_client.push_to_gateway` with a basic-auth handler; the `routing` processor following
+the stamped tenant."""
 
 from __future__ import annotations
 
@@ -139,3 +140,66 @@ async def test_push_to_gateway_with_basic_auth_keeps_groups_per_tenant(
     with pytest.raises(OSError):
         await asyncio.to_thread(push_to_gateway, address, "nightly", CollectorRegistry())
     assert CaptureExporter.instances["capture"].points() > 0
+
+
+ROUTED = """
+extensions:
+  bearertokenauth:
+    tokens:
+      - {token: tok-a, principal: a, tenant: team-a}
+      - {token: tok-b, principal: b, tenant: team-b}
+receivers:
+  otlp:
+    protocols:
+      http: {endpoint: "127.0.0.1:0", auth: {authenticator: bearertokenauth}}
+processors:
+  routing:
+    default_exporters: [capture/shared]
+    table: [{tenants: [team-a], exporters: [capture/a]}]
+exporters:
+  capture/a: {}
+  capture/shared: {}
+service:
+  extensions: [bearertokenauth]
+  pipelines:
+    metrics: {receivers: [otlp], processors: [routing], exporters: [capture/a, capture/shared]}
+  telemetry:
+    metrics: {address: ""}
+"""
+
+
+async def test_routing_follows_the_stamped_tenant_not_the_clients_claim() -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    request = ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    claim = resource_metrics.resource.attributes.add(key="tenant.id")
+    claim.value.string_value = "team-a"  # what a client of team-b would like to route as
+    resource_metrics.scope_metrics.add().metrics.add(name="up").gauge.data_points.add(
+        as_double=1, time_unix_nano=1_700_000_000_000_000_000
+    )
+    async with secured(ROUTED) as gateway:
+        url = f"http://127.0.0.1:{gateway.port('otlp', 'http')}/v1/metrics"
+        for token in ("tok-a", "tok-b"):
+            answer = await asyncio.to_thread(
+                requests.post,
+                url,
+                data=request.SerializeToString(),
+                headers={
+                    "Content-Type": "application/x-protobuf",
+                    "Authorization": f"Bearer {token}",
+                },
+                timeout=10,
+            )
+            assert answer.status_code == 200
+        captures = CaptureExporter.instances
+        await wait_until(
+            lambda: captures["capture/a"].points() + captures["capture/shared"].points() == 2
+        )
+        tenants = {
+            name: {g.metric.resource.get("tenant.id") for b in captures[name].batches for g in b}
+            for name in ("capture/a", "capture/shared")
+        }
+    assert tenants == {"capture/a": {"team-a"}, "capture/shared": {"team-b"}}
