@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 import requests
+from google.protobuf.json_format import MessageToJson
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
     OTLPMetricExporter as GrpcExporter,
@@ -62,6 +63,10 @@ receivers:
   otlp/uri:
     protocols:
       http: {{endpoint: "127.0.0.1:0", tls: *mtls, auth: {{authenticator: mtls/uri}}}}
+  otlp/open:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:0"}}
+      http: {{endpoint: "127.0.0.1:0"}}
 exporters:
   capture: {{}}
 tenants:
@@ -70,7 +75,7 @@ tenants:
 service:
   extensions: [bearertokenauth/ci, mtls, mtls/uri]
   pipelines:
-    metrics: {{receivers: [otlp, otlp/mtls, otlp/uri], exporters: [capture]}}
+    metrics: {{receivers: [otlp, otlp/mtls, otlp/uri, otlp/open], exporters: [capture]}}
   telemetry:
     metrics: {{address: ""}}
 """
@@ -366,6 +371,40 @@ async def test_a_forged_tenant_is_replaced_and_counted(gateway: SecuredGateway, 
         gateway.counter("metricgate_tenant_forged_series_total", receiver="otlp", tenant="team-a")
         == 1
     )
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json", "grpc"])
+async def test_a_listener_without_auth_cannot_pass_data_off_as_a_tenants(
+    gateway: SecuredGateway, encoding: str
+) -> None:
+    """Beside authenticating listeners, a client-sent `tenant.id` is taken off (and counted):
+    routing, per-tenant budgets and tenant scrape pages read it, so it must be the gateway's."""
+    body = otlp_request("agent_up", tenant_label="team-b", tenant_resource="team-a")
+    if encoding == "grpc":
+        channel = grpc.insecure_channel(f"127.0.0.1:{gateway.port('otlp/open', 'grpc')}")
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            response_deserializer=ExportMetricsServiceResponse.FromString,
+        )
+        await asyncio.to_thread(export, body, timeout=10)
+        channel.close()
+    else:
+        as_json = encoding == "json"
+        request = ExportMetricsServiceRequest.FromString(body)
+        data = MessageToJson(request).encode() if as_json else body
+        content_type = "application/json" if as_json else "application/x-protobuf"
+        response = await asyncio.to_thread(
+            requests.post,
+            f"http://127.0.0.1:{gateway.port('otlp/open', 'http')}/v1/metrics",
+            data=data,
+            headers={"Content-Type": content_type},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+    # the point label is the client's own (no tenant stamps it); the resource names no tenant
+    assert tenants_of(capture().batches) == {(None, "team-b")}
+    forged = "metricgate_tenant_forged_series_total"
+    assert gateway.counter(forged, receiver="otlp/open", tenant="") == 1
 
 
 async def test_a_revoked_token_is_refused_after_the_file_changes(

@@ -69,3 +69,35 @@ def test_label_can_be_turned_off() -> None:
     assert forged == 0  # only the resource attribute is the gateway's
     assert dict(stamped.metrics[0].series[0].attributes) == {"tenant": "evil"}
     assert stamped.metrics[0].metric.resource.get("tenant.id") == "team-a"
+
+
+@given(
+    resource_tenant=st.none() | TENANTS,
+    labels=st.lists(st.none() | TENANTS, max_size=6),
+)
+def test_the_anonymous_stamp_takes_a_client_tenant_off_the_resource_only(
+    resource_tenant: str | None, labels: list[str | None]
+) -> None:
+    base = metric("agent_calls")
+    resource_attrs = dict(base.resource.attributes)
+    if resource_tenant is not None:
+        resource_attrs["tenant.id"] = resource_tenant
+    resource = INTERNER.intern_resource(sorted_attributes(resource_attrs))
+    m = INTERNER.intern_metric_like(base, resource=resource)
+    group = MetricPoints(m)
+    for index, label in enumerate(labels):
+        attrs: dict[str, object] = {"k": str(index)}
+        if label is not None:
+            attrs["tenant"] = label
+        group.append(INTERNER.intern_series(m, sorted_attributes(attrs)), float(index), 1)  # type: ignore[arg-type]
+    stamp = TenantStamp.anonymous()
+    stamped, forged = stamp.apply(Batch([group]))
+
+    out = stamped.metrics[0]
+    assert out.metric.resource.get("tenant.id") is None
+    assert out.metric.resource.get("service.name") == "svc"
+    if resource_tenant is None:
+        assert out is group  # nothing to take off: the batch passes as it is
+    assert [dict(s.attributes) for s in out.series] == [dict(s.attributes) for s in group.series]
+    assert all(series.metric is out.metric for series in out.series)
+    assert forged == (len(labels) if resource_tenant is not None else 0)

@@ -86,6 +86,10 @@ class GatewayAccess:
         self.telemetry = telemetry
         self.audit = audit
         self._stamps: dict[str, TenantStamp] = {}
+        self.anonymous: TenantStamp | None = None
+        """The stamp of data without a tenant: set once a receiver authenticates (then the
+        gateway has tenants, and a client-sent `tenant.id` from a listener without `auth` is
+        taken off, so that unauthenticated data can never pass for a tenant's)."""
         self._started: list[Extension] = []
         for extension in self.extensions.values():
             if isinstance(extension, Authenticator):
@@ -133,6 +137,8 @@ class GatewayAccess:
         without `auth` (everyone admitted, no tenant)."""
         if auth is None:
             return None
+        if role == "write" and self.anonymous is None:
+            self.anonymous = TenantStamp.anonymous()
         guard = ListenerGuard(listener, auth, self.authenticator(auth), self.directory, role)
         guard.on_event = self._guard_events(listener)
         return guard

@@ -24,7 +24,9 @@ Every receiver, over HTTP or gRPC, runs a request through one `ReceiverCore`:
 Invariant: a point is counted once, as accepted or as refused with a reason (for a tenant, in
 the tenant's counters too); the points of a request whose body never decoded are unknown and not
 counted (the request is, by status code, in `metricgate_receiver_requests_total`). A request
-with a tenant reaches the pipelines only stamped with it.
+with a tenant reaches the pipelines only stamped with it; on a gateway where some receiver
+authenticates, a request without a tenant reaches them without a `tenant.id` (the anonymous stamp
+takes a client-sent one off), so unauthenticated data never passes for a tenant's.
 """
 
 from __future__ import annotations
@@ -233,15 +235,20 @@ class ReceiverCore:
         self.rejected(info.transport, NOT_ALLOWED, points, info.peer, message)
         return points, message
 
-    def stamp(self, info: RequestInfo) -> TenantStamp | None:
-        """The stamp of the request's tenant, for decoders that stamp while decoding."""
-        tenant, access = info.tenant, self.host.access
-        return access.stamp(tenant.id) if tenant is not None and access is not None else None
+    def stamp(self, info: RequestInfo | None) -> TenantStamp | None:
+        """The stamp of the request's tenant (the anonymous stamp for a request without one on
+        a gateway with tenants), for decoders that stamp while decoding."""
+        access = self.host.access
+        if access is None:
+            return None
+        tenant = info.tenant if info is not None else None
+        return access.stamp(tenant.id) if tenant is not None else access.anonymous
 
-    def forged(self, info: RequestInfo, series: int) -> None:
+    def forged(self, info: RequestInfo | None, series: int) -> None:
         """Count `series` that arrived with another tenant (the stamp replaced it)."""
-        if info.tenant is not None and series:
-            self._forged.labels(self.receiver_id, info.tenant.id).inc(series)
+        if series:
+            tenant = info.tenant if info is not None else None
+            self._forged.labels(self.receiver_id, tenant.id if tenant else "").inc(series)
 
     async def consume(
         self,
@@ -268,12 +275,12 @@ class ReceiverCore:
             except (ConsumeError, AccessError) as exc:
                 self._count_refused(transport, exc.reason, points, tenant)
                 raise
-            if not stamped:
-                access = self.host.access
-                assert access is not None, "a tenant is only admitted through the gateway's access"
-                batch, forged = access.stamp(tenant.id).apply(batch)
-                if forged:
-                    self._forged.labels(self.receiver_id, tenant.id).inc(forged)
+        if not stamped:
+            stamp = self.stamp(info)
+            assert tenant is None or stamp is not None, "a tenant is admitted through access"
+            if stamp is not None:
+                batch, forged = stamp.apply(batch)
+                self.forged(info, forged)
         assert consumer is not None
         try:
             await consumer.consume(batch)

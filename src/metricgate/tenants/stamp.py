@@ -25,7 +25,12 @@ from metricgate.model.series import INTERNER, Attributes, AttributeValue, Intern
 def _replaced(
     attributes: tuple[tuple[str, AttributeValue], ...], key: str, value: str
 ) -> tuple[tuple[tuple[str, AttributeValue], ...], bool]:
-    """Attributes with `key` set to `value`, and whether a different value was there."""
+    """Attributes with `key` set to `value` (taken out when `value` is empty), and whether a
+    different value was there."""
+    if not value:
+        if all(pair[0] != key for pair in attributes):
+            return attributes, False
+        return tuple(pair for pair in attributes if pair[0] != key), True
     forged = False
     kept: list[tuple[str, AttributeValue]] = []
     for pair in attributes:
@@ -39,7 +44,12 @@ def _replaced(
 
 
 class TenantStamp:
-    """Stamps one tenant's id on batches (see module docstring)."""
+    """Stamps one tenant's id on batches (see module docstring).
+
+    The anonymous stamp (`TenantStamp.anonymous()`, tenant `""`) is for data that entered
+    without a tenant on a gateway that has tenants: it takes a client-sent `tenant.id` off the
+    resources (counted as forged) so that such data is nobody's, and leaves points as they are.
+    """
 
     __slots__ = ("_forged", "_interner", "_metrics", "_series", "label", "max_entries",
                  "resource_attribute", "tenant")  # fmt: skip
@@ -61,6 +71,11 @@ class TenantStamp:
         self._series: dict[Series, Series] = {}
         self._forged = 0
 
+    @classmethod
+    def anonymous(cls, resource_attribute: str = "tenant.id") -> TenantStamp:
+        """The stamp of data without a tenant (see class docstring)."""
+        return cls("", resource_attribute, label="")
+
     def resource_attributes(self, attributes: Attributes) -> tuple[Attributes, bool]:
         """Resource attributes with the tenant set, and whether another tenant was there."""
         return _replaced(attributes, self.resource_attribute, self.tenant)
@@ -78,11 +93,14 @@ class TenantStamp:
         self._forged = 0
         metrics: list[MetricPoints] = []
         series_cache = self._series
-        if len(series_cache) >= self.max_entries:
+        if len(series_cache) >= self.max_entries or len(self._metrics) >= self.max_entries:
             series_cache.clear()
             self._metrics.clear()
         for points in batch.metrics:
             metric, metric_forged = self._metric(points.metric)
+            if metric is points.metric and not self.label:
+                metrics.append(points)  # nothing to stamp on this metric or its points
+                continue
             get = series_cache.get
             miss = self._miss
             stamped = [
@@ -107,8 +125,11 @@ class TenantStamp:
             attributes, forged = _replaced(
                 metric.resource.attributes, self.resource_attribute, self.tenant
             )
-            resource = self._interner.intern_resource(attributes, metric.resource.schema_url)
-            entry = (self._interner.intern_metric_like(metric, resource=resource), forged)
+            if attributes is metric.resource.attributes:
+                entry = (metric, False)
+            else:
+                resource = self._interner.intern_resource(attributes, metric.resource.schema_url)
+                entry = (self._interner.intern_metric_like(metric, resource=resource), forged)
             self._metrics[metric] = entry
         return entry
 
