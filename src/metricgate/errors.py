@@ -10,6 +10,8 @@
     ├── RecordIntegrityError        a record encrypted at rest cannot be opened (altered, truncated,
     │   │                           another key's); it is skipped and counted, never replayed
     │   └── UnknownKeyError         its segment names a key id no configured key file has
+    ├── TelemetryConflictError      an own metric registered again as something else (another
+    │                               kind, help, labels or buckets); a bug in the component
     └── ConsumeError                a component could not take a batch; a bug (500, INTERNAL)
         ├── PermanentError          the data itself is bad: drop it, tell the client (HTTP 400,
         │   │                       gRPC INVALID_ARGUMENT); retrying cannot help
@@ -240,3 +242,14 @@ class RecordIntegrityError(MetricgateError):
 
 class UnknownKeyError(RecordIntegrityError):
     """A segment names an encryption key id that no configured key file has."""
+
+
+class TelemetryConflictError(MetricgateError, ValueError):
+    """An own metric's name registered again with another kind, help, labels or buckets."""
+
+    def __init__(self, name: str, registered: str, asked: str) -> None:
+        super().__init__(
+            f"own metric {name!r} is already registered as {registered}; "
+            f"it cannot also be a {asked}"
+        )
+        self.name = name

@@ -5,7 +5,7 @@ feeds."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aiohttp import web
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from metricgate.pipeline.queue import ExporterQueue
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 
 
 class Host:
@@ -48,6 +49,14 @@ class Host:
         """The `tenants:` section (per-tenant limits such as `max_series`); None without one."""
         self.exporters: dict[str, ExporterQueue] = {}
         """Exporter queues by id, for processors that hand data to exporters (routing)."""
+        self._shared: dict[Callable[[Host], Any], Any] = {}
+
+    def shared(self, kind: Callable[[Host], T]) -> T:
+        """The gateway's one `kind(host)`, made on first call: state every component of a type
+        shares, such as the list behind a debug page that shows them all."""
+        if kind not in self._shared:
+            self._shared[kind] = kind(self)
+        return cast(T, self._shared[kind])
 
     def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
         """Serve a component's debug or status page on the telemetry address (admin-only when

@@ -103,41 +103,38 @@ class MemoryLimiter:
         self._task: asyncio.Task[None] | None = None
 
     def register_telemetry(self, telemetry: SelfMetrics) -> None:
-        telemetry.add_gauge(
+        telemetry.gauge(
             "metricgate_memory_limiter_limit_bytes",
             "Limits of the memory limiter: soft (refusal starts), resume (refusal ends), hard.",
             ["limit"],
+        ).observe(
             lambda: {
                 ("soft",): float(self.soft_limit),
                 ("resume",): float(self.resume_limit),
                 ("hard",): float(self.hard_limit),
-            },
+            }
         )
-        telemetry.add_gauge(
+        telemetry.gauge(
             "metricgate_memory_limiter_usage_bytes",
             "Memory use the limiter compares with its limits: RSS less what the allocator holds "
             "free for reuse.",
             [],
-            lambda: {(): float(self.usage)},
-        )
-        telemetry.add_gauge(
+        ).observe(lambda: {(): float(self.usage)})
+        telemetry.gauge(
             "metricgate_memory_limiter_refusing",
             "1 while the memory limiter makes receivers refuse data.",
             [],
-            lambda: {(): float(self.guard.refusing)},
-        )
-        telemetry.add_gauge(
+        ).observe(lambda: {(): float(self.guard.refusing)})
+        telemetry.gauge(
             "metricgate_memory_limiter_releases",
             "Times the memory limiter emptied the caches and collected garbage.",
             [],
-            lambda: {(): float(self.releases)},
-        )
-        telemetry.add_gauge(
+        ).observe(lambda: {(): float(self.releases)})
+        telemetry.gauge(
             "metricgate_memory_limiter_cached_entries",
             "Entries in the caches the memory limiter empties when it releases memory.",
             [],
-            lambda: {(): float(cached_entries())},
-        )
+        ).observe(lambda: {(): float(cached_entries())})
 
     async def start(self) -> None:
         self.check()

@@ -391,35 +391,31 @@ def watch_disk_queue(
 ) -> None:
     """Register the disk gauges of `exporter_id`'s queue (read at scrape time)."""
     key = (exporter_id,)
-    telemetry.add_gauge(
+    telemetry.gauge(
         "metricgate_exporter_queue_disk_bytes",
         "Bytes of segment files an exporter's persistent sending queue holds.",
         ["exporter"],
-        lambda: {key: float(queue.disk_bytes)},
-    )
-    telemetry.add_gauge(
+    ).observe(lambda: {key: float(queue.disk_bytes)})
+    telemetry.gauge(
         "metricgate_exporter_queue_pending_bytes",
         "Unacknowledged bytes in an exporter's persistent sending queue.",
         ["exporter"],
-        lambda: {key: float(queue.pending_bytes)},
-    )
-    telemetry.add_gauge(
+    ).observe(lambda: {key: float(queue.pending_bytes)})
+    telemetry.gauge(
         "metricgate_exporter_queue_disk_capacity_bytes",
         "max_disk_bytes of an exporter's persistent sending queue (the bound on pending bytes).",
         ["exporter"],
-        lambda: {key: float(max_disk_bytes)},
-    )
+    ).observe(lambda: {key: float(max_disk_bytes)})
 
     def oldest_age() -> dict[tuple[str, ...], float]:
         oldest = queue.oldest_ms()
         return {key: 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)}
 
-    telemetry.add_gauge(
+    telemetry.gauge(
         "metricgate_exporter_queue_oldest_age_seconds",
         "Age of the oldest unacknowledged batch in an exporter's persistent sending queue.",
         ["exporter"],
-        oldest_age,
-    )
+    ).observe(oldest_age)
 
 
 def open_for_exporter(

@@ -115,25 +115,22 @@ class Service:
             self.receivers[receiver_id] = receiver
 
         inflight = self.host.inflight
-        self.telemetry.add_gauge(
+        self.telemetry.gauge(
             "metricgate_receiver_inflight_bytes",
             "Request bytes receivers hold right now; service.max_inflight_request_bytes caps it.",
             [],
-            lambda: {(): float(inflight.used)},
-        )
+        ).observe(lambda: {(): float(inflight.used)})
         queues = self.exporter_queues
-        self.telemetry.add_gauge(
+        self.telemetry.gauge(
             "metricgate_exporter_queue_size",
             "Batches waiting in an exporter's sending queue.",
             ["exporter"],
-            lambda: {(eid,): float(q.size) for eid, q in queues.items()},
-        )
-        self.telemetry.add_gauge(
+        ).observe(lambda: {(eid,): float(q.size) for eid, q in queues.items()})
+        self.telemetry.gauge(
             "metricgate_exporter_queue_capacity",
             "Capacity of an exporter's sending queue, in batches.",
             ["exporter"],
-            lambda: {(eid,): float(q.capacity) for eid, q in queues.items()},
-        )
+        ).observe(lambda: {(eid,): float(q.capacity) for eid, q in queues.items()})
         if self.telemetry_server is not None:
             self.telemetry_server.console.show_gateway(
                 config, lambda: {eid: (q.size, q.capacity) for eid, q in queues.items()}

@@ -73,11 +73,8 @@ class StreamTable(Generic[S]):
 
     def start(self, host: Host) -> None:
         """Register the active-streams gauge and start the sweep timer."""
-        host.telemetry.add_gauge(
-            "metricgate_processor_active_streams",
-            "Series a stateful processor currently keeps state for.",
-            ["processor"],
-            lambda: {(self.component_id,): float(len(self.streams))},
+        host.telemetry.processor_active_streams.observe(
+            lambda: {(self.component_id,): float(len(self.streams))}
         )
         if self.max_stale > 0 and self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"{self.component_id}-sweep")

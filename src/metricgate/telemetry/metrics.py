@@ -1,25 +1,36 @@
 """metricgate's own metrics, served on the telemetry address (`:8888/metrics` by default).
 
 Names follow `metricgate_<component kind>_<what>_<unit>`, labelled by component id, mirroring the
-Collector's `otelcol_*` self-metrics. Counters are bumped once per batch, never per point, so own
-telemetry costs nothing measurable on the hot path. prometheus_client renders this small registry;
-it is far too slow for the data path and is never used there.
+Collector's `otelcol_*` self-metrics. `SelfMetrics` holds the core instruments every receiver,
+processor and exporter shares (points accepted, refused, dropped, sent); a component registers the
+instruments it alone owns with `counter()`, `gauge()` and `histogram()`, from its own module, when
+it starts. Registering is idempotent: the same call again (another instance of the component, a
+restart) returns the same instrument; a call that differs in kind, help, labels or buckets raises
+`TelemetryConflictError` naming both registrations, so one name never means two things.
+
+Counters are bumped once per batch, never per point, so own telemetry costs nothing measurable on
+the hot path. prometheus_client renders this small registry; it is far too slow for the data path
+and is never used there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Final
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from metricgate import __version__
+from metricgate.errors import TelemetryConflictError
+
+__all__ = ["DEFAULT_BUCKETS", "Counter", "Gauge", "Histogram", "Reading", "SelfMetrics"]
+
+Reading = Callable[[], Mapping[tuple[str, ...], float]]
+"""A gauge's values at scrape time: label values (in label order) -> value."""
+
+DEFAULT_BUCKETS: Final = Histogram.DEFAULT_BUCKETS
 
 
 class _NoCreatedRegistry(CollectorRegistry):
@@ -36,205 +47,228 @@ class _NoCreatedRegistry(CollectorRegistry):
             yield family
 
 
+class Gauge:
+    """A gauge family read at scrape time from the readers components `observe` on it.
+
+    Several components may observe one family (each reports its own label values, e.g. its
+    component id); the page shows their union.
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self._readers: list[Reading] = []
+
+    def observe(self, read: Reading) -> Callable[[], None]:
+        """Add `read` to the family; the returned function removes it (call it on shutdown, so a
+        stopped component stops reporting)."""
+        self._readers.append(read)
+
+        def forget() -> None:
+            if read in self._readers:
+                self._readers.remove(read)
+
+        return forget
+
+    def family(self) -> GaugeMetricFamily:
+        """The family with every reader's current values."""
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for read in list(self._readers):
+            for label_values, value in read().items():
+                family.add_metric(list(label_values), value)
+        return family
+
+
+class _Gauges(Collector):
+    """Every `Gauge` of one registry, rendered in registration order."""
+
+    def __init__(self) -> None:
+        self.gauges: list[Gauge] = []
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return [gauge.family() for gauge in self.gauges]
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+
+Instrument = Counter | Histogram | Gauge
+_Signature = tuple[str, str, tuple[str, ...], tuple[float, ...]]
+"""kind, help, label names, buckets: what two registrations of one name must agree on."""
+
+
 class SelfMetrics:
-    """The registry and instruments of one running gateway."""
+    """The registry of one running gateway: the instruments shared by every component, and the
+    registration API (`counter`, `gauge`, `histogram`) for the ones a component owns."""
 
     def __init__(self) -> None:
         self.registry = _NoCreatedRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
-        build = Gauge(
-            "metricgate_build_info",
-            "metricgate version; always 1.",
-            ["version"],
-            registry=self.registry,
+        self._gauges = _Gauges()
+        self.registry.register(self._gauges)
+        self._registered: dict[str, tuple[_Signature, Instrument]] = {}
+        self.gauge("metricgate_build_info", "metricgate version; always 1.", ["version"]).observe(
+            lambda: {(__version__,): 1.0}
         )
-        build.labels(__version__).set(1)
-        r = self.registry
-        self.receiver_accepted = Counter(
+        self.receiver_accepted = self.counter(
             "metricgate_receiver_accepted_points",
             "Data points accepted by a receiver and handed to its pipelines.",
             ["receiver", "transport"],
-            registry=r,
         )
-        self.receiver_refused = Counter(
+        self.receiver_refused = self.counter(
             "metricgate_receiver_refused_points",
             "Data points a receiver refused, by reason; the client was told.",
             ["receiver", "transport", "reason"],
-            registry=r,
         )
-        self.receiver_requests = Counter(
+        self.receiver_requests = self.counter(
             "metricgate_receiver_requests",
             "Requests a receiver answered, by protocol status code.",
             ["receiver", "transport", "code"],
-            registry=r,
         )
-        self.processor_dropped = Counter(
+        self.processor_dropped = self.counter(
             "metricgate_processor_dropped_points",
             "Data points a processor dropped on purpose, by reason.",
             ["processor", "reason"],
-            registry=r,
         )
-        self.processor_outgoing = Counter(
+        self.processor_outgoing = self.counter(
             "metricgate_processor_outgoing_points",
             "Data points a processor handed to the next stage of a pipeline (counted per batch).",
             ["processor", "pipeline"],
-            registry=r,
         )
-        self.processor_routed = Counter(
-            "metricgate_processor_routed_points",
-            "Data points a routing processor handed to a route's exporters (route: table[i] or "
-            "default).",
-            ["processor", "route"],
-            registry=r,
-        )
-        self.cardinality_refused_series = Counter(
-            "metricgate_cardinality_refused_series",
-            "New series a cardinality limiter refused (folded or dropped), by metric and cap.",
-            ["processor", "metric", "reason"],
-            registry=r,
-        )
-        self.cardinality_tenant_refused_points = Counter(
-            "metricgate_cardinality_tenant_refused_points",
-            "Data points of series a cardinality limiter refused, by tenant (its own budget).",
-            ["processor", "tenant"],
-            registry=r,
-        )
-        self.cardinality_folded_points = Counter(
-            "metricgate_cardinality_folded_points",
-            "Data points of refused series folded into a metric's overflow series.",
-            ["processor", "metric"],
-            registry=r,
-        )
-        self.exporter_sent = Counter(
+        self.exporter_sent = self.counter(
             "metricgate_exporter_sent_points",
             "Data points an exporter's backend accepted (counted on its answer).",
             ["exporter"],
-            registry=r,
         )
-        self.exporter_send_failed = Counter(
+        self.exporter_send_failed = self.counter(
             "metricgate_exporter_send_failed_points",
             "Data points an exporter did not deliver, by reason (permanent, retries_exhausted, "
             "shutdown, queue_*).",
             ["exporter", "reason"],
-            registry=r,
         )
-        self.exporter_enqueue_failed = Counter(
+        self.exporter_enqueue_failed = self.counter(
             "metricgate_exporter_enqueue_failed_points",
             "Data points refused because the exporter's queue was full.",
             ["exporter"],
-            registry=r,
         )
-        self.exporter_retries = Counter(
+        self.exporter_retries = self.counter(
             "metricgate_exporter_retries",
             "Delivery attempts an exporter retried after a retryable error.",
             ["exporter"],
-            registry=r,
         )
-        self.exporter_dropped = Counter(
+        self.exporter_dropped = self.counter(
             "metricgate_exporter_dropped_points",
             "Data points an exporter could not represent for its backend, by reason.",
             ["exporter", "reason"],
-            registry=r,
         )
-        self.exporter_queue_dropped = Counter(
+        self.exporter_queue_dropped = self.counter(
             "metricgate_exporter_queue_dropped_records",
             "Records an exporter's persistent sending queue dropped, by reason "
             "(queue_full, corrupt, truncated, decode).",
             ["exporter", "reason"],
-            registry=r,
         )
-        self.scrapes = Counter(
-            "metricgate_receiver_scrapes",
-            "Scrapes a prometheus receiver made, per job.",
-            ["receiver", "job"],
-            registry=r,
+        self.processor_active_streams = self.gauge(
+            "metricgate_processor_active_streams",
+            "Series a stateful processor currently keeps state for.",
+            ["processor"],
         )
-        self.scrape_failures = Counter(
-            "metricgate_receiver_scrape_failures",
-            "Scrapes that failed, per job and reason (http_status, timeout, connection, "
-            "body_size_limit, content_type, parse, sample_limit, label_limit, target_limit, "
-            "pipeline).",
-            ["receiver", "job", "reason"],
-            registry=r,
+        self.exporter_active_series = self.gauge(
+            "metricgate_exporter_active_series",
+            "Series an exporter currently holds (for `prometheus`: on its scrape page).",
+            ["exporter"],
         )
-        self.discovery_refreshes = Counter(
-            "metricgate_receiver_discovery_refreshes",
-            "Service discovery refreshes of a prometheus receiver, per job and mechanism.",
-            ["receiver", "job", "mechanism"],
-            registry=r,
-        )
-        self.discovery_failures = Counter(
-            "metricgate_receiver_discovery_failures",
-            "Service discovery refreshes that failed (the last targets were kept).",
-            ["receiver", "job", "mechanism"],
-            registry=r,
-        )
-        self.auth_failures = Counter(
+        self.auth_failures = self.counter(
             "metricgate_auth_failures",
             "Requests an authenticator refused (missing, invalid or expired credentials, or too "
             "many failures from one address), per authenticator.",
             ["authenticator"],
-            registry=r,
         )
-        self.tenant_refused_requests = Counter(
+        self.tenant_refused_requests = self.counter(
             "metricgate_tenant_refused_requests",
             "Requests of an authenticated principal a listener refused, per tenant and reason "
             "(permission_denied, rate_limited, connection_limit, too_large; tenant is empty when "
             "the principal's tenant could not be resolved).",
             ["listener", "tenant", "reason"],
-            registry=r,
         )
-        self.tenant_accepted_points = Counter(
+        self.tenant_accepted_points = self.counter(
             "metricgate_tenant_accepted_points",
             "Data points of a tenant a receiver handed to its pipelines.",
             ["receiver", "tenant"],
-            registry=r,
         )
-        self.tenant_refused_points = Counter(
+        self.tenant_refused_points = self.counter(
             "metricgate_tenant_refused_points",
             "Data points of a tenant a receiver refused, by reason (metric_not_allowed, "
             "rate_limited, permanent: over the burst, and the pipelines' reasons).",
             ["receiver", "tenant", "reason"],
-            registry=r,
         )
-        self.tenant_forged_series = Counter(
+        self.tenant_forged_series = self.counter(
             "metricgate_tenant_forged_series",
             "Series that arrived with another tenant in their tenant label or resource "
             "attribute (the gateway replaced it with the sender's), counted when first seen.",
             ["receiver", "tenant"],
-            registry=r,
         )
-        self._gauges: list[
-            tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]
-        ] = []
-        self.registry.register(_CallbackCollector(self._gauges))
 
-    def add_gauge(
+    def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:
+        """The counter `name` (exposed as `<name>_total`), registered on first call."""
+        found = self._register(
+            ("counter", documentation, tuple(labelnames), ()),
+            name.removesuffix("_total"),
+            lambda: Counter(name, documentation, labelnames, registry=self.registry),
+        )
+        assert isinstance(found, Counter)
+        return found
+
+    def histogram(
         self,
         name: str,
         documentation: str,
-        labelnames: list[str],
-        read: Callable[[], dict[tuple[str, ...], float]],
-    ) -> None:
-        """A gauge family read at scrape time: `read()` maps label values to the current value."""
-        self._gauges.append((name, documentation, labelnames, read))
+        labelnames: Sequence[str] = (),
+        buckets: Sequence[float] = DEFAULT_BUCKETS,
+    ) -> Histogram:
+        """The histogram `name` with `buckets` (upper bounds), registered on first call."""
+        bounds = tuple(float(b) for b in buckets)
+        found = self._register(
+            ("histogram", documentation, tuple(labelnames), bounds),
+            name,
+            lambda: Histogram(
+                name, documentation, labelnames, buckets=bounds, registry=self.registry
+            ),
+        )
+        assert isinstance(found, Histogram)
+        return found
+
+    def gauge(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Gauge:
+        """The gauge family `name`, registered on first call; its values come from the readers
+        components `observe` on it."""
+
+        def create() -> Gauge:
+            gauge = Gauge(name, documentation, labelnames)
+            self._gauges.gauges.append(gauge)
+            return gauge
+
+        found = self._register(("gauge", documentation, tuple(labelnames), ()), name, create)
+        assert isinstance(found, Gauge)
+        return found
+
+    def labelnames(self) -> dict[str, tuple[str, ...]]:
+        """Every registered family's name (a counter's without `_total`) -> its label names."""
+        return {name: signature[2] for name, (signature, _) in self._registered.items()}
+
+    def _register(
+        self, signature: _Signature, name: str, create: Callable[[], Instrument]
+    ) -> Instrument:
+        found = self._registered.get(name)
+        if found is None:
+            instrument = create()
+            self._registered[name] = (signature, instrument)
+            return instrument
+        if found[0] != signature:
+            raise TelemetryConflictError(name, _describe(found[0]), _describe(signature))
+        return found[1]
 
 
-class _CallbackCollector(Collector):
-    def __init__(
-        self, gauges: list[tuple[str, str, list[str], Callable[[], dict[tuple[str, ...], float]]]]
-    ) -> None:
-        self._gauges = gauges
-
-    def collect(self) -> list[GaugeMetricFamily]:
-        merged: dict[str, GaugeMetricFamily] = {}
-        for name, documentation, labelnames, read in self._gauges:
-            family = merged.get(name)
-            if family is None:
-                family = merged[name] = GaugeMetricFamily(name, documentation, labels=labelnames)
-            for label_values, value in read().items():
-                family.add_metric(list(label_values), value)
-        return list(merged.values())
-
-    def describe(self) -> list[GaugeMetricFamily]:
-        return []
+def _describe(signature: _Signature) -> str:
+    kind, documentation, labelnames, buckets = signature
+    text = f"{kind} with labels {list(labelnames)} and help {documentation!r}"
+    return f"{text} and buckets {list(buckets)}" if buckets else text

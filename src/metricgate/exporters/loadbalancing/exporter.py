@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
 from metricgate.errors import PartialExportError, PermanentError, RetryableError
@@ -35,7 +36,6 @@ from metricgate.exporters.loadbalancing.routing import router
 from metricgate.exporters.loadbalancing.telemetry import (
     LoadBalancingMetrics,
     MemberStats,
-    lb_metrics,
 )
 from metricgate.exporters.otlp import OtlpExporter
 from metricgate.model import Batch, Metric, MetricPoints, Series
@@ -74,14 +74,15 @@ class LoadBalancingExporter(Exporter):
         self.stats: dict[str, MemberStats] = {}
         """Each member's telemetry; the same keys as `members`."""
         self._metrics: LoadBalancingMetrics | None = None
+        self._unobserve: Callable[[], None] | None = None
         self._routes: dict[Metric | Series, str] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._host: Host | None = None
 
     async def start(self, host: Host) -> None:
         self._host = host
-        metrics = self._metrics = lb_metrics(host.telemetry)
-        metrics.exporters[self.component_id] = self._stats_view
+        metrics = self._metrics = LoadBalancingMetrics(host.telemetry)
+        self._unobserve = metrics.observe(self.component_id, self._stats_view)
         resolutions = metrics.resolutions
         exporter_id, resolver_name = self.component_id, self.resolver.name
 
@@ -248,10 +249,9 @@ class LoadBalancingExporter(Exporter):
                 await task
         members, self.members = self.members, {}
         self.ring = None
-        if self._metrics is not None:
-            views = self._metrics.exporters
-            if views.get(self.component_id) == self._stats_view:
-                del views[self.component_id]
+        if self._unobserve is not None:
+            self._unobserve()
+            self._unobserve = None
         for member_stats in self.stats.values():
             member_stats.drop()
         self.stats = {}

@@ -1,9 +1,10 @@
 """The loadbalancing exporter's own metrics: the ring, the resolutions, and each member's sends.
 
-Counters and the latency histogram are registered once per gateway registry (`lb_metrics`); each
-member gets a `MemberStats` holding its pre-bound children, so recording a part costs two method
-calls. The gauges (members, healthy, last success) read the live exporters at scrape time through
-one callback per registry.
+Every exporter registers the families on the gateway's `SelfMetrics` (`LoadBalancingMetrics`;
+registration is idempotent, so all exporters of a gateway share them); each member gets a
+`MemberStats` holding its pre-bound children, so recording a part costs two method calls. The
+gauges (members, healthy, last success) read each running exporter's members at scrape time
+(`LoadBalancingMetrics.observe`).
 
 Invariant: a member's labelled series exist exactly while it is in some exporter's ring; `drop()`
 removes them when it leaves, so cardinality is bounded by the current members.
@@ -14,13 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-
-from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.telemetry.metrics import Counter, Gauge, Histogram, SelfMetrics
 
 log = logging.getLogger("metricgate.exporters.loadbalancing")
 
@@ -115,81 +113,68 @@ MembersView = Callable[[], dict[str, MemberStats]]
 
 
 class LoadBalancingMetrics:
-    """The instruments of all loadbalancing exporters of one gateway."""
+    """The instruments of the loadbalancing exporters of one gateway."""
 
     def __init__(self, telemetry: SelfMetrics) -> None:
-        registry = telemetry.registry
-        self.ring_changes: Final = Counter(
+        self.ring_changes: Final[Counter] = telemetry.counter(
             "metricgate_exporter_loadbalancing_ring_changes",
             "Times a loadbalancing exporter rebuilt its ring because the members changed.",
             ["exporter"],
-            registry=registry,
         )
-        self.resolutions: Final = Counter(
+        self.resolutions: Final[Counter] = telemetry.counter(
             "metricgate_exporter_loadbalancing_resolutions",
             "Member resolutions, by resolver (static, dns) and outcome "
             "(success, empty, error, timeout).",
             ["exporter", "resolver", "outcome"],
-            registry=registry,
         )
-        self.sent: Final = Counter(
+        self.sent: Final[Counter] = telemetry.counter(
             "metricgate_exporter_loadbalancing_member_sent_points",
             "Data points a member accepted.",
             ["exporter", "member"],
-            registry=registry,
         )
-        self.failed: Final = Counter(
+        self.failed: Final[Counter] = telemetry.counter(
             "metricgate_exporter_loadbalancing_member_failed_points",
             "Data points of failed sends to a member, by reason: retryable (kept and sent "
             "again) or permanent (dropped).",
             ["exporter", "member", "reason"],
-            registry=registry,
         )
-        self.latency: Final = Histogram(
+        self.latency: Final[Histogram] = telemetry.histogram(
             "metricgate_exporter_loadbalancing_member_send_duration_seconds",
             "Duration of one send to a member, failed ones included.",
             ["exporter", "member"],
             buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.exporters: dict[str, MembersView] = {}
-        """Running exporters by id; the gauges read them."""
-        telemetry.add_gauge(
+        self.members: Final[Gauge] = telemetry.gauge(
             "metricgate_exporter_loadbalancing_members",
             "Members in a loadbalancing exporter's ring.",
             ["exporter"],
-            lambda: {(name,): float(len(view())) for name, view in self.exporters.items()},
         )
-        telemetry.add_gauge(
+        self.healthy: Final[Gauge] = telemetry.gauge(
             "metricgate_exporter_loadbalancing_member_healthy",
             "1 while a member's last send succeeded (or none failed yet), 0 after a retryable "
             "failure until the next success.",
             ["exporter", "member"],
-            lambda: self._per_member(lambda stats: float(stats.healthy)),
         )
-        telemetry.add_gauge(
+        self.last_success: Final[Gauge] = telemetry.gauge(
             "metricgate_exporter_loadbalancing_member_last_success_timestamp_seconds",
             "Unix time of a member's last accepted send; 0 before the first.",
             ["exporter", "member"],
-            lambda: self._per_member(lambda stats: stats.last_success),
         )
 
-    def _per_member(self, read: Callable[[MemberStats], float]) -> dict[tuple[str, ...], float]:
-        return {
-            (name, address): read(stats)
-            for name, view in self.exporters.items()
-            for address, stats in view().items()
-        }
+    def observe(self, exporter_id: str, view: MembersView) -> Callable[[], None]:
+        """Report `view`'s members in the gauges; the returned function stops (on shutdown)."""
 
+        def per_member(read: Callable[[MemberStats], float]) -> dict[tuple[str, ...], float]:
+            return {(exporter_id, address): read(stats) for address, stats in view().items()}
 
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, LoadBalancingMetrics] = (
-    weakref.WeakKeyDictionary()
-)
+        forget = [
+            self.members.observe(lambda: {(exporter_id,): float(len(view()))}),
+            self.healthy.observe(lambda: per_member(lambda stats: float(stats.healthy))),
+            self.last_success.observe(lambda: per_member(lambda stats: stats.last_success)),
+        ]
 
+        def stop() -> None:
+            for each in forget:
+                each()
 
-def lb_metrics(telemetry: SelfMetrics) -> LoadBalancingMetrics:
-    """The instruments registered in `telemetry`'s registry (created on first use)."""
-    found = _BY_REGISTRY.get(telemetry.registry)
-    if found is None:
-        found = _BY_REGISTRY[telemetry.registry] = LoadBalancingMetrics(telemetry)
-    return found
+        return stop

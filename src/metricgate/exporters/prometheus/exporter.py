@@ -90,12 +90,7 @@ class PrometheusExporter(Exporter):
             self._expire_forever(), name=f"{self.component_id}-expiry"
         )
         store, component_id = self.store, self.component_id
-        host.telemetry.add_gauge(
-            "metricgate_exporter_active_series",
-            "Series an exporter currently holds (for `prometheus`: on its scrape page).",
-            ["exporter"],
-            lambda: {(component_id,): float(len(store))},
-        )
+        host.telemetry.exporter_active_series.observe(lambda: {(component_id,): float(len(store))})
         log.info(
             "prometheus exporter listening",
             extra={

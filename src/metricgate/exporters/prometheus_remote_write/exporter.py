@@ -186,33 +186,29 @@ class RemoteWriteExporter(Exporter):
             self._expire_forever(), name=f"{self.component_id}-expiry"
         )
         exporter_id = self.component_id
-        host.telemetry.add_gauge(
+        host.telemetry.gauge(
             "metricgate_exporter_remote_write_shards",
             "Shards (ordered lanes, concurrent senders) a remote-write exporter runs.",
             ["exporter"],
-            lambda: {(exporter_id,): float(len(self.lanes) if self.lanes is not None else 0)},
-        )
+        ).observe(lambda: {(exporter_id,): float(len(self.lanes) if self.lanes is not None else 0)})
         client = self.client
-        host.telemetry.add_gauge(
+        host.telemetry.gauge(
             "metricgate_exporter_remote_write_protocol",
             "Remote-write protocol an exporter sends with: 1 for the one in use, else 0.",
             ["exporter", "protocol"],
+        ).observe(
             lambda: {
                 (exporter_id, protocol): float(client.protocol == protocol)
                 for protocol in ("1.0", "2.0")
-            },
+            }
         )
-        host.telemetry.add_gauge(
+        host.telemetry.gauge(
             "metricgate_exporter_remote_write_last_send_timestamp_seconds",
             "Unix time of a remote-write exporter's last delivered request.",
             ["exporter"],
-            lambda: {(exporter_id,): self.last_success},
-        )
-        host.telemetry.add_gauge(
-            "metricgate_exporter_active_series",
-            "Series an exporter currently holds.",
-            ["exporter"],
-            lambda: {(exporter_id,): float(len(self.encoder))},
+        ).observe(lambda: {(exporter_id,): self.last_success})
+        host.telemetry.exporter_active_series.observe(
+            lambda: {(exporter_id,): float(len(self.encoder))}
         )
 
     async def shutdown(self) -> None:

@@ -26,11 +26,8 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
-
-from prometheus_client import CollectorRegistry, Counter
 
 from metricgate.errors import ConsumeError
 from metricgate.model import (
@@ -53,7 +50,7 @@ from metricgate.translate.series import Dropped, PrometheusTranslator, attribute
 
 if TYPE_CHECKING:
     from metricgate.pipeline.host import Host
-    from metricgate.telemetry.metrics import SelfMetrics
+    from metricgate.telemetry.metrics import Counter, SelfMetrics
 
 log = logging.getLogger(__name__)
 
@@ -93,26 +90,29 @@ def input_mode(metric: Metric) -> int | None:
 
 
 class _Instruments:
-    """The processor's own counters, one set per telemetry registry (shared by instances)."""
+    """The processor's own metrics (every aggregate processor of a gateway shares the families)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.matched = Counter(
+    def __init__(self, telemetry: SelfMetrics) -> None:
+        self.matched: Counter = telemetry.counter(
             "metricgate_processor_aggregate_matched_points",
             "Data points an aggregation rule matched and aggregated.",
             ["processor", "rule"],
-            registry=registry,
         )
-        self.late = Counter(
+        self.late: Counter = telemetry.counter(
             "metricgate_processor_aggregate_late_points",
             "Matched points older than the open window, aggregated into it anyway.",
             ["processor", "rule"],
-            registry=registry,
         )
-
-
-_INSTRUMENTS: weakref.WeakKeyDictionary[CollectorRegistry, _Instruments] = (
-    weakref.WeakKeyDictionary()
-)
+        self.slots = telemetry.gauge(
+            "metricgate_processor_aggregate_slots",
+            "Aggregation slots (output label sets) an aggregation rule holds.",
+            ["processor", "rule"],
+        )
+        self.input_series = telemetry.gauge(
+            "metricgate_processor_aggregate_input_series",
+            "Input series whose state an aggregation rule holds.",
+            ["processor", "rule"],
+        )
 
 
 class AggregateProcessor(Processor):
@@ -148,22 +148,11 @@ class AggregateProcessor(Processor):
 
     async def start(self, host: Host) -> None:
         telemetry = self._telemetry = host.telemetry
-        instruments = _INSTRUMENTS.get(telemetry.registry)
-        if instruments is None:
-            instruments = _INSTRUMENTS[telemetry.registry] = _Instruments(telemetry.registry)
-        self._instruments = instruments
+        instruments = self._instruments = _Instruments(telemetry)
         pid, rules = self.component_id, self.rules
-        telemetry.add_gauge(
-            "metricgate_processor_aggregate_slots",
-            "Aggregation slots (output label sets) an aggregation rule holds.",
-            ["processor", "rule"],
-            lambda: {(pid, r.label): float(len(r.groups)) for r in rules},
-        )
-        telemetry.add_gauge(
-            "metricgate_processor_aggregate_input_series",
-            "Input series whose state an aggregation rule holds.",
-            ["processor", "rule"],
-            lambda: {(pid, r.label): float(len(r.inputs)) for r in rules},
+        instruments.slots.observe(lambda: {(pid, r.label): float(len(r.groups)) for r in rules})
+        instruments.input_series.observe(
+            lambda: {(pid, r.label): float(len(r.inputs)) for r in rules}
         )
         self._task = asyncio.create_task(self._run(), name=f"{self.component_id} flush")
 

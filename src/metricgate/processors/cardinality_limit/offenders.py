@@ -1,4 +1,4 @@
-"""What the limiters tell operators: self-metric gauges, the `/debug/cardinality` page and the
+"""What the limiters tell operators: their own metrics, the `/debug/cardinality` page and the
 operator console's cardinality explorer.
 
 `GET /debug/cardinality` on the telemetry address lists, per limiter, the metrics with the most
@@ -11,7 +11,7 @@ The console panel `cardinality` (`/api/console/cardinality`) serves the same rep
 tenants for its selector.
 
 Invariant: everything here reads limiter state at request or scrape time; nothing runs per point.
-All limiters of one gateway share one route and one set of gauge families (`_Board`).
+All limiters of one gateway share one route and one set of gauge readers (`_Board`, the host's).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import heapq
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
@@ -34,7 +33,7 @@ from metricgate.processors.cardinality_limit.tracker import (
     MetricStats,
 )
 from metricgate.telemetry.console import ConsolePanel
-from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.telemetry.metrics import Counter, SelfMetrics
 
 if TYPE_CHECKING:
     from metricgate.processors.cardinality_limit.processor import CardinalityLimiter
@@ -46,11 +45,60 @@ _DEFAULT_LIMIT = 20
 _MAX_LIMIT = 10_000
 
 
-class _Board:
-    """The limiters of one gateway, behind one route and one set of gauges."""
+class Counters:
+    """The limiters' own counters (their drops go to the core's `processor_dropped`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, telemetry: SelfMetrics) -> None:
+        self.refused_series: Counter = telemetry.counter(
+            "metricgate_cardinality_refused_series",
+            "New series a cardinality limiter refused (folded or dropped), by metric and cap.",
+            ["processor", "metric", "reason"],
+        )
+        self.tenant_refused_points: Counter = telemetry.counter(
+            "metricgate_cardinality_tenant_refused_points",
+            "Data points of series a cardinality limiter refused, by tenant (its own budget).",
+            ["processor", "tenant"],
+        )
+        self.folded_points: Counter = telemetry.counter(
+            "metricgate_cardinality_folded_points",
+            "Data points of refused series folded into a metric's overflow series.",
+            ["processor", "metric"],
+        )
+
+
+class _Board:
+    """The limiters of one gateway, behind one route and one set of gauge readers."""
+
+    def __init__(self, host: Host) -> None:
         self.limiters: list[CardinalityLimiter] = []
+        telemetry = host.telemetry
+        telemetry.gauge(
+            "metricgate_processor_active_series",
+            "Active series a processor tracks (cardinality_limit: series passed in the window).",
+            ["processor"],
+        ).observe(self.active_series)
+        telemetry.gauge(
+            "metricgate_cardinality_series",
+            "Active series passed per metric name (only the metrics with the most series).",
+            ["processor", "metric"],
+        ).observe(self.metric_series)
+        telemetry.gauge(
+            "metricgate_cardinality_limit",
+            "Configured cardinality caps: max_series, max_series_per_metric, per_label:<label>.",
+            ["processor", "scope"],
+        ).observe(self.limits)
+        telemetry.gauge(
+            "metricgate_cardinality_tenant_series",
+            "Active series passed per tenant (each tenant's own budget).",
+            ["processor", "tenant"],
+        ).observe(self.tenant_series)
+        telemetry.gauge(
+            "metricgate_cardinality_tenant_limit",
+            "max_series of each tenant's budget (tenants.<id>.max_series, or the default).",
+            ["processor", "tenant"],
+        ).observe(self.tenant_limits)
+        host.add_route("GET", PATH, self.handle)
+        host.add_console_panel("cardinality", ConsolePanel("Cardinality", self.console))
 
     def active_series(self) -> dict[tuple[str, ...], float]:
         out: dict[tuple[str, ...], float] = {}
@@ -138,55 +186,16 @@ class _Board:
         return web.json_response({"limiters": reports}, dumps=lambda o: json.dumps(o, indent=1))
 
 
-_BOARDS: WeakKeyDictionary[SelfMetrics, _Board] = WeakKeyDictionary()
-
-
 def register(host: Host, limiter: CardinalityLimiter) -> None:
     """Publish `limiter` on the gateway's telemetry (gauges and the debug page)."""
-    board = _BOARDS.get(host.telemetry)
-    if board is None:
-        board = _BOARDS[host.telemetry] = _Board()
-        telemetry = host.telemetry
-        telemetry.add_gauge(
-            "metricgate_processor_active_series",
-            "Active series a processor tracks (cardinality_limit: series passed in the window).",
-            ["processor"],
-            board.active_series,
-        )
-        telemetry.add_gauge(
-            "metricgate_cardinality_series",
-            "Active series passed per metric name (only the metrics with the most series).",
-            ["processor", "metric"],
-            board.metric_series,
-        )
-        telemetry.add_gauge(
-            "metricgate_cardinality_limit",
-            "Configured cardinality caps: max_series, max_series_per_metric, per_label:<label>.",
-            ["processor", "scope"],
-            board.limits,
-        )
-        telemetry.add_gauge(
-            "metricgate_cardinality_tenant_series",
-            "Active series passed per tenant (each tenant's own budget).",
-            ["processor", "tenant"],
-            board.tenant_series,
-        )
-        telemetry.add_gauge(
-            "metricgate_cardinality_tenant_limit",
-            "max_series of each tenant's budget (tenants.<id>.max_series, or the default).",
-            ["processor", "tenant"],
-            board.tenant_limits,
-        )
-        host.add_route("GET", PATH, board.handle)
-        host.add_console_panel("cardinality", ConsolePanel("Cardinality", board.console))
-    board.limiters.append(limiter)
+    host.shared(_Board).limiters.append(limiter)
 
 
-def unregister(limiter: CardinalityLimiter) -> None:
+def unregister(host: Host, limiter: CardinalityLimiter) -> None:
     """Stop reporting `limiter` (on shutdown); the route and gauge families stay."""
-    for board in list(_BOARDS.values()):
-        if limiter in board.limiters:
-            board.limiters.remove(limiter)
+    board = host.shared(_Board)
+    if limiter in board.limiters:
+        board.limiters.remove(limiter)
 
 
 def _limits(limiter: CardinalityLimiter) -> list[tuple[str, int]]:

@@ -56,6 +56,8 @@ class CardinalityLimiter(Processor):
             config, clock(), always_refuse=is_overflow_series if self.overflow else None
         )
         self._telemetry: SelfMetrics | None = None
+        self._counters: offenders.Counters | None = None
+        self._host: Host | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._metric_labels: set[str] = set()
         self._folded: dict[str, int] = {}
@@ -73,7 +75,8 @@ class CardinalityLimiter(Processor):
         return self.budgets.shared.folder
 
     async def start(self, host: Host) -> None:
-        self._telemetry = host.telemetry
+        self._host, self._telemetry = host, host.telemetry
+        self._counters = offenders.Counters(host.telemetry)
         self.budgets.configure(host.tenants)
         offenders.register(host, self)
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.component_id} sweeper")
@@ -84,7 +87,8 @@ class CardinalityLimiter(Processor):
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-        offenders.unregister(self)
+        if self._host is not None:
+            offenders.unregister(self._host, self)
 
     async def _sweep(self) -> None:
         """Rotate and drain without traffic too, so memory and gauges follow the window."""
@@ -175,25 +179,23 @@ class CardinalityLimiter(Processor):
             or any(b.tracker.new_refusals or b.folder.dropped for b in budgets)
         ):
             return
-        telemetry, cid = self._telemetry, self.component_id
+        telemetry, counters, cid = self._telemetry, self._counters, self.component_id
         for budget in budgets:
             refusals, dropped = budget.tracker.new_refusals, budget.folder.dropped
-            if telemetry is not None:
+            if telemetry is not None and counters is not None:
                 for (name, reason), count in refusals.items():
-                    telemetry.cardinality_refused_series.labels(
-                        cid, self.metric_label(name), reason
-                    ).inc(count)
+                    counters.refused_series.labels(cid, self.metric_label(name), reason).inc(count)
                 for reason, count in dropped.items():
                     telemetry.processor_dropped.labels(cid, reason).inc(count)
             refusals.clear()
             dropped.clear()
-        if telemetry is not None:
+        if telemetry is not None and counters is not None:
             for name, count in self._folded.items():
-                telemetry.cardinality_folded_points.labels(cid, self.metric_label(name)).inc(count)
+                counters.folded_points.labels(cid, self.metric_label(name)).inc(count)
             for reason, count in self._dropped.items():
                 telemetry.processor_dropped.labels(cid, reason).inc(count)
             for tenant, count in self._tenant_refused.items():
-                telemetry.cardinality_tenant_refused_points.labels(cid, tenant).inc(count)
+                counters.tenant_refused_points.labels(cid, tenant).inc(count)
         self._folded.clear()
         self._dropped.clear()
         self._tenant_refused.clear()

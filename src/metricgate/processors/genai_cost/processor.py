@@ -107,11 +107,8 @@ class GenAICostProcessor(Processor):
 
     async def start(self, host: Host) -> None:
         self.unknown.bind(host)
-        host.telemetry.add_gauge(
-            "metricgate_processor_active_streams",
-            "Series a stateful processor currently keeps state for.",
-            ["processor"],
-            lambda: {(self.component_id,): float(len(self.outputs) + len(self.inputs))},
+        host.telemetry.processor_active_streams.observe(
+            lambda: {(self.component_id,): float(len(self.outputs) + len(self.inputs))}
         )
 
     async def consume(self, batch: Batch) -> None:

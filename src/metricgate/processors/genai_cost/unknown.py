@@ -12,35 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CollectorRegistry
-from prometheus_client import Counter as PromCounter
-
 from metricgate.pipeline.host import Host
+from metricgate.telemetry.metrics import Counter as PromCounter
 
 log = logging.getLogger("metricgate.processors.genai_cost")
 
 MAX_PAIRS: Final = 1000
 OVERFLOW_MODEL: Final = "other"
-
-_COUNTERS: weakref.WeakKeyDictionary[CollectorRegistry, PromCounter] = weakref.WeakKeyDictionary()
-
-
-def _counter(registry: CollectorRegistry) -> PromCounter:
-    # One family per registry, shared by every genai_cost processor of the gateway.
-    counter = _COUNTERS.get(registry)
-    if counter is None:
-        counter = _COUNTERS[registry] = PromCounter(
-            "metricgate_genai_cost_unknown_model_points",
-            "Token data points genai_cost could not price: their model is not in the price table.",
-            ["processor", "provider", "model"],
-            registry=registry,
-        )
-    return counter
 
 
 class UnknownModels:
@@ -62,7 +44,11 @@ class UnknownModels:
         self._metric: PromCounter | None = None
 
     def bind(self, host: Host) -> None:
-        self._metric = _counter(host.telemetry.registry)
+        self._metric = host.telemetry.counter(
+            "metricgate_genai_cost_unknown_model_points",
+            "Token data points genai_cost could not price: their model is not in the price table.",
+            ["processor", "provider", "model"],
+        )
 
     def add(self, found: Counter[tuple[str, str]]) -> None:
         """Record one batch's unpriced points."""

@@ -23,7 +23,7 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.meter import PointMeter
 from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.routing.config import RoutingConfig
-from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.telemetry.metrics import Counter, SelfMetrics
 
 NO_ROUTE = "no_route"
 """`metricgate_processor_dropped_points` reason: no route and no default exporters."""
@@ -46,9 +46,18 @@ class RoutingProcessor(Processor):
         self._routes: list[ExporterFanOut | None] = []
         self._by_resource: dict[Resource, int] = {}
         self._telemetry: SelfMetrics | None = None
+        self._routed: list[Counter] = []
+        """Per route (as `names`), its `metricgate_processor_routed_points` child."""
 
     async def start(self, host: Host) -> None:
-        self._telemetry = host.telemetry
+        telemetry = self._telemetry = host.telemetry
+        routed = telemetry.counter(
+            "metricgate_processor_routed_points",
+            "Data points a routing processor handed to a route's exporters (route: table[i] or "
+            "default).",
+            ["processor", "route"],
+        )
+        self._routed = [routed.labels(self.component_id, name) for name in self.names]
         self._routes = [
             ExporterFanOut([host.exporters[e] for e in ids]) if ids else None
             for ids in self._exporter_ids
@@ -103,8 +112,8 @@ class RoutingProcessor(Processor):
             if telemetry is not None and points:
                 telemetry.processor_dropped.labels(self.component_id, NO_ROUTE).inc(points)
             return 0
-        if telemetry is not None and points:
-            telemetry.processor_routed.labels(self.component_id, self.names[index]).inc(points)
+        if self._routed and points:
+            self._routed[index].inc(points)
         await fan_out.consume(part)
         return points
 

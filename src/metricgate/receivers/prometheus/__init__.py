@@ -3,7 +3,7 @@
 Modules: `config` (Prometheus' `global` and `scrape_configs`), `targets` (target labels, URL and
 identity; per-sample labels), `scrape` (one target's loop), `deliver` (scrapes handed on together),
 `manager` (one job: discovery updates, loops, staleness of vanished targets), `debug`
-(`/debug/targets`). Pages are parsed by
+(`/debug/targets`), `telemetry` (the receiver's own metrics). Pages are parsed by
 `metricgate.wire.exposition` and turned into points by `metricgate.receivers.exposition`, as the
 `pushgateway` receiver's pushes are; relabeling is `metricgate.relabel`'s engine.
 
@@ -15,8 +15,7 @@ idempotent.
 from __future__ import annotations
 
 import logging
-import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
@@ -29,6 +28,7 @@ from metricgate.receivers.prometheus.config import (
 )
 from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.manager import JobManager
+from metricgate.receivers.prometheus.telemetry import ScrapeMetrics
 
 __all__ = [
     "FACTORY",
@@ -41,17 +41,18 @@ __all__ = [
 
 log = logging.getLogger("metricgate.receivers.prometheus")
 
-_BY_HOST: weakref.WeakKeyDictionary[Host, list[PrometheusReceiver]] = weakref.WeakKeyDictionary()
-"""The receivers of each gateway: one `/debug/targets` route per gateway lists them all."""
 
+class _Receivers:
+    """The running receivers of one gateway, listed by its one `/debug/targets` route."""
 
-def _listing(receivers: list[PrometheusReceiver]) -> debug.Managers:
-    def managers() -> Iterator[tuple[str, JobManager]]:
-        for receiver in sorted(receivers, key=lambda r: r.component_id):
+    def __init__(self, host: Host) -> None:
+        self.running: list[PrometheusReceiver] = []
+        host.add_route("GET", "/debug/targets", debug.handler(self.managers))
+
+    def managers(self) -> Iterator[tuple[str, JobManager]]:
+        for receiver in sorted(self.running, key=lambda r: r.component_id):
             for manager in receiver.managers:
                 yield receiver.component_id, manager
-
-    return managers
 
 
 class PrometheusReceiver(Receiver):
@@ -63,7 +64,8 @@ class PrometheusReceiver(Receiver):
         super().__init__(component_id, next_consumer)
         self.config = config
         self.managers: list[JobManager] = []
-        self._receivers: list[PrometheusReceiver] = []
+        self._receivers: _Receivers | None = None
+        self._forget_targets: Callable[[], None] | None = None
 
     async def start(self, host: Host) -> None:
         prometheus = self.config.config
@@ -80,18 +82,9 @@ class PrometheusReceiver(Receiver):
             )
             self.managers.append(manager)
             await manager.start()
-        receivers = _BY_HOST.get(host)
-        if receivers is None:
-            receivers = _BY_HOST[host] = []
-            host.add_route("GET", "/debug/targets", debug.handler(_listing(receivers)))
-        receivers.append(self)
-        self._receivers = receivers
-        host.telemetry.add_gauge(
-            "metricgate_receiver_scrape_targets",
-            "Targets of a prometheus receiver by job and health of their last scrape.",
-            ["receiver", "job", "state"],
-            self._target_counts,
-        )
+        receivers = self._receivers = host.shared(_Receivers)
+        receivers.running.append(self)
+        self._forget_targets = ScrapeMetrics(host.telemetry).targets.observe(self._target_counts)
         log.info(
             "prometheus receiver started",
             extra={"receiver": self.component_id, "jobs": len(self.managers)},
@@ -108,8 +101,11 @@ class PrometheusReceiver(Receiver):
         return counts
 
     async def shutdown(self) -> None:
-        if self in self._receivers:
-            self._receivers.remove(self)
+        if self._receivers is not None and self in self._receivers.running:
+            self._receivers.running.remove(self)
+        if self._forget_targets is not None:
+            self._forget_targets()
+            self._forget_targets = None
         managers, self.managers = self.managers, []
         for manager in managers:
             await manager.stop()

@@ -28,6 +28,7 @@ from metricgate.receivers.prometheus.config import GlobalConfig, ScrapeConfig
 from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.scrape import Health, JobContext, ScrapeLoop, stale_points
 from metricgate.receivers.prometheus.targets import DroppedTarget, Target, build_targets
+from metricgate.receivers.prometheus.telemetry import ScrapeMetrics
 from metricgate.relabel import RuleSet
 from metricgate.telemetry.metrics import SelfMetrics
 
@@ -56,7 +57,7 @@ class JobManager:
         self.consumer = consumer
         self.coalescer = coalescer
         self.max_body = job.body_size_limit or max_scrape_size
-        self.telemetry = telemetry
+        self.metrics = ScrapeMetrics(telemetry)
         self.target_rules = RuleSet(job.relabel_configs)
         self.metric_rules = RuleSet(job.metric_relabel_configs)
         self.groups: dict[str, TargetGroup] = {}
@@ -172,18 +173,18 @@ class JobManager:
         return out
 
     def _on_scrape(self, job: str, reason: str, points: int = 0) -> None:
-        telemetry = self.telemetry
-        telemetry.scrapes.labels(self.receiver_id, job).inc()
+        metrics = self.metrics
+        metrics.scrapes.labels(self.receiver_id, job).inc()
         if points:
-            telemetry.receiver_accepted.labels(self.receiver_id, "scrape").inc(points)
+            metrics.accepted.labels(self.receiver_id, "scrape").inc(points)
         if reason:
-            telemetry.scrape_failures.labels(self.receiver_id, job, reason).inc()
+            metrics.scrape_failures.labels(self.receiver_id, job, reason).inc()
 
     def _on_refresh(self, mechanism: str, failed: bool) -> None:
         labels = (self.receiver_id, self.job.job_name, mechanism)
-        self.telemetry.discovery_refreshes.labels(*labels).inc()
+        self.metrics.discovery_refreshes.labels(*labels).inc()
         if failed:
-            self.telemetry.discovery_failures.labels(*labels).inc()
+            self.metrics.discovery_failures.labels(*labels).inc()
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *(task for _, task in self.loops.values())]
