@@ -29,8 +29,6 @@ releasing caches changes only what later requests cost.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 import math
@@ -40,6 +38,7 @@ from collections.abc import Callable
 from metricgate.config.memory_limiter import MIB, MemoryLimiterSettings
 from metricgate.errors import MemoryLimitError
 from metricgate.model.caches import cached_entries, release_caches
+from metricgate.periodic import Periodic
 from metricgate.pipeline.process_memory import (
     allocator_free,
     process_rss,
@@ -100,7 +99,7 @@ class MemoryLimiter:
         """What the last check measured (see the module docstring), in bytes."""
         self.releases = 0
         self._last_release = -math.inf
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic("memory limiter check", settings.check_interval, self.check, log)
 
     def register_telemetry(self, telemetry: SelfMetrics) -> None:
         telemetry.gauge(
@@ -138,14 +137,10 @@ class MemoryLimiter:
 
     async def start(self) -> None:
         self.check()
-        self._task = asyncio.create_task(self._watch(), name="memory-limiter")
+        self._watch.start()
 
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._watch.stop()
         self.guard.set_state(False)
 
     def limit_in_force(self) -> int:
@@ -213,7 +208,3 @@ class MemoryLimiter:
             },
         )
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.check_interval)
-            self.check()

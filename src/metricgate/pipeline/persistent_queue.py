@@ -23,7 +23,6 @@ on after retries; never merely because it was read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import struct
@@ -39,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from metricgate.config.types import ByteSize
 from metricgate.errors import ConfigError
 from metricgate.model import Batch
+from metricgate.periodic import Periodic
 from metricgate.pipeline.encryption import EncryptionConfig, Keyring
 from metricgate.pipeline.wal import ShardLog, WriteAheadLog
 from metricgate.pipeline.wal_records import HEADER_V1, find_magic, parse
@@ -159,7 +159,10 @@ class PersistentQueue:
         self._in_flight: deque[Entry] = deque()
         self._wake = asyncio.Event()
         self._closing = False
-        self._acker: asyncio.Task[None] | None = None
+        self._acker = Periodic(
+            f"{self.name} ack persistence", ACK_INTERVAL_S, self._persist_acked, log,
+            {"exporter": self.name},
+        )  # fmt: skip
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -181,7 +184,7 @@ class PersistentQueue:
         self.wal.start()
         self.pending_records = count_records(self.shard)
         if self.settings.fsync != "always":
-            self._acker = asyncio.create_task(self._ack_forever(), name=f"{self.name}-ack")
+            self._acker.start()
         if self.wal.pending_bytes:
             log.info(
                 "persistent sending queue: replaying data left by the previous run",
@@ -200,11 +203,7 @@ class PersistentQueue:
     async def close(self) -> None:
         """Persist the ack offset, fsync and release the directory."""
         self.stop()
-        acker, self._acker = self._acker, None
-        if acker is not None:
-            acker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acker
+        await self._acker.stop()
         wal, self.wal = self.wal, None
         if wal is None:
             return
@@ -326,11 +325,9 @@ class PersistentQueue:
                     extra={"exporter": self.name},
                 )
 
-    async def _ack_forever(self) -> None:
-        while True:
-            await asyncio.sleep(ACK_INTERVAL_S)
-            if self.wal is not None:
-                self._persist_ack(self.wal.shards[0])
+    def _persist_acked(self) -> None:
+        if self.wal is not None:
+            self._persist_ack(self.wal.shards[0])
 
 
 def count_records(shard: ShardLog) -> int:

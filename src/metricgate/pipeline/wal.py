@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Literal
 
 from metricgate.errors import QueueFullError, RecordIntegrityError
+from metricgate.periodic import Periodic
 from metricgate.pipeline.encryption import Keyring, SegmentOpener
 from metricgate.pipeline.wal_records import (
     HEADER,
@@ -636,7 +637,7 @@ class WriteAheadLog:
             )
             for i in range(self.shard_count)
         ]
-        self._syncer: asyncio.Task[None] | None = None
+        self._syncer = Periodic("persistent queue fsync", 0.1, self.sync, log, {"queue": name})
 
     def _shard_count(self, wanted: int) -> int:
         meta = self.directory / "meta.json"
@@ -669,25 +670,16 @@ class WriteAheadLog:
         return wanted
 
     def start(self) -> None:
-        if self.fsync == "batch" and self._syncer is None:
-            self._syncer = asyncio.create_task(self._sync_forever(), name=f"{self.name}-fsync")
+        if self.fsync == "batch":
+            self._syncer.start()
 
     async def close(self) -> None:
-        syncer, self._syncer = self._syncer, None
-        if syncer is not None:
-            syncer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await syncer
+        await self._syncer.stop()
         for shard in self.shards:
             shard.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
-
-    async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            self.sync()
 
     def sync(self) -> None:
         for shard in self.shards:

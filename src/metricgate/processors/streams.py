@@ -16,17 +16,19 @@ a forgotten stream simply starts over with its next point.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import logging
 import time
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from metricgate.model import Batch, MetricPoints, Series
+from metricgate.periodic import Periodic
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.processors.drops import DropCounter
+
+log = logging.getLogger(__name__)
 
 
 class StreamState(Protocol):
@@ -55,7 +57,10 @@ class StreamTable(Generic[S]):
         """Most states kept at once; 0 means no limit."""
         self.clock = clock
         self.streams: dict[Series, S] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._sweeper = Periodic(
+            f"{component_id} stale-state sweep", max_stale / 4, self.sweep, log,
+            {"processor": component_id},
+        )  # fmt: skip
 
     def full(self) -> bool:
         """True when a new stream must be refused."""
@@ -76,20 +81,11 @@ class StreamTable(Generic[S]):
         host.telemetry.processor_active_streams.observe(
             lambda: {(self.component_id,): float(len(self.streams))}
         )
-        if self.max_stale > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"{self.component_id}-sweep")
+        if self.max_stale > 0:
+            self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.max_stale / 4)
-            self.sweep()
+        await self._sweeper.stop()
 
 
 class StreamProcessor(Processor, Generic[S]):

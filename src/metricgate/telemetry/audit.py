@@ -16,11 +16,10 @@ a suppressed repeat is always accounted for in a later summary line (at the late
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -29,6 +28,9 @@ from typing import IO, Any, Protocol
 
 from metricgate.config.audit import AuditConfig
 from metricgate.config.redact import redact
+from metricgate.periodic import Periodic
+
+log = logging.getLogger(__name__)
 
 _AGGREGATED = frozenset({"auth_failure", "access_denied", "tenant_limit"})
 _MAX_KEYS = 10_000
@@ -81,7 +83,9 @@ class AuditLog:
         self._successes: dict[tuple[str, str], float] = {}
         self._reads: dict[tuple[str, ...], float] = {}
         self._components: dict[str, str] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Periodic(
+            "audit log flush", max(self.config.aggregate_interval / 4, 0.05), self.flush, log
+        )
         self._closed = False
         self.lines_written = 0
 
@@ -210,20 +214,10 @@ class AuditLog:
     async def start(self) -> None:
         self._open()
         self.record("start", pid=os.getpid())
-        if self._task is None:
-            self._task = asyncio.create_task(self._flusher(), name="audit log")
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(max(self.config.aggregate_interval / 4, 0.05))
-            self.flush()
+        self._flusher.start()
 
     async def shutdown(self, reason: str = "shutdown") -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._flusher.stop()
         self.close(reason)
 
     def close(self, reason: str = "shutdown") -> None:

@@ -13,13 +13,13 @@ the previous one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from metricgate.exporters.loadbalancing.config import DnsResolverConfig
+from metricgate.periodic import Periodic
 
 log = logging.getLogger("metricgate.exporters.loadbalancing")
 
@@ -80,7 +80,10 @@ class DnsResolver:
         self.members: list[str] = []
         self._on_change: OnChange | None = None
         self._on_resolve: OnResolve = _ignore
-        self._task: asyncio.Task[None] | None = None
+        self._refresher = Periodic(
+            f"dns refresh of {config.hostname}", config.interval, self.refresh, log,
+            {"hostname": config.hostname},
+        )  # fmt: skip
         self._failing = ""
         """What went wrong with the last resolution ("" when it worked): logged once per change,
         not on every refresh (the counters count each one)."""
@@ -89,7 +92,7 @@ class DnsResolver:
         self._on_change = on_change
         self._on_resolve = on_resolve
         await self.refresh()
-        self._task = asyncio.create_task(self._loop(), name=f"dns-{self.config.hostname}")
+        self._refresher.start()
 
     async def refresh(self) -> None:
         """Resolve once; report the members if they changed."""
@@ -126,19 +129,5 @@ class DnsResolver:
             if self._on_change is not None:
                 await self._on_change(members)
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.interval)
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dns refresh failed", extra={"hostname": self.config.hostname})
-
     async def shutdown(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._refresher.stop()

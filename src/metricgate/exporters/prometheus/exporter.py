@@ -19,7 +19,6 @@ worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import zlib
@@ -37,6 +36,7 @@ from metricgate.exporters.prometheus.render import (
 from metricgate.exporters.prometheus.store import Store
 from metricgate.listeners import HttpListener
 from metricgate.model import Batch
+from metricgate.periodic import Periodic, sweep_interval
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
@@ -72,7 +72,10 @@ class PrometheusExporter(Exporter):
         self._listener = HttpListener(
             f'exporter "{component_id}"', config.endpoint, config, f"exporters.{component_id}"
         )
-        self._expiry: asyncio.Task[None] | None = None
+        self._expiry = Periodic(
+            f"{component_id} expiry sweep", sweep_interval(config.metric_expiration),
+            self.expire_now, log, {"exporter": component_id},
+        )  # fmt: skip
         self._gate: PageGate | None = None
 
     async def start(self, host: Host) -> None:
@@ -86,9 +89,7 @@ class PrometheusExporter(Exporter):
         app = web.Application()
         app.router.add_get(self.config.path, self._scrape)
         self.port = await self._listener.start(app)
-        self._expiry = asyncio.create_task(
-            self._expire_forever(), name=f"{self.component_id}-expiry"
-        )
+        self._expiry.start()
         store, component_id = self.store, self.component_id
         host.telemetry.exporter_active_series.observe(lambda: {(component_id,): float(len(store))})
         log.info(
@@ -101,11 +102,7 @@ class PrometheusExporter(Exporter):
         )
 
     async def shutdown(self) -> None:
-        expiry, self._expiry = self._expiry, None
-        if expiry is not None:
-            expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiry
+        await self._expiry.stop()
         await self._listener.stop()
 
     async def export(self, batch: Batch) -> int | None:
@@ -129,16 +126,6 @@ class PrometheusExporter(Exporter):
             removed += self.store.expire(cutoff, families[start : start + 64])
             await asyncio.sleep(0)
         return removed
-
-    async def _expire_forever(self) -> None:
-        # Sweep often enough that a series outlives its expiration by at most a tenth of it.
-        interval = min(max(self.config.metric_expiration / 10, 0.02), 15.0)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.expire_now()
-            except Exception:
-                log.exception("expiry pass failed", extra={"exporter": self.component_id})
 
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
         tenant: str | None = None

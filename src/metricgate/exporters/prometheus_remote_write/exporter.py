@@ -30,8 +30,6 @@ encoder produces is the order the lanes send in.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -43,6 +41,7 @@ from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExpor
 from metricgate.exporters.prometheus_remote_write.encoder import Encoder
 from metricgate.exporters.prometheus_remote_write.v2 import ConversionError, to_v2
 from metricgate.model import Batch
+from metricgate.periodic import Periodic, sweep_interval
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import LaneRequest, Lanes, LaneSettings, Piece
@@ -74,7 +73,10 @@ class RemoteWriteExporter(Exporter):
         self.lanes: Lanes | None = None
         """Set by the sending core once its lanes run (`attach`)."""
         self._host: Host | None = None
-        self._expiry: asyncio.Task[None] | None = None
+        self._expiry = Periodic(
+            f"{component_id} expiry sweep", sweep_interval(config.metric_expiration),
+            self.expire_now, log, {"exporter": component_id},
+        )  # fmt: skip
 
     @property
     def last_success(self) -> float:
@@ -182,9 +184,7 @@ class RemoteWriteExporter(Exporter):
                 extra={"exporter": self.component_id},
             )
         await self.client.start()
-        self._expiry = asyncio.create_task(
-            self._expire_forever(), name=f"{self.component_id}-expiry"
-        )
+        self._expiry.start()
         exporter_id = self.component_id
         host.telemetry.gauge(
             "metricgate_exporter_remote_write_shards",
@@ -212,11 +212,7 @@ class RemoteWriteExporter(Exporter):
         )
 
     async def shutdown(self) -> None:
-        expiry, self._expiry = self._expiry, None
-        if expiry is not None:
-            expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiry
+        await self._expiry.stop()
         await self.client.close()
 
     async def expire_now(self) -> int:
@@ -234,16 +230,6 @@ class RemoteWriteExporter(Exporter):
 
         await lanes.submit(expire)
         return removed
-
-    async def _expire_forever(self) -> None:
-        # Sweep often enough that a series outlives its expiration by at most a tenth of it.
-        interval = min(max(self.config.metric_expiration / 10, 0.02), 15.0)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.expire_now()
-            except Exception:
-                log.exception("expiry pass failed", extra={"exporter": self.component_id})
 
 
 FACTORY = exporter_factory(
