@@ -1,7 +1,8 @@
 """`exporters.prometheus`: the scrape endpoint's configuration model.
 
-Every key is documented once here and in the README's config reference. Invariant: a config that
-validates can be served; all checks (label names, path, namespace) happen here, not at start.
+Every key is documented once here and in docs/components/exporters/prometheus.md. Invariant: a
+config that validates can be served; all checks (label names, path, namespace) happen here, not at
+start.
 """
 
 from __future__ import annotations

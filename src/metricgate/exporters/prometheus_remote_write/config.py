@@ -1,8 +1,8 @@
 """`exporters.prometheus_remote_write`: the remote-write sender's configuration model.
 
-Every key is documented once here and in the README's config reference. Invariant: a config that
-validates can be sent with: URLs, label names, header clashes, credentials and shard bounds are
-all checked here, never at start.
+Every key is documented once here and in docs/components/exporters/prometheus_remote_write.md.
+Invariant: a config that validates can be sent with: URLs, label names, header clashes,
+credentials and shard bounds are all checked here, never at start.
 """
 
 from __future__ import annotations

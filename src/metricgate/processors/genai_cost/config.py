@@ -25,7 +25,7 @@ Source = Literal["auto", "catalog", "genai"]
 
 
 class GenAICostConfig(ComponentConfig):
-    """`processors.genai_cost` (every key documented in the README's config reference)."""
+    """`processors.genai_cost` (each key documented in docs/components/processors/genai_cost.md)."""
 
     source: Source = "auto"
     """Token metrics to price: `catalog` (`agent.token.usage`), `genai`
