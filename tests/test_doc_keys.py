@@ -19,6 +19,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from metricgate.listeners.settings import (
+    GrpcListenerSettings,
+    HttpListenerSettings,
+    HttpReceiverSettings,
+    ListenerSecurity,
+)
 from pydantic import BaseModel, Field
 
 from metricgate.components import BUILTIN_FACTORIES
@@ -28,14 +34,8 @@ from metricgate.config.tls_server import ServerTls
 from metricgate.config.types import ComponentConfig
 from metricgate.extensions.authenticator import AuthenticatorConfig
 from metricgate.extensions.registry import BUILTIN_EXTENSIONS
-from metricgate.listeners.settings import (
-    GrpcListenerSettings,
-    HttpListenerSettings,
-    HttpReceiverSettings,
-    ListenerSecurity,
-)
 from metricgate.pipeline.queue import ExporterConfig
-from metricgate.processors.matching import MatchProperties
+from metricgate.processing.matching import MatchProperties
 from metricgate.translate.options import TranslationOptions
 from tests.support.markdown import ROOT, KeyRow, key_rows
 

@@ -14,7 +14,7 @@ import pytest
 from metricgate.config import load_config_text
 from metricgate.model import INTERNER, Attributes, Batch, MetricPoints, sorted_attributes
 from metricgate.pipeline.service import Service
-from metricgate.processors.actions import Actions, AttributeAction, convert_value, hash_value
+from metricgate.processing.actions import Actions, AttributeAction, convert_value, hash_value
 from metricgate.processors.attributes import AttributesConfig, AttributesProcessor
 from tests.support.batches import metric
 from tests.support.capture import (

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from metricgate.config import load_config_text
 from metricgate.errors import QueueFullError
 from metricgate.model import INTERNER, Batch, Exemplar, MetricPoints
+from metricgate.model.grouping import merge_groups, split_groups
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.processors.batch import BatchConfig, BatchProcessor
-from metricgate.processors.grouping import merge_groups, split_groups
 from metricgate.telemetry import SelfMetrics
 from tests.support.batches import metric
 from tests.support.capture import (

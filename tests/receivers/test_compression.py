@@ -10,8 +10,8 @@ import pytest
 
 from metricgate.errors import InFlightLimitError, MalformedError, TooLargeError, UnsupportedError
 from metricgate.pipeline.inflight import InFlightBytes
-from metricgate.receivers.compression import coding
-from metricgate.receivers.compression import decompress as decompress_into_budget
+from metricgate.receiving.compression import coding
+from metricgate.receiving.compression import decompress as decompress_into_budget
 
 DATA = b"metricgate " * 5000
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metricgate.model import INTERNER
-from metricgate.receivers.exposition import Converted, PageConverter
+from metricgate.translate.exposition import Converted, PageConverter
 from metricgate.wire.exposition import Labels, TextParser
 
 

@@ -15,8 +15,8 @@ from google.rpc import status_pb2
 from metricgate.config import load_config_text
 from metricgate.errors import PermissionDenied, Unauthenticated
 from metricgate.pipeline.service import Service
-from metricgate.receivers.core import RequestInfo
 from metricgate.receivers.otlp import OtlpReceiver
+from metricgate.receiving.core import RequestInfo
 from tests.receivers.otlp_data import gauge, number, request, sum_metric
 from tests.support.capture import CaptureExporter, registry_with_capture
 from tests.support.poll import wait_until

@@ -3,7 +3,7 @@
 `gateway` holds `GatewayAccess` (the enabled authenticator extensions, the tenant directory, one
 stamp per tenant, audit and telemetry reporting); `web` the admission of HTTP pages that are not
 receivers (a scrape page, the telemetry server's admin pages). Receivers apply it per request in
-`metricgate.receivers.access`.
+`metricgate.receiving.access`.
 
 Sits above `extensions`, `tenants`, `listeners` and `telemetry`, below the components; the
 service builds one `GatewayAccess` and hands it to components through the `Host`.

@@ -1,5 +1,5 @@
 """The `attributes` processor: insert, update, upsert, delete, hash, extract or convert data point
-attributes (the Collector's attributes processor; actions in `metricgate.processors.actions`).
+attributes (the Collector's attributes processor; actions in `metricgate.processing.actions`).
 
 `processor` holds the config model, the component and its factory.
 """

@@ -1,5 +1,5 @@
 """The `attributes` processor: insert, update, upsert, delete, hash, extract or convert data point
-attributes (the Collector's attributes processor; actions in `metricgate.processors.actions`).
+attributes (the Collector's attributes processor; actions in `metricgate.processing.actions`).
 
 `include` / `exclude` (the `filter` processor's matchers) limit which points the actions touch.
 The result is computed once per input Series and cached, so in steady state a point costs one
@@ -19,8 +19,8 @@ from metricgate.config.types import ComponentConfig
 from metricgate.model import INTERNER, Batch, MetricPoints, Series
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.actions import Actions, AttributeAction
-from metricgate.processors.matching import MatchProperties, MetricMatcher
+from metricgate.processing.actions import Actions, AttributeAction
+from metricgate.processing.matching import MatchProperties, MetricMatcher
 
 _CACHE_LIMIT = 1 << 20
 """The per-series cache is cleared past this many entries (it refills from the actions)."""

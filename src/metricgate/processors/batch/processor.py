@@ -27,11 +27,11 @@ from pydantic import Field, model_validator
 
 from metricgate.config.types import ComponentConfig, Duration
 from metricgate.model import Batch
+from metricgate.model.grouping import merge_groups, split_groups
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.drops import DropCounter
-from metricgate.processors.grouping import merge_groups, split_groups
+from metricgate.processing.drops import DropCounter
 
 log = logging.getLogger(__name__)
 

@@ -50,8 +50,8 @@ from metricgate.model.delta import INITIAL, OUT_OF_ORDER, RESET, Deltas, FirstPo
 from metricgate.model.delta import number_increase as _number_increase
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.matching import MatchType, NameMatcher, check_names
-from metricgate.processors.streams import StreamProcessor, StreamTable
+from metricgate.processing.matching import MatchType, NameMatcher, check_names
+from metricgate.processing.streams import StreamProcessor, StreamTable
 
 ConvertedType = Literal["sum", "histogram", "exponential_histogram"]
 

@@ -36,7 +36,7 @@ from metricgate.model import (
 from metricgate.model.arithmetic import add
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.streams import StreamProcessor, StreamTable
+from metricgate.processing.streams import StreamProcessor, StreamTable
 
 _CONVERTED = (MetricKind.SUM, MetricKind.HISTOGRAM, MetricKind.EXPONENTIAL_HISTOGRAM)
 

@@ -17,8 +17,8 @@ from metricgate.model import Batch, Metric, MetricPoints, Series
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.drops import DropCounter
-from metricgate.processors.matching import MatchProperties, MetricMatcher
+from metricgate.processing.drops import DropCounter
+from metricgate.processing.matching import MatchProperties, MetricMatcher
 
 _DROP, _KEEP, _PER_SERIES = 0, 1, 2
 _CACHE_LIMIT = 1 << 20

@@ -1,5 +1,5 @@
 """The `resource` processor: insert, update, upsert, delete, hash, extract or convert resource
-attributes (the Collector's resource processor; actions in `metricgate.processors.actions`).
+attributes (the Collector's resource processor; actions in `metricgate.processing.actions`).
 
 `processor` holds the config model, the component and its factory.
 """

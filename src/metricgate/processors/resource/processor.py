@@ -1,5 +1,5 @@
 """The `resource` processor: insert, update, upsert, delete, hash, extract or convert resource
-attributes (the Collector's resource processor; actions in `metricgate.processors.actions`).
+attributes (the Collector's resource processor; actions in `metricgate.processing.actions`).
 
 A resource is part of every Metric's identity, so a changed resource means new interned Resource,
 Metric and Series objects. Each is computed once and cached (per input Resource, Metric, Series):
@@ -19,10 +19,10 @@ from pydantic import model_validator
 
 from metricgate.config.types import ComponentConfig
 from metricgate.model import INTERNER, Batch, Metric, MetricPoints, Resource, Series
+from metricgate.model.grouping import merge_groups
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.registry import processor_factory
-from metricgate.processors.actions import Actions, AttributeAction
-from metricgate.processors.grouping import merge_groups
+from metricgate.processing.actions import Actions, AttributeAction
 
 _CACHE_LIMIT = 1 << 20
 """Caches are cleared past this many entries (they refill from the actions)."""

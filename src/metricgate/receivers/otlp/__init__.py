@@ -3,7 +3,7 @@
 Modules: `config` (the config model), `schema` (the private wire schema), `layout` (number
 points read at fixed offsets), `decode` and `json` (request -> `Batch`), `points` (the translation
 rules both share), `handler` (decode, consume), `responses` (what clients get back), `http` and
-`grpc` (the listeners, on the receiver skeleton of `metricgate.receivers.core` and `.http`).
+`grpc` (the listeners, on the receiver skeleton of `metricgate.receiving.core` and `.http`).
 
 Invariant: `start()` returns once every configured listener is bound (the bound ports are in
 `grpc_port` / `http_port`); `shutdown()` stops accepting and is idempotent.
@@ -16,7 +16,6 @@ import logging
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import receiver_factory
-from metricgate.receivers.core import ReceiverCore
 from metricgate.receivers.otlp.config import (
     GrpcProtocolConfig,
     HttpProtocolConfig,
@@ -29,6 +28,7 @@ from metricgate.receivers.otlp.handler import ExportHandler
 from metricgate.receivers.otlp.http import HttpServer
 from metricgate.receivers.otlp.points import DecodeError, DecodeResult
 from metricgate.receivers.otlp.schema import require_fast_protobuf
+from metricgate.receiving.core import ReceiverCore
 
 __all__ = [
     "FACTORY",

@@ -9,7 +9,7 @@ connection limit, handshake timeout, streams per connection, keepalive policy).
 The listener serves TLS with `tls` (`metricgate.listeners.grpc.bind`; gRPC core requires and
 verifies client certificates under mutual TLS, and takes rotated certificates for new connections).
 
-Each call goes through the receiver skeleton (`receivers/core.py`): admission (with the call's
+Each call goes through the receiver skeleton (`receiving/core.py`): admission (with the call's
 metadata, peer and mutual-TLS certificate; with `auth`, authentication and the tenant's rights and
 limits: UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED), the tenant's message size, the
 in-flight budget (the message's size), decode, the tenant's rights (partial success naming the
@@ -36,11 +36,11 @@ from grpc import aio
 from metricgate.config.tls_server import ServerCertificates
 from metricgate.errors import ConsumeError, RetryableError, TooLargeError
 from metricgate.listeners.grpc import bind, server_options
-from metricgate.receivers.access import ReceiverAccess
-from metricgate.receivers.core import REFUSALS, Refusal, RequestInfo
 from metricgate.receivers.otlp import responses
 from metricgate.receivers.otlp.config import GrpcProtocolConfig
 from metricgate.receivers.otlp.handler import ExportHandler
+from metricgate.receiving.access import ReceiverAccess
+from metricgate.receiving.core import REFUSALS, Refusal, RequestInfo
 
 log = logging.getLogger("metricgate.receivers.otlp")
 

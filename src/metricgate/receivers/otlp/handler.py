@@ -1,7 +1,7 @@
 """OTLP's part of an export on either transport: decode, count what was rejected, consume.
 
-`http.py` and `grpc.py` read a request through the receiver skeleton (`receivers/core.py`,
-`receivers/http.py`) and call `decode` then `consume`; refusals are `ConsumeError`s the transports
+`http.py` and `grpc.py` read a request through the receiver skeleton (`receiving/core.py`,
+`receiving/http.py`) and call `decode` then `consume`; refusals are `ConsumeError`s the transports
 answer from their class (`MalformedError` for a body that does not decode). Points rejected one by
 one (`invalid_point`) and points of metrics the tenant may not write (`metric_not_allowed`) are
 counted and reported in `partial_success`, the rest consumed.
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from metricgate.errors import MalformedError
-from metricgate.receivers.compression import Body
-from metricgate.receivers.core import ReceiverCore, RequestInfo
 from metricgate.receivers.otlp.decode import ProtobufDecoder
 from metricgate.receivers.otlp.json import decode_json
 from metricgate.receivers.otlp.points import DecodeError, DecodeResult
+from metricgate.receiving.compression import Body
+from metricgate.receiving.core import ReceiverCore, RequestInfo
 from metricgate.tenants import TenantStamp
 
 log = logging.getLogger("metricgate.receivers.otlp")

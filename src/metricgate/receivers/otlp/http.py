@@ -1,6 +1,6 @@
 """OTLP/HTTP: `POST <metrics_url_path>` with a protobuf or JSON body, on the receiver skeleton.
 
-The skeleton (`receivers/http.py`) checks the method (405, `Allow: POST`), runs admission (the
+The skeleton (`receiving/http.py`) checks the method (405, `Allow: POST`), runs admission (the
 memory limiter: 429), reads and decompresses the body within its limits (413, 408, 503 when the
 in-flight budget is spent; corrupt: 400; `Content-Encoding` not served: 415 with
 `Accept-Encoding`, per RFC 9110 section 15.5.16 and RFC 7694, where the Collector answers 400,
@@ -20,12 +20,12 @@ from typing import Final
 from aiohttp import web
 
 from metricgate.errors import RetryableError, UnsupportedError
-from metricgate.receivers import compression
-from metricgate.receivers.core import Refusal
-from metricgate.receivers.http import HttpReceiver, HttpRequest
 from metricgate.receivers.otlp import responses
 from metricgate.receivers.otlp.config import HttpProtocolConfig
 from metricgate.receivers.otlp.handler import ExportHandler
+from metricgate.receiving import compression
+from metricgate.receiving.core import Refusal
+from metricgate.receiving.http import HttpReceiver, HttpRequest
 
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"

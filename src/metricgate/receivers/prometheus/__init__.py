@@ -4,7 +4,7 @@ Modules: `config` (Prometheus' `global` and `scrape_configs`), `targets` (target
 identity; per-sample labels), `scrape` (one target's loop), `deliver` (scrapes handed on together),
 `manager` (one job: discovery updates, loops, staleness of vanished targets), `debug`
 (`/debug/targets`), `telemetry` (the receiver's own metrics). Pages are parsed by
-`metricgate.wire.exposition` and turned into points by `metricgate.receivers.exposition`, as the
+`metricgate.wire.exposition` and turned into points by `metricgate.translate.exposition`, as the
 `pushgateway` receiver's pushes are; relabeling is `metricgate.relabel`'s engine.
 
 Invariant: `start()` returns once every job's discovery is running (scrapes begin at each target's

@@ -17,8 +17,8 @@ import asyncio
 from typing import Final
 
 from metricgate.model import Batch, MetricPoints
+from metricgate.model.grouping import merge_groups
 from metricgate.pipeline.component import Consumer
-from metricgate.processors.grouping import merge_groups
 
 DELAY_S: Final = 0.1
 MAX_POINTS: Final = 20_000

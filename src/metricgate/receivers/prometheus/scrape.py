@@ -46,11 +46,11 @@ from metricgate.model import (
     MetricPoints,
     Series,
 )
-from metricgate.receivers.exposition import PageConverter
 from metricgate.receivers.prometheus.config import ScrapeConfig
 from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.targets import LimitError, Target, sample_labels
 from metricgate.relabel import RuleSet
+from metricgate.translate.exposition import PageConverter
 from metricgate.wire.exposition import (
     SCRAPE_ACCEPT,
     ExpositionError,

@@ -1,6 +1,6 @@
 """The remote-write HTTP listener: `POST <path>`, snappy-compressed protobuf, on the skeleton.
 
-The receiver skeleton (`receivers/http.py`) checks the method (405, `Allow: POST`), runs admission
+The receiver skeleton (`receiving/http.py`) checks the method (405, `Allow: POST`), runs admission
 (the memory limiter: 429 + `Retry-After`) and reads the body within its limits (413, 408, 503 when
 the in-flight budget is spent). This module adds: `Content-Type` (415: 1.0 is
 `application/x-protobuf`, optionally `;proto=prometheus.WriteRequest`, and an absent type is
@@ -29,12 +29,12 @@ from aiohttp import web
 from metricgate.errors import MalformedError, UnsupportedError
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
-from metricgate.receivers import compression
-from metricgate.receivers.core import ReceiverCore
-from metricgate.receivers.http import HttpReceiver, HttpRequest
 from metricgate.receivers.prometheus_remote_write.config import RemoteWriteReceiverConfig
 from metricgate.receivers.prometheus_remote_write.decode import RemoteWriteDecoder
 from metricgate.receivers.prometheus_remote_write.result import DecodeError, DecodeResult
+from metricgate.receiving import compression
+from metricgate.receiving.core import ReceiverCore
+from metricgate.receiving.http import HttpReceiver, HttpRequest
 from metricgate.remotewrite.schema import V2_CONTENT_TYPE
 
 log = logging.getLogger("metricgate.receivers.prometheus_remote_write")

@@ -8,7 +8,7 @@ reserved names; 405 (`Allow: PUT, POST, DELETE`) for other methods; 415 for anot
 message type or a `Content-Encoding` other than gzip; 413 for bodies over the limits; 408 for a
 body not received within `read_timeout`; 429 or 503 with `Retry-After` when the memory limiter,
 the in-flight budget or the pipeline pushes back (the group is then left unchanged); 500 for a
-bug. The skeleton (`receivers/http.py`) does the method, admission, the bounded read and
+bug. The skeleton (`receiving/http.py`) does the method, admission, the bounded read and
 decompression; this module the path, the body format and the groups.
 
 Pushes are applied one at a time, in arrival order (a lock around plan, deliver, commit), so a
@@ -34,12 +34,12 @@ from aiohttp import web
 from metricgate.errors import MalformedError, UnsupportedError
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.host import Host
-from metricgate.receivers.compression import Body
-from metricgate.receivers.core import ReceiverCore, RequestInfo
-from metricgate.receivers.http import HttpReceiver, HttpRequest
 from metricgate.receivers.pushgateway.config import PushgatewayReceiverConfig
 from metricgate.receivers.pushgateway.groups import GroupStore, grouping_key
 from metricgate.receivers.pushgateway.points import Converted, PushError, convert, parse_push
+from metricgate.receiving.compression import Body
+from metricgate.receiving.core import ReceiverCore, RequestInfo
+from metricgate.receiving.http import HttpReceiver, HttpRequest
 from metricgate.wire.exposition import ExpositionError, Format, Labels, format_of
 
 log = logging.getLogger("metricgate.receivers.pushgateway")

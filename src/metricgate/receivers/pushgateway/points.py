@@ -2,7 +2,7 @@
 
 The body is parsed by the shared exposition parser (text 0.0.4, or the delimited protobuf format
 client_golang pushes by default) and converted by the shared `PageConverter`, so pushed and
-scraped metrics follow the same rules (see `metricgate.receivers.exposition`): counters stay
+scraped metrics follow the same rules (see `metricgate.translate.exposition`): counters stay
 cumulative under their pushed name, histograms and summaries are assembled, and the `*_created`
 gauges prometheus_client pushes become the start times of their series instead of series of
 their own. Every series gets the group's labels (`job` and the rest of the grouping key), which
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from metricgate.model import Metric, PointValue, Resource, Scope, Series
-from metricgate.receivers.exposition import PageConverter
+from metricgate.translate.exposition import PageConverter
 from metricgate.wire.exposition import (
     ExpositionError,
     Format,

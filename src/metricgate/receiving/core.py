@@ -5,7 +5,7 @@ Every receiver, over HTTP or gRPC, runs a request through one `ReceiverCore`:
 1. `admit(info, access)`: the admission checks, before a byte of the body is read. `info` carries
    the transport, the peer address, the request headers (gRPC: metadata) and the TLS peer
    certificate. The core's `checks` (the memory limiter) run for every listener; then, on a
-   listener with `auth`, its `ReceiverAccess` (`receivers/access.py`: authentication, the
+   listener with `auth`, its `ReceiverAccess` (`receiving/access.py`: authentication, the
    tenant's rights, rate and concurrency limits), which sets `info.tenant`. The access is per
    listener, not in `checks`, because one receiver (otlp) serves listeners with different `auth`.
 2. The receiver reads, decompresses and decodes the body itself (the protocol part), within
@@ -53,7 +53,7 @@ from metricgate.pipeline.memory import MemoryGuard
 from metricgate.tenants import TenantPolicy, TenantStamp, refusal_message
 
 if TYPE_CHECKING:
-    from metricgate.receivers.access import ReceiverAccess
+    from metricgate.receiving.access import ReceiverAccess
 
 Refusal = ConsumeError | AccessError
 """What a request is refused with: an error class of `errors.py` that knows its answer."""

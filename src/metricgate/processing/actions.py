@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from metricgate.model import Attributes, AttributeValue
-from metricgate.processors.matching import attribute_text, compile_pattern, fail_at, missing_at
+from metricgate.processing.matching import attribute_text, compile_pattern, fail_at, missing_at
 from metricgate.regex import GoRegex
 
 ActionName = Literal["insert", "update", "upsert", "delete", "hash", "extract", "convert"]

@@ -46,9 +46,9 @@ from metricgate.errors import (
     Unauthenticated,
 )
 from metricgate.listeners import HttpListener, HttpReceiverSettings, peer_certificate
-from metricgate.receivers import compression
-from metricgate.receivers.access import ReceiverAccess
-from metricgate.receivers.core import REFUSALS, ReceiverCore, Refusal, RequestInfo
+from metricgate.receiving import compression
+from metricgate.receiving.access import ReceiverAccess
+from metricgate.receiving.core import REFUSALS, ReceiverCore, Refusal, RequestInfo
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from metricgate.model import Batch, MetricPoints, Series
 from metricgate.periodic import Periodic
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
-from metricgate.processors.drops import DropCounter
+from metricgate.processing.drops import DropCounter
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Final
 
 from metricgate.errors import ConcurrencyLimitError
 from metricgate.listeners import ListenerSecurity
-from metricgate.receivers.core import ReceiverCore, RequestInfo
+from metricgate.receiving.core import ReceiverCore, RequestInfo
 from metricgate.tenants import ConcurrencyLimiter, ListenerGuard, TenantPolicy
 
 GRPC: Final = "grpc"
