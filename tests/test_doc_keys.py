@@ -19,16 +19,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from metricgate.listeners.settings import (
+from pydantic import BaseModel, Field
+
+from metricgate.components import BUILTIN_FACTORIES
+from metricgate.config.auth import AuthSettings
+from metricgate.config.listeners import (
     GrpcListenerSettings,
     HttpListenerSettings,
     HttpReceiverSettings,
     ListenerSecurity,
 )
-from pydantic import BaseModel, Field
-
-from metricgate.components import BUILTIN_FACTORIES
-from metricgate.config.auth import AuthSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings
 from metricgate.config.tls_server import ServerTls
 from metricgate.config.types import ComponentConfig

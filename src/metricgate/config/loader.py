@@ -32,11 +32,11 @@ from metricgate.config.auth import (
     parse_extensions,
 )
 from metricgate.config.errors import format_validation_error
+from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings
 from metricgate.config.tenants import TenantsConfig
 from metricgate.config.types import ByteSize, ComponentConfig, Duration, parse_endpoint
 from metricgate.errors import ConfigError
-from metricgate.listeners.settings import HttpListenerSettings
 from metricgate.pipeline.registry import Factory, Kind, Registry
 
 _REFERENCE_RE = re.compile(r"\$\$|\$\{([^}]*)\}")

@@ -36,7 +36,7 @@ from typing import Final
 
 from aiohttp import web
 
-from metricgate.listeners.settings import HttpListenerSettings
+from metricgate.config.listeners import HttpListenerSettings
 
 log = logging.getLogger(__name__)
 

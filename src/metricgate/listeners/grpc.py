@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from grpc import aio
 
+from metricgate.config.listeners import GrpcListenerSettings
 from metricgate.config.tls_server import ServerCertificates
 from metricgate.config.types import split_endpoint
 from metricgate.listeners.bind import ListenError, bind_failure
-from metricgate.listeners.settings import GrpcListenerSettings
 
 
 def server_options(settings: GrpcListenerSettings) -> list[tuple[str, int]]:

@@ -19,11 +19,11 @@ from typing import Final
 
 from aiohttp import web
 
+from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.tls_server import ServerCertificates
 from metricgate.config.types import split_endpoint
 from metricgate.listeners.bind import ListenError
 from metricgate.listeners.connections import ConnectionGuard
-from metricgate.listeners.settings import HttpListenerSettings
 
 SHUTDOWN_TIMEOUT_S: Final = 5.0
 """How long `stop()` lets requests in progress finish."""

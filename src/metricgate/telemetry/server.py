@@ -28,7 +28,7 @@ from metricgate.telemetry.console import AdminGate, Console
 from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
-    from metricgate.listeners.settings import HttpListenerSettings
+    from metricgate.config.listeners import HttpListenerSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.types import Duration, Endpoint
-from metricgate.listeners.settings import HttpListenerSettings
 from metricgate.pipeline.queue import ExporterConfig, QueueSettings
 from metricgate.translate.names import LABEL_NAME_RE
 from metricgate.translate.options import TranslationOptions

@@ -9,7 +9,7 @@ receivers:
              max_request_body_size: 20MiB, max_decompressed_size: 64MiB, read_timeout: 1m}
 ```
 
-Each protocol also takes its listener settings (`metricgate.listeners.settings`): HTTP's
+Each protocol also takes its listener settings (`metricgate.config.listeners`): HTTP's
 `read_header_timeout`, `read_timeout`, `idle_timeout`, `max_connections`; gRPC's
 `max_connections`, `max_concurrent_streams`, `handshake_timeout` and `keepalive`.
 
@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from metricgate.config.listeners import GrpcListenerSettings, HttpReceiverSettings
 from metricgate.config.types import ByteSize, ComponentConfig, Endpoint, split_endpoint
-from metricgate.listeners.settings import GrpcListenerSettings, HttpReceiverSettings
 
 MIB = 1024 * 1024
 

@@ -9,7 +9,7 @@ receivers:
 ```
 
 The listener settings of every HTTP receiver apply too (`read_header_timeout`,
-`read_timeout`, `idle_timeout`, `max_connections`; see `metricgate.listeners.settings`).
+`read_timeout`, `idle_timeout`, `max_connections`; see `metricgate.config.listeners`).
 
 Invariant: a validated config can be started as is; every limit is a positive number of bytes.
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from metricgate.config.listeners import HttpReceiverSettings
 from metricgate.config.types import ByteSize, Endpoint
-from metricgate.listeners.settings import HttpReceiverSettings
 
 MIB = 1024 * 1024
 
