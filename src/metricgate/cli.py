@@ -19,7 +19,7 @@ from metricgate.config import Config, load_config, load_config_text
 from metricgate.errors import ConfigError
 from metricgate.extensions import default_extension_registry
 from metricgate.extras import MissingExtraError
-from metricgate.pipeline.registry import Kind, Registry, default_registry
+from metricgate.pipeline.registry import Kind, Registry
 
 if TYPE_CHECKING:
     from metricgate.telemetry.audit import AuditLog
@@ -30,6 +30,14 @@ log = logging.getLogger("metricgate")
 def default_config_text() -> str:
     """The built-in pipeline: OTLP gRPC 4317 + HTTP 4318 in, Prometheus endpoint 9464 out."""
     return resources.files("metricgate.config").joinpath("default.yaml").read_text("utf-8")
+
+
+def default_registry() -> Registry:
+    """Built-in components plus installed plugins, imported only by the commands that need them
+    (`version` and the catalog tools start without loading every component)."""
+    from metricgate.components import default_registry as built_in_and_plugins
+
+    return built_in_and_plugins()
 
 
 def _load(path: str | None, registry: Registry) -> Config:
@@ -193,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     from metricgate.catalog.cli import add_catalog_commands, add_demo_command
     from metricgate.processors.relabel.cli import add_relabel_test_command
 
-    add_relabel_test_command(commands)
+    add_relabel_test_command(commands, default_registry)
     add_catalog_commands(commands)
     add_demo_command(commands)
 

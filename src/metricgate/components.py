@@ -9,7 +9,7 @@ from metricgate.exporters.loadbalancing import FACTORY as LOADBALANCING_EXPORTER
 from metricgate.exporters.otlp import FACTORY as OTLP_EXPORTER_FACTORY
 from metricgate.exporters.prometheus import FACTORY as PROMETHEUS_EXPORTER_FACTORY
 from metricgate.exporters.prometheus_remote_write import FACTORY as REMOTE_WRITE_EXPORTER_FACTORY
-from metricgate.pipeline.registry import Factory
+from metricgate.pipeline.registry import Factory, Registry
 from metricgate.processors import cardinality_limit, memory_limiter
 from metricgate.processors.aggregate import FACTORY as AGGREGATE_FACTORY
 from metricgate.processors.attributes import FACTORY as ATTRIBUTES_FACTORY
@@ -51,3 +51,10 @@ BUILTIN_FACTORIES: list[Factory] = [
     LOADBALANCING_EXPORTER_FACTORY,
     REMOTE_WRITE_EXPORTER_FACTORY,
 ]
+
+
+def default_registry() -> Registry:
+    """Built-in components plus installed plugins."""
+    registry = Registry(BUILTIN_FACTORIES)
+    registry.load_entry_points()
+    return registry

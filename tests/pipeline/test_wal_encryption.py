@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from metricgate.components import default_registry
 from metricgate.config import load_config_text
 from metricgate.errors import ConfigError
 from metricgate.pipeline.encryption import Keyring
 from metricgate.pipeline.persistent_queue import PersistentQueue
-from metricgate.pipeline.registry import default_registry
 from metricgate.pipeline.wal import WriteAheadLog
 from metricgate.pipeline.wal_records import HEADER, SEGMENT_HEADER_SIZE, Record
 from tests.pipeline.test_persistent_queue import storage

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from metricgate.components import default_registry
 from metricgate.processors.relabel.cli import add_relabel_test_command
 
 GATEWAY = """
@@ -32,7 +33,9 @@ service:
 
 def relabel_test(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="metricgate")
-    add_relabel_test_command(parser.add_subparsers(dest="command", required=True))
+    add_relabel_test_command(
+        parser.add_subparsers(dest="command", required=True), default_registry
+    )
     args = parser.parse_args(["relabel-test", *argv])
     result: int = args.func(args)
     return result

@@ -17,9 +17,9 @@ from aiohttp import web
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from metricgate.components import default_registry
 from metricgate.config import load_config_text
 from metricgate.exporters.prometheus import PrometheusExporter
-from metricgate.pipeline.registry import default_registry
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
 from metricgate.remotewrite.schema import STALE_NAN_BITS, WriteRequest

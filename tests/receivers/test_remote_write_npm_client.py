@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from metricgate.components import default_registry
 from metricgate.config import load_config_text
 from metricgate.exporters.prometheus import PrometheusExporter
-from metricgate.pipeline.registry import default_registry
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
 from tests.support.clients import node_env

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from metricgate.components import BUILTIN_FACTORIES
+from metricgate.components import BUILTIN_FACTORIES, default_registry
 from metricgate.config.loader import load_config_text
-from metricgate.pipeline.registry import Kind, default_registry
+from metricgate.pipeline.registry import Kind
 from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.support.ports import free_port

@@ -31,13 +31,13 @@ from metricgate.config.auth import (
     check_extension_references,
     parse_extensions,
 )
+from metricgate.config.components import ComponentType, ComponentTypes, Kind
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings
 from metricgate.config.tenants import TenantsConfig
 from metricgate.config.types import ByteSize, ComponentConfig, Duration, parse_endpoint
 from metricgate.errors import ConfigError
-from metricgate.pipeline.registry import Factory, Kind, Registry
 
 _REFERENCE_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
 _ENV_RE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
@@ -119,7 +119,7 @@ class ComponentSpec:
 
     id: str
     kind: Kind
-    factory: Factory
+    factory: ComponentType
     config: ComponentConfig
 
 
@@ -203,7 +203,7 @@ def _read_reference(file_path: str, path: str, problems: list[str]) -> str:
 
 def parse_config(
     raw: Any,
-    registry: Registry,
+    registry: ComponentTypes,
     env: dict[str, str] | None = None,
     extensions: ExtensionCatalog | None = None,
 ) -> Config:
@@ -292,7 +292,7 @@ def parse_config(
 
 def load_config(
     path: str | Path,
-    registry: Registry,
+    registry: ComponentTypes,
     env: dict[str, str] | None = None,
     extensions: ExtensionCatalog | None = None,
 ) -> Config:
@@ -306,7 +306,7 @@ def load_config(
 
 def load_config_text(
     text: str,
-    registry: Registry,
+    registry: ComponentTypes,
     env: dict[str, str] | None = None,
     source: str = "<config>",
     extensions: ExtensionCatalog | None = None,
@@ -322,7 +322,7 @@ def load_config_text(
 
 
 def _parse_section(
-    raw: Any, section: str, kind: Kind, registry: Registry, problems: list[str]
+    raw: Any, section: str, kind: Kind, registry: ComponentTypes, problems: list[str]
 ) -> dict[str, ComponentSpec]:
     specs: dict[str, ComponentSpec] = {}
     if raw is None:

@@ -3,7 +3,7 @@
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterConfig, ExporterQueue, QueueSettings, RetrySettings
-from metricgate.pipeline.registry import Factory, Kind, Registry, default_registry
+from metricgate.pipeline.registry import Factory, Kind, Registry
 
 __all__ = [
     "Component",
@@ -19,5 +19,4 @@ __all__ = [
     "Receiver",
     "Registry",
     "RetrySettings",
-    "default_registry",
 ]

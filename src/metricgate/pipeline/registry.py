@@ -1,9 +1,11 @@
 """The registry of component factories, built-in and third-party.
 
 A factory names a component type (`otlp`, `prometheus`), its kind, its config model (defaults and
-validation) and a `create` function. Built-in factories are listed in `metricgate.components`;
-plugins register through the `metricgate.components` entry-point group, whose entries point at a
-`Factory` object or at a zero-argument callable returning one or a list of them.
+validation) and a `create` function. Built-in factories are listed in `metricgate.components`,
+which also builds the default registry (the pipeline imports no component); plugins register
+through the `metricgate.components` entry-point group, whose entries point at a `Factory` object
+or at a zero-argument callable returning one or a list of them. `Kind` is defined in
+`metricgate.config.components`, so the config loader needs nothing of the pipeline.
 """
 
 from __future__ import annotations
@@ -11,29 +13,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any
 
-from metricgate.config.types import ComponentConfig
+from metricgate.config.components import ConfigModel
+from metricgate.config.components import Kind as Kind  # part of the plugin API, as before
 from metricgate.pipeline.component import Component, Consumer
 
 log = logging.getLogger(__name__)
 
-ConfigModel = type[ComponentConfig]
-
 ENTRY_POINT_GROUP = "metricgate.components"
-
-
-class Kind(StrEnum):
-    RECEIVER = "receiver"
-    PROCESSOR = "processor"
-    EXPORTER = "exporter"
-
-    @property
-    def section(self) -> str:
-        """The top-level config key holding components of this kind."""
-        return f"{self.value}s"
 
 
 CreateFn = Callable[[str, Any, Consumer | None], Component]
@@ -138,12 +127,3 @@ class Registry:
                     self.register(factory)
             except Exception as exc:
                 log.error("plugin %s (%s) could not be loaded: %s", entry.name, entry.value, exc)
-
-
-def default_registry() -> Registry:
-    """Built-in components plus installed plugins."""
-    from metricgate.components import BUILTIN_FACTORIES
-
-    registry = Registry(BUILTIN_FACTORIES)
-    registry.load_entry_points()
-    return registry

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from metricgate.config.components import ComponentTypes
 from metricgate.errors import ConfigError
 from metricgate.processors.relabel.config import RelabelConfig
 from metricgate.processors.relabel.explain import (
@@ -28,8 +30,9 @@ from metricgate.relabel.rules import RuleSet
 from metricgate.relabel.selector import SelectorError, parse_series
 
 
-def add_relabel_test_command(subparsers: Any) -> None:
-    """Register `relabel-test` on the `metricgate` command's subparsers."""
+def add_relabel_test_command(subparsers: Any, registry: Callable[[], ComponentTypes]) -> None:
+    """Register `relabel-test` on the `metricgate` command's subparsers; `registry` gives the
+    component types a gateway config given to `--config` may use."""
     command = subparsers.add_parser(
         "relabel-test",
         help="show what a relabel processor does to a series, rule by rule",
@@ -44,12 +47,12 @@ def add_relabel_test_command(subparsers: Any) -> None:
         required=True,
         help='series like \'http_requests_total{job="api",code="200"}\' (repeatable)',
     )
-    command.set_defaults(func=run_relabel_test)
+    command.set_defaults(func=run_relabel_test, registry=registry)
 
 
 def run_relabel_test(args: argparse.Namespace) -> int:
     try:
-        config = load_relabel_config(Path(args.config), args.processor)
+        config = load_relabel_config(Path(args.config), args.processor, args.registry())
         inputs = [parse_series(text) for text in args.series]
     except ConfigError as exc:
         print(f"metricgate: invalid configuration in {args.config}:", file=sys.stderr)
@@ -67,7 +70,9 @@ def run_relabel_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_relabel_config(path: Path, processor: str | None) -> RelabelConfig:
+def load_relabel_config(
+    path: Path, processor: str | None, registry: ComponentTypes
+) -> RelabelConfig:
     """The relabel config in `path` (gateway config, relabel mapping or rule list)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -76,15 +81,16 @@ def load_relabel_config(path: Path, processor: str | None) -> RelabelConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if isinstance(raw, dict) and "processors" in raw:
-        return _from_gateway_config(path, processor)
+        return _from_gateway_config(path, processor, registry)
     return rules_from_yaml(raw)
 
 
-def _from_gateway_config(path: Path, processor: str | None) -> RelabelConfig:
+def _from_gateway_config(
+    path: Path, processor: str | None, registry: ComponentTypes
+) -> RelabelConfig:
     from metricgate.config import load_config
-    from metricgate.pipeline.registry import default_registry
 
-    found = relabel_processors(load_config(path, default_registry()))
+    found = relabel_processors(load_config(path, registry))
     if processor is not None:
         if processor not in found:
             known = ", ".join(sorted(found)) or "none"
