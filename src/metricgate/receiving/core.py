@@ -35,7 +35,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from metricgate.errors import (
     AccessError,
@@ -51,9 +51,6 @@ from metricgate.pipeline.fanout import PipelineFanOut
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryGuard
 from metricgate.tenants import TenantPolicy, TenantStamp, refusal_message
-
-if TYPE_CHECKING:
-    from metricgate.receiving.access import ReceiverAccess
 
 Refusal = ConsumeError | AccessError
 """What a request is refused with: an error class of `errors.py` that knows its answer."""
@@ -126,6 +123,13 @@ def memory_check(memory: MemoryGuard) -> AdmissionCheck:
     return check
 
 
+class ListenerAdmission(Protocol):
+    """A listener's own admission step, run after the core's checks (`receiving.access`'s
+    `ReceiverAccess` on a listener with `auth`); declared here so the core needs nothing of it."""
+
+    async def admit(self, info: RequestInfo) -> None: ...
+
+
 class RefusalLog:
     """One warning per reason every `WARN_EVERY_S`, with the count suppressed since; the rest
     at debug level. A misbehaving sender retries every few milliseconds; the counters have
@@ -176,7 +180,7 @@ class ReceiverCore:
         self._pipelines = host.pipelines.get(receiver_id, {})
         self._routes: dict[str, Consumer | None] = {}
 
-    async def admit(self, info: RequestInfo, access: ReceiverAccess | None = None) -> None:
+    async def admit(self, info: RequestInfo, access: ListenerAdmission | None = None) -> None:
         """Run the admission checks, then the listener's `access`; raise the first `Refusal`."""
         for check in self.checks:
             pending = check(info)
