@@ -5,8 +5,9 @@ stamp per tenant, audit and telemetry reporting); `web` the admission of HTTP pa
 receivers (a scrape page, the telemetry server's admin pages). Receivers apply it per request in
 `metricgate.receiving.access`.
 
-Sits above `extensions`, `tenants`, `listeners` and `telemetry`, below the components; the
-service builds one `GatewayAccess` and hands it to components through the `Host`.
+Sits above `extensions`, `tenants`, `listeners` and `telemetry`, below the pipeline: the
+pipeline's service builds one `GatewayAccess` and hands it to components through the `Host`, and
+nothing here imports the pipeline or a component.
 """
 
 from metricgate.access.gateway import AuditSink, GatewayAccess, build_extensions
