@@ -26,8 +26,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar
 
-from metricgate.receivers.otlp.decode import ProtobufDecoder
-from metricgate.receivers.otlp.json import decode_json
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.json import decode_json
 
 METRICS = 100
 POINTS = 100

@@ -28,10 +28,11 @@ import cramjam
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_remote_write import bodies, build
-from metricgate.exporters.prometheus_remote_write import Encoder, v2
-from metricgate.exporters.prometheus_remote_write.v2 import to_v2
-from metricgate.remotewrite.schema import RequestV2, WriteRequest
+from metricgate.exporters.prometheus_remote_write import Encoder
 from metricgate.translate import PrometheusTranslator
+from metricgate.wire.remotewrite import v2
+from metricgate.wire.remotewrite.schema import RequestV2, WriteRequest
+from metricgate.wire.remotewrite.v2 import to_v2
 
 
 def with_protobuf(body: bytes) -> bytes:

@@ -44,7 +44,7 @@ from pathlib import Path
 import aiohttp
 import cramjam
 
-from metricgate.remotewrite.schema import WriteRequest
+from metricgate.wire.remotewrite.schema import WriteRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".cache/debs/root/usr/bin"

@@ -13,11 +13,11 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from metricgate.config import load_config_text
 from metricgate.errors import PermanentError
 from metricgate.exporters.otlp import OtlpEncoder, OtlpExporter, OtlpExporterConfig
-from metricgate.exporters.otlp.encode import key_value, varint
 from metricgate.model import INTERNER, Batch, Exemplar, MetricKind, MetricPoints, Temporality
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.wire.otlp.encode import key_value, varint
 from tests.exporters.test_otlp_exporter_data import every_kind_batch
 from tests.receivers.otlp_data import T0, snapshot
 from tests.receivers.otlp_gateway import Gateway, running

@@ -12,7 +12,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from metricgate.model import Batch
-from metricgate.receivers.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.decode import ProtobufDecoder
 from tests.receivers.otlp_data import (
     CUMULATIVE,
     DELTA,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 from metricgate.exporters.prometheus_remote_write import Encoder
-from metricgate.exporters.prometheus_remote_write.wire import EncodedSeries, label_block
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     INTERNER,
@@ -18,8 +17,9 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
-from metricgate.remotewrite import schema
 from metricgate.translate import PrometheusTranslator
+from metricgate.wire.remotewrite import schema
+from metricgate.wire.remotewrite.encode import EncodedSeries, label_block
 from tests.exporters.test_remote_write_support import decode_body, fragments_body, samples_of
 from tests.support.batches import metric, number_batch
 
@@ -74,7 +74,7 @@ def test_unusual_timestamps_and_long_labels_match_protobuf() -> None:
 
 
 def _varint(value: int) -> bytes:
-    from metricgate.exporters.prometheus_remote_write.wire import varint
+    from metricgate.wire.protowire import varint
 
     return varint(value)
 

@@ -8,7 +8,7 @@ from typing import Any
 import cramjam
 
 from metricgate.exporters.prometheus_remote_write import Fragment
-from metricgate.remotewrite import schema
+from metricgate.wire.remotewrite import schema
 
 STALE_BITS = 0x7FF0000000000002
 Sample = tuple[tuple[tuple[str, str], ...], float | str, int]

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metricgate.exporters.prometheus_remote_write.v2 import ConversionError, to_v2
 from metricgate.model import MetricKind
-from metricgate.remotewrite.schema import HistogramV2, RequestV2, WriteRequest
+from metricgate.wire.remotewrite.schema import HistogramV2, RequestV2, WriteRequest
+from metricgate.wire.remotewrite.v2 import ConversionError, to_v2
 from tests.exporters.test_remote_write_encoder import bounds_batch, encoder
 from tests.exporters.test_remote_write_support import STALE_BITS, fragments_body
 from tests.support.batches import number_batch

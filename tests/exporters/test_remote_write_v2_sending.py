@@ -22,7 +22,7 @@ from metricgate.exporters.prometheus_remote_write.client import Outcome
 from metricgate.model import FLAG_NO_RECORDED_VALUE, Batch, MetricKind
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
-from metricgate.remotewrite.schema import V2_CONTENT_TYPE, RequestV2
+from metricgate.wire.remotewrite.schema import V2_CONTENT_TYPE, RequestV2
 from tests.exporters.test_remote_write_sending import (
     NS,
     Receiver,

@@ -6,10 +6,10 @@ import gc
 
 from metricgate.model import INTERNER
 from metricgate.model.caches import BoundedTable, cached_entries, release_caches
-from metricgate.receivers.otlp.decode import ProtobufDecoder
 from metricgate.receivers.prometheus_remote_write import RemoteWriteDecoder
-from metricgate.remotewrite.schema import WriteRequest
 from metricgate.translate.series import PrometheusTranslator, SeriesView
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.remotewrite.schema import WriteRequest
 from tests.support.batches import number_batch
 
 

@@ -21,8 +21,8 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
-from metricgate.receivers.otlp.decode import ProtobufDecoder
-from metricgate.receivers.otlp.points import DecodeError
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.points import DecodeError
 from tests.receivers.otlp_data import (
     DELTA,
     SPAN_ID,
@@ -534,14 +534,14 @@ class _CountingPoint:
 
     @classmethod
     def FromString(cls, raw: bytes) -> object:
-        from metricgate.receivers.otlp.schema import NumberDataPoint
+        from metricgate.wire.otlp.schema import NumberDataPoint
 
         cls.parses += 1
         return NumberDataPoint.FromString(raw)
 
 
 def test_known_series_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("metricgate.receivers.otlp.decode.NumberDataPoint", _CountingPoint)
+    monkeypatch.setattr("metricgate.wire.otlp.decode.NumberDataPoint", _CountingPoint)
     points = [number(1.5, {"a": str(i)}) for i in range(5)]
     points += [number(3, {"b": str(i)}, start=0) for i in range(5)]
     body = request(sum_metric("s", *points), gauge("g", *points)).SerializeToString()

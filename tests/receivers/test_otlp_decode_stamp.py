@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from metricgate.model import Batch
-from metricgate.receivers.otlp.decode import ProtobufDecoder
 from metricgate.tenants import TenantStamp
+from metricgate.wire.otlp.decode import ProtobufDecoder
 from tests.receivers.otlp_data import T0, gauge, number, request, sum_metric
 from tests.receivers.test_otlp_decode import _point
 

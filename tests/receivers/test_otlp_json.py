@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
-from metricgate.receivers.otlp.decode import ProtobufDecoder
-from metricgate.receivers.otlp.json import decode_json
-from metricgate.receivers.otlp.points import DecodeError
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.json import decode_json
+from metricgate.wire.otlp.points import DecodeError
 from tests.receivers.otlp_data import (
     DELTA,
     SPAN_ID,

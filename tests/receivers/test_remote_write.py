@@ -20,7 +20,7 @@ from metricgate.exporters.prometheus import PrometheusExporter
 from metricgate.model import FLAG_NO_RECORDED_VALUE, Batch, MetricKind
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
-from metricgate.remotewrite.schema import (
+from metricgate.wire.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
     STALE_NAN_BITS,
     V2_CONTENT_TYPE,

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from metricgate.model import FLAG_NO_RECORDED_VALUE, MetricKind
 from metricgate.receivers.prometheus_remote_write import DecodeError, RemoteWriteDecoder
-from metricgate.remotewrite.schema import (
+from metricgate.wire.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
     METRIC_TYPE_GAUGE,
     RequestV2,

@@ -22,7 +22,7 @@ from metricgate.config import load_config_text
 from metricgate.exporters.prometheus import PrometheusExporter
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
-from metricgate.remotewrite.schema import STALE_NAN_BITS, WriteRequest
+from metricgate.wire.remotewrite.schema import STALE_NAN_BITS, WriteRequest
 from tests.support.poll import wait_until
 
 CONFIG = """

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from metricgate.model import FLAG_NO_RECORDED_VALUE
 from metricgate.receivers.prometheus_remote_write import RemoteWriteDecoder
-from metricgate.receivers.prometheus_remote_write.layout import label_fields, stamp_ns
-from metricgate.remotewrite.schema import STALE_NAN_BITS, WriteRequest
+from metricgate.wire.remotewrite.layout import label_fields, stamp_ns
+from metricgate.wire.remotewrite.schema import STALE_NAN_BITS, WriteRequest
 
 STALE = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
 

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,10 +43,8 @@ from metricgate.pipeline.encryption import EncryptionConfig, Keyring
 from metricgate.pipeline.wal import ShardLog, WriteAheadLog
 from metricgate.pipeline.wal_records import HEADER_V1, find_magic, parse
 from metricgate.telemetry.metrics import SelfMetrics
-
-if TYPE_CHECKING:
-    from metricgate.exporters.otlp.encode import OtlpEncoder
-    from metricgate.receivers.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.encode import OtlpEncoder
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +102,9 @@ class UnencodableBatch(ValueError):
 
 
 class BatchCodec:
-    """`Batch` <-> OTLP protobuf bytes, with the otlp exporter's encoder and receiver's decoder."""
+    """`Batch` <-> OTLP protobuf bytes, with the OTLP codec of `metricgate.wire.otlp`."""
 
     def __init__(self) -> None:
-        # Imported here: both packages import the pipeline, which imports this module.
-        from metricgate.exporters.otlp.encode import OtlpEncoder
-        from metricgate.receivers.otlp.decode import ProtobufDecoder
-
         self.encoder: OtlpEncoder = OtlpEncoder()
         self.decoder: ProtobufDecoder = ProtobufDecoder(DECODER_MAX_SERIES)
 

@@ -6,7 +6,7 @@ component. Invariant: the exporter encodes and sends once per call; retrying bel
 """
 
 from metricgate.exporters.otlp.config import OtlpExporterConfig, TlsConfig
-from metricgate.exporters.otlp.encode import OtlpEncoder
 from metricgate.exporters.otlp.exporter import FACTORY, OtlpExporter
+from metricgate.wire.otlp.encode import OtlpEncoder
 
 __all__ = ["FACTORY", "OtlpEncoder", "OtlpExporter", "OtlpExporterConfig", "TlsConfig"]

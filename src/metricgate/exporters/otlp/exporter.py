@@ -23,13 +23,13 @@ import struct
 from metricgate.errors import PartialExportError, PermanentError, RetryableError
 from metricgate.exporters.otlp import status
 from metricgate.exporters.otlp.config import OtlpExporterConfig
-from metricgate.exporters.otlp.encode import OtlpEncoder
 from metricgate.exporters.otlp.transport import GrpcTransport, HttpTransport, Transport
 from metricgate.model import Batch
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
 from metricgate.tenants.split import TenantSplitter
+from metricgate.wire.otlp.encode import OtlpEncoder
 
 
 class OtlpExporter(Exporter):

@@ -31,7 +31,7 @@ from metricgate.exporters.prometheus_remote_write.config import (
     RemoteWriteExporterConfig,
 )
 from metricgate.pipeline.retry import retry_after_seconds
-from metricgate.remotewrite.schema import V2_CONTENT_TYPE
+from metricgate.wire.remotewrite.schema import V2_CONTENT_TYPE
 
 _BODY_LOG_LIMIT = 1024
 

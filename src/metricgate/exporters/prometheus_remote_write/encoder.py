@@ -34,17 +34,8 @@ import zlib
 from bisect import insort
 from collections import Counter
 
+from metricgate.exporters.prometheus_remote_write.fragments import Builder, Fragment
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
-from metricgate.exporters.prometheus_remote_write.wire import (
-    STALE_NAN,
-    ZERO_DOUBLE,
-    Builder,
-    EncodedSeries,
-    Fragment,
-    label_block,
-    pack_double,
-    timestamp_tail,
-)
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     Batch,
@@ -62,6 +53,14 @@ from metricgate.translate import (
     FamilyType,
     FamilyView,
     PrometheusTranslator,
+)
+from metricgate.wire.remotewrite.encode import (
+    STALE_NAN,
+    ZERO_DOUBLE,
+    EncodedSeries,
+    label_block,
+    pack_double,
+    timestamp_tail,
 )
 
 _MAX_REJECTED = 100_000

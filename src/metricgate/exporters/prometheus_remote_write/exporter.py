@@ -39,7 +39,6 @@ import cramjam
 from metricgate.exporters.prometheus_remote_write.client import Client
 from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExporterConfig
 from metricgate.exporters.prometheus_remote_write.encoder import Encoder
-from metricgate.exporters.prometheus_remote_write.v2 import ConversionError, to_v2
 from metricgate.model import Batch
 from metricgate.periodic import Periodic, sweep_interval
 from metricgate.pipeline.component import Exporter
@@ -47,6 +46,7 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import LaneRequest, Lanes, LaneSettings, Piece
 from metricgate.pipeline.registry import exporter_factory
 from metricgate.tenants.split import TenantSplitter
+from metricgate.wire.remotewrite.v2 import ConversionError, to_v2
 
 log = logging.getLogger(__name__)
 

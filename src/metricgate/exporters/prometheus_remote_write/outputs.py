@@ -16,14 +16,10 @@ from __future__ import annotations
 from bisect import insort
 from itertools import accumulate as running_sums
 
-from metricgate.exporters.prometheus_remote_write.wire import (
-    EncodedSeries,
-    label_block,
-    pack_double,
-)
 from metricgate.model import ExponentialHistogramPoint, HistogramPoint, PointValue, SummaryPoint
 from metricgate.translate import exponential_to_explicit
 from metricgate.translate.bounds import BoundLabels, bound_labels
+from metricgate.wire.remotewrite.encode import EncodedSeries, label_block, pack_double
 
 __all__ = ["SeriesState"]
 

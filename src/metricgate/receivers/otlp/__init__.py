@@ -1,9 +1,8 @@
 """The `otlp` receiver: OTLP metrics over gRPC and HTTP (protobuf or JSON), as the Collector's.
 
-Modules: `config` (the config model), `schema` (the private wire schema), `layout` (number
-points read at fixed offsets), `decode` and `json` (request -> `Batch`), `points` (the translation
-rules both share), `handler` (decode, consume), `responses` (what clients get back), `http` and
-`grpc` (the listeners, on the receiver skeleton of `metricgate.receiving.core` and `.http`).
+Modules: `config` (the config model), `handler` (decode, consume), `responses` (what clients get
+back), `http` and `grpc` (the listeners, on the receiver skeleton of `metricgate.receiving.core`
+and `.http`). The codec (request -> `Batch`, protobuf and JSON) is `metricgate.wire.otlp`.
 
 Invariant: `start()` returns once every configured listener is bound (the bound ports are in
 `grpc_port` / `http_port`); `shutdown()` stops accepting and is idempotent.
@@ -22,13 +21,13 @@ from metricgate.receivers.otlp.config import (
     OtlpReceiverConfig,
     ProtocolsConfig,
 )
-from metricgate.receivers.otlp.decode import ProtobufDecoder
 from metricgate.receivers.otlp.grpc import GrpcServer
 from metricgate.receivers.otlp.handler import ExportHandler
 from metricgate.receivers.otlp.http import HttpServer
-from metricgate.receivers.otlp.points import DecodeError, DecodeResult
-from metricgate.receivers.otlp.schema import require_fast_protobuf
 from metricgate.receiving.core import ReceiverCore
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.points import DecodeError, DecodeResult
+from metricgate.wire.otlp.schema import require_fast_protobuf
 
 __all__ = [
     "FACTORY",

@@ -41,6 +41,7 @@ from metricgate.receivers.otlp.config import GrpcProtocolConfig
 from metricgate.receivers.otlp.handler import ExportHandler
 from metricgate.receiving.access import ReceiverAccess
 from metricgate.receiving.core import REFUSALS, Refusal, RequestInfo
+from metricgate.wire.otlp.status import STATUS_DETAILS_KEY
 
 log = logging.getLogger("metricgate.receivers.otlp")
 
@@ -133,7 +134,7 @@ class GrpcServer:
         if isinstance(error, RetryableError):
             details = responses.status(code.value[0], str(error), False, error.retry_after)
             metadata = (
-                ("grpc-status-details-bin", details),
+                (STATUS_DETAILS_KEY, details),
                 ("google.rpc.retryinfo-bin", responses.retry_info(error.retry_after)),
             )
         await context.abort(code, str(error), metadata)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from metricgate.errors import MalformedError
-from metricgate.receivers.otlp.decode import ProtobufDecoder
-from metricgate.receivers.otlp.json import decode_json
-from metricgate.receivers.otlp.points import DecodeError, DecodeResult
 from metricgate.receiving.compression import Body
 from metricgate.receiving.core import ReceiverCore, RequestInfo
 from metricgate.tenants import TenantStamp
+from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.wire.otlp.json import decode_json
+from metricgate.wire.otlp.points import DecodeError, DecodeResult
 
 log = logging.getLogger("metricgate.receivers.otlp")
 

@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any, Final
 
-from metricgate.receivers.otlp.schema import (
+from metricgate.wire.otlp.schema import (
     RETRY_INFO_TYPE_URL,
     ExportMetricsServiceResponse,
     RetryInfo,

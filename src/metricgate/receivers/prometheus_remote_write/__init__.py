@@ -1,10 +1,9 @@
 """The `prometheus_remote_write` receiver: Prometheus remote-write 1.0 and 2.0 over HTTP.
 
 Modules: `config` (the config model), `decode` (request -> `Batch` of `native_prometheus`
-metrics, the series caches), `labels` (validating and sorting label sets), `layout` (reading a
-known series' 1.0 entry in place), `result` (a request's points and what was refused), `http`
-(the listener and its status codes).
-The wire schema lives in `metricgate.remotewrite.schema`, shared with the remote-write exporter.
+metrics, the series caches), `labels` (validating and sorting label sets), `result` (a request's
+points and what was refused), `http` (the listener and its status codes). The wire schema and the
+1.0 entry layout read in place live in `metricgate.wire.remotewrite`, shared with the exporter.
 
 Invariant: `start()` returns once the listener is bound (the port is in `port`); `shutdown()`
 stops accepting and is idempotent.

@@ -60,7 +60,14 @@ from metricgate.model import (
 )
 from metricgate.model.caches import BoundedTable
 from metricgate.receivers.prometheus_remote_write.labels import LabelSets
-from metricgate.receivers.prometheus_remote_write.layout import (
+from metricgate.receivers.prometheus_remote_write.result import (
+    DecodeError,
+    DecodeResult,
+    InvalidSeriesError,
+    RequestPoints,
+    add_invalid,
+)
+from metricgate.wire.remotewrite.layout import (
     STAMP_LEN,
     VALUE_AT,
     VALUE_HEAD,
@@ -71,14 +78,7 @@ from metricgate.receivers.prometheus_remote_write.layout import (
     stamp_ns,
     unpack_double_from,
 )
-from metricgate.receivers.prometheus_remote_write.result import (
-    DecodeError,
-    DecodeResult,
-    InvalidSeriesError,
-    RequestPoints,
-    add_invalid,
-)
-from metricgate.remotewrite.schema import (
+from metricgate.wire.remotewrite.schema import (
     METRIC_TYPE_COUNTER,
     Label,
     RequestV2,

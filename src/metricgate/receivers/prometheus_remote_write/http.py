@@ -35,7 +35,7 @@ from metricgate.receivers.prometheus_remote_write.result import DecodeError, Dec
 from metricgate.receiving import compression
 from metricgate.receiving.core import ReceiverCore
 from metricgate.receiving.http import HttpReceiver, HttpRequest
-from metricgate.remotewrite.schema import V2_CONTENT_TYPE
+from metricgate.wire.remotewrite.schema import V2_CONTENT_TYPE
 
 log = logging.getLogger("metricgate.receivers.prometheus_remote_write")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from metricgate.model import FLAG_NO_RECORDED_VALUE, Batch, Metric, MetricPoints, Series
-from metricgate.remotewrite.schema import STALE_NAN_BITS
+from metricgate.wire.remotewrite.schema import STALE_NAN_BITS
 
 _MAX_ERRORS: Final = 5
 _DOUBLE: Final = struct.Struct("<d")

@@ -32,6 +32,7 @@ from metricgate.wire.exposition.page import (
     Page,
     SeriesLine,
 )
+from metricgate.wire.protowire import WireError, read_varint
 
 
 def _error(number: int, message: str) -> ExpositionError:
@@ -58,7 +59,10 @@ def parse_protobuf(body: bytes) -> Page:
     position, number = 0, 0
     while position < len(body):
         number += 1
-        length, position = _varint(body, position, number)
+        try:
+            length, position = read_varint(body, position)
+        except WireError:
+            raise _error(number, "truncated length prefix") from None
         end = position + length
         if end > len(body):
             raise _error(number, "message is cut short (length prefix past the end)")
@@ -69,18 +73,6 @@ def parse_protobuf(body: bytes) -> Page:
         position = end
         _family(page, family, number, series)
     return page
-
-
-def _varint(data: bytes, position: int, number: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while position < len(data) and shift < 64:
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, position
-        shift += 7
-    raise _error(number, "truncated length prefix")
 
 
 def _family(

@@ -11,9 +11,9 @@ client_golang and Prometheus' own encoder wrote.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from metricgate.wire.descriptors import Field, message_classes
 
 PACKAGE: Final = "io.prometheus.client"
 CONTENT_TYPE: Final = (
@@ -27,16 +27,7 @@ UNTYPED: Final = 3
 HISTOGRAM: Final = 4
 GAUGE_HISTOGRAM: Final = 5
 
-_F = descriptor_pb2.FieldDescriptorProto
-_SCALARS: Final = {
-    "double": _F.TYPE_DOUBLE,
-    "uint64": _F.TYPE_UINT64,
-    "int64": _F.TYPE_INT64,
-    "sint32": _F.TYPE_SINT32,
-    "int32": _F.TYPE_INT32,
-    "string": _F.TYPE_STRING,
-}
-_MESSAGES: Final[dict[str, list[tuple[str, int, str]]]] = {
+_MESSAGES: Final[dict[str, list[Field]]] = {
     "LabelPair": [("name", 1, "string"), ("value", 2, "string")],
     "Timestamp": [("seconds", 1, "int64"), ("nanos", 2, "int32")],
     "Gauge": [("value", 1, "double")],
@@ -87,34 +78,11 @@ _MESSAGES: Final[dict[str, list[tuple[str, int, str]]]] = {
 }
 
 
-def _file() -> descriptor_pb2.FileDescriptorProto:
-    # proto2, so presence of optional scalars (a histogram's schema) is visible.
-    file = descriptor_pb2.FileDescriptorProto(
-        name="metricgate/exposition_metrics.proto", package=PACKAGE, syntax="proto2"
-    )
-    for message_name, fields in _MESSAGES.items():
-        message = file.message_type.add(name=message_name)
-        for field_name, number, type_spec in fields:
-            field = message.field.add(name=field_name, number=number, json_name=field_name)
-            repeated = type_spec.startswith("*")
-            type_name = type_spec.lstrip("*")
-            field.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
-            if type_name in _SCALARS:
-                field.type = _SCALARS[type_name]
-            else:
-                field.type = _F.TYPE_MESSAGE
-                field.type_name = f".{PACKAGE}.{type_name}"
-    return file
+# proto2, so presence of optional scalars (a histogram's schema) is visible.
+_CLASSES: Final = message_classes(
+    "metricgate/exposition_metrics.proto", PACKAGE, _MESSAGES, syntax="proto2"
+)
 
-
-_POOL: Final = descriptor_pool.DescriptorPool()
-_POOL.Add(_file())
-
-
-def _message_class(name: str) -> Any:
-    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{PACKAGE}.{name}"))
-
-
-MetricFamily: Final = _message_class("MetricFamily")
-Metric: Final = _message_class("Metric")
-LabelPair: Final = _message_class("LabelPair")
+MetricFamily: Final = _CLASSES["MetricFamily"]
+Metric: Final = _CLASSES["Metric"]
+LabelPair: Final = _CLASSES["LabelPair"]

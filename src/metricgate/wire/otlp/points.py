@@ -93,7 +93,7 @@ class DecodeResult:
     rejected: int = 0
     error_message: str = ""
     stamped: bool = False
-    """The decoder stamped the tenant on every series (see `TenantStamp`)."""
+    """The decoder stamped the tenant on every series (see `decode.Stamp`)."""
     forged: int = 0
     """Series, first seen in this request, that carried another tenant (when `stamped`)."""
 

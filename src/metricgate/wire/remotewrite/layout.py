@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from metricgate.wire.protowire import WireError, read_varint
+
 VALUE_TAIL: Final = 18
 """Bytes after the labels in an entry with a non-zero value: `12 10 09 <8> 10 <6>`."""
 VALUE_HEAD: Final = b"\x12\x10\x09"
@@ -58,25 +60,14 @@ def label_fields(entry: bytes) -> tuple[int, list[bytes]]:
     payloads = []
     while pos + 1 < end and entry[pos] == 0x0A:
         length = entry[pos + 1]
-        skip = 2
+        start = pos + 2
         if length >= 0x80:
-            length, skip = _varint(entry, pos + 1)
-        start = pos + skip
+            try:
+                length, start = read_varint(entry, pos + 1)
+            except WireError:
+                break
         if start + length > end:
             break
         payloads.append(entry[start : start + length])
         pos = start + length
     return pos, payloads
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """The varint at `pos` and the bytes from `pos - 1` (the tag) to its end."""
-    value, shift, start = 0, 0, pos - 1
-    while pos < len(data):
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-    return value, pos - start

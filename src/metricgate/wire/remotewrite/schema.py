@@ -11,7 +11,8 @@ The receiver-only `WriteRequestFlat` and `TimeSeriesRaw` parse the same 1.0 byte
 encoded: each `timeseries` entry (the receiver reads a known series' entry by its byte layout), and
 each label (decoded once per distinct label, not per series), exemplar and native histogram.
 
-Being in a private pool, these classes never clash with generated `prompb` code a user may load.
+Declared with `metricgate.wire.descriptors`, in private pools: these classes never clash with
+generated `prompb` code a user may load.
 
 Invariant: every message here stays wire-compatible with Prometheus' protos (field numbers and
 wire types); the tests compare encodings with hand-built bytes.
@@ -19,27 +20,13 @@ wire types); the tests compare encodings with hand-built bytes.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from metricgate.wire.descriptors import Field, message_classes
 
-_F = descriptor_pb2.FieldDescriptorProto
-_SCALARS: Final = {
-    "double": _F.TYPE_DOUBLE,
-    "uint64": _F.TYPE_UINT64,
-    "int64": _F.TYPE_INT64,
-    "sint64": _F.TYPE_SINT64,
-    "int32": _F.TYPE_INT32,
-    "sint32": _F.TYPE_SINT32,
-    "uint32": _F.TYPE_UINT32,
-    "string": _F.TYPE_STRING,
-    "bytes": _F.TYPE_BYTES,
-}
-
-# Field spec: (name, number, type) or (name, number, type, oneof); "*T" is repeated.
 _Field = tuple[str, int, str] | tuple[str, int, str, str]
 
-_HISTOGRAM: Final[list[_Field]] = [
+_HISTOGRAM: Final[list[Field]] = [
     ("count_int", 1, "uint64", "count"),
     ("count_float", 2, "double", "count"),
     ("sum", 3, "double"),
@@ -57,9 +44,9 @@ _HISTOGRAM: Final[list[_Field]] = [
     ("timestamp", 15, "int64"),
     ("custom_values", 16, "*double"),
 ]
-_BUCKET_SPAN: Final[list[_Field]] = [("offset", 1, "sint32"), ("length", 2, "uint32")]
+_BUCKET_SPAN: Final[list[Field]] = [("offset", 1, "sint32"), ("length", 2, "uint32")]
 
-_V1: Final[dict[str, list[_Field]]] = {
+_V1: Final[dict[str, list[Field]]] = {
     "WriteRequest": [("timeseries", 1, "*TimeSeries"), ("metadata", 3, "*MetricMetadata")],
     "MetricMetadata": [
         ("type", 1, "int32"),
@@ -88,7 +75,7 @@ _V1: Final[dict[str, list[_Field]]] = {
     ],
 }
 
-_V2: Final[dict[str, list[_Field]]] = {
+_V2: Final[dict[str, list[Field]]] = {
     "Request": [("symbols", 4, "*string"), ("timeseries", 5, "*TimeSeries")],
     "TimeSeries": [
         ("labels_refs", 1, "*uint32"),
@@ -134,57 +121,24 @@ STALE_NAN_BITS: Final = 0x7FF0000000000002
 """The bit pattern of Prometheus' staleness marker (an ordinary NaN is `0x7ff8000000000001`)."""
 
 
-def _file(
-    name: str, package: str, messages: dict[str, list[_Field]]
-) -> descriptor_pb2.FileDescriptorProto:
-    file = descriptor_pb2.FileDescriptorProto(name=name, package=package, syntax="proto3")
-    for message_name, fields in messages.items():
-        message = file.message_type.add(name=message_name)
-        oneofs: dict[str, int] = {}
-        for spec in fields:
-            field_name, number, type_spec = spec[0], spec[1], spec[2]
-            field = message.field.add(name=field_name, number=number, json_name=field_name)
-            repeated = type_spec.startswith("*")
-            type_name = type_spec.lstrip("*")
-            field.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
-            if type_name in _SCALARS:
-                field.type = _SCALARS[type_name]
-            else:
-                field.type = _F.TYPE_MESSAGE
-                field.type_name = f".{package}.{type_name}"
-            if len(spec) == 4:
-                oneof = spec[3]
-                if oneof not in oneofs:
-                    oneofs[oneof] = len(message.oneof_decl)
-                    message.oneof_decl.add(name=oneof)
-                field.oneof_index = oneofs[oneof]
-    return file
+_V1_CLASSES: Final = message_classes("metricgate/remote_write_v1.proto", V1_PACKAGE, _V1)
+_V2_CLASSES: Final = message_classes("metricgate/remote_write_v2.proto", V2_PACKAGE, _V2)
 
+WriteRequest: Final = _V1_CLASSES["WriteRequest"]
+TimeSeries: Final = _V1_CLASSES["TimeSeries"]
+Label: Final = _V1_CLASSES["Label"]
+Sample: Final = _V1_CLASSES["Sample"]
+Exemplar: Final = _V1_CLASSES["Exemplar"]
+Histogram: Final = _V1_CLASSES["Histogram"]
+BucketSpan: Final = _V1_CLASSES["BucketSpan"]
+MetricMetadata: Final = _V1_CLASSES["MetricMetadata"]
+WriteRequestFlat: Final = _V1_CLASSES["WriteRequestFlat"]
+TimeSeriesRaw: Final = _V1_CLASSES["TimeSeriesRaw"]
 
-_POOL: Final = descriptor_pool.DescriptorPool()
-_POOL.Add(_file("metricgate/remote_write_v1.proto", V1_PACKAGE, _V1))
-_POOL.Add(_file("metricgate/remote_write_v2.proto", V2_PACKAGE, _V2))
-
-
-def _message_class(package: str, name: str) -> Any:
-    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{package}.{name}"))
-
-
-WriteRequest: Final = _message_class(V1_PACKAGE, "WriteRequest")
-TimeSeries: Final = _message_class(V1_PACKAGE, "TimeSeries")
-Label: Final = _message_class(V1_PACKAGE, "Label")
-Sample: Final = _message_class(V1_PACKAGE, "Sample")
-Exemplar: Final = _message_class(V1_PACKAGE, "Exemplar")
-Histogram: Final = _message_class(V1_PACKAGE, "Histogram")
-BucketSpan: Final = _message_class(V1_PACKAGE, "BucketSpan")
-MetricMetadata: Final = _message_class(V1_PACKAGE, "MetricMetadata")
-WriteRequestFlat: Final = _message_class(V1_PACKAGE, "WriteRequestFlat")
-TimeSeriesRaw: Final = _message_class(V1_PACKAGE, "TimeSeriesRaw")
-
-RequestV2: Final = _message_class(V2_PACKAGE, "Request")
-TimeSeriesV2: Final = _message_class(V2_PACKAGE, "TimeSeries")
-SampleV2: Final = _message_class(V2_PACKAGE, "Sample")
-ExemplarV2: Final = _message_class(V2_PACKAGE, "Exemplar")
-MetadataV2: Final = _message_class(V2_PACKAGE, "Metadata")
-HistogramV2: Final = _message_class(V2_PACKAGE, "Histogram")
-BucketSpanV2: Final = _message_class(V2_PACKAGE, "BucketSpan")
+RequestV2: Final = _V2_CLASSES["Request"]
+TimeSeriesV2: Final = _V2_CLASSES["TimeSeries"]
+SampleV2: Final = _V2_CLASSES["Sample"]
+ExemplarV2: Final = _V2_CLASSES["Exemplar"]
+MetadataV2: Final = _V2_CLASSES["Metadata"]
+HistogramV2: Final = _V2_CLASSES["Histogram"]
+BucketSpanV2: Final = _V2_CLASSES["BucketSpan"]

@@ -19,7 +19,8 @@ from typing import Final
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
-from metricgate.receivers.otlp.schema import NumberDataPointTail
+from metricgate.wire.otlp.schema import NumberDataPointTail
+from metricgate.wire.protowire import WireError, read_varint
 
 START_TIME_DOUBLE: Final = struct.Struct("<xQxQxd").unpack_from
 """(start, time, as_double) of a point starting 0x11 . 0x19 . 0x21 ."""
@@ -52,18 +53,10 @@ def layout(raw: bytes) -> tuple[int, int, float, list[bytes], bytes] | None:
         at += 9
     exemplars = []
     while at < size and raw[at] == 0x2A:
-        length = 0
-        shift = 0
-        at += 1
-        while True:
-            if at >= size or shift > 28:
-                return None
-            byte = raw[at]
-            at += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
+        try:
+            length, at = read_varint(raw, at + 1)
+        except WireError:
+            return None
         if at + length > size:
             return None
         exemplars.append(raw[at : at + length])

@@ -33,7 +33,7 @@ from metricgate.model import (
     Resource,
     Scope,
 )
-from metricgate.receivers.otlp import points as p
+from metricgate.wire.otlp import points as p
 
 _DATA_FIELDS = {
     "gauge": "gauge",

@@ -1,22 +1,22 @@
-"""Remote-write 1.0 protobuf, hand-encoded from per-series cached label bytes.
+"""Remote-write 1.0 `timeseries` entries, hand-encoded from per-series cached label bytes.
 
 A `WriteRequest` is a run of `timeseries` entries (field 1), each a `TimeSeries` holding its labels
 (field 1, repeated `Label{name=1, value=2}`) and samples (field 2, `Sample{value=1 double,
 timestamp=2 int64}`). We send one sample per entry, so an entry is the series' label block plus a
 16-byte sample: everything but the 8 value bytes and the timestamp varint is a cached `head`.
-`Builder` collects one shard's entries into `Fragment`s of at most `max_samples` samples, the
-pieces a shard joins into request bodies.
+The remote-write exporter appends these entries to the per-shard fragments it sends.
 
 Invariant: the bytes are exactly what protobuf's `SerializeToString` writes for the same message
-(proto3: zero values and empty fields omitted), checked against `metricgate.remotewrite.schema`.
+(proto3: zero values and empty fields omitted), checked against `wire.remotewrite.schema`.
 StaleNaN travels as its exact bit pattern and never becomes a Python float, which could quiet it.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Final
+
+from metricgate.wire.protowire import field, varint
 
 pack_double: Final = struct.Struct("<d").pack
 ZERO_DOUBLE: Final = bytes(8)
@@ -30,29 +30,9 @@ _SAMPLE_HEAD_LEN: Final = 16
 _SAMPLE_HEAD: Final = b"\x12" + bytes((_SAMPLE_HEAD_LEN,)) + b"\x09"
 """The `samples` field of a 16-byte sample, up to its value."""
 
-_SMALL: Final = tuple(bytes((i,)) for i in range(0x80))
 _MAX_CACHED_PAIRS: Final = 200_000
 _pairs: dict[tuple[str, str], bytes] = {}
 """Encoded `Label` entries: label pairs repeat across series (job, scope, method, status...)."""
-
-
-def varint(value: int) -> bytes:
-    """A protobuf varint; negative int64 values as their 10-byte two's complement."""
-    if 0 <= value < 0x80:
-        return _SMALL[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field_bytes(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return bytes((number << 3 | 2,)) + varint(len(payload)) + payload
 
 
 def label_block(labels: list[tuple[str, str]]) -> bytes:
@@ -63,7 +43,7 @@ def label_block(labels: list[tuple[str, str]]) -> bytes:
         encoded = get(pair)
         if encoded is None:
             name, value = pair
-            encoded = field_bytes(1, field_bytes(1, name.encode()) + field_bytes(2, value.encode()))
+            encoded = field(1, field(1, name.encode()) + field(2, value.encode()))
             if len(_pairs) >= _MAX_CACHED_PAIRS:
                 _pairs.clear()
             _pairs[pair] = encoded
@@ -105,56 +85,4 @@ class EncodedSeries:
             out += tail
             return
         sample = (b"\x09" + value if value != ZERO_DOUBLE else b"") + tail
-        out += field_bytes(1, self.labels + field_bytes(2, sample))
-
-
-@dataclass(slots=True)
-class Fragment:
-    """Encoded `timeseries` entries for one shard: a piece of a request body (a lane's `Piece`).
-
-    `points` counts the data points whose entries it holds (a histogram point is several
-    samples; `target_info` and expiry StaleNaNs belong to no point); `tenant` is whose series
-    they are ("" without `tenant_header`)."""
-
-    data: bytes
-    samples: int
-    points: int
-    tenant: str = ""
-
-
-class Builder:
-    """One shard's output of an encode call, cut into fragments of bounded size.
-
-    The encoder adds to `samples` for every entry and to `extra` for every entry that is not a
-    point of its own, so a gauge's hot path counts one number only."""
-
-    __slots__ = ("extra", "fragments", "max_bytes", "max_samples", "out", "samples", "tenant")
-
-    def __init__(self, max_samples: int, max_bytes: int, tenant: str = "") -> None:
-        self.out = bytearray()
-        self.samples = 0
-        self.extra = 0
-        self.fragments: list[Fragment] = []
-        self.max_samples = max_samples
-        self.max_bytes = max_bytes
-        self.tenant = tenant
-
-    def room(self, need: int) -> None:
-        """Cut the current fragment if `need` more samples would overfill it."""
-        if self.samples and (
-            self.samples + need > self.max_samples
-            or (self.max_bytes and len(self.out) >= self.max_bytes)
-        ):
-            self.cut()
-
-    def cut(self) -> None:
-        self.fragments.append(
-            Fragment(bytes(self.out), self.samples, self.samples - self.extra, self.tenant)
-        )
-        self.out = bytearray()
-        self.samples = self.extra = 0
-
-    def finish(self) -> list[Fragment]:
-        if self.samples:
-            self.cut()
-        return self.fragments
+        out += field(1, self.labels + field(2, sample))

@@ -48,6 +48,7 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
+from metricgate.wire.protowire import field, varint
 
 _START_TIME_VALUE: Final = struct.Struct("<BQBQBd").pack
 _TIME_VALUE: Final = struct.Struct("<BQBd").pack
@@ -62,30 +63,6 @@ _ATTRIBUTE_FIELD: Final = {
 }
 """Field number of `attributes` in each kind's data point message."""
 _MAX_CACHED: Final = 1_000_000
-
-
-_ONE_BYTE: Final = [bytes((i,)) for i in range(128)]
-
-
-def varint(value: int) -> bytes:
-    if value < 0x80:
-        return _ONE_BYTE[value]
-    if value < 0x4000:
-        return bytes(((value & 0x7F) | 0x80, value >> 7))
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_TAGS: Final = [varint(number << 3 | 2) for number in range(16)]
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (field numbers below 16)."""
-    return _TAGS[number] + varint(len(payload)) + payload
 
 
 def any_value(value: AttributeValue) -> AnyValue:

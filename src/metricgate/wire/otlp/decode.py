@@ -10,7 +10,8 @@ Exemplars of a known series are skipped by `layout.py` and parsed alone. Histogr
 histograms and summaries always take the full parse; they are rarer and their values cost more
 than their keys.
 
-`decode(body, stamp)` stamps a tenant while decoding (`TenantStamp`: `tenant.id` on resources, the
+`decode(body, stamp)` stamps a tenant while decoding (a `Stamp`, in the gateway
+`metricgate.tenants.TenantStamp`: `tenant.id` on resources, the
 tenant label on points): resources, metric states and so series are cached per tenant, so a known
 series of a tenant costs exactly what an unstamped one does, and a forged tenant is replaced (and
 counted) once, when its series is first seen.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
@@ -51,8 +52,8 @@ from metricgate.model import (
     Series,
 )
 from metricgate.model.caches import register
-from metricgate.receivers.otlp import points as p
-from metricgate.receivers.otlp.layout import (
+from metricgate.wire.otlp import points as p
+from metricgate.wire.otlp.layout import (
     START_TIME_DOUBLE,
     START_TIME_INT,
     TIME_DOUBLE,
@@ -60,18 +61,32 @@ from metricgate.receivers.otlp.layout import (
     layout,
     only_attributes,
 )
-from metricgate.receivers.otlp.schema import Exemplar as ExemplarMessage
-from metricgate.receivers.otlp.schema import (
+from metricgate.wire.otlp.schema import Exemplar as ExemplarMessage
+from metricgate.wire.otlp.schema import (
     ExportMetricsServiceRequest,
     InstrumentationScope,
     KeyValue,
     NumberDataPoint,
 )
-from metricgate.receivers.otlp.schema import Resource as ResourceMessage
-from metricgate.tenants import TenantStamp
+from metricgate.wire.otlp.schema import Resource as ResourceMessage
 
 DEFAULT_MAX_SERIES: Final = 1_000_000
 """Entries one decoder caches (resources, scopes, metrics and series together)."""
+
+
+class Stamp(Protocol):
+    """Sets the tenant on what the decoder reads (`metricgate.tenants.TenantStamp`)."""
+
+    @property
+    def tenant(self) -> str: ...
+
+    def resource_attributes(self, attributes: Attributes) -> tuple[Attributes, bool]:
+        """Resource attributes with the tenant set, and whether another tenant was there."""
+        ...
+
+    def point_attributes(self, attributes: Attributes) -> tuple[Attributes, bool]:
+        """Point attributes with the tenant set, and whether another tenant was there."""
+        ...
 
 
 class _MetricState:
@@ -79,7 +94,7 @@ class _MetricState:
 
     __slots__ = ("bounds", "fast", "forged", "forgeries", "metric", "series", "stamp")
 
-    def __init__(self, metric: Metric, stamp: TenantStamp | None, forged: bool) -> None:
+    def __init__(self, metric: Metric, stamp: Stamp | None, forged: bool) -> None:
         self.metric = metric
         self.stamp = stamp
         self.forged = forged
@@ -181,7 +196,7 @@ class ProtobufDecoder:
         if self._entries > self.max_series:
             self.clear()
 
-    def decode(self, body: bytes, stamp: TenantStamp | None = None) -> p.DecodeResult:
+    def decode(self, body: bytes, stamp: Stamp | None = None) -> p.DecodeResult:
         """The batch in `body` (stamped with `stamp`'s tenant), or `DecodeError` when it is not
         an OTLP metrics request."""
         try:
@@ -190,7 +205,7 @@ class ProtobufDecoder:
         except ProtobufDecodeError as exc:
             raise p.DecodeError(f"invalid protobuf ExportMetricsServiceRequest: {exc}") from None
 
-    def _request(self, request: Any, stamp: TenantStamp | None) -> p.DecodeResult:
+    def _request(self, request: Any, stamp: Stamp | None) -> p.DecodeResult:
         groups = p.Groups()
         rejections = p.Rejections()
         for resource_metrics in request.resource_metrics:
@@ -207,9 +222,7 @@ class ProtobufDecoder:
                         )
         return groups.result(rejections, stamp is not None)
 
-    def _resource(
-        self, raw: bytes, schema_url: str, stamp: TenantStamp | None
-    ) -> tuple[Resource, bool]:
+    def _resource(self, raw: bytes, schema_url: str, stamp: Stamp | None) -> tuple[Resource, bool]:
         """The resource (stamped), and whether the resource as sent named another tenant."""
         key = (raw, schema_url, stamp.tenant if stamp is not None else "")
         found = self._resources.get(key)
@@ -242,7 +255,7 @@ class ProtobufDecoder:
         data: str,
         groups: p.Groups,
         rejections: p.Rejections,
-        stamp: TenantStamp | None,
+        stamp: Stamp | None,
         forged: bool,
     ) -> None:
         body = getattr(message, data)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from metricgate.exporters.prometheus_remote_write.wire import varint
+from metricgate.wire.protowire import WireError, read_varint, skip, varint
 
 _LABEL: Final = 0x0A
 """1.0 `TimeSeries.labels` and 2.0 `TimeSeries.labels_refs` (field 1, length-delimited)."""
@@ -49,47 +49,12 @@ _PAIRS: dict[bytes, tuple[bytes, bytes]] = {}
 """A `Label` field to its name and value (label pairs repeat across series and requests)."""
 
 
-class ConversionError(ValueError):
+class ConversionError(WireError):
     """The 1.0 body is not a `WriteRequest` this module can convert."""
 
 
 def _v(value: int) -> bytes:
     return _SMALL[value] if value < 16384 else varint(value)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        try:
-            byte = data[pos]
-        except IndexError:
-            raise ConversionError("truncated varint") from None
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise ConversionError("varint too long")
-
-
-def _skip(data: bytes, pos: int, tag: int, end: int) -> int:
-    """The position after the value of a field with `tag` whose value starts at `pos`."""
-    wire_type = tag & 7
-    if wire_type == 0:
-        _, pos = _read_varint(data, pos)
-    elif wire_type == 1:
-        pos += 8
-    elif wire_type == 2:
-        length, pos = _read_varint(data, pos)
-        pos += length
-    elif wire_type == 5:
-        pos += 4
-    else:
-        raise ConversionError(f"unsupported wire type {wire_type}")
-    if pos > end:
-        raise ConversionError("field runs past its message")
-    return pos
 
 
 def _label_fields(data: bytes, start: int, end: int) -> tuple[int, tuple[bytes, ...]]:
@@ -101,7 +66,7 @@ def _label_fields(data: bytes, start: int, end: int) -> tuple[int, tuple[bytes, 
         if length < 0x80:
             field_end = pos + 2 + length
         else:
-            length, field_end = _read_varint(data, pos + 1)
+            length, field_end = read_varint(data, pos + 1)
             field_end += length
         fields.append(data[pos:field_end])
         pos = field_end
@@ -164,15 +129,15 @@ def _name_value(field: bytes) -> tuple[bytes, bytes]:
             and field[name_end + 1] == size - name_end - 2
         ):
             return field[4:name_end], field[name_end + 2 :]
-    length, pos = _read_varint(field, 1)
+    length, pos = read_varint(field, 1)
     end = pos + length
     if end != len(field):
         raise ConversionError("label runs past its field")
     name = value = b""
     while pos < end:
-        tag, pos = _read_varint(field, pos)
+        tag, pos = read_varint(field, pos)
         if tag == 0x0A or tag == 0x12:
-            size, pos = _read_varint(field, pos)
+            size, pos = read_varint(field, pos)
             if pos + size > end:
                 raise ConversionError("label string runs past its label")
             if tag == 0x0A:
@@ -181,7 +146,7 @@ def _name_value(field: bytes) -> tuple[bytes, bytes]:
                 value = field[pos : pos + size]
             pos += size
         else:
-            pos = _skip(field, pos, tag, end)
+            pos = skip(field, pos, tag, end)
     return name, value
 
 
@@ -202,19 +167,30 @@ def _split(data: bytes, start: int, end: int) -> tuple[int, tuple[bytes, ...] | 
     return start, None
 
 
+def _labelled(
+    data: bytes, start: int, end: int, symbols: _Symbols, what: str
+) -> tuple[bytes, list[tuple[int, int, int]]]:
+    """The `labels_refs` field for the `Label` run opening `data[start:end]`, and every field
+    after it as (tag, start, end); a label among those is refused, naming `what` it follows."""
+    pos, labels = _label_fields(data, start, end)
+    fields = []
+    while pos < end:
+        field_start = pos
+        tag, pos = read_varint(data, pos)
+        if tag == _LABEL:
+            raise ConversionError(f"a label after {what}")
+        pos = skip(data, pos, tag, end)
+        fields.append((tag, field_start, pos))
+    return symbols.refs_field(labels), fields
+
+
 def _series(data: bytes, start: int, end: int, symbols: _Symbols) -> bytes:
     """One 1.0 `TimeSeries` (`data[start:end]`) as the payload of a 2.0 one (the general way)."""
-    pos, fields = _label_fields(data, start, end)
-    head = symbols.refs_field(fields)
+    head, fields = _labelled(data, start, end, symbols, "samples, exemplars or histograms")
     samples: list[bytes] = []
     histograms: list[bytes] = []
     exemplars: list[bytes] = []
-    while pos < end:
-        field_start = pos
-        tag, pos = _read_varint(data, pos)
-        if tag == _LABEL:
-            raise ConversionError("a label after samples, exemplars or histograms")
-        pos = _skip(data, pos, tag, end)
+    for tag, field_start, pos in fields:
         if tag == _SAMPLE:
             samples.append(data[field_start:pos])
         elif tag == _HISTOGRAM_V1:
@@ -226,16 +202,9 @@ def _series(data: bytes, start: int, end: int, symbols: _Symbols) -> bytes:
 
 def _exemplar(data: bytes, pos: int, end: int, symbols: _Symbols) -> bytes:
     """A 1.0 `Exemplar` field (its length varint at `pos`) as a 2.0 `Exemplar` field."""
-    _, start = _read_varint(data, pos)
-    pos, fields = _label_fields(data, start, end)
-    payload = bytearray(symbols.refs_field(fields))
-    while pos < end:
-        field_start = pos
-        tag, pos = _read_varint(data, pos)
-        if tag == _LABEL:
-            raise ConversionError("an exemplar label after its value")
-        pos = _skip(data, pos, tag, end)
-        payload += data[field_start:pos]
+    _, start = read_varint(data, pos)
+    head, fields = _labelled(data, start, end, symbols, "an exemplar's value")
+    payload = head + b"".join(data[field_start:field_end] for _, field_start, field_end in fields)
     return _EXEMPLAR_V2 + _v(len(payload)) + payload
 
 
@@ -250,8 +219,8 @@ def to_v2(body: bytes) -> bytes:
     try:
         while pos < end:
             if body[pos] != 0x0A:
-                tag, pos = _read_varint(body, pos)
-                pos = _skip(body, pos, tag, end)  # metadata (field 3) and unknown fields
+                tag, pos = read_varint(body, pos)
+                pos = skip(body, pos, tag, end)  # metadata (field 3) and unknown fields
                 continue
             length = body[pos + 1]
             if length < 0x80:
@@ -260,7 +229,7 @@ def to_v2(body: bytes) -> bytes:
                 length = (length & 0x7F) | body[pos + 2] << 7
                 start = pos + 3
             else:
-                length, start = _read_varint(body, pos + 1)
+                length, start = read_varint(body, pos + 1)
             pos = start + length
             if pos > end:
                 raise ConversionError("series runs past the request")
@@ -292,4 +261,8 @@ def to_v2(body: bytes) -> bytes:
             out += body[cut:pos]
     except IndexError:
         raise ConversionError("truncated message") from None
+    except ConversionError:
+        raise
+    except WireError as exc:
+        raise ConversionError(str(exc)) from None
     return symbols.encoded() + out

@@ -1,4 +1,4 @@
-"""A private, wire-compatible OTLP metrics schema, built in code in its own descriptor pool.
+"""A private, wire-compatible OTLP metrics schema, declared with `metricgate.wire.descriptors`.
 
 The official `opentelemetry-proto` classes turn every attribute of every data point into message
 objects; reading them back costs more than everything else the gateway does. This schema declares
@@ -12,8 +12,9 @@ the same field numbers with cheaper types, so a request parses into mostly raw b
   so `as_double + as_int` is the value with no branch;
 - `aggregation_temporality` is an `int32`, so unknown enum values stay visible as numbers.
 
-It also holds the few messages the receiver answers with (`ExportMetricsServiceResponse`,
-`google.rpc.Status`, `google.rpc.RetryInfo`), so no generated `googleapis` code is needed.
+It also holds the few messages a receiver answers with and an exporter reads back
+(`ExportMetricsServiceResponse`, `google.rpc.Status`, `google.rpc.RetryInfo`), so no generated
+`googleapis` code is needed.
 
 Invariant: every message here must stay wire-compatible with opentelemetry-proto's metrics v1
 (field numbers and wire types); the tests parse official messages with it.
@@ -21,38 +22,23 @@ Invariant: every message here must stay wire-compatible with opentelemetry-proto
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.internal import api_implementation
 
-_F = descriptor_pb2.FieldDescriptorProto
-_SCALARS: Final = {
-    "double": _F.TYPE_DOUBLE,
-    "fixed64": _F.TYPE_FIXED64,
-    "sfixed64": _F.TYPE_SFIXED64,
-    "uint64": _F.TYPE_UINT64,
-    "int64": _F.TYPE_INT64,
-    "int32": _F.TYPE_INT32,
-    "sint32": _F.TYPE_SINT32,
-    "uint32": _F.TYPE_UINT32,
-    "bool": _F.TYPE_BOOL,
-    "string": _F.TYPE_STRING,
-    "bytes": _F.TYPE_BYTES,
-}
+from metricgate.wire.descriptors import Field, message_classes
+
 _PACKAGE: Final = "metricgate.otlp.wire"
 
-# name -> [(field, number, type)]; "*T" is repeated, "?T" is proto3 `optional` (has presence),
-# "|T" belongs to the message's single oneof (named `value` or `data`).
-_MESSAGES: Final[dict[str, list[tuple[str, int, str]]]] = {
+_MESSAGES: Final[dict[str, list[Field]]] = {
     "AnyValue": [
-        ("string_value", 1, "|string"),
-        ("bool_value", 2, "|bool"),
-        ("int_value", 3, "|int64"),
-        ("double_value", 4, "|double"),
-        ("array_value", 5, "|ArrayValue"),
-        ("kvlist_value", 6, "|KeyValueList"),
-        ("bytes_value", 7, "|bytes"),
+        ("string_value", 1, "string", "value"),
+        ("bool_value", 2, "bool", "value"),
+        ("int_value", 3, "int64", "value"),
+        ("double_value", 4, "double", "value"),
+        ("array_value", 5, "ArrayValue", "value"),
+        ("kvlist_value", 6, "KeyValueList", "value"),
+        ("bytes_value", 7, "bytes", "value"),
     ],
     "ArrayValue": [("values", 1, "*AnyValue")],
     "KeyValueList": [("values", 1, "*KeyValue")],
@@ -78,11 +64,11 @@ _MESSAGES: Final[dict[str, list[tuple[str, int, str]]]] = {
         ("name", 1, "string"),
         ("description", 2, "string"),
         ("unit", 3, "string"),
-        ("gauge", 5, "|Gauge"),
-        ("sum", 7, "|Sum"),
-        ("histogram", 9, "|Histogram"),
-        ("exponential_histogram", 10, "|ExponentialHistogram"),
-        ("summary", 11, "|Summary"),
+        ("gauge", 5, "Gauge", "data"),
+        ("sum", 7, "Sum", "data"),
+        ("histogram", 9, "Histogram", "data"),
+        ("exponential_histogram", 10, "ExponentialHistogram", "data"),
+        ("summary", 11, "Summary", "data"),
     ],
     "Gauge": [("data_points", 1, "*bytes")],
     "Sum": [
@@ -179,53 +165,18 @@ _MESSAGES: Final[dict[str, list[tuple[str, int, str]]]] = {
 }
 
 
-def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
-    file = descriptor_pb2.FileDescriptorProto(
-        name="metricgate/otlp_wire.proto", package=_PACKAGE, syntax="proto3"
-    )
-    for message_name, fields in _MESSAGES.items():
-        message = file.message_type.add(name=message_name)
-        synthetic: list[str] = []
-        for field_name, number, spec in fields:
-            field = message.field.add(name=field_name, number=number, json_name=field_name)
-            marker, type_name = (spec[0], spec[1:]) if spec[0] in "*?|" else ("", spec)
-            field.label = _F.LABEL_REPEATED if marker == "*" else _F.LABEL_OPTIONAL
-            if type_name in _SCALARS:
-                field.type = _SCALARS[type_name]
-            else:
-                field.type = _F.TYPE_MESSAGE
-                field.type_name = f".{_PACKAGE}.{type_name}"
-            if marker == "|":
-                if not message.oneof_decl:
-                    message.oneof_decl.add(name="data" if message_name == "Metric" else "value")
-                field.oneof_index = 0
-            elif marker == "?":
-                field.proto3_optional = True
-                synthetic.append(field_name)
-        for index, field_name in enumerate(synthetic, start=len(message.oneof_decl)):
-            message.oneof_decl.add(name=f"_{field_name}")
-            next(f for f in message.field if f.name == field_name).oneof_index = index
-    return file
+_CLASSES: Final = message_classes("metricgate/otlp_wire.proto", _PACKAGE, _MESSAGES)
 
-
-_POOL: Final = descriptor_pool.DescriptorPool()
-_POOL.Add(_file_descriptor())
-
-
-def _message_class(name: str) -> Any:
-    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
-
-
-ExportMetricsServiceRequest: Final = _message_class("ExportMetricsServiceRequest")
-NumberDataPoint: Final = _message_class("NumberDataPoint")
-NumberDataPointTail: Final = _message_class("NumberDataPointTail")
-Resource: Final = _message_class("Resource")
-InstrumentationScope: Final = _message_class("InstrumentationScope")
-KeyValue: Final = _message_class("KeyValue")
-Exemplar: Final = _message_class("Exemplar")
-ExportMetricsServiceResponse: Final = _message_class("ExportMetricsServiceResponse")
-Status: Final = _message_class("Status")
-RetryInfo: Final = _message_class("RetryInfo")
+ExportMetricsServiceRequest: Final = _CLASSES["ExportMetricsServiceRequest"]
+NumberDataPoint: Final = _CLASSES["NumberDataPoint"]
+NumberDataPointTail: Final = _CLASSES["NumberDataPointTail"]
+Resource: Final = _CLASSES["Resource"]
+InstrumentationScope: Final = _CLASSES["InstrumentationScope"]
+KeyValue: Final = _CLASSES["KeyValue"]
+Exemplar: Final = _CLASSES["Exemplar"]
+ExportMetricsServiceResponse: Final = _CLASSES["ExportMetricsServiceResponse"]
+Status: Final = _CLASSES["Status"]
+RetryInfo: Final = _CLASSES["RetryInfo"]
 
 RETRY_INFO_TYPE_URL: Final = "type.googleapis.com/google.rpc.RetryInfo"
 
