@@ -12,7 +12,7 @@ from metricgate.model import Batch
 from metricgate.tenants import TenantStamp
 from metricgate.wire.otlp.decode import ProtobufDecoder
 from tests.receivers.otlp_data import T0, gauge, number, request, sum_metric
-from tests.receivers.test_otlp_decode import _point
+from tests.wire.test_otlp_decode import _point
 
 TENANTS = st.sampled_from(["team-a", "team-b"])
 

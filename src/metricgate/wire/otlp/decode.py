@@ -10,11 +10,11 @@ Exemplars of a known series are skipped by `layout.py` and parsed alone. Histogr
 histograms and summaries always take the full parse; they are rarer and their values cost more
 than their keys.
 
-`decode(body, stamp)` stamps a tenant while decoding (a `Stamp`, in the gateway
-`metricgate.tenants.TenantStamp`: `tenant.id` on resources, the
-tenant label on points): resources, metric states and so series are cached per tenant, so a known
-series of a tenant costs exactly what an unstamped one does, and a forged tenant is replaced (and
-counted) once, when its series is first seen.
+`decode(body, stamp)` stamps a tenant while decoding (a `Stamp`, in the gateway a
+`metricgate.tenants.TenantStamp`: `tenant.id` on resources, the tenant label on points):
+resources, metric states and so series are cached per tenant, so a known series of a tenant costs
+exactly what an unstamped one does, and a forged tenant is replaced (and counted) once, when its
+series is first seen.
 
 Caches, all counted together and bounded by `max_series` entries (past it they are all cleared at
 once and refill from the traffic; objects handed out earlier stay valid, the model compares by
