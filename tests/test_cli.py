@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from metricgate import __version__
+from metricgate.cli import default_config_text
+from metricgate.config.loader import substitute_env
 
 
 def metricgate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +37,37 @@ def test_validate_builtin_default_config() -> None:
     result = metricgate("validate")
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+def builtin_endpoints(env: dict[str, str]) -> list[str]:
+    warnings: list[str] = []
+    problems: list[str] = []
+    tree = substitute_env(yaml.safe_load(default_config_text()), "", env, warnings, problems)
+    assert warnings == problems == []
+    protocols = tree["receivers"]["otlp"]["protocols"]
+    return [
+        protocols["grpc"]["endpoint"],
+        protocols["http"]["endpoint"],
+        tree["exporters"]["prometheus"]["endpoint"],
+        tree["service"]["telemetry"]["metrics"]["address"],
+    ]
+
+
+def test_builtin_default_config_ports_default_and_follow_the_environment() -> None:
+    assert builtin_endpoints({}) == ["0.0.0.0:4317", "0.0.0.0:4318", "0.0.0.0:9464", "0.0.0.0:8888"]
+    moved = {
+        "METRICGATE_HOST": "127.0.0.1",
+        "METRICGATE_OTLP_GRPC_PORT": "14317",
+        "METRICGATE_OTLP_HTTP_PORT": "14318",
+        "METRICGATE_PROMETHEUS_PORT": "19464",
+        "METRICGATE_TELEMETRY_PORT": "18888",
+    }
+    assert builtin_endpoints(moved) == [
+        "127.0.0.1:14317",
+        "127.0.0.1:14318",
+        "127.0.0.1:19464",
+        "127.0.0.1:18888",
+    ]
 
 
 def test_validate_lists_reference_errors_beside_a_typo_under_service(tmp_path: Path) -> None:

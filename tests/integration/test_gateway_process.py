@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint
 
 from tests.support.gateway import Gateway, run_gateway, wait_ready
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -45,13 +46,9 @@ def test_own_telemetry_health_and_structured_logs(tmp_path: Path) -> None:
         assert requests.get(gateway.url("telemetry", "/healthz"), timeout=5).status_code == 200
         assert requests.get(gateway.url("telemetry", "/readyz"), timeout=5).status_code == 200
         post_gauge(gateway)
-        deadline = time.monotonic() + 10
-        while True:
-            own = requests.get(gateway.url("telemetry", "/metrics"), timeout=5).text
-            if 'metricgate_exporter_sent_points_total{exporter="prometheus"} 1.0' in own:
-                break
-            assert time.monotonic() < deadline, own
-            time.sleep(0.05)
+        sent = 'metricgate_exporter_sent_points_total{exporter="prometheus"} 1.0'
+        block_until(lambda: sent in gateway.scrape(port="telemetry"), what=sent)
+        own = gateway.scrape(port="telemetry")
         assert (
             'metricgate_receiver_accepted_points_total{receiver="otlp",transport="http"} 1.0' in own
         )
@@ -76,28 +73,39 @@ def test_sigint_drains_and_exits_zero(tmp_path: Path) -> None:
 
 
 def test_builtin_default_config_serves_otlp_and_prometheus(tmp_path: Path) -> None:
-    """`metricgate run` with no config: OTLP 4317/4318 in, 9464 out, 8888 telemetry."""
-    for port in (4317, 4318, 9464, 8888):
-        with __import__("socket").socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                pytest.skip(f"port {port} is taken on this machine")
+    """`metricgate run` with no config: OTLP gRPC + HTTP in, Prometheus out, own telemetry.
+
+    The ports come from the environment (the built-in config's defaults are 4317, 4318, 9464 and
+    8888), so the test runs beside a gateway already serving on those.
+    """
+    ports = {
+        "grpc": free_port(),
+        "http": free_port(),
+        "prometheus": free_port(),
+        "telemetry": free_port(),
+    }
     log_path = tmp_path / "default.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "metricgate", "run"],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "METRICGATE_HOST": "127.0.0.1"},
+            env={
+                **os.environ,
+                "METRICGATE_HOST": "127.0.0.1",
+                "METRICGATE_OTLP_GRPC_PORT": str(ports["grpc"]),
+                "METRICGATE_OTLP_HTTP_PORT": str(ports["http"]),
+                "METRICGATE_PROMETHEUS_PORT": str(ports["prometheus"]),
+                "METRICGATE_TELEMETRY_PORT": str(ports["telemetry"]),
+            },
         )
-    ports = {"grpc": 4317, "http": 4318, "prometheus": 9464, "telemetry": 8888}
     gateway = Gateway(process, ports, log_path, tmp_path / "none")
     try:
         wait_ready(gateway, 30)
         post_gauge(gateway, "room.temperature", 19.5)
-        deadline = time.monotonic() + 10
-        while "room_temperature 19.5" not in (page := gateway.scrape()):
-            assert time.monotonic() < deadline, page
-            time.sleep(0.05)
+        block_until(
+            lambda: "room_temperature 19.5" in gateway.scrape(), what="the gauge on the page"
+        )
     finally:
         assert gateway.stop() == 0
 
@@ -174,10 +182,7 @@ service:
 """
     with run_gateway(tmp_path, template) as gateway:
         post_gauge(gateway, "queue.depth", 42.0)
-        deadline = time.monotonic() + 10
-        while '"metric": "queue.depth"' not in gateway.logs():
-            assert time.monotonic() < deadline, gateway.logs()
-            time.sleep(0.05)
+        block_until(lambda: '"metric": "queue.depth"' in gateway.logs(), what="the point logged")
     points = [
         json.loads(line)
         for line in gateway.logs().splitlines()
