@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
-
-import pytest
 
 from metricgate.model import (
     INTERNER,
@@ -26,7 +23,9 @@ from metricgate.model.caches import release_caches
 from metricgate.pipeline.host import Host
 from metricgate.processors.cardinality_limit import CardinalityLimitConfig, CardinalityLimiter
 from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.translate.series import PrometheusTranslator
 from tests.support.batches import metric
+from tests.support.poll import wait_until
 from tests.support.sink import Sink as BaseSink
 
 OVERFLOW = (("otel.metric.overflow", True),)
@@ -437,17 +436,12 @@ async def test_the_sweeper_expires_series_without_traffic() -> None:
     async with limiter(clock, window=0.2) as (processor, _, telemetry):
         await processor.consume(batch(m, ((s, 1.0) for s in users(m, 50))))
         clock.now += 0.5  # more than two windows, and no batch: the timer must notice
-        for _ in range(200):
-            if not processor.tracker.admitted_total:
-                break
-            await asyncio.sleep(0.01)
-        assert processor.tracker.admitted_total == 0
+        await wait_until(lambda: processor.tracker.admitted_total == 0)
         assert not processor.tracker.metrics
         labels = {"processor": "cardinality_limit"}
         assert sample(telemetry, "metricgate_processor_active_series", **labels) == 0
 
 
 def test_the_otlp_overflow_series_renders_as_otel_metric_overflow_in_prometheus() -> None:
-    translate = pytest.importorskip("metricgate.translate.series")
-    view = translate.PrometheusTranslator().series(series(metric("rendered"), **dict(OVERFLOW)))
+    view = PrometheusTranslator().series(series(metric("rendered"), **dict(OVERFLOW)))
     assert dict(view.labels)["otel_metric_overflow"] == "true"
