@@ -117,11 +117,33 @@ async def test_partial_success_is_counted(protocol: str) -> None:
     assert refusal.value.delivered == sent.point_count()
 
 
-async def test_empty_batch_sends_nothing() -> None:
-    config = OtlpExporterConfig(endpoint="127.0.0.1:1", tls={"insecure": True})  # type: ignore[arg-type]
-    exporter = OtlpExporter("otlp", config)
-    await exporter.export(Batch())
-    await exporter.shutdown()
+def _requests_answered(gateway: Gateway) -> float:
+    """Every request the gateway's otlp receiver answered, whatever the transport and code."""
+    return sum(
+        sample.value
+        for family in gateway.service.telemetry.registry.collect()
+        if family.name == "metricgate_receiver_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels["receiver"] == "otlp"
+    )
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+async def test_empty_batch_sends_nothing(protocol: str) -> None:
+    sent = every_kind_batch()
+    async with running() as gateway:
+        exporter = _exporter(gateway, protocol)
+        await exporter.start(Host(SelfMetrics()))
+        try:
+            assert await exporter.export(Batch()) is None
+            # A real batch after the empty one: once it has arrived, any request for the empty
+            # batch (sent first, on the same exporter) has been answered too.
+            assert await exporter.export(sent) is None
+            await gateway.wait_for(lambda: gateway.capture.points() == sent.point_count())
+        finally:
+            await exporter.shutdown()
+    assert _requests_answered(gateway) == 1
+    assert len(gateway.capture.batches) == 1
 
 
 @pytest.mark.parametrize(
