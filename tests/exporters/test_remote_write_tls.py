@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from tests.exporters.test_remote_write_sending import exporter, metric_value, until
+from tests.exporters.test_remote_write_support import decode_compressed, samples_of
 from tests.support.batches import number_batch
-from tests.support.tls import https_backend
+from tests.support.tls import HttpsBackend, https_backend
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -18,13 +19,19 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs o
 SENT = "metricgate_exporter_sent_points_total"
 
 
-async def _sent(url: str, **settings: Any) -> float:
-    """Export one point to `url`; the samples the exporter counted as sent within 3 s."""
-    async with exporter(0, endpoint=f"{url}/api/v1/write", **settings) as (exp, host):
+async def _sent(backend: HttpsBackend, **settings: Any) -> float:
+    """Export one point to `backend`; the samples the exporter counted as sent within 3 s."""
+    endpoint = f"{backend.url}/api/v1/write"
+    async with exporter(0, endpoint=endpoint, **settings) as (exp, host):
         await exp.export(number_batch({"a": 1.0}))
         with contextlib.suppress(AssertionError):  # not sent: the caller checks the count
             await until(lambda: metric_value(host, SENT) > 0, 3.0)
         return metric_value(host, SENT)
+
+
+def _values(backend: HttpsBackend) -> list[float | str]:
+    """The sample values the backend received."""
+    return [value for body in backend.bodies for _, value, _ in samples_of(decode_compressed(body))]
 
 
 async def test_https_with_ca_file_and_client_certificate(certs: dict[str, str]) -> None:
@@ -33,11 +40,14 @@ async def test_https_with_ca_file_and_client_certificate(certs: dict[str, str]) 
         "cert_file": certs["client.pem"],
         "key_file": certs["client.key"],
     }
-    async with https_backend(certs, client_auth=True) as url:
-        assert await _sent(url, tls=tls) == 1
+    async with https_backend(certs, client_auth=True) as backend:
+        assert await _sent(backend, tls=tls) == 1
+    assert _values(backend) == [1.0]
 
 
 async def test_https_unknown_ca_fails_unless_verification_is_skipped(certs: dict[str, str]) -> None:
-    async with https_backend(certs, client_auth=False) as url:
-        assert await _sent(url) == 0
-        assert await _sent(url, tls={"insecure_skip_verify": True}) == 1
+    async with https_backend(certs, client_auth=False) as backend:
+        assert await _sent(backend) == 0
+        assert backend.bodies == []
+        assert await _sent(backend, tls={"insecure_skip_verify": True}) == 1
+    assert _values(backend) == [1.0]

@@ -1,5 +1,5 @@
 """TLS for exporter tests: a throwaway CA with server and client certificates (openssl), and an
-HTTPS backend that accepts every POST."""
+HTTPS backend that accepts every POST and keeps what it received."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import ssl
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -70,12 +71,21 @@ def certificates(directory: Path) -> dict[str, str]:
     }
 
 
+@dataclass
+class HttpsBackend:
+    """A running HTTPS backend: its base URL and the bodies it received (gzip already undone)."""
+
+    url: str
+    bodies: list[bytes] = field(default_factory=list)
+
+
 @asynccontextmanager
-async def https_backend(certs: dict[str, str], client_auth: bool) -> AsyncIterator[str]:
-    """An HTTPS server on a free port answering every POST with 200; yields its base URL."""
+async def https_backend(certs: dict[str, str], client_auth: bool) -> AsyncIterator[HttpsBackend]:
+    """An HTTPS server on a free port answering every POST with 200."""
+    backend = HttpsBackend("")
 
     async def handle(request: web.Request) -> web.Response:
-        await request.read()
+        backend.bodies.append(await request.read())  # aiohttp undoes Content-Encoding: gzip
         return web.Response(status=200)
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -89,7 +99,8 @@ async def https_backend(certs: dict[str, str], client_auth: bool) -> AsyncIterat
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
+    backend.url = f"https://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        yield f"https://127.0.0.1:{runner.addresses[0][1]}"
+        yield backend
     finally:
         await runner.cleanup()
