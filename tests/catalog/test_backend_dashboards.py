@@ -14,13 +14,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 from metricgate.catalog import AgentMetrics
 from metricgate.catalog.charts import BOARDS
@@ -32,33 +30,11 @@ from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
 from tests.exporters.test_datadog_intake import API_KEY as INTAKE_KEY
 from tests.exporters.test_datadog_intake import Intake, running_intake
+from tests.support.aws import DUMMY_CREDENTIALS
 from tests.support.capture import registry_with_capture
 from tests.support.datadog_api import API_KEY, APP_KEY, parse_dashboard, running_dashboard_api
 
 NAMESPACE = "AgentsTest"
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 def metricgate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -156,7 +132,7 @@ def datadog_references() -> set[tuple[str, frozenset[str]]]:
 
 
 async def test_queries_name_what_the_exporters_send(
-    moto_url: str, aws_env: None, tmp_path: Path
+    moto_url: str, dummy_credentials: None, tmp_path: Path
 ) -> None:
     cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_url, region_name="us-east-1")
     wanted_dd = datadog_references()
@@ -245,7 +221,7 @@ def test_push_to_cloudwatch_puts_what_reads_back(moto_url: str, tmp_path: Path) 
         moto_url,
         "--out",
         str(tmp_path),
-        env=AWS_ENV,
+        env=DUMMY_CREDENTIALS,
     )
     assert result.returncode == 0, result.stderr
     client = boto3.client(

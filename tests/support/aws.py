@@ -1,5 +1,5 @@
-"""One-series batches for the CloudWatch exporter tests (their moto fixtures are in
-`tests/exporters/conftest.py`)."""
+"""AWS test data: dummy credentials for moto and one-series batches for the CloudWatch exporter
+tests (the moto fixtures are in `tests/conftest.py`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from metricgate.model import (
     Temporality,
     sorted_attributes,
 )
+
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+"""Credentials moto accepts; set in the environment so the machine's AWS profile is never used."""
 
 RESOURCE = INTERNER.intern_resource(sorted_attributes({"service.name": "svc"}))
 
