@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from tests.support.capture import (
     processor_config_problems,
     registry_with_capture,
 )
+from tests.support.poll import wait_until
 
 T0 = 1_700_000_000_000_000_000
 
@@ -87,11 +86,10 @@ async def test_timeout_sends_what_is_buffered() -> None:
         batch = Batch([group("a", "x")])
         await proc.consume(batch)
         assert not sink.batches
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: bool(sink.batches))
         assert sink.batches == [batch] and sink.batches[0] is batch  # nothing to merge
         await proc.consume(Batch([group("a", "y")]))
-        await asyncio.sleep(0.1)
-        assert len(sink.batches) == 2
+        await wait_until(lambda: len(sink.batches) == 2)
     finally:
         await proc.shutdown()
 
@@ -234,9 +232,7 @@ service:
         for key in "xyzq":
             await inject.push(Batch([group("a", key)]))
         capture = CaptureExporter.instances["capture"]
-        deadline = time.monotonic() + 5
-        while not capture.batches and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: bool(capture.batches))
         assert [b.point_count() for b in capture.batches] == [3]
     finally:
         await service.shutdown()
