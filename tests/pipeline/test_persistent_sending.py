@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -16,9 +15,9 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.pipeline.service import Service
 from metricgate.telemetry import SelfMetrics
-from tests.pipeline.test_service import REGISTRY
 from tests.support.batches import number_batch
-from tests.support.capture import CaptureExporter, InjectReceiver
+from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.poll import wait_until
 
 T = 1_700_000_000_000_000_000
 FAST_RETRY = RetrySettings(initial_interval=0.01, max_interval=0.02, max_elapsed_time=0)
@@ -63,13 +62,6 @@ def sample(telemetry: SelfMetrics, name: str, **labels: str) -> float:
     return telemetry.registry.get_sample_value(name, labels) or 0.0
 
 
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
-
-
 async def test_batches_are_on_disk_before_enqueue_returns_and_delivered_in_order(
     tmp_path: Path,
 ) -> None:
@@ -81,9 +73,9 @@ async def test_batches_are_on_disk_before_enqueue_returns_and_delivered_in_order
         for step in range(20):
             queue.enqueue(step_batch(step))
         assert list((tmp_path / "otlp_backend").rglob("*.seg"))
-        await wait_for(lambda: len(backend.batches) == 20)
+        await wait_until(lambda: len(backend.batches) == 20)
         assert backend.steps() == list(range(20))
-        await wait_for(lambda: queue.size == 0)
+        await wait_until(lambda: queue.size == 0)
         assert sample(telemetry, "metricgate_exporter_sent_points_total", exporter="otlp/backend")
         assert sample(telemetry, "metricgate_exporter_retries_total", exporter="otlp/backend") == 3
         assert (
@@ -105,8 +97,8 @@ async def test_permanent_errors_are_dropped_counted_and_acknowledged(tmp_path: P
     try:
         for step in range(5):
             queue.enqueue(step_batch(step))
-        await wait_for(lambda: len(backend.batches) == 4)
-        await wait_for(lambda: queue.size == 0)
+        await wait_until(lambda: len(backend.batches) == 4)
+        await wait_until(lambda: queue.size == 0)
         failed = sample(
             telemetry,
             "metricgate_exporter_send_failed_points_total",
@@ -120,9 +112,14 @@ async def test_permanent_errors_are_dropped_counted_and_acknowledged(tmp_path: P
     again = Backend()
     queue = make(again, tmp_path)
     await queue.start(Host(SelfMetrics()))
-    await asyncio.sleep(0.1)
-    await queue.shutdown(time.monotonic() + 1)
-    assert again.batches == []
+    try:
+        assert queue.size == 0
+        # One consumer delivers in order: had anything come back, it would arrive before this.
+        queue.enqueue(step_batch(99))
+        await wait_until(lambda: bool(again.batches))
+    finally:
+        await queue.shutdown(time.monotonic() + 1)
+    assert again.steps() == [99]
 
 
 async def test_undelivered_batches_survive_shutdown_and_replay_first(tmp_path: Path) -> None:
@@ -132,7 +129,7 @@ async def test_undelivered_batches_survive_shutdown_and_replay_first(tmp_path: P
     await queue.start(Host(telemetry))
     for step in range(10):
         queue.enqueue(step_batch(step))
-    await wait_for(lambda: down.attempts > 3)
+    await wait_until(lambda: down.attempts > 3)
     assert queue.size == 10
     assert sample(telemetry, "metricgate_exporter_queue_pending_bytes", exporter="otlp/backend")
     await queue.shutdown(time.monotonic() + 1)
@@ -150,7 +147,7 @@ async def test_undelivered_batches_survive_shutdown_and_replay_first(tmp_path: P
     try:
         assert queue.size == 10
         queue.enqueue(step_batch(10))
-        await wait_for(lambda: len(up.batches) == 11)
+        await wait_until(lambda: len(up.batches) == 11)
         assert sorted(up.steps()) == list(range(11))
         assert up.steps()[:3] == [0, 1, 2]  # three consumers start on the oldest records
     finally:
@@ -218,13 +215,13 @@ service:
 
 
 async def test_service_writes_through_when_configured(tmp_path: Path) -> None:
-    config = load_config_text(CONFIG.replace("DIR", str(tmp_path)), REGISTRY, {})
+    config = load_config_text(CONFIG.replace("DIR", str(tmp_path)), registry_with_capture(), {})
     service = Service(config)
     await service.start()
     try:
         await InjectReceiver.instances["inject"].push(step_batch(7))
         capture = CaptureExporter.instances["capture"]
-        await wait_for(lambda: capture.batches)
+        await wait_until(lambda: capture.batches)
         assert capture.batches[0].point_count() == 2
         assert (tmp_path / "capture" / "shard-000").is_dir()
     finally:
@@ -235,7 +232,7 @@ def test_storage_keys_are_checked() -> None:
     with pytest.raises(ConfigError) as info:
         load_config_text(
             CONFIG.replace("DIR", "/tmp/x").replace("fsync: always", "fsync: sometimes"),
-            REGISTRY,
+            registry_with_capture(),
             {},
         )
     assert "exporters.capture.sending_queue.storage.fsync" in str(info.value)
@@ -254,7 +251,7 @@ service:
 
 
 def _remote_write_queue(queue: str) -> QueueSettings:
-    config = load_config_text(REMOTE_WRITE.replace("QUEUE", queue), REGISTRY, {})
+    config = load_config_text(REMOTE_WRITE.replace("QUEUE", queue), registry_with_capture(), {})
     settings = config.exporters["prometheus_remote_write"].config.sending_queue
     assert isinstance(settings, QueueSettings)
     return settings
@@ -290,7 +287,7 @@ async def test_batch_that_cannot_be_encoded_is_dropped_as_permanent(tmp_path: Pa
     try:
         queue.enqueue(bad)  # the client is not asked to retry what can never be sent
         queue.enqueue(step_batch(2))
-        await wait_for(lambda: backend.batches)
+        await wait_until(lambda: backend.batches)
         assert backend.steps() == [2]
         failed = sample(
             telemetry,

@@ -21,6 +21,7 @@ from tests.support.capture import (
     CaptureExporter,
     InjectReceiver,
 )
+from tests.support.poll import wait_until
 
 
 class FlakyConfig(ExporterConfig):
@@ -68,12 +69,13 @@ def build(text: str) -> Service:
     return Service(config)
 
 
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
+async def fill_the_slow_queue(service: Service) -> None:
+    """One batch in flight in `capture/slow`'s only worker (it takes 30 s), two waiting: full."""
+    inject = InjectReceiver.instances["inject"]
+    await inject.push(number_batch({"a": 0}))
+    await wait_until(lambda: service.exporter_queues["capture/slow"].size == 0)
+    for i in (1, 2):
+        await inject.push(number_batch({"a": i}))
 
 
 def counter_value(service: Service, name: str, **labels: str) -> float:
@@ -99,8 +101,8 @@ async def test_fan_out_delivers_the_same_batch_to_every_exporter() -> None:
     try:
         batch = number_batch({"a": 1})
         await InjectReceiver.instances["inject"].push(batch)
-        await wait_for(lambda: CaptureExporter.instances["capture/slow"].batches)
-        await wait_for(lambda: CaptureExporter.instances["capture/fast"].batches)
+        await wait_until(lambda: CaptureExporter.instances["capture/slow"].batches)
+        await wait_until(lambda: CaptureExporter.instances["capture/fast"].batches)
         assert CaptureExporter.instances["capture/fast"].batches == [batch]
         assert CaptureExporter.instances["capture/slow"].batches[0] is batch
     finally:
@@ -115,16 +117,13 @@ async def test_stalled_exporter_refuses_with_retryable_error_and_does_not_block_
     try:
         inject = InjectReceiver.instances["inject"]
         fast = CaptureExporter.instances["capture/fast"]
-        # one batch in flight in the slow worker, two waiting: the queue is full
-        for i in range(3):
-            await inject.push(number_batch({"a": i}))
-            await asyncio.sleep(0.01)
+        await fill_the_slow_queue(service)
         with pytest.raises(QueueFullError) as info:
             await inject.push(number_batch({"a": 99}))
         assert info.value.retry_after > 0
         assert "capture/slow" in str(info.value)
         # the sibling keeps receiving everything, the refused batch included
-        await wait_for(lambda: len(fast.batches) == 4)
+        await wait_until(lambda: len(fast.batches) == 4)
         assert (
             counter_value(
                 service, "metricgate_exporter_enqueue_failed_points_total", exporter="capture/slow"
@@ -150,7 +149,7 @@ service:
     try:
         await InjectReceiver.instances["inject"].push(number_batch({"a": 1, "b": 2}))
         flaky = FlakyExporter.instances["flaky"]
-        await wait_for(lambda: flaky.batches)
+        await wait_until(lambda: flaky.batches)
         assert flaky.attempts == 4
         assert counter_value(service, "metricgate_exporter_retries_total", exporter="flaky") == 3
         assert (
@@ -176,7 +175,7 @@ service:
         await inject.push(number_batch({"a": 1}))
         await inject.push(number_batch({"b": 1}))
         flaky = FlakyExporter.instances["flaky"]
-        await wait_for(lambda: flaky.batches)
+        await wait_until(lambda: flaky.batches)
         assert flaky.attempts == 2
         failed = counter_value(
             service,
@@ -205,7 +204,7 @@ service:
     try:
         await InjectReceiver.instances["inject"].push(number_batch({"a": 1}))
         a, b = CaptureExporter.instances["capture/a"], CaptureExporter.instances["capture/b"]
-        await wait_for(lambda: len(a.batches) == 2 and len(b.batches) == 1)
+        await wait_until(lambda: len(a.batches) == 2 and len(b.batches) == 1)
         # one exporter instance shared by both pipelines
         assert len(service.exporter_queues) == 2
     finally:
@@ -260,10 +259,7 @@ async def test_queue_gauges_report_size_and_capacity() -> None:
     service = build(TWO_EXPORTERS)
     await service.start()
     try:
-        inject = InjectReceiver.instances["inject"]
-        for i in range(3):
-            await inject.push(number_batch({"a": i}))
-            await asyncio.sleep(0.01)
+        await fill_the_slow_queue(service)
         registry = service.telemetry.registry
         assert (
             registry.get_sample_value(
@@ -300,7 +296,7 @@ service:
     await service.start()
     await InjectReceiver.instances["inject"].push(number_batch({"a": 1}))
     flaky = FlakyExporter.instances["flaky"]
-    await wait_for(lambda: flaky.attempts >= 2)
+    await wait_until(lambda: flaky.attempts >= 2)
     started = time.monotonic()
     await asyncio.wait_for(service.shutdown(time.monotonic() + 0.2), 5)
     assert time.monotonic() - started < 2
