@@ -20,8 +20,8 @@ from metricgate.model import (
 from metricgate.translate import PrometheusTranslator
 from metricgate.wire.remotewrite import schema
 from metricgate.wire.remotewrite.encode import EncodedSeries, label_block
-from tests.exporters.test_remote_write_support import decode_body, fragments_body, samples_of
 from tests.support.batches import metric, number_batch
+from tests.support.remote_write import decode_body, fragments_body, samples_of
 
 NS = 1_700_000_000_000_000_000
 MS = NS // 1_000_000

@@ -1,139 +1,31 @@
 """Remote-write sending against a controllable local receiver: retries, drops, order, shards.
 
 The exporter runs behind the sending core (`ExporterQueue` with its ordered lanes), as in a
-gateway; `Sending.export` enqueues a batch the way a receiver does.
+gateway; `Sending.export` enqueues a batch the way a receiver does. A batch sent after another
+reaches the receiver after every attempt of the first (one lane per series, in order), which is
+how these tests show that something was *not* sent again without sleeping and looking.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from metricgate.exporters.prometheus_remote_write import (
-    RemoteWriteExporter,
-    RemoteWriteExporterConfig,
-)
-from metricgate.model import Batch, MetricKind
-from metricgate.pipeline.host import Host
-from metricgate.pipeline.lanes import Lanes
-from metricgate.pipeline.queue import ExporterQueue
-from metricgate.telemetry import SelfMetrics
-from tests.exporters.test_remote_write_support import Sample, decode_compressed, samples_of
-from tests.support.batches import number_batch
+from metricgate.exporters.prometheus_remote_write import RemoteWriteExporterConfig
+from tests.support.poll import wait_until
 from tests.support.ports import free_port
-
-NS = 1_700_000_000_000_000_000
-Answer = Callable[[int], web.Response | None]
-
-
-@dataclass
-class Receiver:
-    """Answers each request with `answer(attempt)` (None: 204) and records what it saw."""
-
-    answer: Answer = lambda _: None
-    delay: Callable[[], float] = lambda: 0.0
-    accepted: list[Sample] = field(default_factory=list)
-    attempts: list[tuple[float, list[Sample]]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        samples = samples_of(decode_compressed(body))
-        self.headers.append(dict(request.headers))
-        self.attempts.append((time.monotonic(), samples))
-        await asyncio.sleep(self.delay())
-        response = self.answer(len(self.attempts))
-        if response is None:
-            self.accepted.extend(samples)
-            return web.Response(status=204)
-        return response
-
-
-@asynccontextmanager
-async def serve(receiver: Receiver, port: int = 0) -> AsyncIterator[int]:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/api/v1/write", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
-        yield int(runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
-
-
-@dataclass
-class Sending:
-    """A remote-write exporter behind its sending queue, as the gateway runs it."""
-
-    queue: ExporterQueue
-    exporter: RemoteWriteExporter
-
-    async def export(self, batch: Batch) -> None:
-        await self.queue.consume(batch)
-
-    @property
-    def lanes(self) -> Lanes:
-        assert self.queue.lanes is not None
-        return self.queue.lanes
-
-
-@asynccontextmanager
-async def exporter(port: int, **overrides: Any) -> AsyncIterator[tuple[Sending, Host]]:
-    settings: dict[str, Any] = {
-        "endpoint": f"http://127.0.0.1:{port}/api/v1/write",
-        "flush_interval": 0.01,
-        "target_info": {"enabled": False},
-        "headers": {"X-Scope-OrgID": "tenant-1"},
-    }
-    settings.update(overrides)
-    host = Host(SelfMetrics())
-    config = RemoteWriteExporterConfig(**settings)
-    exp = RemoteWriteExporter("prometheus_remote_write", config)
-    queue = ExporterQueue(exp, config.sending_queue, config.retry_on_failure)
-    await queue.start(host)
-    try:
-        yield Sending(queue, exp), host
-    finally:
-        await queue.shutdown(time.monotonic() + 2)
-
-
-def metric_value(host: Host, name: str, **labels: str) -> float:
-    value = host.telemetry.registry.get_sample_value(
-        name, {"exporter": "prometheus_remote_write", **labels}
-    )
-    return value or 0.0
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-def gauges(n: int, timestamp: int = NS) -> Any:
-    return number_batch(
-        {f"s{i}": float(i) for i in range(n)}, name="g", kind=MetricKind.GAUGE, timestamp=timestamp
-    )
+from tests.support.remote_write import NS, Receiver, exporter, gauges, metric_value, serve
 
 
 async def test_headers_and_success() -> None:
     receiver = Receiver()
     async with serve(receiver) as port, exporter(port) as (exp, host):
         await exp.export(gauges(10))
-        await until(lambda: len(receiver.accepted) == 10)
-        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 10)
+        await wait_until(lambda: len(receiver.accepted) == 10)
+        await wait_until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 10)
         assert exp.exporter.last_success > 0
     headers = receiver.headers[0]
     assert headers["Content-Encoding"] == "snappy"
@@ -147,14 +39,15 @@ async def test_500_is_retried_and_nothing_is_sent_twice() -> None:
     receiver = Receiver(answer=lambda n: web.Response(status=500, text="oops") if n == 1 else None)
     async with serve(receiver) as port, exporter(port) as (exp, host):
         await exp.export(gauges(50))
-        await until(lambda: len(receiver.accepted) == 50)
+        await wait_until(lambda: len(receiver.accepted) == 50)
         await exp.export(gauges(50, NS + 10**9))
-        await until(lambda: len(receiver.accepted) == 100)
-        await asyncio.sleep(0.2)
-        assert len(receiver.accepted) == len(set(receiver.accepted)) == 100
-        assert len(receiver.attempts) == 3
+        await exp.export(gauges(50, NS + 2 * 10**9))  # a resend would arrive before these
+        await wait_until(lambda: len(receiver.accepted) == 150)
+        assert len(receiver.accepted) == len(set(receiver.accepted)) == 150
+        assert receiver.attempts[1][1] == receiver.attempts[0][1]  # the refused request, again
+        assert sum(len(samples) for _, samples in receiver.attempts) == 50 + 150
         assert metric_value(host, "metricgate_exporter_retries_total") == 1
-        assert metric_value(host, "metricgate_exporter_sent_points_total") == 100
+        assert metric_value(host, "metricgate_exporter_sent_points_total") == 150
 
 
 async def test_400_is_dropped_counted_and_never_resent() -> None:
@@ -163,7 +56,7 @@ async def test_400_is_dropped_counted_and_never_resent() -> None:
     )
     async with serve(receiver) as port, exporter(port) as (exp, host):
         await exp.export(gauges(20))
-        await until(
+        await wait_until(
             lambda: (
                 metric_value(
                     host, "metricgate_exporter_send_failed_points_total", reason="permanent"
@@ -171,10 +64,10 @@ async def test_400_is_dropped_counted_and_never_resent() -> None:
                 == 20
             )
         )
-        await asyncio.sleep(0.3)
-        assert len(receiver.attempts) == 1 and not receiver.accepted
-        await exp.export(gauges(5, NS + 10**9))
-        await until(lambda: len(receiver.accepted) == 5)
+        await exp.export(gauges(5, NS + 10**9))  # a resend of the 20 would arrive before these
+        await wait_until(lambda: len(receiver.accepted) == 5)
+        assert len(receiver.attempts) == 2
+        assert {ts for _, _, ts in receiver.accepted} == {(NS + 10**9) // 10**6}
 
 
 async def test_429_waits_at_least_retry_after() -> None:
@@ -183,7 +76,7 @@ async def test_429_waits_at_least_retry_after() -> None:
     )
     async with serve(receiver) as port, exporter(port) as (exp, _):
         await exp.export(gauges(3))
-        await until(lambda: len(receiver.accepted) == 3)
+        await wait_until(lambda: len(receiver.accepted) == 3)
     assert receiver.attempts[1][0] - receiver.attempts[0][0] >= 0.99
 
 
@@ -193,10 +86,12 @@ async def test_connection_refused_then_back_loses_nothing() -> None:
     async with exporter(port) as (exp, host):
         for i in range(5):
             await exp.export(gauges(100, NS + i * 10**9))
-        await until(lambda: metric_value(host, "metricgate_exporter_retries_total") > 0)
+        await wait_until(lambda: metric_value(host, "metricgate_exporter_retries_total") > 0)
         async with serve(receiver, port):
-            await until(lambda: len(receiver.accepted) == 500, timeout=20)
-            await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 500)
+            await wait_until(lambda: len(receiver.accepted) == 500, timeout=20)
+            await wait_until(
+                lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 500
+            )
     assert len(set(receiver.accepted)) == 500
 
 
@@ -211,7 +106,7 @@ async def test_per_series_order_holds_across_shards(shards: dict[str, int]) -> N
     ):
         for r in range(rounds):
             await exp.export(gauges(series, NS + r * 10**9))
-        await until(lambda: len(receiver.accepted) == rounds * series, timeout=30)
+        await wait_until(lambda: len(receiver.accepted) == rounds * series, timeout=30)
         grown = len(exp.lanes)
     seen: dict[tuple[tuple[str, str], ...], list[int]] = {}
     for labels, _, ts in receiver.accepted:
@@ -226,7 +121,7 @@ async def test_shutdown_with_dead_backend_counts_loss() -> None:
     port = free_port()
     async with exporter(port, timeout=0.3) as (exp, host):
         await exp.export(gauges(10))
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: metric_value(host, "metricgate_exporter_retries_total") > 0)
     failed = metric_value(
         host, "metricgate_exporter_send_failed_points_total", reason="retries_exhausted"
     ) + metric_value(host, "metricgate_exporter_send_failed_points_total", reason="shutdown")
@@ -264,13 +159,13 @@ async def test_credentials_are_sent(tmp_path: Any) -> None:
     async with serve(receiver) as port:
         async with exporter(port, bearer_token_file=str(token)) as (exp, _):
             await exp.export(gauges(1))
-            await until(lambda: len(receiver.accepted) == 1)
+            await wait_until(lambda: len(receiver.accepted) == 1)
             token.write_text("rotated\n")
             await exp.export(gauges(1, NS + 10**9))
-            await until(lambda: len(receiver.accepted) == 2)
+            await wait_until(lambda: len(receiver.accepted) == 2)
         async with exporter(port, basic_auth={"username": "u", "password": "p"}) as (exp, _):
             await exp.export(gauges(1, NS + 2 * 10**9))
-            await until(lambda: len(receiver.accepted) == 3)
+            await wait_until(lambda: len(receiver.accepted) == 3)
     assert [h["Authorization"] for h in receiver.headers] == [
         "Bearer first",
         "Bearer rotated",
@@ -286,10 +181,10 @@ async def test_shards_shrink_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
         await exp.lanes.resize(4)
         monkeypatch.setattr(module, "SHRINK_AFTER_IDLE_S", 0.0)
         await exp.export(gauges(10))
-        await until(lambda: len(exp.lanes) == 2)
+        await wait_until(lambda: len(exp.lanes) == 2)
         await exp.export(gauges(10, NS + 10**9))
-        await until(lambda: len(exp.lanes) == 1)
-        await until(lambda: len(receiver.accepted) == 20)
+        await wait_until(lambda: len(exp.lanes) == 1)
+        await wait_until(lambda: len(receiver.accepted) == 20)
     stamps: dict[Any, list[int]] = {}
     for labels, _, ts in receiver.accepted:
         stamps.setdefault(labels, []).append(ts)

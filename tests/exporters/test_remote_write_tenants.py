@@ -24,15 +24,9 @@ from metricgate.exporters.prometheus_remote_write import (
 )
 from metricgate.model import INTERNER, Batch, MetricKind, MetricPoints, sorted_attributes
 from metricgate.tenants import TenantSplitter, TenantStamp
-from tests.exporters.test_remote_write_sending import (
-    Receiver,
-    exporter,
-    metric_value,
-    serve,
-    until,
-)
-from tests.exporters.test_remote_write_support import Sample, decode_body
 from tests.support.batches import metric, number_batch
+from tests.support.poll import wait_until
+from tests.support.remote_write import Receiver, Sample, decode_body, exporter, metric_value, serve
 
 NS = 1_700_000_000_000_000_000
 TENANTS = ["team-a", "team-b", "team-c"]
@@ -99,8 +93,10 @@ async def test_each_request_holds_one_tenant_and_names_it(tmp_path: Path, storag
             for tenant in TENANTS:  # interleaved, as concurrent clients send
                 await sending.export(stamped(tenant, step))
         total = steps * len(TENANTS) * 20
-        await until(lambda: len(receiver.accepted) == total)
-        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == total)
+        await wait_until(lambda: len(receiver.accepted) == total)
+        await wait_until(
+            lambda: metric_value(host, "metricgate_exporter_sent_points_total") == total
+        )
     per_tenant = check_requests(receiver)
     assert sorted(per_tenant) == TENANTS
     for samples in per_tenant.values():
@@ -119,7 +115,7 @@ async def test_a_batch_holding_several_tenants_is_split_before_encoding() -> Non
         exporter(port, headers={}, tenant_header={"name": "X-Tenant"}) as (sending, _),
     ):
         await sending.export(mixed)
-        await until(lambda: len(receiver.accepted) == 60)
+        await wait_until(lambda: len(receiver.accepted) == 60)
     assert sorted(check_requests(receiver, "X-Tenant")) == TENANTS
     assert len(receiver.attempts) == 3
 
@@ -133,7 +129,7 @@ async def test_data_without_a_tenant_goes_without_the_header_or_as_the_default()
         receiver = Receiver()
         async with serve(receiver) as port, exporter(port, headers={}, **config) as (sending, _):
             await sending.export(plain)
-            await until(lambda: len(receiver.accepted) == 1)  # noqa: B023
+            await wait_until(lambda: len(receiver.accepted) == 1)  # noqa: B023
         assert receiver.headers[0].get("X-Scope-OrgID") == expected
 
 
@@ -151,7 +147,7 @@ async def test_a_tenant_value_no_header_can_carry_is_dropped_and_counted() -> No
         exporter(port, headers={}, tenant_header="X-Scope-OrgID") as (sending, host),
     ):
         await sending.export(Batch([group, *stamped("team-a", 0, series=1).metrics]))
-        await until(lambda: len(receiver.accepted) == 1)
+        await wait_until(lambda: len(receiver.accepted) == 1)
         dropped = metric_value(
             host, "metricgate_exporter_dropped_points_total", reason="invalid_tenant"
         )
@@ -170,7 +166,7 @@ async def test_staleness_markers_go_out_under_their_tenant() -> None:
     ):
         for tenant in TENANTS:
             await sending.export(stamped(tenant, 0, series=3))
-        await until(lambda: sum(s[1] == "stale" for s in receiver.accepted) == 9, timeout=20)
+        await wait_until(lambda: sum(s[1] == "stale" for s in receiver.accepted) == 9, timeout=20)
     per_tenant = check_requests(receiver)
     for tenant in TENANTS:
         assert sum(s[1] == "stale" for s in per_tenant[tenant]) == 3

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.exporters.test_remote_write_sending import exporter, metric_value, until
-from tests.exporters.test_remote_write_support import decode_compressed, samples_of
 from tests.support.batches import number_batch
+from tests.support.poll import wait_until
+from tests.support.remote_write import decode_compressed, exporter, metric_value, samples_of
 from tests.support.tls import HttpsBackend, https_backend
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -25,7 +25,7 @@ async def _sent(backend: HttpsBackend, **settings: Any) -> float:
     async with exporter(0, endpoint=endpoint, **settings) as (exp, host):
         await exp.export(number_batch({"a": 1.0}))
         with contextlib.suppress(AssertionError):  # not sent: the caller checks the count
-            await until(lambda: metric_value(host, SENT) > 0, 3.0)
+            await wait_until(lambda: metric_value(host, SENT) > 0, timeout=3.0)
         return metric_value(host, SENT)
 
 

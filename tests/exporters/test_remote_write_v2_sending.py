@@ -23,23 +23,21 @@ from metricgate.model import FLAG_NO_RECORDED_VALUE, Batch, MetricKind
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
 from metricgate.wire.remotewrite.schema import V2_CONTENT_TYPE, RequestV2
-from tests.exporters.test_remote_write_sending import (
+from tests.support.batches import number_batch
+from tests.support.capture import CaptureExporter, registry_with_capture
+from tests.support.poll import wait_until
+from tests.support.remote_write import (
     NS,
+    STALE_BITS,
     Receiver,
+    Sample,
+    decode_compressed,
     exporter,
     gauges,
     metric_value,
-    serve,
-    until,
-)
-from tests.exporters.test_remote_write_support import (
-    STALE_BITS,
-    Sample,
-    decode_compressed,
     samples_of,
+    serve,
 )
-from tests.support.batches import number_batch
-from tests.support.capture import CaptureExporter, registry_with_capture
 
 V2 = "io.prometheus.write.v2.Request"
 MS = NS // 1_000_000
@@ -96,16 +94,18 @@ async def test_v2_headers_body_and_written_count(caplog: pytest.LogCaptureFixtur
     async with serve(receiver) as port, exporter(port, protobuf_message=V2) as (exp, host):
         assert protocol_gauge(host) == {"1.0": 0.0, "2.0": 1.0}
         await exp.export(gauges(10))
-        await until(lambda: len(receiver.accepted) == 10)
-        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 10)
-        await asyncio.sleep(0.1)
-    assert receiver.protocols == ["2.0"], "a short write count must not cause a resend"
+        await wait_until(lambda: len(receiver.accepted) == 10)
+        await wait_until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 10)
+        receiver.written = None
+        await exp.export(gauges(1, NS + 10**9))  # a resend of the first would arrive before it
+        await wait_until(lambda: len(receiver.accepted) == 11)
+    assert receiver.protocols == ["2.0", "2.0"], "a short write count must not cause a resend"
     headers = receiver.headers[0]
     assert headers["Content-Type"] == V2_CONTENT_TYPE
     assert headers["X-Prometheus-Remote-Write-Version"] == "2.0.0"
     assert headers["Content-Encoding"] == "snappy"
     assert headers["X-Scope-OrgID"] == "tenant-1"
-    by_key = {dict(labels)["k"]: (value, ts) for labels, value, ts in receiver.accepted}
+    by_key = {dict(labels)["k"]: (value, ts) for labels, value, ts in receiver.accepted[:10]}
     assert by_key == {f"s{i}": (float(i), MS) for i in range(10)}
     assert any("fewer samples" in r.message for r in caplog.records)
 
@@ -122,14 +122,14 @@ async def test_415_falls_back_to_v1_once_and_loses_nothing(
     async with serve(receiver) as port, exporter(port, **overrides) as (exp, host):
         assert exp.exporter.client.v2
         await exp.export(gauges(60))
-        await until(lambda: len(receiver.accepted) == 60)
+        await wait_until(lambda: len(receiver.accepted) == 60)
         assert not exp.exporter.client.v2
         assert protocol_gauge(host) == {"1.0": 1.0, "2.0": 0.0}
         refused = len(receiver.protocols) - len(receiver.attempts)
         assert 1 <= refused <= 3 and receiver.protocols[0] == "2.0"
         await exp.export(gauges(60, NS + 10**9))
-        await until(lambda: len(receiver.accepted) == 120)
-        await until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 120)
+        await wait_until(lambda: len(receiver.accepted) == 120)
+        await wait_until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 120)
         await asyncio.sleep(0.1)
         failed = "metricgate_exporter_send_failed_points_total"
         assert metric_value(host, failed, reason="permanent") == 0
@@ -146,7 +146,7 @@ async def test_v1_by_default_never_sends_v2() -> None:
     async with serve(receiver) as port, exporter(port) as (exp, host):
         assert protocol_gauge(host) == {"1.0": 1.0, "2.0": 0.0}
         await exp.export(gauges(5))
-        await until(lambda: len(receiver.accepted) == 5)
+        await wait_until(lambda: len(receiver.accepted) == 5)
     assert receiver.protocols == ["1.0"]
 
 
@@ -209,12 +209,12 @@ async def test_end_to_end_v2_into_metricgates_receiver() -> None:
             timestamp=NS,
         )
         await exp.export(first)
-        await until(lambda: capture.points() == 4)
+        await wait_until(lambda: capture.points() == 4)
         ended = number_batch({"a": 0.0}, name="load", kind=MetricKind.GAUGE, timestamp=NS + 10**9)
         ended.metrics[0].flags[0] = FLAG_NO_RECORDED_VALUE
         ended.metrics[0].values[0] = math.nan
         await exp.export(ended)
-        await until(lambda: capture.points() == 5)
+        await wait_until(lambda: capture.points() == 5)
         assert exp.exporter.client.v2
     assert sends and all(v2 and outcome.status == 204 for v2, outcome in sends)
     assert sum(outcome.samples_written or 0 for _, outcome in sends) == 5

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
 import os
 import subprocess
 import sys
@@ -23,9 +22,10 @@ from metricgate.exporters.prometheus_remote_write import (
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.telemetry import SelfMetrics
-from tests.exporters.test_remote_write_sending import NS, Receiver, serve
 from tests.support.batches import number_batch
+from tests.support.poll import wait_until
 from tests.support.ports import free_port
+from tests.support.remote_write import NS, Receiver, serve
 
 
 def make(port: int, queue_dir: Path, **queue: Any) -> tuple[ExporterQueue, RemoteWriteExporter]:
@@ -61,10 +61,7 @@ async def test_enqueue_writes_through_and_replays_after_restart(tmp_path: Path) 
         queue, exporter = make(port, tmp_path)
         await queue.start(Host(SelfMetrics()))
         try:
-            for _ in range(200):
-                if len(receiver.accepted) >= 40:
-                    break
-                await asyncio.sleep(0.02)
+            await wait_until(lambda: len(receiver.accepted) >= 40)
         finally:
             await queue.shutdown(0.0)
     assert len(receiver.accepted) == 40

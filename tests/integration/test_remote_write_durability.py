@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from metricgate.pipeline.encryption import write_key_file
-from tests.exporters.test_remote_write_sending import Receiver, serve
-from tests.exporters.test_remote_write_support import Sample
 from tests.pipeline.test_wal_encryption import flip_body_byte, rewrite_record
 from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.poll import wait_until
 from tests.support.ports import free_port
+from tests.support.remote_write import Receiver, Sample, serve
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +72,6 @@ def series_of(sample: Sample) -> str:
     return dict(sample[0]).get("series", "")
 
 
-async def wait_for(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 def kill(gateway: Gateway) -> None:
     gateway.process.send_signal(signal.SIGKILL)
     gateway.process.wait(10)
@@ -117,13 +109,13 @@ async def test_acknowledged_samples_survive_kill_9(tmp_path: Path, encrypted: bo
             def arrived() -> bool:
                 return {(series_of(x), x[2]) for x in receiver.accepted} >= expected
 
-            await wait_for(arrived, 30)
+            await wait_until(arrived, timeout=30, interval=0.05)
             # Samples accepted after the restart go out behind the replayed ones.
             assert await asyncio.to_thread(post, gateway, 100) == 200
-            await wait_for(lambda: len(receiver.accepted) == len(expected) + SERIES, 10)
-            await wait_for(
+            await wait_until(lambda: len(receiver.accepted) == len(expected) + SERIES)
+            await wait_until(
                 lambda: gateway.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
-                10,
+                interval=0.05,
             )
 
     per_series: dict[str, list[int]] = defaultdict(list)
@@ -152,9 +144,10 @@ async def test_corrupt_queue_file_is_skipped_and_reported(tmp_path: Path) -> Non
     ports2 = {**ports, "http": free_port(), "telemetry": free_port()}
     with run_gateway(tmp_path, template(queue_dir), ports2) as gateway:
         async with serve(receiver, ports["backend"]):
-            await wait_for(
+            await wait_until(
                 lambda: gateway.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
-                30,
+                timeout=30,
+                interval=0.05,
             )
             corrupt = gateway.own_metric(
                 "metricgate_exporter_queue_dropped_records_total{"
@@ -182,9 +175,10 @@ async def test_altered_encrypted_record_is_skipped_and_reported(tmp_path: Path) 
     ports2 = {**ports, "http": free_port(), "telemetry": free_port()}
     with run_gateway(tmp_path, template(queue_dir, key_file), ports2) as gateway:
         async with serve(receiver, ports["backend"]):
-            await wait_for(
+            await wait_until(
                 lambda: gateway.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
-                30,
+                timeout=30,
+                interval=0.05,
             )
             refused = gateway.own_metric(
                 "metricgate_exporter_queue_dropped_records_total{"

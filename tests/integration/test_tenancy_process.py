@@ -10,7 +10,6 @@ path), so the header is checked on a recording server and the data in VictoriaMe
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +23,10 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.exporters.test_remote_write_sending import Receiver, serve
 from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.poll import block_until, wait_until
 from tests.support.ports import free_port
+from tests.support.remote_write import Receiver, serve
 from tests.support.victoria import run_victoria_metrics
 
 pytestmark = pytest.mark.integration
@@ -86,14 +86,6 @@ service:
 """
 
 
-async def wait_for(predicate: object, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_two_tenants_through_one_remote_write_exporter(tmp_path: Path) -> None:
     receiver = Receiver()
     with run_victoria_metrics(tmp_path) as victoria:
@@ -105,7 +97,7 @@ async def test_two_tenants_through_one_remote_write_exporter(tmp_path: Path) -> 
                         await asyncio.to_thread(record, a, "team-a", round_)
                         await asyncio.to_thread(record, b, "team-b", round_)
                 total = ROUNDS * ROUTES * len(TENANTS)
-                await wait_for(lambda: len(receiver.accepted) >= total)
+                await wait_until(lambda: len(receiver.accepted) >= total, timeout=30)
 
                 # Every request holds exactly one tenant's series and names it in the header.
                 per_tenant: dict[str, set[tuple[str, float]]] = defaultdict(set)
@@ -132,7 +124,7 @@ async def test_two_tenants_through_one_remote_write_exporter(tmp_path: Path) -> 
                     for tenant, offset in (("team-a", 0), ("team-b", 10))
                     for r in range(ROUTES)
                 }
-                await wait_for(lambda: stored() == expected, timeout=60)
+                await wait_until(lambda: stored() == expected, timeout=60, interval=0.05)
                 assert gateway.own_metric("metricgate_exporter_send_failed_points") == 0
 
 
@@ -180,14 +172,10 @@ def test_routing_sends_each_tenant_to_its_own_exporter(tmp_path: Path) -> None:
             with tenant_client(gateway, tenant) as client:
                 record(client, tenant, 0)
         routed = 'metricgate_processor_routed_points_total{processor="routing"'
-        deadline = time.monotonic() + 30
-        while gateway.own_metric(routed) < 3 * ROUTES:  # answered before the pages are written
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.05)
+        # Clients are answered before the pages are written: wait for the routing, then the pages.
+        block_until(lambda: gateway.own_metric(routed) >= 3 * ROUTES, 30, "every point routed")
         pages = {name: gateway.url(name, "/metrics") for name in ("page_a", "page_b", "shared")}
-        while any(not tenants_on_page(url) for url in pages.values()):
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.05)
+        block_until(lambda: all(tenants_on_page(url) for url in pages.values()), 30, "the pages")
         assert tenants_on_page(pages["page_a"]) == {"team-a"}
         assert tenants_on_page(pages["page_b"]) == {"team-b"}
         assert tenants_on_page(pages["shared"]) == {""}

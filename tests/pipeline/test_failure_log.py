@@ -29,10 +29,10 @@ from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_remote_write_sending import Receiver, serve
 from tests.exporters.test_sent_counters import Counters
 from tests.support.batches import number_batch
 from tests.support.ports import free_port
+from tests.support.remote_write import Receiver, serve
 
 INTERVAL = 0.4
 RETRY = {"initial_interval": 0.02, "max_interval": 0.05, "max_elapsed_time": 0}

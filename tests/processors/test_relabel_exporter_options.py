@@ -27,7 +27,7 @@ from metricgate.model import (
 )
 from metricgate.processors.relabel import RelabelConfig, RelabelProcessor
 from metricgate.translate import PrometheusTranslator
-from tests.exporters.test_remote_write_support import decode_body, fragments_body, samples_of
+from tests.support.remote_write import decode_body, fragments_body, samples_of
 from tests.support.sink import Sink
 
 TS = 1_700_000_000_000_000_000
