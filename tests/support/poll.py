@@ -1,4 +1,9 @@
-"""Wait for a condition by polling it (never by sleeping a fixed time and hoping)."""
+"""Wait for a condition by polling it (never by sleeping a fixed time and hoping).
+
+The one polling helper of the suite: `wait_until` in coroutines, `block_until` elsewhere. A test
+that must show something did *not* happen makes a later event it can wait for (a marker batch
+behind the one that must not come back) rather than sleeping and looking.
+"""
 
 from __future__ import annotations
 
@@ -32,10 +37,12 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
-def block_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+def block_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "", interval: float = 0.02
+) -> None:
     """`wait_until` for tests that are not coroutines (driving a subprocess)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout}s: {what or predicate}")
-        time.sleep(0.02)
+        time.sleep(interval)
