@@ -30,6 +30,7 @@ from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.support.aws import RESOURCE, one_series_batch
 from tests.support.capture import InjectReceiver, registry_with_capture
+from tests.support.poll import wait_until
 
 pytestmark = pytest.mark.usefixtures("dummy_credentials")
 SCOPE = INTERNER.intern_scope("cw")
@@ -242,11 +243,12 @@ service:
     try:
         batch = _batch("up", MetricKind.GAUGE, [(1.0, time.time_ns(), 0)])
         await InjectReceiver.instances["inject"].push(batch)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if await asyncio.to_thread(_values, moto_url, namespace, "up"):
-                break
-            await asyncio.sleep(0.05)
+        stored: list[float] = []
+
+        async def look() -> None:
+            stored[:] = await asyncio.to_thread(_values, moto_url, namespace, "up")
+
+        await wait_until(lambda: stored, look, interval=0.05)
     finally:
         await service.shutdown(time.monotonic() + 2)
     assert _values(moto_url, namespace, "up") == [1.0]

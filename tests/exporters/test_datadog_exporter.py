@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -31,6 +30,7 @@ from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.exporters.test_datadog_intake import API_KEY, Intake, running_intake
 from tests.support.capture import InjectReceiver, registry_with_capture
+from tests.support.poll import wait_until
 
 RESOURCE = INTERNER.intern_resource(sorted_attributes({"host.name": "h1", "service.name": "s"}))
 SCOPE = INTERNER.intern_scope("dd")
@@ -155,16 +155,16 @@ def _sample(telemetry: SelfMetrics, name: str, **labels: str) -> float:
 
 
 async def _settled(telemetry: SelfMetrics, points: int) -> None:
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
+    """Wait until every point of the export was counted sent or failed."""
+
+    def settled() -> bool:
         sent = _sample(telemetry, "metricgate_exporter_sent_points_total")
         failed = _sample(
             telemetry, "metricgate_exporter_send_failed_points_total", reason="permanent"
         )
-        if sent + failed >= points:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("export did not settle")
+        return sent + failed >= points
+
+    await wait_until(settled, timeout=8)
 
 
 async def test_retry_resends_only_the_payloads_not_accepted() -> None:
@@ -263,9 +263,7 @@ service:
         await service.start()
         try:
             await InjectReceiver.instances["inject"].push(every_kind(time.time_ns()))
-            deadline = time.monotonic() + 5
-            while len(intake.series) < 9 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: len(intake.series) >= 9)
         finally:
             await service.shutdown(time.monotonic() + 2)
     buckets = [s for s in intake.series if s["metric"] == "h.bucket"]

@@ -8,6 +8,7 @@ resolver's outcomes; the front's `/metrics` endpoint carries all of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -34,6 +35,7 @@ from tests.exporters.test_loadbalancing_exporter import _batch, _downstreams
 from tests.exporters.test_loadbalancing_ring import registry
 from tests.receivers.otlp_gateway import Gateway
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.poll import wait_until
 
 PREFIX = "metricgate_exporter_loadbalancing_"
 FRONT = """
@@ -73,15 +75,6 @@ def _exporter(hostnames: list[str]) -> LoadBalancingExporter:
     return LoadBalancingExporter("loadbalancing", config)
 
 
-async def _wait(predicate: object, timeout: float = 10.0) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
 async def test_points_per_member_add_up_and_are_served_on_the_telemetry_endpoint() -> None:
     batches = [_batch(), _batch(2_000_000_000_000_000_000)]
     total = sum(batch.point_count() for batch in batches)
@@ -96,8 +89,8 @@ async def test_points_per_member_add_up_and_are_served_on_the_telemetry_endpoint
             for batch in batches:
                 await front.push(batch)
             telemetry = service.telemetry
-            await _wait(lambda: sum(g.capture.points() for g in gateways) >= total)
-            await _wait(
+            await wait_until(lambda: sum(g.capture.points() for g in gateways) >= total)
+            await wait_until(
                 lambda: (
                     sum(
                         _value(telemetry, "member_sent_points_total", member=a) or 0
@@ -197,15 +190,14 @@ async def test_a_downed_member_fails_goes_unhealthy_and_recovers(
 
         # It returns on the same address: the owed part goes through and it is healthy again.
         async with _downstream_on(port) as capture:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
+            delivered: list[bool] = []
+
+            async def attempt() -> None:
+                with contextlib.suppress(RetryableError):  # until it reconnects
                     await exporter.export(batch)
-                    break
-                except RetryableError:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.1)
+                    delivered.append(True)
+
+            await wait_until(lambda: delivered, attempt, timeout=15, interval=0.1)
             assert capture.points() == batch.point_count()
         assert _value(telemetry, "member_healthy", member=address) == 1
         assert (
@@ -276,7 +268,7 @@ async def test_dns_resolution_outcomes_are_counted(caplog: pytest.LogCaptureFixt
             if mode == "empty":
                 return []
             if mode == "slow":
-                await asyncio.sleep(1)
+                await asyncio.sleep(1)  # a resolver slower than its 0.1 s timeout: under test
             return await getaddrinfo_lookup(hostname, port)  # the real resolver, localhost
 
         config = LoadBalancingExporterConfig.model_validate(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySetting
 from metricgate.receivers.otlp import responses
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.exporters.test_otlp_exporter_data import every_kind_batch
+from tests.support.poll import wait_until
 
 SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 OK_BODY: bytes = ExportMetricsServiceResponse().SerializeToString()
@@ -116,17 +116,17 @@ def _sample(telemetry: SelfMetrics, name: str, **labels: str) -> float:
 
 
 async def _settled(telemetry: SelfMetrics, points: int) -> None:
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
+    """Wait until every point of the export was counted sent or failed."""
+
+    def settled() -> bool:
         sent = _sample(telemetry, "metricgate_exporter_sent_points_total")
         failed = sum(
             _sample(telemetry, "metricgate_exporter_send_failed_points_total", reason=reason)
             for reason in ("permanent", "retries_exhausted")
         )
-        if sent + failed >= points:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("export did not settle")
+        return sent + failed >= points
+
+    await wait_until(settled, timeout=8)
 
 
 async def test_http_503_with_retry_after_then_200_delivers_once() -> None:

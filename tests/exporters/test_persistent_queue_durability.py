@@ -17,6 +17,7 @@ import pytest
 
 from metricgate.pipeline.encryption import write_key_file
 from tests.support.gateway import DEFAULT_TEMPLATE, Gateway, default_ports, run_gateway
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -68,13 +69,6 @@ def arrived(gateway: Gateway) -> set[tuple[int, str]]:
     return found
 
 
-def wait_for(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_acknowledged_points_survive_kill_9_and_reach_the_backend(
     tmp_path: Path, encrypted: bool
@@ -110,9 +104,11 @@ def test_acknowledged_points_survive_kill_9_and_reach_the_backend(
         accepted.append(STEPS)
         with run_gateway(tmp_path, DEFAULT_TEMPLATE, ports_b) as gateway_b:
             expected = {(step, f"s{s}") for step in accepted for s in range(SERIES)}
-            wait_for(lambda: arrived(gateway_b) >= expected, 40)
-            wait_for(
-                lambda: gateway_a.own_metric("metricgate_exporter_queue_pending_bytes") == 0, 15
+            block_until(lambda: arrived(gateway_b) >= expected, 40, interval=0.05)
+            block_until(
+                lambda: gateway_a.own_metric("metricgate_exporter_queue_pending_bytes") == 0,
+                15,
+                interval=0.05,
             )
             assert gateway_a.own_metric("metricgate_exporter_send_failed_points") == 0
             assert gateway_a.own_metric("metricgate_exporter_queue_dropped_records") == 0

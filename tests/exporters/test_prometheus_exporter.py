@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from collections.abc import AsyncIterator
 
@@ -20,6 +19,7 @@ from metricgate.pipeline.service import Service
 from metricgate.telemetry import SelfMetrics
 from tests.exporters.prometheus_points import T0, batch, metric, points
 from tests.support.capture import INJECT_FACTORY, InjectReceiver
+from tests.support.poll import wait_until
 
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
@@ -114,11 +114,7 @@ async def test_series_expire_on_a_timer_without_scrapes() -> None:
     try:
         await exporter.export(batch(points(COUNTER, ({}, 1.0))))
         assert len(exporter.store) == 1
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if not len(exporter.store):
-                break
-        assert len(exporter.store) == 0
+        await wait_until(lambda: len(exporter.store) == 0)
         assert (await _get(exporter))[2] == b""
     finally:
         await exporter.shutdown()
@@ -173,10 +169,7 @@ service:
         await InjectReceiver.instances["inject"].push(batch(points(COUNTER, ({}, 5.0))))
         exporter = service.exporter_queues["prometheus/page"].exporter
         assert isinstance(exporter, PrometheusExporter)
-        for _ in range(100):
-            if len(exporter.store):
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(exporter.store))
         _, _, body = await _get(exporter)
         assert b'app_http_requests_total{env="test",job="svc"} 5\n' in body
     finally:

@@ -27,6 +27,7 @@ from metricgate.pipeline.queue import ExporterQueue
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.exporters.test_sent_counters import Counters
 from tests.support.batches import metric, number_batch
+from tests.support.poll import wait_until
 from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
@@ -60,13 +61,14 @@ async def sending(port: int, disk: Path | None) -> AsyncIterator[tuple[ExporterQ
 
 async def stored(backend: PrometheusServer, expr: str, expected: float) -> None:
     """Wait until the instant query `expr` (one series) has the value `expected`."""
-    deadline = time.monotonic() + 30
-    while True:
-        result = await asyncio.to_thread(backend.query, expr)
-        if result and float(result[0]["value"][1]) == expected:
-            return
-        assert time.monotonic() < deadline, (expr, result, expected)
-        await asyncio.sleep(0.2)
+    result: list[Any] = []
+
+    async def query() -> None:
+        result[:] = await asyncio.to_thread(backend.query, expr)
+
+    await wait_until(
+        lambda: result and float(result[0]["value"][1]) == expected, query, 30, interval=0.2
+    )
 
 
 def histogram(name: str, now_ns: int) -> Batch:
@@ -92,7 +94,7 @@ async def test_sent_points_are_what_the_backend_stored(
         queue.enqueue(histogram(f"{name}_latency", now))  # one point, 6 samples
         await stored(remote_write_backend, f"sum(count_over_time({name}[10m]))", rounds * series)
         await stored(remote_write_backend, f'{name}_latency_bucket{{le="+Inf"}}', 6)
-        await counters.until(lambda: counters.sent == rounds * series + 1)
+        await wait_until(lambda: counters.sent == rounds * series + 1, timeout=15)
         assert counters.failed() == counters.failed("retries_exhausted") == 0
 
 
@@ -106,8 +108,8 @@ async def test_a_request_prometheus_refuses_is_failed_not_sent(
     async with sending(remote_write_backend.port, None) as (queue, counters):
         queue.enqueue(number_batch({"now": 1.0}, name=name, kind=MetricKind.GAUGE, timestamp=now))
         await stored(remote_write_backend, f'{name}{{k="now"}}', 1.0)
-        await counters.until(lambda: counters.sent == 1)
+        await wait_until(lambda: counters.sent == 1, timeout=15)
         old = now - 3 * 3600 * 1_000_000_000  # out of bounds for Prometheus' head: 400
         queue.enqueue(number_batch({"old": 2.0}, name=name, kind=MetricKind.GAUGE, timestamp=old))
-        await counters.until(lambda: counters.failed() == 1)
+        await wait_until(lambda: counters.failed() == 1, timeout=15)
         assert counters.sent == 1 and counters.retries == 0

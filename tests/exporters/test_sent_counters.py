@@ -8,7 +8,6 @@ real Prometheus and VictoriaMetrics, is in `test_remote_write_counters.py`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -43,6 +42,7 @@ from tests.exporters.test_loadbalancing_exporter import _downstreams
 from tests.exporters.test_otlp_exporter_data import every_kind_batch
 from tests.receivers.otlp_gateway import running
 from tests.support.batches import metric, number_batch
+from tests.support.poll import wait_until
 
 FAST = RetrySettings(initial_interval=0.01, max_interval=0.05, max_elapsed_time=0)
 
@@ -70,12 +70,6 @@ class Counters:
     @property
     def retries(self) -> float:
         return self.value("metricgate_exporter_retries_total")
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, "counters did not settle"
-            await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -129,7 +123,7 @@ async def test_otlp_counts_what_a_second_metricgate_took(protocol: str) -> None:
         async with sending(OtlpExporter("otlp", config)) as (queue, counters):
             queue.enqueue(good)
             queue.enqueue(Batch([*good.metrics, bad]))
-            await counters.until(
+            await wait_until(
                 lambda: counters.sent + counters.failed() == 2 * good.point_count() + 1
             )
             await gateway.wait_for(lambda: gateway.capture.points() == 2 * good.point_count())
@@ -151,12 +145,12 @@ async def test_loadbalancing_counts_each_point_once_across_members_and_retries()
         exporter = LoadBalancingExporter("loadbalancing", config)
         async with sending(exporter) as (queue, counters):
             queue.enqueue(sent)
-            await counters.until(lambda: counters.retries >= 2)  # the dead member's part
+            await wait_until(lambda: counters.retries >= 2, timeout=15)  # the dead member's part
             partial = counters.sent
             received = sum(g.capture.points() for g in gateways)
             assert 0 < partial == received < sent.point_count()
             await exporter.set_members(live)  # it leaves: its part goes to the others
-            await counters.until(lambda: counters.sent == sent.point_count())
+            await wait_until(lambda: counters.sent == sent.point_count(), timeout=15)
             await gateways[0].wait_for(
                 lambda: sum(g.capture.points() for g in gateways) == sent.point_count()
             )
@@ -174,12 +168,12 @@ async def test_datadog_counts_points_on_the_intakes_answers() -> None:
         )
         async with sending(DatadogExporter("datadog", config)) as (queue, counters):
             queue.enqueue(batch)
-            await counters.until(lambda: counters.sent + counters.failed() == 8_000)
+            await wait_until(lambda: counters.sent + counters.failed() == 8_000, timeout=15)
             assert counters.sent == len(intake.series) < 8_000
             assert counters.failed() == 8_000 - len(intake.series)
             assert counters.retries == 1
             queue.enqueue(kinds)
-            await counters.until(lambda: counters.sent + counters.failed() == 8_004)
+            await wait_until(lambda: counters.sent + counters.failed() == 8_004, timeout=15)
             assert len(intake.series) - counters.sent == 7 - 4  # points, not series
 
 
@@ -201,7 +195,7 @@ async def test_cloudwatch_counts_what_moto_stored(moto_url: str) -> None:
             exporter._client.put_metric_data, 2, "Throttling", "PutMetricData"
         )
         queue.enqueue(gauges(25))
-        await counters.until(lambda: counters.sent == 25)
+        await wait_until(lambda: counters.sent == 25, timeout=15)
         assert counters.retries == 1 and counters.failed() == 0
     cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_url, region_name="us-east-1")
     stored = cloudwatch.list_metrics(Namespace=namespace)["Metrics"]
@@ -227,7 +221,7 @@ async def test_cloudwatch_emf_counts_the_events_logs_stored(moto_url: str) -> No
             exporter._client.put_log_events, 1, "ThrottlingException", "PutLogEvents"
         )
         queue.enqueue(gauges(3))
-        await counters.until(lambda: counters.sent == 3)
+        await wait_until(lambda: counters.sent == 3, timeout=15)
         assert counters.retries == 1
     logs = boto3.client("logs", endpoint_url=moto_url, region_name="us-east-1")
     events = logs.get_log_events(logGroupName=group, logStreamName="metricgate")["events"]
@@ -239,7 +233,7 @@ async def test_debug_counts_the_points_it_logged(caplog: pytest.LogCaptureFixtur
     async with sending(DebugExporter("debug", DebugExporterConfig())) as (queue, counters):
         queue.enqueue(gauges(5))
         queue.enqueue(gauges(2, "h"))
-        await counters.until(lambda: counters.sent == 7)
+        await wait_until(lambda: counters.sent == 7, timeout=15)
     logged = [r for r in caplog.records if r.getMessage() == "batch"]
     assert sum(r.points for r in logged) == counters.sent  # type: ignore[attr-defined]
 
@@ -254,8 +248,10 @@ async def test_prometheus_counts_what_the_page_shows() -> None:
     async with sending(exporter) as (queue, counters):
         queue.enqueue(Batch([group]))
         dropped = "metricgate_exporter_dropped_points_total"
-        await counters.until(lambda: counters.value(dropped, reason="invalid_counter_value") == 1)
-        await counters.until(lambda: counters.sent == 2)
+        await wait_until(
+            lambda: counters.value(dropped, reason="invalid_counter_value") == 1, timeout=15
+        )
+        await wait_until(lambda: counters.sent == 2, timeout=15)
         url = f"http://127.0.0.1:{exporter.port}/metrics"
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             page = await response.text()

@@ -31,6 +31,7 @@ from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySetting
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.exporters.test_sent_counters import Counters
 from tests.support.batches import number_batch
+from tests.support.poll import wait_until
 from tests.support.ports import free_port
 from tests.support.remote_write import Receiver, serve
 
@@ -98,7 +99,7 @@ async def test_a_downed_backend_logs_one_warning_summaries_and_one_recovery(
                 if r.getMessage() == "exporter still failing"
             ]
 
-        await counters.until(lambda: len(summaries()) >= 2)
+        await wait_until(lambda: len(summaries()) >= 2, timeout=15)
         down_for = time.monotonic() - started
         if isinstance(exporter, OtlpExporter):
             app = web.Application()
@@ -107,12 +108,12 @@ async def test_a_downed_backend_logs_one_warning_summaries_and_one_recovery(
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
             try:
-                await counters.until(lambda: counters.sent == 8)
+                await wait_until(lambda: counters.sent == 8, timeout=15)
             finally:
                 await runner.cleanup()
         else:
             async with serve(receiver, port):
-                await counters.until(lambda: counters.sent == 8)
+                await wait_until(lambda: counters.sent == 8, timeout=15)
     finally:
         await queue.shutdown(time.monotonic() + 2)
     records = exporter_records(caplog, exporter.component_id)
@@ -154,7 +155,7 @@ async def test_refusals_are_logged_once_per_interval_with_their_count(
             for step in range(20):
                 stamp = time.time_ns() + step
                 queue.enqueue(number_batch({"a": 1.0}, kind=MetricKind.GAUGE, timestamp=stamp))
-                await counters.until(lambda: counters.failed() == step + 1)  # noqa: B023
+                await wait_until(lambda: counters.failed() == step + 1, timeout=15)  # noqa: B023
         finally:
             await queue.shutdown(time.monotonic() + 2)
     refused = [
