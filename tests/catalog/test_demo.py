@@ -170,7 +170,7 @@ async def test_run_demo_stops_when_asked() -> None:
                 run_demo, endpoint=gw.grpc, interval=0.05, agents=2, stop=stop, report=lines.append
             )
         )
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the demo runs a few 0.05 s ticks; what is tested is the stop
         stop.set()
         fleet = await asyncio.wait_for(task, 10)
     assert fleet.tick_number >= 2
@@ -225,9 +225,22 @@ async def test_cost_by_gateway_is_priced_exactly_by_genai_cost() -> None:
 def test_demo_without_a_gateway_says_so_and_fails(protocol: str) -> None:
     # Port 1 is closed: the command must not spend the SDK's retries on it and exit 0.
     result = subprocess.run(
-        [sys.executable, "-m", "metricgate", "demo", "--endpoint", "127.0.0.1:1", "--protocol",
-         protocol, "--duration", "30s"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "metricgate",
+            "demo",
+            "--endpoint",
+            "127.0.0.1:1",
+            "--protocol",
+            protocol,
+            "--duration",
+            "30s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 1
     assert result.stderr.startswith("metricgate demo: no gateway answers at "), result.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from metricgate.catalog.demo import Fleet
 from metricgate.catalog.rules import RECORDING_GROUPS
 from tests.catalog.conftest import as_plain_promql
 from tests.catalog.test_demo import gateway
+from tests.support.poll import block_until
 from tests.support.prometheus import PrometheusServer, run_prometheus
 
 pytestmark = pytest.mark.integration
@@ -84,10 +84,12 @@ async def test_every_rule_and_dashboard_query_returns_data(tmp_path: Path) -> No
 
 def wait_for_all(server: PrometheusServer, exprs: list[str], timeout: float) -> list[str]:
     """Poll until every expression returns at least one sample; the ones that never did."""
-    deadline = time.monotonic() + timeout
     pending = list(exprs)
-    while pending and time.monotonic() < deadline:
-        pending = [expr for expr in pending if not server.query(expr)]
-        if pending:
-            time.sleep(0.5)
+
+    def answered() -> bool:
+        pending[:] = [expr for expr in pending if not server.query(expr)]
+        return not pending
+
+    with contextlib.suppress(AssertionError):  # the caller lists what never answered
+        block_until(answered, timeout, interval=0.5)
     return pending

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +16,7 @@ from metricgate.model import FLAG_NO_RECORDED_VALUE, HistogramPoint, MetricKind
 from metricgate.pipeline.service import Service
 from tests.receivers.prometheus_targets import PageServer, page_server
 from tests.support.capture import CaptureExporter, registry_with_capture
+from tests.support.poll import wait_until
 from tests.support.ports import free_port
 
 
@@ -39,16 +39,6 @@ class Scraping:
                 group.series, group.values, group.timestamps, group.flags, strict=True
             )
         ]
-
-    async def until(self, check: Callable[[], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = check()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s")
-            await asyncio.sleep(0.02)
 
     async def targets(self) -> dict[str, Any]:
         url = f"http://127.0.0.1:{self.telemetry_port}/debug/targets"
@@ -121,7 +111,7 @@ async def test_scrapes_a_prometheus_client_target(
     )()
     try:
         labels = {"instance": address, "job": "app", "team": "core"}
-        found = await gateway.until(lambda: gateway.points("latency_seconds"))
+        found = await wait_until(lambda: gateway.points("latency_seconds"))
         assert found[0][0] == labels
         assert isinstance(found[0][1], HistogramPoint) and found[0][1].bucket_counts == (1, 1, 1)
         [(jobs_labels, jobs_value, _, _)] = gateway.points("jobs_done_total")[:1]
@@ -179,21 +169,20 @@ async def test_bad_pages_fail_the_scrape_with_the_line(server: PageServer) -> No
             data = await gateway.targets()
             return {t["scrapePool"]: t["lastError"] for t in data["activeTargets"]}
 
-        deadline = time.monotonic() + 20
-        while True:
-            found = await errors()
-            if (
-                all(found[j] for j in ("bad", "huge", "slow", "error"))
-                or time.monotonic() > deadline
-            ):
-                break
-            await asyncio.sleep(0.05)
+        found: dict[str, str] = {}
+
+        async def look() -> None:
+            found.update(await errors())
+
+        await wait_until(
+            lambda: all(found[j] for j in ("bad", "huge", "slow", "error")), look, 20, 0.05
+        )
         assert "line 2" in found["bad"] and "expected '\"'" in found["bad"]
         assert "body size limit exceeded" in found["huge"]
         assert "timed out" in found["slow"]
         assert "HTTP status 500" in found["error"]
         assert found["dup"] == ""
-        ups = await gateway.until(
+        ups = await wait_until(
             lambda: (
                 (found := {p[0]["job"]: p[1] for p in gateway.points("up")}).keys()
                 >= {"bad", "dup"}
@@ -216,14 +205,14 @@ async def test_staleness_when_a_series_or_the_target_goes(server: PageServer) ->
 """
     )()
     try:
-        await gateway.until(lambda: len(gateway.points("a")) >= 2)
+        await wait_until(lambda: len(gateway.points("a")) >= 2)
         server.set("/metrics", 'a{k="1"} 1\n')
-        stale = await gateway.until(
+        stale = await wait_until(
             lambda: [p for p in gateway.points("a") if p[3] & FLAG_NO_RECORDED_VALUE]
         )
         assert [p[0]["k"] for p in stale] == ["2"] and math.isnan(stale[0][1])
         server.set("/metrics", "", status=503)
-        stale = await gateway.until(
+        stale = await wait_until(
             lambda: [p for p in gateway.points("a") if p[3] & FLAG_NO_RECORDED_VALUE][1:]
         )
         assert [p[0]["k"] for p in stale] == ["1"]
@@ -254,7 +243,7 @@ async def test_honor_labels_and_relabeling(server: PageServer) -> None:
             found = gateway.points("m")
             return found if len({p[0]["job"] for p in found}) >= 2 else None
 
-        found = await gateway.until(both)
+        found = await wait_until(both)
         by_job = {p[0]["job"]: p[0] for p in found}
         assert by_job["plain"] == {
             "exported_instance": "i",
@@ -264,7 +253,7 @@ async def test_honor_labels_and_relabeling(server: PageServer) -> None:
             "x": "1",
         }
         assert by_job["exposed"] == {"env": "prod", "instance": "i", "job": "exposed", "x": "1"}
-        await gateway.until(lambda: len({p[0]["job"] for p in gateway.points("go_gc")}) >= 1)
+        await wait_until(lambda: len({p[0]["job"] for p in gateway.points("go_gc")}) >= 1)
         assert {p[0]["job"] for p in gateway.points("go_gc")} == {"honored"}
         data = await gateway.targets()
         assert [d["scrapePool"] for d in data["droppedTargets"]] == ["dropped"]
@@ -287,7 +276,7 @@ async def test_limits_fail_the_scrape(server: PageServer) -> None:
 """
     )()
     try:
-        ups = await gateway.until(
+        ups = await wait_until(
             lambda: (
                 {p[0]["job"]: p[1] for p in gateway.points("up")}
                 if len({p[0]["job"] for p in gateway.points("up")}) == 3
@@ -316,14 +305,14 @@ async def test_a_target_that_leaves_discovery_ends_its_series(server: PageServer
 """
     )()
     try:
-        await gateway.until(lambda: gateway.points("gone"))
+        await wait_until(lambda: gateway.points("gone"))
         receiver = gateway.service.receivers["prometheus"]
         assert isinstance(receiver, PrometheusReceiver)
         [manager] = receiver.managers
         [source] = list(manager.groups)
         removed_at = time.time()
         manager.update([TargetGroup(source)])  # the discoverer reports the group empty
-        stale = await gateway.until(
+        stale = await wait_until(
             lambda: [p for p in gateway.points("gone") if p[3] & FLAG_NO_RECORDED_VALUE]
         )
         last = max(p[2] for p in gateway.points("gone") if not p[3])

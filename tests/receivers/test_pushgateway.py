@@ -28,6 +28,7 @@ from metricgate.model import FLAG_NO_RECORDED_VALUE, HistogramPoint, MetricKind
 from metricgate.pipeline.service import Service
 from metricgate.receivers.pushgateway import PushgatewayReceiver
 from tests.support.capture import CaptureExporter, registry_with_capture
+from tests.support.poll import wait_until
 
 CONFIG = """
 receivers:
@@ -66,18 +67,20 @@ class Gateway:
             return reply.status, await reply.text()
 
     async def page(self, present: str = "", absent: str = "") -> str:
-        """The exporter's page once it shows `present` and not `absent` (or after 5 s)."""
-        deadline = time.monotonic() + 5
-        while True:
+        """The exporter's page once it shows `present` and not `absent`."""
+        text = [""]
+
+        async def fetch() -> None:
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(f"http://127.0.0.1:{self.exporter.port}/metrics") as reply,
             ):
-                text = await reply.text()
-            done = present in text and (not absent or absent not in text)
-            if done or time.monotonic() > deadline:
-                return text
-            await asyncio.sleep(0.01)
+                text[0] = await reply.text()
+
+        await wait_until(
+            lambda: present in text[0] and (not absent or absent not in text[0]), fetch, 5
+        )
+        return text[0]
 
 
 @pytest.fixture

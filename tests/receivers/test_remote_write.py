@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import struct
 import time
@@ -28,6 +27,7 @@ from metricgate.wire.remotewrite.schema import (
     WriteRequest,
 )
 from tests.support.capture import CaptureExporter, registry_with_capture
+from tests.support.poll import wait_until
 
 CONFIG = """
 receivers:
@@ -72,16 +72,17 @@ class Gateway:
 
     async def page(self, needle: str) -> str:
         """The exporter's page, once it shows `needle` (exports run on their own task)."""
-        deadline = time.monotonic() + 5
-        while True:
+        text = [""]
+
+        async def fetch() -> None:
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(f"http://127.0.0.1:{self.exporter.port}/metrics") as reply,
             ):
-                text = await reply.text()
-            if needle in text or time.monotonic() > deadline:
-                return text
-            await asyncio.sleep(0.01)
+                text[0] = await reply.text()
+
+        await wait_until(lambda: needle in text[0], fetch, 5)
+        return text[0]
 
     def counter(self, name: str, **labels: str) -> float:
         value = self.service.telemetry.registry.get_sample_value(
@@ -128,10 +129,7 @@ def v1(
 
 
 async def captured(gateway: Gateway, points: int) -> Batch:
-    deadline = time.monotonic() + 5
-    while gateway.capture.points() < points:
-        assert time.monotonic() < deadline, "points not delivered"
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: gateway.capture.points() >= points, timeout=5)
     return Batch([group for batch in gateway.capture.batches for group in batch])
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import requests
-
 from tests.support.gateway import run_gateway
+from tests.support.poll import block_until
 
 
 def test_counters_have_no_created_series(tmp_path: Path) -> None:
@@ -15,11 +14,13 @@ def test_counters_have_no_created_series(tmp_path: Path) -> None:
     # exposes none, and they double the page for nothing.
     with run_gateway(tmp_path) as gateway:
         gateway.post_gauge("room.temperature", [({}, 19.5, time.time_ns())])
-        deadline = time.monotonic() + 10
-        while "metricgate_receiver_accepted_points_total{" not in (
-            own := requests.get(gateway.url("telemetry", "/metrics"), timeout=5).text
-        ):
-            assert time.monotonic() < deadline, own
-            time.sleep(0.05)
+        own = block_until(
+            lambda: (
+                (page := gateway.scrape(port="telemetry"))
+                and "metricgate_receiver_accepted_points_total{" in page
+                and page
+            ),
+            what="the accepted points counter",
+        )
     assert "# TYPE metricgate_receiver_accepted_points_total counter" in own
     assert "_created" not in own
