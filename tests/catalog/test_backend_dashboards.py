@@ -8,6 +8,7 @@ send when the demo fleet records the catalog through a running gateway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -33,6 +35,7 @@ from tests.exporters.test_datadog_intake import Intake, running_intake
 from tests.support.aws import DUMMY_CREDENTIALS
 from tests.support.capture import registry_with_capture
 from tests.support.datadog_api import API_KEY, APP_KEY, parse_dashboard, running_dashboard_api
+from tests.support.poll import wait_until
 
 NAMESPACE = "AgentsTest"
 
@@ -139,8 +142,9 @@ async def test_queries_name_what_the_exporters_send(
     wanted_cw = {(c.metric.otlp_name, frozenset(c.metric.labels)) for b in BOARDS for c in b.charts}
     async with running_intake() as intake, gateway(intake, moto_url) as endpoint:
         await asyncio.to_thread(record_fleet, endpoint)
-        deadline = time.monotonic() + 30
-        while True:
+        missing: dict[str, set[Any]] = {}
+
+        async def look() -> None:
             sent: dict[str, set[str]] = {}
             for series in intake.series:
                 keys = {tag.split(":", 1)[0] for tag in series.get("tags", [])}
@@ -151,12 +155,12 @@ async def test_queries_name_what_the_exporters_send(
             written = {
                 (m["MetricName"], frozenset(d["Name"] for d in m["Dimensions"])) for m in listed
             }
-            missing_dd = {(n, k) for n, k in wanted_dd if n not in sent or not k <= sent[n]}
-            missing_cw = wanted_cw - written
-            if not missing_dd and not missing_cw:
-                break
-            assert time.monotonic() < deadline, (missing_dd, missing_cw)
-            await asyncio.sleep(0.2)
+            missing["datadog"] = {(n, k) for n, k in wanted_dd if n not in sent or not k <= sent[n]}
+            missing["cloudwatch"] = wanted_cw - written
+
+        with contextlib.suppress(AssertionError):  # the assertion below says what is missing
+            await wait_until(lambda: not any(missing.values()), look, 30, 0.2)
+        assert not any(missing.values()), missing
     # The CloudWatch queries select exactly those names and dimension sets.
     for board in BOARDS:
         for chart in board.charts:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import struct
@@ -130,11 +129,12 @@ async def test_415_falls_back_to_v1_once_and_loses_nothing(
         await exp.export(gauges(60, NS + 10**9))
         await wait_until(lambda: len(receiver.accepted) == 120)
         await wait_until(lambda: metric_value(host, "metricgate_exporter_sent_points_total") == 120)
-        await asyncio.sleep(0.1)
+        await exp.export(gauges(1, NS + 2 * 10**9))  # a resend would arrive before it
+        await wait_until(lambda: len(receiver.accepted) == 121)
         failed = "metricgate_exporter_send_failed_points_total"
         assert metric_value(host, failed, reason="permanent") == 0
         assert metric_value(host, "metricgate_exporter_retries_total") == 0
-    assert len(receiver.accepted) == len(set(receiver.accepted)) == 120
+    assert len(receiver.accepted) == len(set(receiver.accepted)) == 121
     assert set(receiver.protocols[refused:]) == {"1.0"}
     assert receiver.protocols.count("2.0") == refused
     warnings = [r for r in caplog.records if "refused protocol 2.0" in r.message]

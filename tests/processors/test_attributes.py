@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import struct
-import time
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ from tests.support.capture import (
     processor_config_problems,
     registry_with_capture,
 )
+from tests.support.poll import wait_until
 from tests.support.sink import Sink
 
 T0 = 1_700_000_000_000_000_000
@@ -275,9 +274,7 @@ service:
             Batch([group("logins", [{"user.email": "george@deathstar.email"}])])
         )
         capture = CaptureExporter.instances["capture"]
-        deadline = time.monotonic() + 5
-        while not capture.batches and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: bool(capture.batches))
         (series,) = capture.batches[0].metrics[0].series
         assert series.attributes == (
             ("env", "prod"),

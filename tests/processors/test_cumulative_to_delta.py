@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any
 
 import pytest
@@ -41,6 +40,7 @@ from tests.support.capture import (
     processor_config_problems,
     registry_with_capture,
 )
+from tests.support.poll import wait_until
 from tests.support.sink import Sink
 
 T0 = 1_700_000_000_000_000_000
@@ -285,9 +285,7 @@ service:
         await inject.push(cumulative([("a", 2.0, 0, 10)]))
         await inject.push(cumulative([("a", 5.0, 0, 20)]))
         capture = CaptureExporter.instances["capture"]
-        deadline = time.monotonic() + 5
-        while not capture.batches and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: bool(capture.batches))
         assert [b.metrics[0].values for b in capture.batches] == [[3.0]]
         dropped = service.telemetry.registry.get_sample_value(
             "metricgate_processor_dropped_points_total",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -18,6 +16,7 @@ from tests.support.capture import (
     processor_config_problems,
     registry_with_capture,
 )
+from tests.support.poll import wait_until
 from tests.support.sink import Sink
 
 T0 = 1_700_000_000_000_000_000
@@ -134,9 +133,7 @@ service:
             Batch([group({"service.name": "api"}, ["a"])])
         )
         capture = CaptureExporter.instances["capture"]
-        deadline = time.monotonic() + 5
-        while not capture.batches and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: bool(capture.batches))
         resource = capture.batches[0].metrics[0].metric.resource
         assert resource.attributes == (("cloud.region", "eu-west-1"), ("service.name", "api"))
     finally:

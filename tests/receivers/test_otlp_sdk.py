@@ -165,7 +165,7 @@ async def test_sdk_retries_after_back_pressure(client: str) -> None:
         release = gateway.hold_exports()
         queue = gateway.service.exporter_queues["capture"]
         queue.enqueue(number_batch({"a": 1.0}))  # the only worker waits on this one
-        await asyncio.sleep(0.05)
+        await gateway.wait_for(lambda: queue.size == 0)
         queue.enqueue(number_batch({"b": 1.0}))  # and this one fills the queue
         sdk = asyncio.create_task(asyncio.to_thread(record_and_export, EXPORTERS[client](gateway)))
         refused = {"transport": client, "reason": "queue_full"}

@@ -7,6 +7,7 @@ counters (typed by the metadata Prometheus sends) keep their names exactly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from metricgate.exporters.prometheus import PrometheusExporter
 from metricgate.pipeline.service import Service
 from metricgate.receivers.prometheus_remote_write import RemoteWriteReceiver
 from tests.support.capture import registry_with_capture
+from tests.support.poll import wait_until
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer, run_prometheus
 
@@ -107,14 +109,20 @@ async def test_prometheus_remote_write_reaches_the_exporter_page(
         # name of the counter family `demo_requests_total` in OpenMetrics, so the exporter keeps
         # only the counter; every other name must come through as it is.
         names.discard("demo_requests_created")
-        deadline = time.monotonic() + 20
-        while True:
-            page = await _page(exporter)
-            shown = set(_SAMPLE_NAME.findall(page))
-            typed = "# TYPE demo_requests_total counter" in page
-            if (names <= shown and typed) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        pages = [""]
+
+        async def fetch() -> None:
+            pages[0] = await _page(exporter)
+
+        def complete() -> bool:
+            shown = set(_SAMPLE_NAME.findall(pages[0]))
+            return names <= shown and "# TYPE demo_requests_total counter" in pages[0]
+
+        with contextlib.suppress(AssertionError):  # the assertions below say what is missing
+            await wait_until(complete, fetch, 20, 0.2)
+        page = pages[0]
+        shown = set(_SAMPLE_NAME.findall(page))
+        typed = "# TYPE demo_requests_total counter" in page
         assert names <= shown, f"missing on the page: {sorted(names - shown)}"
         assert typed, page
         assert re.search(
