@@ -22,6 +22,7 @@ import yaml
 from metricgate.discovery import DiscoveryConfigs, discoverers
 from tests.discovery.collect import Received, running
 from tests.discovery.http_endpoint import Endpoint, serve
+from tests.support.poll import wait_until
 from tests.support.prometheus import PrometheusServer, run_prometheus
 
 pytestmark = pytest.mark.integration
@@ -92,14 +93,17 @@ async def test_discovered_labels_match_prometheus(tmp_path: Path) -> None:
             run_prometheus(tmp_path, extra_config=yaml.safe_dump({"scrape_configs": jobs})),
         )
         theirs: dict[str, list[list[tuple[str, str]]]] = {}
-        async with asyncio.timeout(60):
-            while theirs != ours:
-                theirs = await asyncio.to_thread(_prometheus_targets, prometheus)
-                if {job: len(t) for job, t in theirs.items()} == {
-                    j: len(t) for j, t in ours.items()
-                }:
-                    break
-                await asyncio.sleep(0.5)
+
+        async def look() -> None:
+            theirs.clear()
+            theirs.update(await asyncio.to_thread(_prometheus_targets, prometheus))
+
+        def as_many() -> bool:
+            return {job: len(t) for job, t in theirs.items()} == {
+                j: len(t) for j, t in ours.items()
+            }
+
+        await wait_until(as_many, look, 60, 0.5)
         stack.push_async_callback(http_runner.cleanup)
 
     for job in sd:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from tests.receivers.prometheus_targets import PageServer, page_server
 from tests.support.binaries import require_binary
 from tests.support.clients import node_env
 from tests.support.gateway import run_gateway
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer, run_prometheus
 
@@ -157,15 +157,9 @@ def _indent(text: str, spaces: int) -> str:
     return "\n".join(" " * spaces + line[4:] if line.strip() else line for line in text.split("\n"))
 
 
-def _wait(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met")
-        time.sleep(0.25)
+def _wait(check: Any) -> Any:
+    """`check()`'s first truthy result: both servers scrape every second, so look every 0.25 s."""
+    return block_until(check, 60, interval=0.25)
 
 
 def test_metricgate_stores_what_prometheus_stores(

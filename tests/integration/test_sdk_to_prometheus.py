@@ -40,6 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.binaries import require_binary
 from tests.support.gateway import Gateway, run_gateway
+from tests.support.poll import block_until
 from tests.support.prometheus import run_prometheus
 
 pytestmark = pytest.mark.integration
@@ -155,14 +156,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def wait_page(gateway: Gateway, needle: str) -> str:
-    import time
-
-    deadline = time.monotonic() + 10
-    while True:
-        page = gateway.scrape()
-        if needle in page or time.monotonic() > deadline:
-            return page
-        time.sleep(0.05)
+    return block_until(
+        lambda: (page := gateway.scrape()) and needle in page and page, what=needle, interval=0.05
+    )
 
 
 def test_counters_gauges_and_up_down_counters(gateway: Gateway) -> None:

@@ -15,7 +15,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from prometheus_client.exposition import tls_auth_handler
 
 from tests.receivers.test_receiver_access_limits import gauges
 from tests.support.gateway import Gateway, register_secrets, run_gateway
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer, run_prometheus
 from tests.support.security import Pki, htpasswd, make_pki
@@ -232,14 +233,6 @@ def scrape(gateway: Gateway, port: str, auth: Any) -> requests.Response:
     return session().get(gateway.url(port, "/metrics"), auth=auth, verify=gateway.ca, timeout=10)
 
 
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s: {what}")
-        time.sleep(0.25)
-
-
 def series_of(prometheus: PrometheusServer, expr: str) -> set[tuple[str, str]]:
     return {
         (sample["metric"].get("__name__", ""), sample["metric"].get("tenant", ""))
@@ -323,7 +316,7 @@ def test_a_tenants_cardinality_explosion_leaves_others_admitted(gateway: Gateway
             if line.startswith("shop_sessions{") and f'tenant="{tenant}"' in line
         )
 
-    wait_for("B's series on the page", lambda: count(page(), "team-b") == 20)
+    block_until(lambda: count(page(), "team-b") == 20, 60, "B's series on the page", 0.25)
     text = page()
     assert count(text, "team-c") == 50
     assert count(text, "team-b") == 20
@@ -342,7 +335,7 @@ def test_a_tenant_over_its_rate_leaves_others_served(gateway: Gateway) -> None:
     for thread in floods:
         thread.start()
     try:
-        wait_for("A refused for its rate", lambda: 429 in statuses, 30)
+        block_until(lambda: 429 in statuses, 30, "A refused for its rate", 0.25)
         others = [post(gateway, TOKENS["app-b"], 300) for _ in range(20)]
     finally:
         flooding.clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import aiohttp
@@ -17,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from metricgate.config import load_config_text
 from metricgate.pipeline.service import Service
 from tests.support.capture import CaptureExporter, registry_with_capture
+from tests.support.poll import wait_until
 
 CONFIG = """
 receivers:
@@ -57,6 +57,20 @@ async def test_scrape_page_keeps_updating_while_a_sibling_exporter_is_stalled() 
         page_url = f"http://127.0.0.1:{exporter.port}/metrics"  # type: ignore[attr-defined]
         statuses = []
         async with aiohttp.ClientSession() as session:
+            pages = [""]
+
+            async def fetch() -> None:
+                async with session.get(page_url) as response:
+                    pages[0] = await response.text()
+
+            def temperatures() -> list[float]:
+                return [
+                    sample.value
+                    for family in text_string_to_metric_families(pages[0])
+                    for sample in family.samples
+                    if sample.name == "temperature_celsius"
+                ]
+
             for value in range(1, 7):
                 async with session.post(
                     ingest,
@@ -66,16 +80,7 @@ async def test_scrape_page_keeps_updating_while_a_sibling_exporter_is_stalled() 
                     statuses.append(response.status)
                     if response.status == 429:
                         assert int(response.headers["Retry-After"]) >= 1
-                await asyncio.sleep(0.05)
-                async with session.get(page_url) as response:
-                    page = await response.text()
-                values = [
-                    sample.value
-                    for family in text_string_to_metric_families(page)
-                    for sample in family.samples
-                    if sample.name == "temperature_celsius"
-                ]
-                assert values == [float(value)], page
+                await wait_until(lambda v=float(value): temperatures() == [v], fetch, 5)
         # one batch in the stalled worker, one in its queue: the rest were refused for it
         assert statuses[:2] == [200, 200]
         assert set(statuses[2:]) == {429}

@@ -9,7 +9,6 @@ be the same page; on the third, renamed and aggregated series must still carry t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -84,14 +84,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def page(gateway: Gateway, port: str, needle: str, timeout: float = 15.0) -> str:
     """The page on exporter port `port` once it shows `needle`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = gateway.scrape(port=port)
-        if needle in text:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} not on the {port} page after {timeout}s:\n{text}")
-        time.sleep(0.05)
+    return block_until(
+        lambda: (text := gateway.scrape(port=port)) and needle in text and text,
+        timeout,
+        f"{needle!r} on the {port} page",
+        0.05,
+    )
 
 
 def test_a_no_op_relabel_changes_nothing_on_the_page(gateway: Gateway) -> None:

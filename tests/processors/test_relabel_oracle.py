@@ -35,6 +35,7 @@ from metricgate.processors.relabel import (
     parse_series,
 )
 from tests.support.binaries import require_binary
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -219,17 +220,17 @@ def _start(stack: ExitStack, argv: list[str], log: Path) -> subprocess.Popen[byt
 
 
 def _wait(check: Any, what: str, logs: list[Path], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def attempt() -> Any:
         try:
-            found = check()
-            if found:
-                return found
+            return check()
         except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    tails = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+            return None
+
+    try:
+        return block_until(attempt, timeout, what, 0.1)
+    except AssertionError as error:
+        tails = "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
+        raise AssertionError(f"{error}\n{tails}") from None
 
 
 def _samples(url: str) -> dict[str, float]:
