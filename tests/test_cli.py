@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -11,12 +9,7 @@ import yaml
 from metricgate import __version__
 from metricgate.cli import default_config_text
 from metricgate.config.loader import substitute_env
-
-
-def metricgate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "metricgate", *args], capture_output=True, text=True, timeout=60
-    )
+from tests.support.cli import metricgate
 
 
 def test_version() -> None:

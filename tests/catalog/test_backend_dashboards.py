@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,25 +27,15 @@ from metricgate.catalog.demo import Fleet
 from metricgate.config import load_config_text
 from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
-from tests.exporters.test_datadog_intake import API_KEY as INTAKE_KEY
-from tests.exporters.test_datadog_intake import Intake, running_intake
 from tests.support.aws import DUMMY_CREDENTIALS
 from tests.support.capture import registry_with_capture
+from tests.support.cli import metricgate
 from tests.support.datadog_api import API_KEY, APP_KEY, parse_dashboard, running_dashboard_api
+from tests.support.datadog_intake import API_KEY as INTAKE_KEY
+from tests.support.datadog_intake import Intake, running_intake
 from tests.support.poll import wait_until
 
 NAMESPACE = "AgentsTest"
-
-
-def metricgate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "metricgate", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 # --- the documents -----------------------------------------------------------------------------

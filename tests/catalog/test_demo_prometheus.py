@@ -18,7 +18,7 @@ from metricgate.catalog import AgentMetrics, build_dashboards, write_rules
 from metricgate.catalog.demo import Fleet
 from metricgate.catalog.rules import RECORDING_GROUPS
 from tests.catalog.conftest import as_plain_promql
-from tests.catalog.test_demo import gateway
+from tests.support.demo_gateway import gateway
 from tests.support.poll import block_until
 from tests.support.prometheus import PrometheusServer, run_prometheus
 

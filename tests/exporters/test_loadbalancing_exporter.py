@@ -22,13 +22,12 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_loadbalancing_ring import registry
-from tests.receivers.otlp_gateway import Gateway, running
+from tests.receivers.otlp_gateway import Gateway
 from tests.support.batches import metric
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.loadbalancing import T0, downstreams, registry, services_batch
 from tests.support.poll import wait_until
 
-T0 = 1_700_000_000_000_000_000
 SeriesId = tuple[str, object, object]
 FRONT = """
 receivers: {{inject: {{}}}}
@@ -42,19 +41,6 @@ service:
   pipelines: {{metrics: {{receivers: [inject], exporters: [loadbalancing]}}}}
   telemetry: {{metrics: {{address: ""}}}}
 """
-
-
-def _batch(timestamp: int = T0, services: int = 3, per_metric: int = 100) -> Batch:
-    """Two metrics per service, `per_metric` series each, value = series number."""
-    groups = []
-    for s in range(services):
-        for name in ("requests", "tokens"):
-            m = metric(name, service=f"svc-{s}")
-            group = MetricPoints(m)
-            for i in range(per_metric):
-                group.append(INTERNER.intern_series(m, (("k", str(i)),)), float(i), timestamp)
-            groups.append(group)
-    return Batch(groups)
 
 
 def _points(batches: list[Batch]) -> list[tuple[SeriesId, object, int]]:
@@ -73,12 +59,6 @@ def _owners(gateways: list[Gateway]) -> dict[SeriesId, int]:
         for series, _, _ in _points(gateway.capture.batches):
             assert owners.setdefault(series, index) == index, f"{series} reached two members"
     return owners
-
-
-@asynccontextmanager
-async def _downstreams(count: int = 3) -> AsyncIterator[list[Gateway]]:
-    async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(running()) for _ in range(count)]
 
 
 @asynccontextmanager
@@ -108,29 +88,29 @@ async def _send_and_wait(
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 async def test_every_series_lands_on_exactly_one_member_intact(protocol: str) -> None:
-    sent = _batch()
-    async with _downstreams() as gateways:
+    sent = services_batch()
+    async with downstreams() as gateways:
         async with _front([_address(g, protocol) for g in gateways], protocol) as front:
             await _send_and_wait(front, gateways, sent)
-            await _send_and_wait(front, gateways, _batch(T0 + 10**9), sent.point_count())
+            await _send_and_wait(front, gateways, services_batch(T0 + 10**9), sent.point_count())
         owners = _owners(gateways)
         received = sorted(_points([b for g in gateways for b in g.capture.batches]), key=repr)
-    assert received == sorted(_points([sent, _batch(T0 + 10**9)]), key=repr)
+    assert received == sorted(_points([sent, services_batch(T0 + 10**9)]), key=repr)
     assert len(owners) == sent.point_count()
     shares = [list(owners.values()).count(i) for i in range(3)]
     assert all(share > len(owners) / 3 / 2 for share in shares), shares
 
 
 async def test_removing_a_member_moves_only_its_series() -> None:
-    async with _downstreams() as gateways:
+    async with downstreams() as gateways:
         addresses = [g.grpc_target for g in gateways]
         async with _front(addresses) as front:
-            await _send_and_wait(front, gateways, _batch())
+            await _send_and_wait(front, gateways, services_batch())
         before = _owners(gateways)
         for gateway in gateways:
             gateway.capture.batches.clear()
         async with _front(addresses[:2]) as front:
-            await _send_and_wait(front, gateways, _batch(T0 + 10**9))
+            await _send_and_wait(front, gateways, services_batch(T0 + 10**9))
         after = _owners(gateways)
     assert set(after) == set(before)
     assert set(after.values()) == {0, 1}
@@ -139,8 +119,8 @@ async def test_removing_a_member_moves_only_its_series() -> None:
 
 
 async def test_only_the_failed_members_part_is_sent_again() -> None:
-    sent = _batch()
-    async with _downstreams(2) as gateways:
+    sent = services_batch()
+    async with downstreams(2) as gateways:
         live = [g.grpc_target for g in gateways]
         dead = "127.0.0.1:1"
         config = LoadBalancingExporterConfig.model_validate(
@@ -177,7 +157,7 @@ async def test_only_the_failed_members_part_is_sent_again() -> None:
 
 
 async def test_dns_resolver_follows_localhost_and_its_refreshes() -> None:
-    async with _downstreams(2) as gateways:
+    async with downstreams(2) as gateways:
         ports = [g.receiver.grpc_port or 0 for g in gateways]
         target = {"port": ports[0]}
 
@@ -197,7 +177,7 @@ async def test_dns_resolver_follows_localhost_and_its_refreshes() -> None:
         await exporter.start(Host(SelfMetrics()))
         try:
             assert list(exporter.members) == [f"127.0.0.1:{ports[0]}"]
-            first = _batch(per_metric=10)
+            first = services_batch(per_metric=10)
             await exporter.export(first)
             await gateways[0].wait_for(lambda: gateways[0].capture.points() == first.point_count())
             target["port"] = ports[1]  # the name now points elsewhere

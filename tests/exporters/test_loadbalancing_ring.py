@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from metricgate.config import load_config_text
 from metricgate.errors import ConfigError
 from metricgate.exporters.loadbalancing import (
-    FACTORY,
     DnsResolver,
     HashRing,
     LoadBalancingExporter,
@@ -21,10 +20,9 @@ from metricgate.exporters.loadbalancing.config import DnsResolverConfig
 from metricgate.exporters.loadbalancing.routing import router
 from metricgate.model import INTERNER, Batch, MetricPoints, sorted_attributes
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.registry import Kind, Registry
 from metricgate.telemetry.metrics import SelfMetrics
 from tests.support.batches import metric
-from tests.support.capture import registry_with_capture
+from tests.support.loadbalancing import registry
 
 KEYS = [f"series-{i}".encode() for i in range(10_000)]
 MEMBERS = [f"10.0.0.{i}:4317" for i in range(1, 6)]
@@ -108,14 +106,6 @@ def test_attributes_key_reads_the_point_then_the_resource() -> None:
     y = INTERNER.intern_series(m, sorted_attributes({"tenant": "t1", "path": "/b"}))
     z = INTERNER.intern_series(m, sorted_attributes({"tenant": "t2", "path": "/a"}))
     assert route(x) == route(y) != route(z)
-
-
-def registry() -> Registry:
-    """The test registry, with `loadbalancing` whether or not `components.py` lists it yet."""
-    found = registry_with_capture()
-    if found.get(Kind.EXPORTER, "loadbalancing") is None:
-        found.register(FACTORY)
-    return found
 
 
 def _config(text: str) -> LoadBalancingExporterConfig:

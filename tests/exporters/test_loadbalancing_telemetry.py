@@ -31,10 +31,9 @@ from metricgate.exporters.loadbalancing.resolver import getaddrinfo_lookup
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_loadbalancing_exporter import _batch, _downstreams
-from tests.exporters.test_loadbalancing_ring import registry
 from tests.receivers.otlp_gateway import Gateway
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
+from tests.support.loadbalancing import downstreams, registry, services_batch
 from tests.support.poll import wait_until
 
 PREFIX = "metricgate_exporter_loadbalancing_"
@@ -76,9 +75,9 @@ def _exporter(hostnames: list[str]) -> LoadBalancingExporter:
 
 
 async def test_points_per_member_add_up_and_are_served_on_the_telemetry_endpoint() -> None:
-    batches = [_batch(), _batch(2_000_000_000_000_000_000)]
+    batches = [services_batch(), services_batch(2_000_000_000_000_000_000)]
     total = sum(batch.point_count() for batch in batches)
-    async with _downstreams() as gateways:
+    async with downstreams() as gateways:
         addresses = [g.grpc_target for g in gateways]
         service = Service(
             load_config_text(FRONT.format(hostnames=", ".join(addresses)), registry(), {})
@@ -165,7 +164,7 @@ async def test_a_downed_member_fails_goes_unhealthy_and_recovers(
     caplog.set_level(logging.INFO, "metricgate.exporters.loadbalancing")
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    batch = _batch(per_metric=20)
+    batch = services_batch(per_metric=20)
     telemetry = SelfMetrics()
     exporter = _exporter([address])
     await exporter.start(Host(telemetry))
@@ -215,13 +214,13 @@ async def test_a_downed_member_fails_goes_unhealthy_and_recovers(
 
 
 async def test_ring_changes_are_counted_and_departed_members_series_removed() -> None:
-    async with _downstreams(3) as gateways:
+    async with downstreams(3) as gateways:
         addresses = [g.grpc_target for g in gateways]
         telemetry = SelfMetrics()
         exporter = _exporter(addresses)
         await exporter.start(Host(telemetry))
         try:
-            batch = _batch(per_metric=20)
+            batch = services_batch(per_metric=20)
             await exporter.export(batch)
             assert _value(telemetry, "members") == 3
             assert _value(telemetry, "ring_changes_total") == 1
@@ -256,7 +255,7 @@ async def test_ring_changes_are_counted_and_departed_members_series_removed() ->
 
 
 async def test_dns_resolution_outcomes_are_counted(caplog: pytest.LogCaptureFixture) -> None:
-    async with _downstreams(1) as gateways:
+    async with downstreams(1) as gateways:
         gateway: Gateway = gateways[0]
         port = gateway.receiver.grpc_port or 0
         answer: dict[str, object] = {"mode": "real"}

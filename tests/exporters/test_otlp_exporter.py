@@ -18,10 +18,10 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
 from metricgate.wire.otlp.encode import key_value, varint
-from tests.exporters.test_otlp_exporter_data import every_kind_batch
 from tests.receivers.otlp_data import T0, snapshot
 from tests.receivers.otlp_gateway import Gateway, running
 from tests.support.capture import InjectReceiver, registry_with_capture
+from tests.support.otlp_batches import every_kind_batch
 
 
 def _exporter(gateway: Gateway, protocol: str, **extra: object) -> OtlpExporter:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from metricgate.exporters.otlp import OtlpExporter, OtlpExporterConfig
 from metricgate.pipeline.host import Host
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_otlp_exporter_data import every_kind_batch
+from tests.support.otlp_batches import every_kind_batch
 
 
 def _config(**values: Any) -> OtlpExporterConfig:

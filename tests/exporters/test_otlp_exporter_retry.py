@@ -22,7 +22,7 @@ from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.receivers.otlp import responses
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_otlp_exporter_data import every_kind_batch
+from tests.support.otlp_batches import every_kind_batch
 from tests.support.poll import wait_until
 
 SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"

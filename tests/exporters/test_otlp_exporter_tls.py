@@ -17,7 +17,7 @@ from metricgate.errors import RetryableError
 from metricgate.exporters.otlp import OtlpExporter, OtlpExporterConfig
 from metricgate.pipeline.host import Host
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_otlp_exporter_data import every_kind_batch
+from tests.support.otlp_batches import every_kind_batch
 from tests.support.tls import https_backend
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.receivers.test_receiver_access_limits import gauges
+from tests.support.otlp_batches import gauges
 from tests.support.poll import wait_until
 from tests.support.ports import free_port
 from tests.support.security import SecuredGateway, htpasswd, secured

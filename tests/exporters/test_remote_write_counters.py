@@ -25,8 +25,8 @@ from metricgate.model import INTERNER, Batch, HistogramPoint, MetricKind, Metric
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_sent_counters import Counters
 from tests.support.batches import metric, number_batch
+from tests.support.counters import Counters
 from tests.support.poll import wait_until
 from tests.support.prometheus import PrometheusServer
 

@@ -21,15 +21,17 @@ from metricgate.translate import PrometheusTranslator
 from metricgate.wire.remotewrite import schema
 from metricgate.wire.remotewrite.encode import EncodedSeries, label_block
 from tests.support.batches import metric, number_batch
-from tests.support.remote_write import decode_body, fragments_body, samples_of
+from tests.support.remote_write import (
+    bounds_batch,
+    decode_body,
+    encoder,
+    fragments_body,
+    samples_of,
+)
 
 NS = 1_700_000_000_000_000_000
 MS = NS // 1_000_000
 BASE = (("job", "svc"), ("otel_scope_name", "test.scope"), ("otel_scope_version", "1.0"))
-
-
-def encoder(**kwargs: object) -> Encoder:
-    return Encoder(PrometheusTranslator(), target_info=False, **kwargs)  # type: ignore[arg-type]
 
 
 def labels(name: str, *extra: tuple[str, str], k: str | None = None) -> tuple[tuple[str, str], ...]:
@@ -258,23 +260,6 @@ def test_changed_bounds_end_the_vanished_bucket_series() -> None:
     stale = [dict(lbl).get("le") for lbl, v, _ in got if v == "stale"]
     assert stale == ["2"]
     assert {dict(lbl).get("le") for lbl, v, _ in got if v != "stale"} == {"1", "5", "+Inf", None}
-
-
-def bounds_batch() -> Batch:
-    """A histogram with bounds from 0.005 to 1e6, a repeated quantile and a repeated bound."""
-    hist = metric("upload", MetricKind.HISTOGRAM, unit="By")
-    summary = metric("rpc", MetricKind.SUMMARY)
-    repeated = metric("repeated", MetricKind.HISTOGRAM, unit="s")
-    groups = []
-    for m, value in (
-        (hist, HistogramPoint(6, 9.0, (0.005, 1.0, 10.0, 1e6), (1, 1, 1, 1, 2))),
-        (summary, SummaryPoint(4, 3.0, ((0.5, 0.1), (0.5, 0.2), (0.9, 0.7)))),
-        (repeated, HistogramPoint(6, 6.0, (1.0, 1.0, 2.0), (1, 2, 3, 0))),
-    ):
-        points = MetricPoints(m)
-        points.append(INTERNER.intern_series(m, ()), value, NS)
-        groups.append(points)
-    return Batch(groups)
 
 
 def test_bounds_and_quantiles_are_spelled_as_on_the_page() -> None:

@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from metricgate.model import MetricKind
 from metricgate.wire.remotewrite.schema import HistogramV2, RequestV2, WriteRequest
 from metricgate.wire.remotewrite.v2 import ConversionError, to_v2
-from tests.exporters.test_remote_write_encoder import bounds_batch, encoder
 from tests.support.batches import number_batch
-from tests.support.remote_write import STALE_BITS, fragments_body
+from tests.support.remote_write import STALE_BITS, bounds_batch, encoder, fragments_body
 
 NAN_BITS = 0x7FF8000000000001
 SPECIAL_BITS = [STALE_BITS, NAN_BITS, 0, 1 << 63, 0x7FF0000000000000, 0x3FF0000000000000]

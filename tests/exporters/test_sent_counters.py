@@ -33,43 +33,17 @@ from metricgate.exporters.prometheus import PrometheusExporter, PrometheusExport
 from metricgate.model import INTERNER, Batch, MetricKind, MetricPoints
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
-from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
+from metricgate.pipeline.queue import ExporterQueue, QueueSettings
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_datadog_exporter import every_kind, many_series
-from tests.exporters.test_datadog_intake import API_KEY, running_intake
-from tests.exporters.test_loadbalancing_exporter import _batch as routed_batch
-from tests.exporters.test_loadbalancing_exporter import _downstreams
-from tests.exporters.test_otlp_exporter_data import every_kind_batch
 from tests.receivers.otlp_gateway import running
 from tests.support.batches import metric, number_batch
+from tests.support.counters import FAST, Counters
+from tests.support.datadog_batches import every_kind, many_series
+from tests.support.datadog_intake import API_KEY, running_intake
+from tests.support.loadbalancing import downstreams
+from tests.support.loadbalancing import services_batch as routed_batch
+from tests.support.otlp_batches import every_kind_batch
 from tests.support.poll import wait_until
-
-FAST = RetrySettings(initial_interval=0.01, max_interval=0.05, max_elapsed_time=0)
-
-
-class Counters:
-    """The core's counters of one exporter."""
-
-    def __init__(self, telemetry: SelfMetrics, exporter_id: str) -> None:
-        self.telemetry = telemetry
-        self.exporter_id = exporter_id
-
-    def value(self, name: str, **labels: str) -> float:
-        found = self.telemetry.registry.get_sample_value(
-            name, {"exporter": self.exporter_id, **labels}
-        )
-        return found or 0.0
-
-    @property
-    def sent(self) -> float:
-        return self.value("metricgate_exporter_sent_points_total")
-
-    def failed(self, reason: str = "permanent") -> float:
-        return self.value("metricgate_exporter_send_failed_points_total", reason=reason)
-
-    @property
-    def retries(self) -> float:
-        return self.value("metricgate_exporter_retries_total")
 
 
 @asynccontextmanager
@@ -134,7 +108,7 @@ async def test_otlp_counts_what_a_second_metricgate_took(protocol: str) -> None:
 
 async def test_loadbalancing_counts_each_point_once_across_members_and_retries() -> None:
     sent = routed_batch()
-    async with _downstreams(2) as gateways:
+    async with downstreams(2) as gateways:
         live = [g.grpc_target for g in gateways]
         config = LoadBalancingExporterConfig.model_validate(
             {

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from metricgate.pipeline.encryption import write_key_file
-from tests.pipeline.test_wal_encryption import flip_body_byte, rewrite_record
 from tests.support.gateway import Gateway, default_ports, run_gateway
 from tests.support.poll import wait_until
 from tests.support.ports import free_port
 from tests.support.remote_write import Receiver, Sample, serve
+from tests.support.wal import flip_body_byte, rewrite_record
 
 pytestmark = pytest.mark.integration
 

@@ -35,8 +35,8 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from prometheus_client.exposition import tls_auth_handler
 
-from tests.receivers.test_receiver_access_limits import gauges
 from tests.support.gateway import Gateway, register_secrets, run_gateway
+from tests.support.otlp_batches import gauges
 from tests.support.poll import block_until
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer, run_prometheus

@@ -29,8 +29,8 @@ from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.exporters.test_sent_counters import Counters
 from tests.support.batches import number_batch
+from tests.support.counters import Counters
 from tests.support.poll import wait_until
 from tests.support.ports import free_port
 from tests.support.remote_write import Receiver, serve

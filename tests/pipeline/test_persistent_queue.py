@@ -12,19 +12,15 @@ from metricgate.model import FLAG_NO_RECORDED_VALUE, Batch, MetricKind, Temporal
 from metricgate.pipeline.persistent_queue import (
     Entry,
     PersistentQueue,
-    StorageSettings,
     count_records,
 )
 from metricgate.pipeline.wal import HEADER
-from tests.exporters.test_otlp_exporter_data import every_kind_batch
 from tests.receivers.otlp_data import snapshot
 from tests.support.batches import number_batch
+from tests.support.otlp_batches import every_kind_batch
+from tests.support.wal import storage
 
 T = 1_700_000_000_000_000_000
-
-
-def storage(path: Path, **settings: object) -> StorageSettings:
-    return StorageSettings.model_validate({"directory": str(path), **settings})
 
 
 def open_queue(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,9 @@ from metricgate.pipeline.encryption import Keyring
 from metricgate.pipeline.persistent_queue import PersistentQueue
 from metricgate.pipeline.wal import WriteAheadLog
 from metricgate.pipeline.wal_records import HEADER, SEGMENT_HEADER_SIZE, Record
-from tests.pipeline.test_persistent_queue import storage
 from tests.receivers.otlp_data import snapshot
 from tests.support.batches import number_batch
+from tests.support.wal import flip_body_byte, rewrite_record, storage
 
 KEY_1, KEY_2, KEY_3 = os.urandom(32), os.urandom(32), os.urandom(32)
 SECRET = b'tenant="team-secret-label-value"'
@@ -106,31 +104,6 @@ async def test_reads_stop_where_the_tenant_changes(tmp_path: Path) -> None:
         log.ack(records[-1].end)
     assert runs == [[b"a1", b"a2"], [b"b1"], [b"a3"]]
     await wal.close()
-
-
-def rewrite_record(file: Path, index: int, change: object) -> None:
-    """Apply `change(header fields, body) -> (fields, body)` to record `index` of a sealed
-    segment and fix its CRC, as someone who knows the format would: only authentication can
-    tell."""
-    data = bytearray(file.read_bytes())
-    pos = SEGMENT_HEADER_SIZE
-    for _ in range(index):
-        pos += HEADER.size + HEADER.unpack_from(data, pos)[1]
-    fields = list(HEADER.unpack_from(data, pos))
-    body = bytes(data[pos + HEADER.size : pos + HEADER.size + fields[1]])
-    fields, body = change(fields, body)  # type: ignore[operator]
-    tail = struct.pack("<IQIH", fields[3], fields[4], fields[5], fields[6])
-    fields[1] = len(body)
-    fields[2] = zlib.crc32(body, zlib.crc32(tail, zlib.crc32(struct.pack("<I", len(body)))))
-    end = pos + HEADER.size + HEADER.unpack_from(data, pos)[1]
-    data[pos:end] = HEADER.pack(*fields) + body
-    file.write_bytes(bytes(data))
-
-
-def flip_body_byte(fields: list[int], body: bytes) -> tuple[list[int], bytes]:
-    altered = bytearray(body)
-    altered[20] ^= 0x01
-    return fields, bytes(altered)
 
 
 def more_points(fields: list[int], body: bytes) -> tuple[list[int], bytes]:

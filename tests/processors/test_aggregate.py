@@ -7,7 +7,7 @@ import math
 import pytest
 
 from metricgate.model import INTERNER, Batch, MetricKind, MetricPoints, Temporality
-from tests.processors.test_aggregate_helpers import BASE, NS, A, B, C, G, feed, make, native, points
+from tests.support.aggregate import BASE, NS, A, B, C, G, feed, make, native, points
 
 
 async def test_gauge_outputs_over_one_window() -> None:

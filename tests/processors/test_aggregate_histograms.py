@@ -9,7 +9,7 @@ import pytest
 from metricgate.model import FLAG_NO_RECORDED_VALUE, Batch, MetricKind, MetricPoints, Temporality
 from metricgate.model import INTERNER as I
 from metricgate.processors.aggregate.processor import input_mode
-from tests.processors.test_aggregate_helpers import BASE, NS, A, B, G, feed, hist, make, native
+from tests.support.aggregate import BASE, NS, A, B, G, feed, hist, make, native
 
 LE = (0.1, 1.0)
 

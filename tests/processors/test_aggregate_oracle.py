@@ -38,7 +38,7 @@ import pytest
 
 from metricgate.model import INTERNER as I
 from metricgate.model import Batch, HistogramPoint, MetricKind, MetricPoints, PointValue
-from tests.processors.test_aggregate_helpers import BASE, NS, hist, make, native
+from tests.support.aggregate import BASE, NS, hist, make, native
 from tests.support.binaries import require_binary
 from tests.support.ports import free_port
 

@@ -10,7 +10,7 @@ from metricgate.model import MetricKind
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.service import Service
 from metricgate.telemetry.metrics import SelfMetrics
-from tests.processors.test_aggregate_helpers import (
+from tests.support.aggregate import (
     BASE,
     NS,
     A,

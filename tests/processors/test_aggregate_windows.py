@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from metricgate.errors import QueueFullError
-from tests.processors.test_aggregate_helpers import BASE, NS, A, B, C, G, feed, make, points
+from tests.support.aggregate import BASE, NS, A, B, C, G, feed, make, points
 
 
 async def test_flushes_are_aligned_to_the_interval_and_stamped_with_the_window_end() -> None:

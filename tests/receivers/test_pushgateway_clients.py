@@ -6,8 +6,8 @@ import asyncio
 import subprocess
 
 from metricgate.model import HistogramPoint, MetricKind
-from tests.receivers.test_pushgateway import Gateway, gateway  # noqa: F401 - the fixture
 from tests.support.clients import go_program, node_env
+from tests.support.pushgateway import Gateway
 
 GO_PUSH = """
 package main
@@ -61,7 +61,7 @@ gateway.pushAdd({jobName: 'nodejob', groupings: {instance: ''}})
 """
 
 
-async def test_client_golang_push_and_add(gateway: Gateway) -> None:  # noqa: F811
+async def test_client_golang_push_and_add(gateway: Gateway) -> None:
     binary = await asyncio.to_thread(go_program, GO_PUSH, "gopush")
     done = await asyncio.to_thread(
         subprocess.run,
@@ -83,7 +83,7 @@ async def test_client_golang_push_and_add(gateway: Gateway) -> None:  # noqa: F8
     assert isinstance(point, HistogramPoint) and point.bucket_counts == (1, 1, 1)
 
 
-async def test_prom_client_push_with_an_empty_grouping_value(gateway: Gateway) -> None:  # noqa: F811
+async def test_prom_client_push_with_an_empty_grouping_value(gateway: Gateway) -> None:
     done = await asyncio.to_thread(
         subprocess.run,
         ["node", "-e", NODE_PUSH, f"http://{gateway.address}"],

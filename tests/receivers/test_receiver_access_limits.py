@@ -11,12 +11,10 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
 
 from metricgate.model import Batch
 from tests.support.capture import CaptureExporter
+from tests.support.otlp_batches import gauges
 from tests.support.poll import wait_until
 from tests.support.security import SecuredGateway, secured
 
@@ -64,17 +62,6 @@ EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 async def gateway() -> AsyncIterator[SecuredGateway]:
     async with secured(CONFIG) as running:
         yield running
-
-
-def gauges(points: int, name: str = "agent_up", padding: int = 0) -> bytes:
-    request = ExportMetricsServiceRequest()
-    scope = request.resource_metrics.add().scope_metrics.add()
-    gauge = scope.metrics.add(name=name, description="x" * padding).gauge
-    for index in range(points):
-        point = gauge.data_points.add(as_double=index, time_unix_nano=1_700_000_000_000_000_000)
-        point.attributes.add(key="i").value.string_value = str(index)
-    body: bytes = request.SerializeToString()
-    return body
 
 
 def names(capture: str) -> list[str]:

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.rpc.status_pb2 import Status
 
-from tests.receivers.test_receiver_access_limits import gauges
 from tests.support.capture import CaptureExporter
+from tests.support.otlp_batches import gauges
 from tests.support.security import SecuredGateway, secured
 
 ISSUER = "https://idp.example"

@@ -16,9 +16,9 @@ import requests
 from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
 from prometheus_client.exposition import basic_auth_handler
 
-from tests.receivers.test_remote_write import NOW_MS, V1_HEADERS, v1
 from tests.support.capture import CaptureExporter
 from tests.support.poll import wait_until
+from tests.support.remote_write import NOW_MS, V1_HEADERS, v1
 from tests.support.security import SecuredGateway, htpasswd, secured
 
 USERS = {"team-a": "a-secret-pw", "team-b": "b-secret-pw"}

@@ -24,10 +24,10 @@ from metricgate.wire.remotewrite.schema import (
     STALE_NAN_BITS,
     V2_CONTENT_TYPE,
     RequestV2,
-    WriteRequest,
 )
 from tests.support.capture import CaptureExporter, registry_with_capture
 from tests.support.poll import wait_until
+from tests.support.remote_write import NOW_MS, V1_HEADERS, v1
 
 CONFIG = """
 receivers:
@@ -42,11 +42,6 @@ service:
   telemetry:
     metrics: {address: ""}
 """
-V1_HEADERS = {
-    "Content-Type": "application/x-protobuf",
-    "Content-Encoding": "snappy",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-}
 STALE_NAN = struct.unpack("<d", STALE_NAN_BITS.to_bytes(8, "little"))[0]
 
 
@@ -112,28 +107,11 @@ async def gateway() -> AsyncIterator[Gateway]:
         yield found
 
 
-def v1(
-    *series: tuple[list[tuple[str, str]], list[tuple[float, int]]],
-    metadata: tuple[tuple[str, int], ...] = (),
-) -> bytes:
-    request = WriteRequest()
-    for labels, samples in series:
-        message = request.timeseries.add()
-        for name, text in labels:
-            message.labels.add(name=name, value=text)
-        for value, timestamp in samples:
-            message.samples.add(value=value, timestamp=timestamp)
-    for family, metric_type in metadata:
-        request.metadata.add(metric_family_name=family, type=metric_type, help=f"{family} help")
-    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
-
-
 async def captured(gateway: Gateway, points: int) -> Batch:
     await wait_until(lambda: gateway.capture.points() >= points, timeout=5)
     return Batch([group for batch in gateway.capture.batches for group in batch])
 
 
-NOW_MS = int(time.time() * 1000)
 UP = [("__name__", "up"), ("instance", "a:1"), ("job", "node")]
 
 

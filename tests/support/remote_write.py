@@ -18,17 +18,29 @@ import cramjam
 from aiohttp import web
 
 from metricgate.exporters.prometheus_remote_write import (
+    Encoder,
     Fragment,
     RemoteWriteExporter,
     RemoteWriteExporterConfig,
 )
-from metricgate.model import Batch, MetricKind
+from metricgate.model import (
+    INTERNER,
+    Batch,
+    HistogramPoint,
+    MetricKind,
+    MetricPoints,
+    SummaryPoint,
+)
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import Lanes
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.wire.remotewrite import schema
+from metricgate.wire.remotewrite.schema import (
+    WriteRequest,
+)
 from metricgate.telemetry import SelfMetrics
-from tests.support.batches import number_batch
+from metricgate.translate import PrometheusTranslator
+from tests.support.batches import metric, number_batch
 
 STALE_BITS = 0x7FF0000000000002
 Sample = tuple[tuple[tuple[str, str], ...], float | str, int]
@@ -146,3 +158,50 @@ def gauges(n: int, timestamp: int = NS) -> Any:
     return number_batch(
         {f"s{i}": float(i) for i in range(n)}, name="g", kind=MetricKind.GAUGE, timestamp=timestamp
     )
+
+
+V1_HEADERS = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+
+
+def v1(
+    *series: tuple[list[tuple[str, str]], list[tuple[float, int]]],
+    metadata: tuple[tuple[str, int], ...] = (),
+) -> bytes:
+    request = WriteRequest()
+    for labels, samples in series:
+        message = request.timeseries.add()
+        for name, text in labels:
+            message.labels.add(name=name, value=text)
+        for value, timestamp in samples:
+            message.samples.add(value=value, timestamp=timestamp)
+    for family, metric_type in metadata:
+        request.metadata.add(metric_family_name=family, type=metric_type, help=f"{family} help")
+    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+
+
+NOW_MS = int(time.time() * 1000)
+
+
+def encoder(**kwargs: object) -> Encoder:
+    return Encoder(PrometheusTranslator(), target_info=False, **kwargs)  # type: ignore[arg-type]
+
+
+def bounds_batch() -> Batch:
+    """A histogram with bounds from 0.005 to 1e6, a repeated quantile and a repeated bound."""
+    hist = metric("upload", MetricKind.HISTOGRAM, unit="By")
+    summary = metric("rpc", MetricKind.SUMMARY)
+    repeated = metric("repeated", MetricKind.HISTOGRAM, unit="s")
+    groups = []
+    for m, value in (
+        (hist, HistogramPoint(6, 9.0, (0.005, 1.0, 10.0, 1e6), (1, 1, 1, 1, 2))),
+        (summary, SummaryPoint(4, 3.0, ((0.5, 0.1), (0.5, 0.2), (0.9, 0.7)))),
+        (repeated, HistogramPoint(6, 6.0, (1.0, 1.0, 2.0), (1, 2, 3, 0))),
+    ):
+        points = MetricPoints(m)
+        points.append(INTERNER.intern_series(m, ()), value, NS)
+        groups.append(points)
+    return Batch(groups)

@@ -38,6 +38,7 @@ from tests.receivers.otlp_data import (
     sum_metric,
     sum_with_raw_points,
 )
+from tests.support.otlp_points import number_data_points
 
 
 def decode(message: object, decoder: ProtobufDecoder | None = None):  # type: ignore[no-untyped-def]
@@ -409,88 +410,8 @@ def test_malformed_protobuf_raises_decode_error() -> None:
         decoder.decode(sum_with_raw_points("m", [bad_utf8]))
 
 
-_scalars = st.one_of(
-    st.text(max_size=8),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=False),
-    st.binary(max_size=6),
-    st.none(),
-)
-_values = st.recursive(
-    _scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    ),
-    max_leaves=6,
-)
-_attributes = st.lists(st.tuples(st.text(max_size=6), _values), max_size=6)
-_number_value = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats())
-
-
-def _with_value(message: pb.NumberDataPoint | pb.Exemplar, value: int | float) -> None:
-    if isinstance(value, int):
-        message.as_int = value
-    else:
-        message.as_double = value
-
-
-def _make_exemplar(
-    value: int | float, time: int, trace: bytes, span: bytes, attributes: list[object]
-) -> pb.Exemplar:
-    exemplar = pb.Exemplar(
-        time_unix_nano=time,
-        trace_id=trace,
-        span_id=span,
-        filtered_attributes=key_values(attributes),  # type: ignore[arg-type]
-    )
-    _with_value(exemplar, value)
-    return exemplar
-
-
-_exemplar = st.builds(
-    _make_exemplar,
-    _number_value,
-    st.integers(0, 2**64 - 1),
-    st.sampled_from([b"", TRACE_ID]),
-    st.sampled_from([b"", SPAN_ID]),
-    _attributes,
-)
-
-
-def _make_point(
-    attributes: list[object],
-    value: int | float,
-    time: int,
-    start: int,
-    flags: int,
-    exemplars: list[pb.Exemplar],
-) -> pb.NumberDataPoint:
-    point = pb.NumberDataPoint(
-        attributes=key_values(attributes),  # type: ignore[arg-type]
-        time_unix_nano=time,
-        start_time_unix_nano=start,
-        flags=flags,
-        exemplars=exemplars,
-    )
-    _with_value(point, value)
-    return point
-
-
-_point = st.builds(
-    _make_point,
-    _attributes,
-    _number_value,
-    st.integers(1, 2**64 - 1),
-    st.one_of(st.just(0), st.integers(0, 2**64 - 1)),
-    st.sampled_from([0, 0, 1, 2]),
-    st.lists(_exemplar, max_size=2),
-)
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.lists(_point, min_size=1, max_size=4), min_size=1, max_size=3))
+@given(st.lists(st.lists(number_data_points, min_size=1, max_size=4), min_size=1, max_size=3))
 def test_random_points_decode_like_the_reference(metrics: list[list[pb.NumberDataPoint]]) -> None:
     message = request(*(sum_metric(f"m{i}", *points) for i, points in enumerate(metrics)))
     expected = reference_number_points(message)

@@ -12,7 +12,7 @@ from metricgate.model import Batch
 from metricgate.tenants import TenantStamp
 from metricgate.wire.otlp.decode import ProtobufDecoder
 from tests.receivers.otlp_data import T0, gauge, number, request, sum_metric
-from tests.wire.test_otlp_decode import _point
+from tests.support.otlp_points import number_data_points
 
 TENANTS = st.sampled_from(["team-a", "team-b"])
 
@@ -32,7 +32,7 @@ def with_tenant(point: pb.NumberDataPoint, tenant: str | None) -> pb.NumberDataP
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    points=st.lists(st.tuples(_point, st.none() | TENANTS), min_size=1, max_size=6),
+    points=st.lists(st.tuples(number_data_points, st.none() | TENANTS), min_size=1, max_size=6),
     resource_tenant=st.none() | TENANTS,
     tenant=TENANTS,
 )

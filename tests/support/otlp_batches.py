@@ -1,4 +1,4 @@
-"""Test data (no tests): a request holding every OTLP metric kind and attribute type, decoded."""
+"""Test data: a request holding every OTLP metric kind and attribute type, decoded."""
 
 from __future__ import annotations
 
@@ -145,3 +145,14 @@ def every_kind_batch() -> Batch:
     result = ProtobufDecoder().decode(every_kind_request().SerializeToString())
     assert result.rejected == 0, result.error_message
     return result.batch
+
+
+def gauges(points: int, name: str = "agent_up", padding: int = 0) -> bytes:
+    request = ExportMetricsServiceRequest()
+    scope = request.resource_metrics.add().scope_metrics.add()
+    gauge = scope.metrics.add(name=name, description="x" * padding).gauge
+    for index in range(points):
+        point = gauge.data_points.add(as_double=index, time_unix_nano=1_700_000_000_000_000_000)
+        point.attributes.add(key="i").value.string_value = str(index)
+    body: bytes = request.SerializeToString()
+    return body

@@ -1,7 +1,4 @@
-"""Helpers shared by the aggregate processor tests: a settable clock, a sink, batch builders.
-
-Named `test_aggregate_*` to sit with the tests it serves; it holds no tests itself.
-"""
+"""Helpers shared by the aggregate processor tests: a settable clock, a sink, batch builders."""
 
 from __future__ import annotations
 
