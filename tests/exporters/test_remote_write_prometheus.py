@@ -8,8 +8,10 @@ turned cumulative, and a staleness marker after which the series is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -34,6 +36,7 @@ from metricgate.pipeline import Registry
 from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
 from tests.support.batches import metric, number_batch
+from tests.support.poll import wait_until
 from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration
@@ -97,6 +100,21 @@ async def value(prometheus: PrometheusServer, expr: str) -> float:
     return float(result[0]["value"][1])
 
 
+async def _shows(prometheus: PrometheusServer, expr: str, at: float, expected: float) -> None:
+    """Wait until the instant query `expr` at time `at` is one series of value `expected`."""
+    found: list[Any] = []
+
+    async def look() -> None:
+        found[:] = await asyncio.to_thread(prometheus.query, expr, at)
+
+    def shown() -> bool:
+        return [float(r["value"][1]) for r in found] == [expected]
+
+    with contextlib.suppress(AssertionError):  # the assertion below shows what was found
+        await wait_until(shown, look, 20, 0.2)
+    assert shown(), (expr, at, found)
+
+
 async def flush(mp: MeterProvider) -> None:
     assert await asyncio.to_thread(mp.force_flush, 10_000)
 
@@ -144,10 +162,12 @@ async def test_sdk_metrics_arrive_with_exact_values(
     assert await value(prometheus, f"shop_latency_seconds_sum{{{labels}}}") == pytest.approx(3.05)
     assert await value(prometheus, 'target_info{job="shop"}') == 1
     # delta 5 + 7: wait for the second export to land, then check the cumulative total.
-    deadline = time.monotonic() + 20
-    while await value(prometheus, 'jobs_processed_total{queue="mail"}') != 12:
-        assert time.monotonic() < deadline, "delta total never reached 12"
-        await asyncio.sleep(0.2)
+    total = [0.0]
+
+    async def look() -> None:
+        total[0] = await value(prometheus, 'jobs_processed_total{queue="mail"}')
+
+    await wait_until(lambda: total[0] == 12, look, 20, 0.2)
     assert await value(prometheus, 'jobs_latency_seconds_bucket{le="0.5",job="worker"}') == 1
     assert await value(prometheus, 'jobs_latency_seconds_count{job="worker"}') == 2
     assert await value(prometheus, 'jobs_latency_seconds_sum{job="worker"}') == 2.3
@@ -171,10 +191,12 @@ async def test_stale_marker_removes_the_series(
     gone.metrics[0].flags[0] = FLAG_NO_RECORDED_VALUE
     gone.metrics[0].values[0] = float("nan")
     await queue.consume(gone)
-    deadline = time.monotonic() + 20
-    while await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 2):
-        assert time.monotonic() < deadline, "series still visible after its StaleNaN"
-        await asyncio.sleep(0.2)
+    visible: list[Any] = [True]
+
+    async def look() -> None:
+        visible[:] = await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 2)
+
+    await wait_until(lambda: not visible, look, 20, 0.2)  # gone after its StaleNaN
     # Just before the marker the value is still there: the marker ended it, nothing else did.
     before = await asyncio.to_thread(prometheus.query, 'door_open{k="x"}', now / 1e9 + 0.5)
     assert [float(r["value"][1]) for r in before] == [42.0]
@@ -225,13 +247,7 @@ async def test_protocol_2_against_a_1_0_only_server_falls_back_and_loses_nothing
         for step in range(3):  # every step, the first (sent as 2.0, then resent) included
             for key, base in (("a", 1.0), ("b", 10.0)):
                 expr = f'v2_fallback{{k="{key}"}}'
-                deadline = time.monotonic() + 20
-                while True:
-                    found = await asyncio.to_thread(prometheus.query, expr, at[step])
-                    if [float(r["value"][1]) for r in found] == [base + step]:
-                        break
-                    assert time.monotonic() < deadline, (expr, step, found)
-                    await asyncio.sleep(0.2)
+                await _shows(prometheus, expr, at[step], base + step)
         assert exporter.client.protocol == "1.0"
     finally:
         await running.shutdown(time.monotonic() + 10)

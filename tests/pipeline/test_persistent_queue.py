@@ -211,6 +211,8 @@ async def test_stop_wakes_a_waiting_reader(tmp_path: Path) -> None:
     queue = open_queue(tmp_path)
     try:
         reader = asyncio.create_task(queue.get())
+        # Give the reader time to block on the empty queue: the waiting reader is what is under
+        # test, and it shows nothing to poll for while it waits.
         await asyncio.sleep(0.01)
         assert not reader.done()
         queue.stop()

@@ -27,11 +27,9 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +39,7 @@ from metricgate.model import Batch, HistogramPoint, MetricKind, MetricPoints, Po
 from tests.support.aggregate import BASE, NS, hist, make, native
 from tests.support.binaries import require_binary
 from tests.support.ports import free_port
+from tests.support.processes import running_process
 
 pytestmark = pytest.mark.integration
 
@@ -141,41 +140,15 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
     )
     (root / "prometheus.yml").write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={root / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(root / "prometheus.log").open("wb"),
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, root / "prometheus.log")
+    argv = [
+        binary,
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with running_process("prometheus", argv, root / "prometheus.log", f"{url}/-/ready"):
         yield Prometheus(url)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"prometheus exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("prometheus did not become ready")
 
 
 RULES = """

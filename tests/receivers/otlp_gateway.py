@@ -13,6 +13,7 @@ from metricgate.model import Batch
 from metricgate.pipeline.service import Service
 from metricgate.receivers.otlp import OtlpReceiver
 from tests.support.capture import CaptureExporter, registry_with_capture
+from tests.support.poll import wait_until
 
 CONFIG = """
 receivers:
@@ -66,11 +67,7 @@ class Gateway:
         return release
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not reached in time")
-            await asyncio.sleep(0.01)
+        await wait_until(predicate, timeout=timeout)
 
 
 @asynccontextmanager

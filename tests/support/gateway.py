@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 
 
@@ -178,15 +178,20 @@ def run_gateway(
 
 
 def wait_ready(gateway: Gateway, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Return once the gateway answers `/readyz` with 200; fail with its logs if it exits."""
+
+    def ready() -> bool:
         if gateway.process.poll() is not None:
             raise AssertionError(f"metricgate exited early:\n{gateway.logs()}")
         try:
             url = gateway.url("telemetry", "/readyz")
-            if requests.get(url, timeout=1, verify=gateway.ca or True).status_code == 200:
-                return
+            return requests.get(url, timeout=1, verify=gateway.ca or True).status_code == 200
         except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"metricgate not ready after {timeout}s:\n{gateway.logs()}")
+            return False
+
+    try:
+        block_until(ready, timeout, "metricgate ready", 0.05)
+    except AssertionError as error:
+        if "exited early" in str(error):
+            raise
+        raise AssertionError(f"metricgate not ready after {timeout}s:\n{gateway.logs()}") from None

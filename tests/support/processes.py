@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from tests.support.poll import block_until
 
 
 @contextmanager
@@ -18,19 +19,22 @@ def running_process(
     """Run `argv` with output in `log_path` until `ready_url` answers 200; terminate at exit."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited:\n{log_path.read_text()}")
+        try:
+            return requests.get(ready_url, timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
+        try:
+            block_until(ready, timeout, f"{name} ready", 0.1)
+        except AssertionError as error:
             if process.poll() is not None:
-                raise AssertionError(f"{name} exited:\n{log_path.read_text()}")
-            try:
-                if requests.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} not ready:\n{log_path.read_text()}")
-            time.sleep(0.1)
+                raise
+            raise AssertionError(f"{error}\n{log_path.read_text()}") from None
         yield process
     finally:
         process.terminate()

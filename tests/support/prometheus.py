@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import requests
 
 from tests.support.binaries import require_binary
+from tests.support.poll import block_until
 from tests.support.ports import free_port
 from tests.support.processes import running_process
 
@@ -45,15 +45,20 @@ class PrometheusServer:
         self, expr: str, timeout: float = 30.0, min_results: int = 1
     ) -> list[dict[str, Any]]:
         """Poll `expr` until it returns at least `min_results` series."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(expr)
-            if len(result) >= min_results:
-                return result
-            if time.monotonic() > deadline:
-                log_tail = self.log_path.read_text()[-3000:]
-                raise AssertionError(f"{expr!r} returned {result} after {timeout}s\n{log_tail}")
-            time.sleep(0.25)
+        result: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            result[:] = self.query(expr)
+            return len(result) >= min_results
+
+        try:
+            block_until(enough, timeout, expr, 0.25)
+        except AssertionError:
+            log_tail = self.log_path.read_text()[-3000:]
+            raise AssertionError(
+                f"{expr!r} returned {result} after {timeout}s\n{log_tail}"
+            ) from None
+        return result
 
     def targets_up(self) -> list[dict[str, Any]]:
         response = requests.get(f"{self.url}/api/v1/targets", timeout=10)
