@@ -48,6 +48,7 @@ async def test_a_coroutine_duty_is_awaited_and_stop_ends_it_for_good() -> None:
     await periodic.stop()
     assert not periodic.running
     stopped_at = runs
+    # Five intervals with nothing to wait for: a stopped duty shows itself only by not running.
     await asyncio.sleep(0.05)
     assert runs == stopped_at
 
