@@ -34,12 +34,12 @@ from metricgate.model import (
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import Lanes
 from metricgate.pipeline.queue import ExporterQueue
+from metricgate.telemetry import SelfMetrics
+from metricgate.translate import PrometheusTranslator
 from metricgate.wire.remotewrite import schema
 from metricgate.wire.remotewrite.schema import (
     WriteRequest,
 )
-from metricgate.telemetry import SelfMetrics
-from metricgate.translate import PrometheusTranslator
 from tests.support.batches import metric, number_batch
 
 STALE_BITS = 0x7FF0000000000002
