@@ -100,6 +100,9 @@ class ServiceConfig(_Strict):
     """Request bytes (as received and decompressed) all receivers may hold at once."""
     memory_limiter: MemoryLimiterSettings | None = None
     """The process-wide memory limiter (none by default); see `metricgate.pipeline.memory`."""
+    state_directory: str | None = Field(default=None, min_length=1)
+    """Where stateful components keep their state across graceful restarts (None: they do not);
+    see `metricgate.pipeline.snapshots`."""
 
     @field_validator("pipelines")
     @classmethod
