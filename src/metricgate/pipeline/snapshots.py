@@ -52,7 +52,18 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from metricgate.model import Batch, Metric, MetricPoints, PointValue, Series
+from metricgate.model import (
+    Batch,
+    BucketRange,
+    ExponentialHistogramPoint,
+    HistogramPoint,
+    Metric,
+    MetricKind,
+    MetricPoints,
+    PointValue,
+    Series,
+    SummaryPoint,
+)
 
 if TYPE_CHECKING:
     from metricgate.pipeline.persistent_queue import BatchCodec
@@ -102,6 +113,22 @@ class SnapshotPoints:
 
     def batch(self) -> Batch:
         return Batch(list(self._groups.values()))
+
+
+_EMPTY: Final[dict[MetricKind, PointValue]] = {
+    MetricKind.GAUGE: 0.0,
+    MetricKind.SUM: 0.0,
+    MetricKind.HISTOGRAM: HistogramPoint(0, None, (), (0,)),
+    MetricKind.EXPONENTIAL_HISTOGRAM: ExponentialHistogramPoint(
+        0, None, 0, 0, BucketRange(0, ()), BucketRange(0, ())
+    ),
+    MetricKind.SUMMARY: SummaryPoint(0, 0.0, ()),
+}
+
+
+def empty_value(kind: MetricKind) -> PointValue:
+    """A value of `kind` for state that is only a series (its value is never read)."""
+    return _EMPTY[kind]
 
 
 def points(group: MetricPoints) -> Iterable[tuple[Series, PointValue, int, int]]:
