@@ -12,6 +12,8 @@ The batch is written as an OTLP `ExportMetricsServiceRequest` with the persisten
 file can build an object other than series and points (no pickle: a snapshot may be corrupt or
 come from somewhere else). Timestamps are written 1 ns later than given (`SnapshotPoints`) and
 read back as given (`points`): OTLP has no point without a time, and state may have time 0.
+Metrics already in Prometheus form (`native_prometheus`, which OTLP cannot say) are written under
+their scope plus the attribute `NATIVE_MARK`, and read back without it.
 
 One file per component, `<directory>/<kind>-<component id>[@<pipeline id>].state` (ids quoted):
 
@@ -53,6 +55,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from metricgate.model import (
+    INTERNER,
     Batch,
     BucketRange,
     ExponentialHistogramPoint,
@@ -61,6 +64,7 @@ from metricgate.model import (
     MetricKind,
     MetricPoints,
     PointValue,
+    Scope,
     Series,
     SummaryPoint,
 )
@@ -112,7 +116,59 @@ class SnapshotPoints:
         group.append(series, value, timestamp + 1, start)  # OTLP drops points at time 0
 
     def batch(self) -> Batch:
-        return Batch(list(self._groups.values()))
+        return Batch([_marked(group) for group in self._groups.values()])
+
+
+NATIVE_MARK: Final = "metricgate.snapshot.native_prometheus"
+"""Scope attribute that carries `Metric.native_prometheus` through OTLP, which has no such flag."""
+
+
+def _marked(group: MetricPoints) -> MetricPoints:
+    """`group` as written: a native Prometheus metric under a scope with `NATIVE_MARK`."""
+    metric = group.metric
+    if not metric.native_prometheus:
+        return group
+    scope = metric.scope
+    marked = INTERNER.intern_scope(
+        scope.name,
+        scope.version,
+        tuple(sorted((*scope.attributes, (NATIVE_MARK, True)))),
+        scope.schema_url,
+    )
+    return _with_metric(group, metric, marked, native=False)
+
+
+def _unmarked(group: MetricPoints) -> MetricPoints:
+    """`group` as it was before `_marked`."""
+    metric = group.metric
+    scope = metric.scope
+    if not any(key == NATIVE_MARK for key, _ in scope.attributes):
+        return group
+    plain = INTERNER.intern_scope(
+        scope.name,
+        scope.version,
+        tuple(pair for pair in scope.attributes if pair[0] != NATIVE_MARK),
+        scope.schema_url,
+    )
+    return _with_metric(group, metric, plain, native=True)
+
+
+def _with_metric(group: MetricPoints, metric: Metric, scope: Scope, native: bool) -> MetricPoints:
+    other = INTERNER.intern_metric(
+        metric.resource,
+        scope,
+        metric.name,
+        metric.unit,
+        metric.kind,
+        metric.temporality,
+        metric.monotonic,
+        metric.description,
+        native,
+    )
+    series = [INTERNER.intern_series(other, s.attributes) for s in group.series]
+    return MetricPoints(
+        other, series, group.values, group.timestamps, group.start_timestamps, group.flags
+    )
 
 
 _EMPTY: Final[dict[MetricKind, PointValue]] = {
@@ -268,7 +324,7 @@ class SnapshotStore:
                 raise SnapshotIgnored(f"corrupt: series do not decode ({exc})") from None
             if rejected:
                 raise SnapshotIgnored(f"corrupt: {rejected} points do not decode")
-        return StateSnapshot(fields, batch)
+        return StateSnapshot(fields, Batch([_unmarked(group) for group in batch.metrics]))
 
     def restore_all(self, components: Iterable[Tracked]) -> None:
         """Restore each component that has a usable snapshot; log one line for each that has not."""
@@ -284,7 +340,7 @@ class SnapshotStore:
                 snapshot = self.load(tracked)
                 try:
                     tracked.component.restore_state(snapshot)
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, LookupError) as exc:
                     raise SnapshotIgnored(f"does not fit the component ({exc})") from None
             except SnapshotIgnored as exc:
                 level = logging.INFO if str(exc) == "no snapshot" else logging.WARNING
