@@ -151,20 +151,11 @@ class AggregateProcessor(Processor):
     snapshot_version = 1
 
     def snapshot_state(self) -> StateSnapshot:
-        """Slots, totals and input baselines of every rule (and the open window, see
-        `snapshot.py`)."""
+        """Slots, totals and input baselines of every rule (see `snapshot.py`)."""
         return snapshot.snapshot(self.rules)
 
     def restore_state(self, state: StateSnapshot) -> None:
-        before = [(rule.started_ns, rule.first_window) for rule in self.rules]
-        try:
-            snapshot.restore(self.rules, state)
-        except Exception:
-            for rule, (started_ns, first_window) in zip(self.rules, before, strict=True):
-                rule.inputs.clear()
-                rule.groups.clear()
-                rule.started_ns, rule.first_window = started_ns, first_window
-            raise
+        snapshot.restore(self.rules, state)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

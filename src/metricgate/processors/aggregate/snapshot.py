@@ -50,7 +50,20 @@ def snapshot(rules: list[Rule]) -> StateSnapshot:
 
 
 def restore(rules: list[Rule], state: StateSnapshot) -> None:
-    """Take back what `snapshot` kept; `ValueError` (or a lookup error) if it does not fit."""
+    """Take back what `snapshot` kept; `ValueError` (or a lookup error) if it does not fit, and
+    then the rules are left as they were."""
+    before = [(rule.started_ns, rule.first_window) for rule in rules]
+    try:
+        _restore(rules, state)
+    except Exception:
+        for rule, (started_ns, first_window) in zip(rules, before, strict=True):
+            rule.inputs.clear()
+            rule.groups.clear()
+            rule.started_ns, rule.first_window = started_ns, first_window
+        raise
+
+
+def _restore(rules: list[Rule], state: StateSnapshot) -> None:
     kept = state.fields["rules"]
     records = state.fields["inputs"]
     if len(kept) != len(rules):
