@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from metricgate.config import load_config_text
+from metricgate.errors import ConfigError
 from metricgate.exporters.prometheus.exporter import PrometheusExporter
 from metricgate.exporters.prometheus.render import render
 from metricgate.model import Temporality
+from metricgate.pipeline.encryption import Keyring, write_key_file
 from metricgate.pipeline.service import Service
 from metricgate.pipeline.snapshots import (
     SnapshotIgnored,
@@ -160,3 +162,44 @@ async def test_a_changed_processor_config_starts_it_afresh(tmp_path: Path) -> No
     await _run_once(tmp_path, [5.0])
     page = await _run_once(tmp_path, [3.0], max_stale="6m")
     assert "} 3\n" in page  # delta_to_cumulative restarted; the page took the new total
+
+
+def test_sealed_snapshots(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    key = Keyring(write_key_file(str(tmp_path / "state.key")))
+    other = Keyring(write_key_file(str(tmp_path / "other.key")))
+    directory = tmp_path / "state"
+    path = directory / "processor-counter@metrics.state"
+    sealed = SnapshotStore(directory, key)
+    sealed.save(_tracked(_Counter(42)))
+    assert b"counter" not in path.read_bytes()  # the header JSON is sealed too
+    restored = _Counter()
+    sealed.restore_all([_tracked(restored)])
+    assert restored.value == 42
+
+    cases = [
+        (SnapshotStore(directory), "sealed, but service.state_encryption is not set"),
+        (SnapshotStore(directory, other), "corrupt: segment was sealed with key id"),
+    ]
+    for reader, reason in cases:
+        sealed.save(_tracked(_Counter(42)))
+        with pytest.raises(SnapshotIgnored, match=reason):
+            reader.load(_tracked(_Counter()))
+    # moved to another component's name: does not open
+    sealed.save(_tracked(_Counter(42)))
+    path.rename(directory / "processor-other@metrics.state")
+    moved = Tracked("processor-other@metrics", "counter", "d1", _Counter())
+    with pytest.raises(SnapshotIgnored, match="corrupt: encrypted record failed authentication"):
+        sealed.load(moved)
+    # a file in the clear is not restored when snapshots are sealed
+    SnapshotStore(directory).save(_tracked(_Counter(42)))
+    with pytest.raises(SnapshotIgnored, match="written in the clear"):
+        sealed.load(_tracked(_Counter()))
+
+
+def test_an_unreadable_state_key_is_a_config_error(tmp_path: Path) -> None:
+    text = CONFIG.format(directory=tmp_path, max_stale="5m").replace(
+        "  state_directory:",
+        f"  state_encryption: {{key_file: {tmp_path / 'missing.key'}}}\n  state_directory:",
+    )
+    with pytest.raises(ConfigError, match=r"service\.state_encryption.*cannot read"):
+        load_config_text(text, registry_with_capture(), {})

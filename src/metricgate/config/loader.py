@@ -32,6 +32,7 @@ from metricgate.config.auth import (
     parse_extensions,
 )
 from metricgate.config.components import ComponentType, ComponentTypes, Kind
+from metricgate.config.encryption import EncryptionConfig
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings
@@ -103,6 +104,9 @@ class ServiceConfig(_Strict):
     state_directory: str | None = Field(default=None, min_length=1)
     """Where stateful components keep their state across graceful restarts (None: they do not);
     see `metricgate.pipeline.snapshots`."""
+    state_encryption: EncryptionConfig | None = None
+    """Seal the state snapshots with AES-256-GCM (the keys of `sending_queue.storage.encryption`);
+    the key files are read when the gateway starts."""
 
     @field_validator("pipelines")
     @classmethod

@@ -30,6 +30,7 @@ from metricgate.access import AdminGate, AuditSink, GatewayAccess
 from metricgate.config import Config
 from metricgate.config.types import ComponentConfig
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
+from metricgate.pipeline.encryption import Keyring
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryLimiter
@@ -76,7 +77,7 @@ class Service:
         self.receivers: dict[str, Receiver] = {}
         self._started: list[Component | ExporterQueue] = []
         directory = config.service.state_directory
-        self.snapshots = SnapshotStore(directory) if directory else None
+        self.snapshots = SnapshotStore(directory, self._state_keyring()) if directory else None
         self.stateful: list[Tracked] = []
         """Components whose state is kept across restarts (with `service.state_directory`)."""
         self._build()
@@ -148,6 +149,22 @@ class Service:
             self.telemetry_server.console.show_gateway(
                 config, lambda: {eid: (q.size, q.capacity) for eid, q in queues.items()}
             )
+
+    def _state_keyring(self) -> Keyring | None:
+        sealing = self.config.service.state_encryption
+        if sealing is not None:
+            return Keyring.from_config(sealing, "service.state_encryption")
+        for exporter_id, spec in self.config.exporters.items():
+            queue = getattr(spec.config, "sending_queue", None)
+            storage = getattr(queue, "storage", None)
+            if getattr(storage, "encryption", None) is not None:
+                log.warning(
+                    "state snapshots are written in the clear although exporter "
+                    f"{exporter_id}'s sending queue is encrypted: set service.state_encryption",
+                    extra={"exporter": exporter_id},
+                )
+                break
+        return None
 
     def _track(
         self, key: str, component_type: str, config: ComponentConfig, component: Component

@@ -17,14 +17,19 @@ their scope plus the attribute `NATIVE_MARK`, and read back without it.
 
 One file per component, `<directory>/<kind>-<component id>[@<pipeline id>].state` (ids quoted):
 
-| bytes      | what                                                                            |
-| ---------- | ------------------------------------------------------------------------------- |
-| 4          | magic `MGS1`                                                                    |
-| 4          | u32 crc32 of everything after it                                                |
-| 4          | u32 length of the header JSON                                                   |
-| n          | header JSON: `component`, `type`, `state_version`, `config` (sha256 of the      |
-|            | component's config), `written` (Unix s), `fields`                               |
-| rest       | the batch as OTLP protobuf (may be empty)                                       |
+| bytes | what                                                                                     |
+| ----- | ---------------------------------------------------------------------------------------- |
+| 4     | magic: `MGS1` (payload in the clear) or `MGSE` (sealed, `service.state_encryption`)      |
+| 4     | u32 crc32 of the payload (finds torn writes and flipped bits, sealed or not)             |
+| rest  | payload; sealed: the 16-byte key header of `metricgate.pipeline.encryption` and the      |
+|       | plain payload sealed with AES-256-GCM, authenticated with the file's component key       |
+|       | (a file renamed to another component does not open)                                      |
+
+The plain payload: u32 length of the header JSON, the header JSON (`component`, `type`,
+`state_version`, `config`: sha256 of the component's type and config, `written`: Unix s,
+`fields`), then the batch as OTLP protobuf (may be empty). With `service.state_encryption` only
+sealed files are restored (a file in the clear may have been planted); without it, sealed files
+are ignored.
 
 It is written to a temporary file, fsynced, and renamed over the old one (then the directory is
 fsynced), so a crash mid-write leaves the previous file or none. A file is removed once read:
@@ -54,6 +59,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from metricgate.errors import RecordIntegrityError
 from metricgate.model import (
     INTERNER,
     Batch,
@@ -68,6 +74,7 @@ from metricgate.model import (
     Series,
     SummaryPoint,
 )
+from metricgate.pipeline.encryption import HEADER_SIZE, Keyring
 
 if TYPE_CHECKING:
     from metricgate.pipeline.persistent_queue import BatchCodec
@@ -75,8 +82,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAGIC: Final = b"MGS1"
-_HEAD: Final = struct.Struct("<4sII")
-"""magic, crc32 of the rest, header JSON length."""
+SEALED_MAGIC: Final = b"MGSE"
+_FRAME: Final = struct.Struct("<4sI")
+"""magic, crc32 of the rest."""
+_LENGTH: Final = struct.Struct("<I")
 
 
 @dataclass
@@ -219,8 +228,10 @@ class Tracked:
 class SnapshotStore:
     """Snapshot files under one directory (see module docstring)."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, keyring: Keyring | None = None) -> None:
         self.directory = Path(directory)
+        self.keyring = keyring
+        """Seals and opens the files (`service.state_encryption`); None: written in the clear."""
         self._codec: BatchCodec | None = None
 
     def path(self, key: str) -> Path:
@@ -244,12 +255,18 @@ class SnapshotStore:
             separators=(",", ":"),
         ).encode()
         body = self.codec().encode(snapshot.batch) if snapshot.batch.metrics else b""
-        rest = struct.pack("<I", len(header)) + header + body
-        data = MAGIC + struct.pack("<I", zlib.crc32(rest)) + rest
+        payload = _LENGTH.pack(len(header)) + header + body
+        magic = MAGIC
+        if self.keyring is not None:
+            sealer = self.keyring.sealer()
+            payload = sealer.header + sealer.seal(payload, tracked.key.encode())
+            magic = SEALED_MAGIC
+        data = _FRAME.pack(magic, zlib.crc32(payload)) + payload
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(tracked.key)
         temporary = path.with_name(path.name + ".tmp")
-        with open(temporary, "wb") as file:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
@@ -295,17 +312,20 @@ class SnapshotStore:
 
     def parse(self, data: bytes, tracked: Tracked) -> StateSnapshot:
         """Check and decode a snapshot file's bytes (see the format in the module docstring)."""
-        if len(data) < _HEAD.size or data[:4] != MAGIC:
+        if len(data) < _FRAME.size or data[:4] not in (MAGIC, SEALED_MAGIC):
             raise SnapshotIgnored("corrupt: not a snapshot file (unknown format)")
-        _, crc, length = _HEAD.unpack_from(data)
-        if zlib.crc32(data[8:]) != crc:
+        magic, crc = _FRAME.unpack_from(data)
+        payload = data[_FRAME.size :]
+        if zlib.crc32(payload) != crc:
             raise SnapshotIgnored("corrupt: checksum mismatch")
+        payload = self._opened(magic, payload, tracked.key)
         try:
-            header = json.loads(data[_HEAD.size : _HEAD.size + length])
+            (length,) = _LENGTH.unpack_from(payload)
+            header = json.loads(payload[_LENGTH.size : _LENGTH.size + length])
             state_version = header["state_version"]
             digest = header["config"]
             fields = header["fields"]
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, struct.error) as exc:
             raise SnapshotIgnored(f"corrupt: bad header ({exc})") from None
         if header.get("type") != tracked.component_type:
             raise SnapshotIgnored(f"stale: written by type {header.get('type')!r}")
@@ -315,7 +335,7 @@ class SnapshotStore:
             raise SnapshotIgnored("stale: the component's config changed")
         if not isinstance(fields, dict):
             raise SnapshotIgnored("corrupt: bad header (fields)")
-        body = data[_HEAD.size + length :]
+        body = payload[_LENGTH.size + length :]
         batch = Batch([])
         if body:
             try:
@@ -325,6 +345,23 @@ class SnapshotStore:
             if rejected:
                 raise SnapshotIgnored(f"corrupt: {rejected} points do not decode")
         return StateSnapshot(fields, Batch([_unmarked(group) for group in batch.metrics]))
+
+    def _opened(self, magic: bytes, payload: bytes, key: str) -> bytes:
+        """The plain payload of a file (its frame checked)."""
+        if magic == MAGIC:
+            if self.keyring is not None:
+                raise SnapshotIgnored(
+                    "written in the clear, but service.state_encryption is set (only sealed "
+                    "snapshots are restored)"
+                )
+            return payload
+        if self.keyring is None:
+            raise SnapshotIgnored("sealed, but service.state_encryption is not set")
+        try:
+            opener = self.keyring.opener(payload[:HEADER_SIZE])
+            return opener.open(payload[HEADER_SIZE:], key.encode())
+        except RecordIntegrityError as exc:  # UnknownKeyError included
+            raise SnapshotIgnored(f"corrupt: {exc}") from None
 
     def restore_all(self, components: Iterable[Tracked]) -> None:
         """Restore each component that has a usable snapshot; log one line for each that has not."""
