@@ -11,14 +11,16 @@ from metricgate.config import load_config_text
 from metricgate.errors import ConfigError
 from metricgate.exporters.prometheus.exporter import PrometheusExporter
 from metricgate.exporters.prometheus.render import render
-from metricgate.model import Temporality
+from metricgate.model import INTERNER, Batch, MetricKind, Temporality
 from metricgate.pipeline.encryption import Keyring, write_key_file
 from metricgate.pipeline.service import Service
 from metricgate.pipeline.snapshots import (
     SnapshotIgnored,
+    SnapshotPoints,
     SnapshotStore,
     StateSnapshot,
     Tracked,
+    points,
 )
 from tests.support.batches import number_batch
 from tests.support.capture import InjectReceiver, registry_with_capture
@@ -203,3 +205,51 @@ def test_an_unreadable_state_key_is_a_config_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"service\.state_encryption.*cannot read"):
         load_config_text(text, registry_with_capture(), {})
+
+
+class _Series:
+    """A stand-in stateful component: a batch of series."""
+
+    snapshot_version = 1
+
+    def __init__(self, batch: Batch | None = None) -> None:
+        self.batch = batch or Batch([])
+
+    def snapshot_state(self) -> StateSnapshot:
+        return StateSnapshot(batch=self.batch)
+
+    def restore_state(self, snapshot: StateSnapshot) -> None:
+        self.batch = snapshot.batch
+
+
+def test_series_come_back_as_the_same_series_native_prometheus_ones_included(
+    tmp_path: Path,
+) -> None:
+    native = INTERNER.intern_metric(
+        INTERNER.intern_resource(()),
+        INTERNER.intern_scope(""),
+        "http_requests_total",
+        "",
+        MetricKind.SUM,
+        Temporality.CUMULATIVE,
+        True,
+        native_prometheus=True,
+    )
+    plain = number_batch({"a": 1.0}).metrics[0].series[0]
+    kept = SnapshotPoints()
+    kept.add(INTERNER.intern_series(native, (("job", "api"), ("path", "/"))), 7.0, 0)
+    kept.add(plain, 3.0, 123, 100)
+    store = SnapshotStore(tmp_path)
+    store.save(Tracked("exporter-x", "x", "d", _Series(kept.batch())))
+    restored = _Series()
+    store.restore_all([Tracked("exporter-x", "x", "d", restored)])
+    got = {
+        (series, value, timestamp, start)
+        for group in restored.batch.metrics
+        for series, value, timestamp, start in points(group)
+    }
+    assert got == {
+        (INTERNER.intern_series(native, (("job", "api"), ("path", "/"))), 7.0, 0, 0),
+        (plain, 3.0, 123, 100),
+    }
+    assert any(group.metric.native_prometheus for group in restored.batch.metrics)
