@@ -70,7 +70,6 @@ from metricgate.model import (
     MetricKind,
     MetricPoints,
     PointValue,
-    Scope,
     Series,
     SummaryPoint,
 )
@@ -134,38 +133,25 @@ NATIVE_MARK: Final = "metricgate.snapshot.native_prometheus"
 
 def _marked(group: MetricPoints) -> MetricPoints:
     """`group` as written: a native Prometheus metric under a scope with `NATIVE_MARK`."""
-    metric = group.metric
-    if not metric.native_prometheus:
-        return group
-    scope = metric.scope
-    marked = INTERNER.intern_scope(
-        scope.name,
-        scope.version,
-        tuple(sorted((*scope.attributes, (NATIVE_MARK, True)))),
-        scope.schema_url,
-    )
-    return _with_metric(group, metric, marked, native=False)
+    return _renamed(group, native=False) if group.metric.native_prometheus else group
 
 
 def _unmarked(group: MetricPoints) -> MetricPoints:
     """`group` as it was before `_marked`."""
+    marked = any(key == NATIVE_MARK for key, _ in group.metric.scope.attributes)
+    return _renamed(group, native=True) if marked else group
+
+
+def _renamed(group: MetricPoints, native: bool) -> MetricPoints:
+    """`group` under its metric with the mark added (`native` False) or taken away (True)."""
     metric = group.metric
     scope = metric.scope
-    if not any(key == NATIVE_MARK for key, _ in scope.attributes):
-        return group
-    plain = INTERNER.intern_scope(
-        scope.name,
-        scope.version,
-        tuple(pair for pair in scope.attributes if pair[0] != NATIVE_MARK),
-        scope.schema_url,
-    )
-    return _with_metric(group, metric, plain, native=True)
-
-
-def _with_metric(group: MetricPoints, metric: Metric, scope: Scope, native: bool) -> MetricPoints:
+    attributes = tuple(pair for pair in scope.attributes if pair[0] != NATIVE_MARK)
+    if not native:
+        attributes = tuple(sorted((*attributes, (NATIVE_MARK, True))))
     other = INTERNER.intern_metric(
         metric.resource,
-        scope,
+        INTERNER.intern_scope(scope.name, scope.version, attributes, scope.schema_url),
         metric.name,
         metric.unit,
         metric.kind,

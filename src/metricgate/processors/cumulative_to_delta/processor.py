@@ -141,10 +141,7 @@ class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
     def _convert(
         self, group: MetricPoints, now: float, drops: dict[str, int]
     ) -> MetricPoints | None:
-        metric = group.metric
-        target = self._metrics.get(metric, metric)
-        if target is metric:
-            target = self._delta_metric(metric)
+        target = self._target(group.metric)
         if target is None:
             return None
         result = MetricPoints(target)
@@ -223,10 +220,7 @@ class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
     def _revive(
         self, series: Series, value: Any, timestamp: int, start: int, now: float
     ) -> _Stream | None:
-        metric = series.metric
-        target = self._metrics.get(metric, metric)
-        if target is metric:
-            target = self._delta_metric(metric)
+        target = self._target(series.metric)
         if target is None:
             return None
         return _Stream(
@@ -242,6 +236,11 @@ class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
         if not isinstance(started, int) or isinstance(started, bool):
             raise ValueError(f"started_at_ns is {started!r}")
         self.started_at_ns = started
+
+    def _target(self, metric: Metric) -> Metric | None:
+        """The DELTA descriptor `metric` converts to (cached), or None when it passes."""
+        target = self._metrics.get(metric, metric)
+        return self._delta_metric(metric) if target is metric else target
 
     def _delta_metric(self, metric: Metric) -> Metric | None:
         """The DELTA descriptor `metric` converts to, or None when it passes unchanged."""
