@@ -253,3 +253,17 @@ def test_series_come_back_as_the_same_series_native_prometheus_ones_included(
         (plain, 3.0, 123, 100),
     }
     assert any(group.metric.native_prometheus for group in restored.batch.metrics)
+
+
+def test_a_component_that_cannot_take_its_snapshot_starts_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(_Counter):
+        def restore_state(self, snapshot: StateSnapshot) -> None:
+            raise RuntimeError("unexpected")
+
+    store = SnapshotStore(tmp_path)
+    store.save(_tracked(_Counter(42)))
+    with caplog.at_level(logging.INFO):
+        store.restore_all([_tracked(Broken())])
+    assert "ignored: does not fit the component (RuntimeError('unexpected'))" in caplog.text

@@ -38,7 +38,8 @@ without snapshots). A missing, stale (other config, unknown version) or corrupt 
 logged in one line naming the component and why, and ignored; it never stops the gateway.
 
 Invariant: `restore_state` is called before `start`, `snapshot_state` after `shutdown`, both
-from the event loop; a component whose `restore_state` raises keeps the state it had (empty).
+from the event loop; `restore_state` takes a whole snapshot or raises and leaves the component as
+it was (empty): whatever it raises, the snapshot is logged as ignored and the gateway starts.
 """
 
 from __future__ import annotations
@@ -363,8 +364,8 @@ class SnapshotStore:
                 snapshot = self.load(tracked)
                 try:
                     tracked.component.restore_state(snapshot)
-                except (ValueError, TypeError, LookupError) as exc:
-                    raise SnapshotIgnored(f"does not fit the component ({exc})") from None
+                except Exception as exc:  # a snapshot must never stop the gateway
+                    raise SnapshotIgnored(f"does not fit the component ({exc!r})") from None
             except SnapshotIgnored as exc:
                 level = logging.INFO if str(exc) == "no snapshot" else logging.WARNING
                 log.log(
