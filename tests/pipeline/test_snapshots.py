@@ -198,13 +198,14 @@ def test_sealed_snapshots(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> N
         sealed.load(_tracked(_Counter()))
 
 
-def test_an_unreadable_state_key_is_a_config_error(tmp_path: Path) -> None:
+def test_an_unreadable_state_key_stops_the_start_naming_its_key(tmp_path: Path) -> None:
     text = CONFIG.format(directory=tmp_path, max_stale="5m").replace(
         "  state_directory:",
         f"  state_encryption: {{key_file: {tmp_path / 'missing.key'}}}\n  state_directory:",
     )
-    with pytest.raises(ConfigError, match=r"service\.state_encryption.*cannot read"):
-        load_config_text(text, registry_with_capture(), {})
+    config = load_config_text(text, registry_with_capture(), {})
+    with pytest.raises(ConfigError, match=r"service\.state_encryption\.key_file: cannot read"):
+        Service(config)
 
 
 class _Series:
