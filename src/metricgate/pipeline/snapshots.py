@@ -55,7 +55,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from pydantic import BaseModel
@@ -75,9 +75,7 @@ from metricgate.model import (
     SummaryPoint,
 )
 from metricgate.pipeline.encryption import HEADER_SIZE, Keyring
-
-if TYPE_CHECKING:
-    from metricgate.pipeline.persistent_queue import BatchCodec
+from metricgate.pipeline.persistent_queue import BatchCodec
 
 log = logging.getLogger(__name__)
 
@@ -384,10 +382,7 @@ class SnapshotStore:
             )
 
     def codec(self) -> BatchCodec:
-        if self._codec is None:
-            # Imported here: the codec imports the otlp receiver and exporter, which import us.
-            from metricgate.pipeline.persistent_queue import BatchCodec
-
+        if self._codec is None:  # made on first use: its decoder holds caches
             self._codec = BatchCodec()
         return self._codec
 
