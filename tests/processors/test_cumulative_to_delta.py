@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from metricgate.model import (
 )
 from metricgate.model.exponential import downscale
 from metricgate.pipeline.service import Service
+from metricgate.pipeline.snapshots import SnapshotStore, Tracked, config_digest
 from metricgate.processors.cumulative_to_delta import (
     CumulativeToDeltaConfig,
     CumulativeToDeltaProcessor,
@@ -382,3 +384,27 @@ def test_histograms_round_trip(values: list[Any]) -> None:
         delta.append(INTERNER.intern_series(delta.metric, (("k", "a"),)), value, at(i + 1), at(i))
         asyncio.run(to_cumulative.consume(Batch([delta])))
     assert [normalized(p[1]) for p in sink.points()] == expected
+
+
+async def test_a_restart_with_a_snapshot_goes_on_from_the_last_point(tmp_path: Path) -> None:
+    hist = HistogramPoint(3, 6.0, (1.0, 5.0), (1, 1, 1))
+    proc, _ = processor()
+    await proc.consume(cumulative([("a", 10.0, 0, 110)]))
+    await proc.consume(
+        cumulative([("h", hist, 0, 110)], kind=MetricKind.HISTOGRAM, monotonic=False)
+    )
+    store = SnapshotStore(tmp_path)
+    digest = config_digest("cumulative_to_delta", proc.config)
+    store.save(Tracked("processor-c2d@metrics", "cumulative_to_delta", digest, proc))
+
+    restarted, sink = processor()
+    restarted.started_at_ns = at(500)  # a later start, as after a restart
+    store.restore_all([Tracked("processor-c2d@metrics", "cumulative_to_delta", digest, restarted)])
+    assert restarted.started_at_ns == at(100)  # counters that started since still trusted
+    await restarted.consume(cumulative([("a", 15.0, 0, 600)]))
+    later = HistogramPoint(5, 9.0, (1.0, 5.0), (1, 2, 2))
+    await restarted.consume(
+        cumulative([("h", later, 0, 600)], kind=MetricKind.HISTOGRAM, monotonic=False)
+    )
+    delta = HistogramPoint(2, 3.0, (1.0, 5.0), (0, 1, 1))
+    assert sink.points() == [("a", 5.0, at(110), at(600)), ("h", delta, at(110), at(600))]

@@ -32,6 +32,7 @@ from metricgate.config.auth import (
     parse_extensions,
 )
 from metricgate.config.components import ComponentType, ComponentTypes, Kind
+from metricgate.config.encryption import EncryptionConfig
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings
@@ -100,6 +101,12 @@ class ServiceConfig(_Strict):
     """Request bytes (as received and decompressed) all receivers may hold at once."""
     memory_limiter: MemoryLimiterSettings | None = None
     """The process-wide memory limiter (none by default); see `metricgate.pipeline.memory`."""
+    state_directory: str | None = Field(default=None, min_length=1)
+    """Where stateful components keep their state across graceful restarts (None: they do not);
+    see `metricgate.pipeline.snapshots`."""
+    state_encryption: EncryptionConfig | None = None
+    """Seal the state snapshots with AES-256-GCM (the keys of `sending_queue.storage.encryption`);
+    the key files are read when the gateway starts."""
 
     @field_validator("pipelines")
     @classmethod

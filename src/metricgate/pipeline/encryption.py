@@ -41,7 +41,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from metricgate.config.types import ComponentConfig
+from metricgate.config.encryption import EncryptionConfig as EncryptionConfig
 from metricgate.errors import ConfigError, RecordIntegrityError, UnknownKeyError
 
 MAGIC = b"MGE1"
@@ -55,15 +55,6 @@ KEY_SIZE = 32
 _ID_LABEL = b"metricgate encryption key id"
 _COUNTER = struct.Struct(">I")
 _MAX_COUNT = 1 << 32
-
-
-class EncryptionConfig(ComponentConfig):
-    """`encryption` of a persistent queue or WAL."""
-
-    key_file: str
-    """The current key (32 bytes: raw, 64 hex digits or base64); seals new segments."""
-    previous_key_files: list[str] = []
-    """Keys rotated out: they still open segments written before the rotation."""
 
 
 def key_id(key: bytes) -> bytes:

@@ -14,6 +14,10 @@ Start order is the memory limiter (`service.memory_limiter`, one per process), e
 exporters, processors (last first), receivers, so nothing receives data before its consumers and
 authenticators run. Shutdown is the reverse, within `service.shutdown_timeout`: receivers stop
 accepting, processors flush, queues drain, exporters flush, extensions stop.
+
+With `service.state_directory`, every `Stateful` component (an exporter, or a processor in one
+pipeline) gets its snapshot back before anything starts, and writes a new one once everything
+stopped (`metricgate.pipeline.snapshots`).
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ import time
 
 from metricgate.access import AdminGate, AuditSink, GatewayAccess
 from metricgate.config import Config
+from metricgate.config.types import ComponentConfig
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
+from metricgate.pipeline.encryption import Keyring
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryLimiter
 from metricgate.pipeline.meter import PointMeter
 from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
+from metricgate.pipeline.snapshots import SnapshotStore, Stateful, Tracked, config_digest
 from metricgate.telemetry import SelfMetrics, TelemetryServer
 
 log = logging.getLogger(__name__)
@@ -69,6 +76,10 @@ class Service:
         self.processors: list[tuple[str, Processor]] = []
         self.receivers: dict[str, Receiver] = {}
         self._started: list[Component | ExporterQueue] = []
+        directory = config.service.state_directory
+        self.snapshots = SnapshotStore(directory, self._state_keyring()) if directory else None
+        self.stateful: list[Tracked] = []
+        """Components whose state is kept across restarts (with `service.state_directory`)."""
         self._build()
 
     def _build(self) -> None:
@@ -85,6 +96,7 @@ class Service:
                 getattr(spec.config, "retry_on_failure", None) or RetrySettings(),
             )
             self.exporter_queues[exporter_id] = queue
+            self._track(f"exporter-{exporter_id}", spec.factory.type, spec.config, exporter)
         self.host.exporters = self.exporter_queues
 
         heads: dict[str, Consumer] = {}
@@ -100,6 +112,8 @@ class Service:
                 if not isinstance(processor, Processor):
                     raise TypeError(f"factory for {processor_id!r} did not build a Processor")
                 self.processors.append((pipeline_id, processor))
+                key = f"processor-{processor_id}@{pipeline_id}"
+                self._track(key, spec.factory.type, spec.config, processor)
                 consumer = processor
             heads[pipeline_id] = consumer
 
@@ -136,8 +150,33 @@ class Service:
                 config, lambda: {eid: (q.size, q.capacity) for eid, q in queues.items()}
             )
 
+    def _state_keyring(self) -> Keyring | None:
+        sealing = self.config.service.state_encryption
+        if sealing is not None:
+            return Keyring.from_config(sealing, "service.state_encryption")
+        for exporter_id, spec in self.config.exporters.items():
+            queue = getattr(spec.config, "sending_queue", None)
+            storage = getattr(queue, "storage", None)
+            if getattr(storage, "encryption", None) is not None:
+                log.warning(
+                    "state snapshots are written in the clear although exporter "
+                    f"{exporter_id}'s sending queue is encrypted: set service.state_encryption",
+                    extra={"exporter": exporter_id},
+                )
+                break
+        return None
+
+    def _track(
+        self, key: str, component_type: str, config: ComponentConfig, component: Component
+    ) -> None:
+        if self.snapshots is not None and isinstance(component, Stateful):
+            digest = config_digest(component_type, config)
+            self.stateful.append(Tracked(key, component_type, digest, component))
+
     async def start(self) -> None:
         """Start everything in dependency order; on failure, stop what started and re-raise."""
+        if self.snapshots is not None:
+            self.snapshots.restore_all(self.stateful)
         try:
             if self.memory_limiter is not None:
                 self.memory_limiter.register_telemetry(self.telemetry)
@@ -174,6 +213,7 @@ class Service:
         if self.telemetry_server is not None:
             self.telemetry_server.ready = False
         started, self._started = self._started, []
+        keep_state = bool(started) and self.snapshots is not None
         for component in reversed(started):
             try:
                 if isinstance(component, ExporterQueue):
@@ -189,6 +229,8 @@ class Service:
                         "error": repr(exc),
                     },
                 )
+        if keep_state and self.snapshots is not None:
+            self.snapshots.save_all(self.stateful)
         if self.memory_limiter is not None:
             await self.memory_limiter.shutdown()
         if self.telemetry_server is not None:

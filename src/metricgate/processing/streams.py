@@ -10,6 +10,10 @@ and forgets states not updated for `max_stale` seconds: a timer sweeps the table
 state records `seen`, the monotonic time of the batch that last updated it; processors read the
 clock once per batch, never per point.
 
+Both keep their streams across a graceful restart (`metricgate.pipeline.snapshots`): each state
+is written as one point (its series, value, timestamp and start), and read back into a state by the
+subclass (`_revive`), which also rebuilds the output series.
+
 Invariant: only the owning processor touches the table, from the event loop (no locks needed);
 a forgotten stream simply starts over with its next point.
 """
@@ -20,12 +24,13 @@ import logging
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from metricgate.model import Batch, MetricPoints, Series
+from metricgate.model import Batch, MetricPoints, PointValue, Series
 from metricgate.periodic import Periodic
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
+from metricgate.pipeline.snapshots import SnapshotPoints, StateSnapshot, points
 from metricgate.processing.drops import DropCounter
 
 log = logging.getLogger(__name__)
@@ -127,6 +132,44 @@ class StreamProcessor(Processor, Generic[S]):
             await self.next_consumer.consume(batch)
         elif out:
             await self.next_consumer.consume(Batch(out))
+
+    # -- state across restarts ----------------------------------------------------------------
+
+    snapshot_version = 1
+
+    def snapshot_state(self) -> StateSnapshot:
+        """Every stream's state as a point of its input series."""
+        out = SnapshotPoints()
+        for series, state in self.table.streams.items():
+            out.add(series, *self._kept(state))
+        return StateSnapshot(self._kept_fields(), out.batch())
+
+    def restore_state(self, snapshot: StateSnapshot) -> None:
+        self._restore_fields(snapshot.fields)
+        now = self.table.clock()
+        streams = self.table.streams
+        for group in snapshot.batch.metrics:
+            for series, value, timestamp, start in points(group):
+                state = self._revive(series, value, timestamp, start, now)
+                if state is not None:
+                    streams[series] = state
+
+    @abstractmethod
+    def _kept(self, state: S) -> tuple[PointValue, int, int]:
+        """What a snapshot keeps of `state`: its value, timestamp and start timestamp."""
+
+    @abstractmethod
+    def _revive(
+        self, series: Series, value: Any, timestamp: int, start: int, now: float
+    ) -> S | None:
+        """The state `_kept` wrote for `series`, or None if this processor has no use for it."""
+
+    def _kept_fields(self) -> dict[str, Any]:
+        """Processor-wide values a snapshot keeps besides the streams."""
+        return {}
+
+    def _restore_fields(self, fields: dict[str, Any]) -> None:
+        """Take back `_kept_fields` (raise `ValueError` if they do not fit)."""
 
     @abstractmethod
     def _convert(

@@ -40,6 +40,7 @@ from metricgate.periodic import Periodic, sweep_interval
 from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
+from metricgate.pipeline.snapshots import StateSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,17 @@ class PrometheusExporter(Exporter):
     async def shutdown(self) -> None:
         await self._expiry.stop()
         await self._listener.stop()
+
+    # -- state across restarts (`metricgate.pipeline.snapshots`) ---------------------------------
+
+    snapshot_version = 1
+
+    def snapshot_state(self) -> StateSnapshot:
+        """The page's series and values."""
+        return StateSnapshot(batch=self.store.snapshot())
+
+    def restore_state(self, snapshot: StateSnapshot) -> None:
+        self.store.restore(snapshot.batch, time.monotonic())
 
     async def export(self, batch: Batch) -> int | None:
         """Fold `batch` into the page; returns the points now on it (dropped ones are counted

@@ -8,6 +8,9 @@ NO_RECORDED_VALUE removes its series; `expire(cutoff)` removes series not update
 `tenant_of(entry)` says whose an entry is (the resource attribute `tenant.id` the gateway stamps),
 for pages that show a tenant only its own series.
 
+`snapshot()` and `restore(batch, now)` carry the page across a graceful restart (values as shown,
+not added to again; `metricgate.pipeline.snapshots`).
+
 Each series is an `Entry` holding its rendered prefix (`name{labels} `, computed once, when the
 series is new), so ingest costs one dict lookup and an attribute store per point, and rendering
 only formats values (see `render.py`).
@@ -38,6 +41,8 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.arithmetic import accumulate
+from metricgate.pipeline.snapshots import SnapshotPoints
+from metricgate.pipeline.snapshots import points as snapshot_points
 from metricgate.tenants import TenantSplitter
 from metricgate.translate import (
     TARGET_INFO,
@@ -105,36 +110,8 @@ class Store:
 
     def _ingest_group(self, group: MetricPoints, now: float, drops: Counter[str]) -> None:
         metric = group.metric
-        view = self.translator.family(metric)
-        if isinstance(view, Dropped):
-            drops[view.reason] += len(group.series)
-            return
-        if metric.kind is MetricKind.EXPONENTIAL_HISTOGRAM and self.exponential == "drop":
-            drops["exponential_histogram"] += len(group.series)
-            return
-        family = self.families.get(view.name)
-        if family is None:
-            holder = self._clash(view)
-            if holder is not None:
-                drops["name_conflict"] += len(group.series)
-                self._log_once(
-                    f"clash:{view.name}",
-                    "metric dropped: its sample names clash with another family's",
-                    metric=metric.name,
-                    family=view.name,
-                    other_family=holder.name,
-                )
-                return
-        elif family.type is not view.type:
-            drops["type_conflict"] += len(group.series)
-            self._log_once(
-                f"type:{view.name}",
-                "metric dropped: its family already has another type",
-                metric=metric.name,
-                family=view.name,
-                type=view.type.value,
-                existing_type=family.type.value,
-            )
+        view = self._view(group, drops)
+        if view is None:
             return
         delta = metric.temporality is Temporality.DELTA
         if metric.kind in (MetricKind.GAUGE, MetricKind.SUM) and not delta and view.scale == 1.0:
@@ -149,6 +126,42 @@ class Store:
                     if view.scale != 1.0:
                         exemplars = tuple(replace(x, value=x.value * view.scale) for x in exemplars)
                     entry.exemplars = exemplars
+
+    def _view(self, group: MetricPoints, drops: Counter[str]) -> FamilyView | None:
+        """The family `group` goes into, or None (counted in `drops`) when it may not."""
+        metric = group.metric
+        view = self.translator.family(metric)
+        if isinstance(view, Dropped):
+            drops[view.reason] += len(group.series)
+            return None
+        if metric.kind is MetricKind.EXPONENTIAL_HISTOGRAM and self.exponential == "drop":
+            drops["exponential_histogram"] += len(group.series)
+            return None
+        family = self.families.get(view.name)
+        if family is None:
+            holder = self._clash(view)
+            if holder is not None:
+                drops["name_conflict"] += len(group.series)
+                self._log_once(
+                    f"clash:{view.name}",
+                    "metric dropped: its sample names clash with another family's",
+                    metric=metric.name,
+                    family=view.name,
+                    other_family=holder.name,
+                )
+                return None
+        elif family.type is not view.type:
+            drops["type_conflict"] += len(group.series)
+            self._log_once(
+                f"type:{view.name}",
+                "metric dropped: its family already has another type",
+                metric=metric.name,
+                family=view.name,
+                type=view.type.value,
+                existing_type=family.type.value,
+            )
+            return None
+        return view
 
     def _set_numbers(
         self, group: MetricPoints, view: FamilyView, now: float, drops: Counter[str]
@@ -329,6 +342,32 @@ class Store:
             if holder is not None:
                 return holder
         return None
+
+    # -- snapshots (state across restarts) -----------------------------------------------------
+
+    def snapshot(self) -> Batch:
+        """Every series with the value the page shows (scaled, accumulated) and its timestamp."""
+        points = SnapshotPoints()
+        for series, entry in self._series.items():
+            points.add(series, entry.value, entry.timestamp)
+        return points.batch()
+
+    def restore(self, batch: Batch, now: float) -> int:
+        """Put back the series of a `snapshot` as they were (values are not scaled or added to
+        again); they count as updated at `now`. Returns how many were restored."""
+        drops: Counter[str] = Counter()
+        restored = 0
+        for group in batch.metrics:
+            view = self._view(group, drops)
+            if view is None:
+                continue
+            for series, value, timestamp, _ in snapshot_points(group):
+                entry = self._series.get(series) or self._add(series, view, now, drops)
+                if entry is not None:
+                    entry.value = value
+                    entry.timestamp = timestamp
+                    restored += 1
+        return restored
 
     # -- expiry ------------------------------------------------------------------------------
 

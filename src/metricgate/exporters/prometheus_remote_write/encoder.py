@@ -23,6 +23,10 @@ split per tenant once per resource, `TenantSplitter`), so every fragment holds o
 entries and says whose (`Fragment.tenant`); a resource whose tenant is not a valid id has its
 points dropped (`invalid_tenant`), since it could not go into the header.
 
+Across a graceful restart (`metricgate.pipeline.snapshots`) the running totals of delta series
+are kept (`snapshot`, `restore`), so the counters they become continue instead of restarting at
+0; cumulative series need nothing kept, their points carry their totals.
+
 Invariant: every entry of one model `Series` goes to shard `key % shards`, in point order; a
 fragment never holds more than `max_samples` samples unless one point alone has more, nor entries
 of two tenants; no two model series write the same name and labels (for the same tenant).
@@ -46,6 +50,8 @@ from metricgate.model import (
     Temporality,
 )
 from metricgate.model.arithmetic import accumulate
+from metricgate.pipeline.snapshots import SnapshotPoints
+from metricgate.pipeline.snapshots import points as snapshot_points
 from metricgate.tenants.split import TenantSplitter
 from metricgate.translate import (
     TARGET_INFO,
@@ -154,6 +160,27 @@ class Encoder:
                 sent[resource] = timestamp
                 self._target_info(resource, timestamp, builders)
         return [b.finish() for b in builders]
+
+    def snapshot(self) -> Batch:
+        """The running total and last timestamp of every delta series (what `restore` needs)."""
+        out = SnapshotPoints()
+        for series, state in self._states.items():
+            if state.value is not None:
+                out.add(series, state.value, state.timestamp)
+        return out.batch()
+
+    def restore(self, batch: Batch, now: float) -> None:
+        """Take back the totals of a `snapshot`; the series count as updated at `now`."""
+        drops: Counter[str] = Counter()
+        for group in batch.metrics:
+            family = self.translator.family(group.metric)
+            if isinstance(family, Dropped):
+                continue
+            for series, value, timestamp, _ in snapshot_points(group):
+                state = self._states.get(series) or self._new(series, family, now, drops)
+                if state is not None:
+                    state.value = value
+                    state.timestamp = timestamp
 
     def expire(self, cutoff: float, shards: int, now_ms: int) -> tuple[list[list[Fragment]], int]:
         """Forget series not updated since `cutoff`; their StaleNaNs (if sent) and how many."""

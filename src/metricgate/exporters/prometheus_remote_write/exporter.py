@@ -45,6 +45,7 @@ from metricgate.pipeline.component import Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import LaneRequest, Lanes, LaneSettings, Piece
 from metricgate.pipeline.registry import exporter_factory
+from metricgate.pipeline.snapshots import StateSnapshot
 from metricgate.tenants.split import TenantSplitter
 from metricgate.wire.remotewrite.v2 import ConversionError, to_v2
 
@@ -82,6 +83,17 @@ class RemoteWriteExporter(Exporter):
     def last_success(self) -> float:
         """Wall-clock time of the last delivered request (0 before the first)."""
         return self.lanes.last_success if self.lanes is not None else 0.0
+
+    # -- state across restarts (`metricgate.pipeline.snapshots`) ---------------------------------
+
+    snapshot_version = 1
+
+    def snapshot_state(self) -> StateSnapshot:
+        """The encoder's running totals of delta series."""
+        return StateSnapshot(batch=self.encoder.snapshot())
+
+    def restore_state(self, snapshot: StateSnapshot) -> None:
+        self.encoder.restore(snapshot.batch, time.monotonic())
 
     # -- the LanedExporter contract ---------------------------------------------------------
 

@@ -41,7 +41,9 @@ from metricgate.model import (
 )
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.registry import processor_factory
+from metricgate.pipeline.snapshots import StateSnapshot
 from metricgate.processors.aggregate import rule as modes
+from metricgate.processors.aggregate import snapshot
 from metricgate.processors.aggregate.config import AggregateConfig
 from metricgate.processors.aggregate.emit import Emitter, RuleEmitter
 from metricgate.processors.aggregate.rule import Rule
@@ -143,6 +145,17 @@ class AggregateProcessor(Processor):
 
     def _now_ns(self) -> int:
         return int(self._clock() * 1e9)
+
+    # -- state across restarts (`metricgate.pipeline.snapshots`, `snapshot.py`) -------------------
+
+    snapshot_version = 1
+
+    def snapshot_state(self) -> StateSnapshot:
+        """Slots, totals and input baselines of every rule (see `snapshot.py`)."""
+        return snapshot.snapshot(self.rules)
+
+    def restore_state(self, state: StateSnapshot) -> None:
+        snapshot.restore(self.rules, state)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from metricgate.model import Batch, MetricPoints
 from metricgate.pipeline.component import Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import processor_factory
+from metricgate.pipeline.snapshots import SnapshotPoints, StateSnapshot, empty_value
+from metricgate.pipeline.snapshots import points as snapshot_points
 from metricgate.processors.cardinality_limit import offenders
 from metricgate.processors.cardinality_limit.budgets import Budget, Budgets
 from metricgate.processors.cardinality_limit.config import CardinalityLimitConfig
@@ -64,6 +66,36 @@ class CardinalityLimiter(Processor):
         self._dropped: dict[str, int] = {}
         self._tenant_refused: dict[str, int] = {}
         """Tenant -> points of series refused since the last flush (per-tenant telemetry)."""
+        self._restored: Batch | None = None
+        """Verdicts from a snapshot, taken once the budgets know their tenants (`start`)."""
+
+    # -- state across restarts (`metricgate.pipeline.snapshots`) ---------------------------------
+
+    snapshot_version = 1
+
+    def snapshot_state(self) -> StateSnapshot:
+        """Every tracked series with its verdict (the timestamp: 0 admitted, 1 refused); what
+        the overflow series folded so far is not kept."""
+        out = SnapshotPoints()
+        for budget in self.budgets.all():
+            tracker = budget.tracker
+            for verdict, generations in enumerate(
+                ((tracker.admitted, tracker.admitted_prev), (tracker.refused, tracker.refused_prev))
+            ):
+                for generation in generations:
+                    for series in generation:
+                        out.add(series, empty_value(series.metric.kind), verdict)
+        return StateSnapshot(batch=out.batch())
+
+    def restore_state(self, snapshot: StateSnapshot) -> None:
+        self._restored = snapshot.batch
+
+    def _take_verdicts(self, batch: Batch) -> None:
+        now = self._clock()
+        for group in batch.metrics:
+            budget = self.budgets.of(group.metric.resource, now)
+            for series, _, verdict, _ in snapshot_points(group):
+                budget.tracker.restore(series, admitted=verdict == 0)
 
     @property
     def tracker(self) -> SeriesTracker:
@@ -78,6 +110,9 @@ class CardinalityLimiter(Processor):
         self._host, self._telemetry = host, host.telemetry
         self._counters = offenders.Counters(host.telemetry)
         self.budgets.configure(host.tenants)
+        restored, self._restored = self._restored, None
+        if restored is not None:
+            self._take_verdicts(restored)
         offenders.register(host, self)
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.component_id} sweeper")
 

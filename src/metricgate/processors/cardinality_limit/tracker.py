@@ -223,10 +223,25 @@ class SeriesTracker:
             self.new_refusals[key] = self.new_refusals.get(key, 0) + 1
             if self.refused_total >= self.max_refused:
                 return False  # not remembered: decided again on its next point
+        return self._remember(series, values, refused=bool(reason))
+
+    def restore(self, series: Series, admitted: bool) -> None:
+        """Take back a verdict kept across a restart: counted as if decided now (caps are not
+        checked again: verdicts are sticky), in the current generation."""
+        if series in self.admitted or series in self.refused:
+            return
+        if not admitted and self.refused_total >= self.max_refused:
+            return
+        values = [label_value(series, label) for label, _ in self.per_label]
+        self._remember(series, values, refused=not admitted)
+
+    def _remember(self, series: Series, values: list[AttributeValue], refused: bool) -> bool:
+        name = series.metric.name
+        stats = self.metrics.get(name)
         if stats is None:
             stats = self.metrics[name] = MetricStats()
         self._count_labels(stats, series, 1)
-        if reason:
+        if refused:
             self.refused.add(series)
             self.refused_total += 1
             stats.refused += 1

@@ -42,6 +42,7 @@ from metricgate.model import (
     Metric,
     MetricKind,
     MetricPoints,
+    PointValue,
     Series,
     Temporality,
 )
@@ -140,10 +141,7 @@ class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
     def _convert(
         self, group: MetricPoints, now: float, drops: dict[str, int]
     ) -> MetricPoints | None:
-        metric = group.metric
-        target = self._metrics.get(metric, metric)
-        if target is metric:
-            target = self._delta_metric(metric)
+        target = self._target(group.metric)
         if target is None:
             return None
         result = MetricPoints(target)
@@ -215,6 +213,34 @@ class CumulativeToDeltaProcessor(StreamProcessor[_Stream]):
                 kept.append(i)
         if kept is not None:
             result.take_exemplars(group, kept)
+
+    def _kept(self, state: _Stream) -> tuple[PointValue, int, int]:
+        return state.value, state.time, state.start
+
+    def _revive(
+        self, series: Series, value: Any, timestamp: int, start: int, now: float
+    ) -> _Stream | None:
+        target = self._target(series.metric)
+        if target is None:
+            return None
+        return _Stream(
+            INTERNER.intern_series(target, series.attributes), start, timestamp, value, now
+        )
+
+    def _kept_fields(self) -> dict[str, Any]:
+        # `initial_value: auto` keeps trusting counters that started after the first start.
+        return {"started_at_ns": self.started_at_ns}
+
+    def _restore_fields(self, fields: dict[str, Any]) -> None:
+        started = fields.get("started_at_ns")
+        if not isinstance(started, int) or isinstance(started, bool):
+            raise ValueError(f"started_at_ns is {started!r}")
+        self.started_at_ns = started
+
+    def _target(self, metric: Metric) -> Metric | None:
+        """The DELTA descriptor `metric` converts to (cached), or None when it passes."""
+        target = self._metrics.get(metric, metric)
+        return self._delta_metric(metric) if target is metric else target
 
     def _delta_metric(self, metric: Metric) -> Metric | None:
         """The DELTA descriptor `metric` converts to, or None when it passes unchanged."""

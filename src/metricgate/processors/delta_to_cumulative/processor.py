@@ -30,6 +30,7 @@ from metricgate.model import (
     Metric,
     MetricKind,
     MetricPoints,
+    PointValue,
     Series,
     Temporality,
 )
@@ -159,6 +160,20 @@ class DeltaToCumulativeProcessor(StreamProcessor[_Stream]):
                 kept.append(i)
         if kept is not None:
             result.take_exemplars(group, kept)
+
+    def _kept(self, state: _Stream) -> tuple[PointValue, int, int]:
+        return state.total, state.last, state.start
+
+    def _revive(
+        self, series: Series, value: Any, timestamp: int, start: int, now: float
+    ) -> _Stream | None:
+        metric = series.metric
+        if metric.temporality is not Temporality.DELTA or metric.kind not in _CONVERTED:
+            return None
+        target = self._metrics.get(metric) or self._cumulative(metric)
+        return _Stream(
+            INTERNER.intern_series(target, series.attributes), start, timestamp, value, now
+        )
 
     def _cumulative(self, metric: Metric) -> Metric:
         target = INTERNER.intern_metric_like(metric, temporality=Temporality.CUMULATIVE)
