@@ -77,7 +77,10 @@ async def test_wrong_key_is_permanent() -> None:
 @pytest.mark.parametrize(("random_tags", "count"), [(True, 8_000), (False, 10_000)])
 async def test_large_batches_are_split_within_both_limits(random_tags: bool, count: int) -> None:
     batch = many_series(count, random_tags)
-    async with running_intake() as intake, started(_exporter(intake)) as exporter:
+    # The intake checks every payload against the official client's models in this process,
+    # which takes seconds per large payload on a loaded machine: the split is under test here,
+    # not the request timeout.
+    async with running_intake() as intake, started(_exporter(intake, timeout="60s")) as exporter:
         await exporter.export(batch)
     assert intake.refusals == []
     assert intake.requests > 1
