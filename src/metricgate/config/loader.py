@@ -13,7 +13,6 @@ each as `key.path: what was expected, got what`.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,12 +31,12 @@ from metricgate.config.components import ComponentSpec, ComponentTypes, Kind
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings, from_processors
+from metricgate.config.sections import typed_entries
 from metricgate.config.substitution import substitute_env
 from metricgate.config.tenants import TenantsConfig
 from metricgate.config.types import ByteSize, Duration, parse_endpoint
 from metricgate.errors import ConfigError
 
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[^/\s]+)?$")
 _SECTIONS = {kind.section: kind for kind in Kind}
 
 __all__ = [
@@ -266,30 +265,19 @@ def load_config_text(
 def _parse_section(
     raw: Any, section: str, kind: Kind, registry: ComponentTypes, problems: list[str]
 ) -> dict[str, ComponentSpec]:
-    specs: dict[str, ComponentSpec] = {}
-    if raw is None:
-        return specs
-    if not isinstance(raw, dict):
-        problems.append(f"{section}: expected a mapping of component ids, got {raw!r}")
-        return specs
-    for component_id, component_raw in raw.items():
-        path = f"{section}.{component_id}"
-        if not isinstance(component_id, str) or not _ID_RE.match(component_id):
-            problems.append(f"{path}: expected a component id like 'type' or 'type/name'")
-            continue
-        type_name = component_id.partition("/")[0]
-        factory = registry.get(kind, type_name)
-        if factory is None:
-            known = ", ".join(registry.types(kind)) or "none"
-            problems.append(f"{path}: unknown {kind.value} type {type_name!r} (known: {known})")
-            continue
-        try:
-            config = factory.config_model.model_validate(component_raw or {})
-        except ValidationError as exc:
-            problems.extend(format_validation_error(exc, path, factory.config_model))
-            continue
-        specs[component_id] = ComponentSpec(component_id, kind, factory, config)
-    return specs
+    entries = typed_entries(
+        raw,
+        section,
+        "component",
+        lambda type_name: registry.get(kind, type_name),
+        lambda: registry.types(kind),
+        problems,
+        type_noun=kind.value,
+    )
+    return {
+        component_id: ComponentSpec(component_id, kind, factory, config)
+        for component_id, factory, config in entries
+    }
 
 
 def _salvage_pipelines(raw_service: Any) -> dict[str, PipelineConfig]:
