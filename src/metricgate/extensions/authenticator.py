@@ -131,8 +131,10 @@ class Authenticator(Extension):
         if self.refresh():
             self._cache.clear()
         credential = self.credential(headers, peer_cert)
-        if credential is None:
-            return None
+        return None if credential is None else self._from_cache(credential)
+
+    def _from_cache(self, credential: Hashable) -> Principal | None:
+        """The principal of `credential` when it was verified and has not expired."""
         entry = self._cache.get(credential)
         if entry is not None:
             if entry[1] > self._clock():
@@ -150,12 +152,9 @@ class Authenticator(Extension):
         if credential is None:
             self._emit("auth_failure", peer, "", "no credentials")
             raise Unauthenticated("authentication required", self.challenge)
-        now = self._clock()
-        entry = self._cache.get(credential)
-        if entry is not None:
-            if entry[1] > now:
-                return entry[0]
-            del self._cache[credential]
+        found = self._from_cache(credential)
+        if found is not None:
+            return found
         wait = self._failures.wait_time(peer)
         if wait > 0:
             self._emit("auth_failure", peer, "", "too many failed attempts")
