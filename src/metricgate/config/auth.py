@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, field_validator
 
-from metricgate.config.sections import entry_ids, typed_entries
+from metricgate.config.sections import check_listed, entry_ids, typed_entries
 from metricgate.config.types import ComponentConfig
 
 _HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]*$")
@@ -115,17 +115,9 @@ def check_extension_references(
     `tls.client_ca_file` (mutual TLS), or it could never admit anyone. A listener with `auth` and
     no `tls` is a warning: its credentials would cross the network in plain text.
     """
-    seen: set[str] = set()
-    for index, extension_id in enumerate(enabled):
-        path = f"service.extensions[{index}]"
-        if extension_id in seen:
-            problems.append(f"{path}: {extension_id!r} is listed twice")
-        seen.add(extension_id)
-        if extension_id not in declared:
-            problems.append(
-                f"{path}: references extension {extension_id!r}, which is not defined under "
-                "extensions"
-            )
+    seen = check_listed(
+        enabled, "service.extensions", declared, "extension", "extensions", problems
+    )
     for extension_id in sorted(declared - seen):
         warnings.append(
             f"extensions.{extension_id}: defined but not listed in service.extensions; ignored"

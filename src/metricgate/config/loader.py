@@ -31,7 +31,7 @@ from metricgate.config.components import ComponentSpec, ComponentTypes, Kind
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings, from_processors
-from metricgate.config.sections import typed_entries
+from metricgate.config.sections import check_listed, typed_entries
 from metricgate.config.substitution import substitute_env
 from metricgate.config.tenants import TenantsConfig
 from metricgate.config.types import ByteSize, Duration, parse_endpoint
@@ -317,18 +317,14 @@ def _check_pipelines(
             (Kind.PROCESSOR, pipeline.processors),
             (Kind.EXPORTER, pipeline.exporters),
         ):
-            seen: set[str] = set()
-            for index, component_id in enumerate(ids):
-                path = f"service.pipelines.{pipeline_id}.{kind.section}[{index}]"
-                if component_id in seen:
-                    problems.append(f"{path}: {component_id!r} is listed twice")
-                seen.add(component_id)
-                used[kind].add(component_id)
-                if component_id not in declared[kind]:
-                    problems.append(
-                        f"{path}: references {kind.value} {component_id!r}, "
-                        f"which is not defined under {kind.section}"
-                    )
+            used[kind] |= check_listed(
+                ids,
+                f"service.pipelines.{pipeline_id}.{kind.section}",
+                declared[kind],
+                kind.value,
+                kind.section,
+                problems,
+            )
     for kind in Kind:
         for component_id in sorted(declared[kind] - used[kind]):
             warnings.append(

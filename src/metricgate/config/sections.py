@@ -1,6 +1,9 @@
 """Sections of `type[/name]` ids (`receivers:`, `processors:`, `exporters:`, `extensions:`), each
 entry's body validated by the config model of its type.
 
+`check_listed` checks a list of references to such ids (`service.extensions`, a pipeline's
+`receivers`).
+
 Invariant: every malformed id, unknown type and invalid body is reported as a problem naming its
 key path; only well-formed, validated entries are handed out.
 """
@@ -8,7 +11,7 @@ key path; only well-formed, validated entries are handed out.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -16,7 +19,7 @@ from pydantic import ValidationError
 from metricgate.config.errors import format_validation_error
 from metricgate.config.types import ComponentConfig
 
-__all__ = ["ID_RE", "Typed", "entry_ids", "typed_entries"]
+__all__ = ["ID_RE", "Typed", "check_listed", "entry_ids", "typed_entries"]
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[^/\s]+)?$")
 """`type` or `type/name`."""
@@ -79,3 +82,26 @@ def typed_entries(
             problems.extend(format_validation_error(exc, path, found.config_model))
             continue
         yield entry_id, found, config
+
+
+def check_listed(
+    ids: Sequence[str],
+    path: str,
+    declared: Container[str],
+    noun: str,
+    section: str,
+    problems: list[str],
+) -> set[str]:
+    """Report the ids of the list at `path` that are listed twice or not defined under `section`
+    (`noun` names what they reference: `extension`, `receiver`); the ids listed."""
+    seen: set[str] = set()
+    for index, entry_id in enumerate(ids):
+        at = f"{path}[{index}]"
+        if entry_id in seen:
+            problems.append(f"{at}: {entry_id!r} is listed twice")
+        seen.add(entry_id)
+        if entry_id not in declared:
+            problems.append(
+                f"{at}: references {noun} {entry_id!r}, which is not defined under {section}"
+            )
+    return seen
