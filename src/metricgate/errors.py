@@ -51,6 +51,15 @@ if TYPE_CHECKING:
     from metricgate.model import Batch
 
 
+def describe(error: BaseException) -> str:
+    """An error as a log line shows it: its message, with its type when the message is empty or
+    says little alone (a timeout)."""
+    text = str(error)
+    if isinstance(error, TimeoutError) or not text:
+        return f"{type(error).__name__}{': ' + text if text else ''}"
+    return text
+
+
 class MetricgateError(Exception):
     """Base of every error metricgate raises on purpose."""
 

@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, field_validator
 
-from metricgate.config.errors import format_validation_error
+from metricgate.config.sections import check_listed, entry_ids, typed_entries
 from metricgate.config.types import ComponentConfig
 
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[^/\s]+)?$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]*$")
 
 
@@ -73,35 +72,15 @@ def parse_extensions(
     raw: Any, catalog: ExtensionCatalog | None, problems: list[str]
 ) -> dict[str, ExtensionSpec]:
     """Validate the `extensions:` section; without a catalog the bodies are kept unchecked."""
-    specs: dict[str, ExtensionSpec] = {}
-    if raw is None:
-        return specs
-    if not isinstance(raw, dict):
-        problems.append(f"extensions: expected a mapping of extension ids, got {raw!r}")
-        return specs
-    for extension_id, body in raw.items():
-        path = f"extensions.{extension_id}"
-        if not isinstance(extension_id, str) or not _ID_RE.match(extension_id):
-            problems.append(f"{path}: expected an extension id like 'type' or 'type/name'")
-            continue
-        if catalog is None:
-            specs[extension_id] = ExtensionSpec(extension_id, body or {})
-            continue
-        kind = catalog.get(extension_id.partition("/")[0])
-        if kind is None:
-            known = ", ".join(catalog.types()) or "none"
-            problems.append(
-                f"{path}: unknown extension type {extension_id.partition('/')[0]!r} "
-                f"(known: {known})"
-            )
-            continue
-        try:
-            config = kind.config_model.model_validate(body or {})
-        except ValidationError as exc:
-            problems.extend(format_validation_error(exc, path, kind.config_model))
-            continue
-        specs[extension_id] = ExtensionSpec(extension_id, config)
-    return specs
+    if catalog is None:
+        return {
+            extension_id: ExtensionSpec(extension_id, body or {})
+            for extension_id, body in entry_ids(raw, "extensions", "extension", problems)
+        }
+    entries = typed_entries(raw, "extensions", "extension", catalog.get, catalog.types, problems)
+    return {
+        extension_id: ExtensionSpec(extension_id, config) for extension_id, _, config in entries
+    }
 
 
 def auth_references(
@@ -136,17 +115,9 @@ def check_extension_references(
     `tls.client_ca_file` (mutual TLS), or it could never admit anyone. A listener with `auth` and
     no `tls` is a warning: its credentials would cross the network in plain text.
     """
-    seen: set[str] = set()
-    for index, extension_id in enumerate(enabled):
-        path = f"service.extensions[{index}]"
-        if extension_id in seen:
-            problems.append(f"{path}: {extension_id!r} is listed twice")
-        seen.add(extension_id)
-        if extension_id not in declared:
-            problems.append(
-                f"{path}: references extension {extension_id!r}, which is not defined under "
-                "extensions"
-            )
+    seen = check_listed(
+        enabled, "service.extensions", declared, "extension", "extensions", problems
+    )
     for extension_id in sorted(declared - seen):
         warnings.append(
             f"extensions.{extension_id}: defined but not listed in service.extensions; ignored"

@@ -11,6 +11,7 @@ these protocols as they are.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -55,3 +56,13 @@ class ComponentTypes(Protocol):
     def get(self, kind: Kind, type_name: str) -> ComponentType | None: ...
 
     def types(self, kind: Kind) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A configured component: its id, factory and validated config."""
+
+    id: str
+    kind: Kind
+    factory: ComponentType
+    config: ComponentConfig

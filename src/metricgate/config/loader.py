@@ -1,12 +1,9 @@
-"""Load, substitute and validate a metricgate config file.
+"""Load and validate a metricgate config file.
 
 The file has the OpenTelemetry Collector's shape (`receivers`, `processors`, `exporters`,
 `service.pipelines`, `service.telemetry`), plus `extensions`, `service.extensions` and
-`tenants`. String values may reference the environment with `${env:VAR}` or
-`${env:VAR:-default}`, and a file's content (trailing newlines dropped: secrets kept in files)
-with `${file:PATH}`; `$$` is a literal `$`. A `${name}` without a scheme (a regex group in a
-pasted relabel `replacement: ${1}`) is left as it is. A value that is one whole reference is
-parsed as YAML after substitution, so `port: ${env:PORT}` gives an integer.
+`tenants`. References to the environment and to files (`${env:VAR}`, `${file:PATH}`) are expanded
+first (`substitution.py`).
 
 Invariant: `load_config` either returns a fully validated `Config` (every component config model
 built, every pipeline reference resolved) or raises `ConfigError` listing *every* problem found,
@@ -16,7 +13,6 @@ each as `key.path: what was expected, got what`.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,20 +27,29 @@ from metricgate.config.auth import (
     check_extension_references,
     parse_extensions,
 )
-from metricgate.config.components import ComponentType, ComponentTypes, Kind
+from metricgate.config.components import ComponentSpec, ComponentTypes, Kind
 from metricgate.config.encryption import EncryptionConfig
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
-from metricgate.config.memory_limiter import MemoryLimiterSettings
+from metricgate.config.memory_limiter import MemoryLimiterSettings, from_processors
+from metricgate.config.sections import check_listed, typed_entries
+from metricgate.config.substitution import substitute_env
 from metricgate.config.tenants import TenantsConfig
-from metricgate.config.types import ByteSize, ComponentConfig, Duration, parse_endpoint
+from metricgate.config.types import ByteSize, Duration, parse_endpoint
 from metricgate.errors import ConfigError
 
-_REFERENCE_RE = re.compile(r"\$\$|\$\{([^}]*)\}")
-_ENV_RE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
-_FILE_RE = re.compile(r"^file:(.+)$", re.DOTALL)
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(/[^/\s]+)?$")
 _SECTIONS = {kind.section: kind for kind in Kind}
+
+__all__ = [
+    "ComponentSpec",
+    "Config",
+    "PipelineConfig",
+    "ServiceConfig",
+    "load_config",
+    "load_config_text",
+    "parse_config",
+    "substitute_env",
+]
 
 
 class _Strict(BaseModel):
@@ -120,16 +125,6 @@ class ServiceConfig(_Strict):
         return pipelines
 
 
-@dataclass(frozen=True)
-class ComponentSpec:
-    """A configured component: its id, factory and validated config."""
-
-    id: str
-    kind: Kind
-    factory: ComponentType
-    config: ComponentConfig
-
-
 @dataclass
 class Config:
     """A validated configuration, ready for `metricgate.pipeline.graph.build`."""
@@ -147,65 +142,6 @@ class Config:
         return {Kind.RECEIVER: self.receivers, Kind.PROCESSOR: self.processors}.get(
             kind, self.exporters
         )
-
-
-def substitute_env(
-    value: Any, path: str, env: dict[str, str], warnings: list[str], problems: list[str]
-) -> Any:
-    """Expand `${env:...}` references in every string of a parsed YAML tree."""
-    if isinstance(value, dict):
-        return {
-            k: substitute_env(v, f"{path}.{k}" if path else str(k), env, warnings, problems)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            substitute_env(v, f"{path}[{i}]", env, warnings, problems) for i, v in enumerate(value)
-        ]
-    if not isinstance(value, str) or "$" not in value:
-        return value
-
-    def expand(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        if ":" not in match.group(1):
-            return match.group(0)  # `${1}` in a relabel replacement: not ours to expand
-        file_reference = _FILE_RE.match(match.group(1))
-        if file_reference is not None:
-            return _read_reference(file_reference.group(1), path, problems)
-        reference = _ENV_RE.match(match.group(1))
-        if reference is None:
-            problems.append(
-                f"{path}: expected ${{env:VAR}}, ${{env:VAR:-default}} or ${{file:PATH}}, "
-                f"got {match.group(0)!r}"
-            )
-            return match.group(0)
-        name, default = reference.group(1), reference.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        warnings.append(f"{path}: environment variable {name} is not set; using ''")
-        return ""
-
-    expanded = _REFERENCE_RE.sub(expand, value)
-    whole = _REFERENCE_RE.fullmatch(value)
-    if whole is not None and ":" in (whole.group(1) or ""):
-        try:
-            parsed = yaml.safe_load(expanded) if expanded else expanded
-        except yaml.YAMLError:
-            return expanded
-        return parsed if parsed is not None else expanded
-    return expanded
-
-
-def _read_reference(file_path: str, path: str, problems: list[str]) -> str:
-    try:
-        return Path(file_path).read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        problems.append(f"{path}: cannot read ${{file:{file_path}}}: {reason}")
-        return ""
 
 
 def parse_config(
@@ -282,7 +218,12 @@ def parse_config(
             problems,
             warnings,
         )
-        service = _memory_limiter(service, sections[Kind.PROCESSOR], problems, warnings)
+        listed = (p for pipeline in service.pipelines.values() for p in pipeline.processors)
+        limiter = from_processors(
+            listed, sections[Kind.PROCESSOR], service.memory_limiter, problems, warnings
+        )
+        if limiter is not service.memory_limiter:
+            service = service.model_copy(update={"memory_limiter": limiter})
     if problems:
         raise ConfigError(problems)
     assert service is not None
@@ -331,30 +272,19 @@ def load_config_text(
 def _parse_section(
     raw: Any, section: str, kind: Kind, registry: ComponentTypes, problems: list[str]
 ) -> dict[str, ComponentSpec]:
-    specs: dict[str, ComponentSpec] = {}
-    if raw is None:
-        return specs
-    if not isinstance(raw, dict):
-        problems.append(f"{section}: expected a mapping of component ids, got {raw!r}")
-        return specs
-    for component_id, component_raw in raw.items():
-        path = f"{section}.{component_id}"
-        if not isinstance(component_id, str) or not _ID_RE.match(component_id):
-            problems.append(f"{path}: expected a component id like 'type' or 'type/name'")
-            continue
-        type_name = component_id.partition("/")[0]
-        factory = registry.get(kind, type_name)
-        if factory is None:
-            known = ", ".join(registry.types(kind)) or "none"
-            problems.append(f"{path}: unknown {kind.value} type {type_name!r} (known: {known})")
-            continue
-        try:
-            config = factory.config_model.model_validate(component_raw or {})
-        except ValidationError as exc:
-            problems.extend(format_validation_error(exc, path, factory.config_model))
-            continue
-        specs[component_id] = ComponentSpec(component_id, kind, factory, config)
-    return specs
+    entries = typed_entries(
+        raw,
+        section,
+        "component",
+        lambda type_name: registry.get(kind, type_name),
+        lambda: registry.types(kind),
+        problems,
+        type_noun=kind.value,
+    )
+    return {
+        component_id: ComponentSpec(component_id, kind, factory, config)
+        for component_id, factory, config in entries
+    }
 
 
 def _salvage_pipelines(raw_service: Any) -> dict[str, PipelineConfig]:
@@ -394,18 +324,14 @@ def _check_pipelines(
             (Kind.PROCESSOR, pipeline.processors),
             (Kind.EXPORTER, pipeline.exporters),
         ):
-            seen: set[str] = set()
-            for index, component_id in enumerate(ids):
-                path = f"service.pipelines.{pipeline_id}.{kind.section}[{index}]"
-                if component_id in seen:
-                    problems.append(f"{path}: {component_id!r} is listed twice")
-                seen.add(component_id)
-                used[kind].add(component_id)
-                if component_id not in declared[kind]:
-                    problems.append(
-                        f"{path}: references {kind.value} {component_id!r}, "
-                        f"which is not defined under {kind.section}"
-                    )
+            used[kind] |= check_listed(
+                ids,
+                f"service.pipelines.{pipeline_id}.{kind.section}",
+                declared[kind],
+                kind.value,
+                kind.section,
+                problems,
+            )
     for kind in Kind:
         for component_id in sorted(declared[kind] - used[kind]):
             warnings.append(
@@ -425,54 +351,3 @@ def _check_pipelines(
                         list(pipeline.exporters),
                     )
                 )
-
-
-_MEMORY_LIMITER_PROCESSOR = "memory_limiter"
-
-
-def _memory_limiter(
-    service: ServiceConfig,
-    processors: dict[str, ComponentSpec],
-    problems: list[str],
-    warnings: list[str],
-) -> ServiceConfig:
-    """Map the deprecated `memory_limiter` processors onto `service.memory_limiter`.
-
-    The limit is one per process: processors listed in pipelines must agree on their settings;
-    `service.memory_limiter`, when set, wins over them.
-    """
-    listed = dict.fromkeys(
-        p for pipeline in service.pipelines.values() for p in pipeline.processors
-    )
-    forms = {
-        component_id: spec.config
-        for component_id, spec in processors.items()
-        if component_id in listed and spec.factory.type == _MEMORY_LIMITER_PROCESSOR
-    }
-    if not forms:
-        return service
-    ids = ", ".join(f"processors.{component_id}" for component_id in forms)
-    if service.memory_limiter is not None:
-        warnings.append(
-            f"{ids}: deprecated and ignored: service.memory_limiter is set and applies to the "
-            "whole process; remove the processor from the pipelines"
-        )
-        return service
-    settings = {
-        component_id: config.settings()
-        for component_id, config in forms.items()
-        if isinstance(config, MemoryLimiterSettings)
-    }
-    first_id, first = next(iter(settings.items()))
-    for component_id, other in settings.items():
-        if other != first:
-            problems.append(
-                f"processors.{component_id}: settings differ from processors.{first_id}; memory "
-                "is limited once per process: set service.memory_limiter instead"
-            )
-            return service
-    warnings.append(
-        f"{ids}: the memory_limiter processor is deprecated; it limits the whole process, so "
-        "its settings now belong under service.memory_limiter (applied from there as they are)"
-    )
-    return service.model_copy(update={"memory_limiter": first})

@@ -2,7 +2,7 @@
 
 The Collector's `memory_limiter` keys, plus its GC intervals. The deprecated `memory_limiter`
 processor takes the same keys (its config model extends this one), so a processor config moves to
-`service.memory_limiter` unchanged.
+`service.memory_limiter` unchanged; `from_processors` does that move when a config is loaded.
 
 Invariant: a validated model has a positive hard limit (in MiB or as a percentage) and a spike
 below it, so `limits()` always returns `0 < soft < hard`.
@@ -10,8 +10,11 @@ below it, so `limits()` always returns `0 < soft < hard`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from metricgate.config.components import ComponentSpec
 from metricgate.config.types import Duration
 
 MIB = 1024 * 1024
@@ -72,3 +75,54 @@ class MemoryLimiterSettings(BaseModel):
         return MemoryLimiterSettings.model_validate(
             self.model_dump(include=set(MemoryLimiterSettings.model_fields))
         )
+
+
+_MEMORY_LIMITER_PROCESSOR = "memory_limiter"
+
+
+def from_processors(
+    listed: Iterable[str],
+    processors: Mapping[str, ComponentSpec],
+    current: MemoryLimiterSettings | None,
+    problems: list[str],
+    warnings: list[str],
+) -> MemoryLimiterSettings | None:
+    """`service.memory_limiter` once the deprecated `memory_limiter` processors are mapped onto it
+    (`current` when there are none); `listed` are the processor ids used in pipelines.
+
+    The limit is one per process: processors listed in pipelines must agree on their settings;
+    `service.memory_limiter`, when set, wins over them.
+    """
+    used = dict.fromkeys(listed)
+    forms = {
+        component_id: spec.config
+        for component_id, spec in processors.items()
+        if component_id in used and spec.factory.type == _MEMORY_LIMITER_PROCESSOR
+    }
+    if not forms:
+        return current
+    ids = ", ".join(f"processors.{component_id}" for component_id in forms)
+    if current is not None:
+        warnings.append(
+            f"{ids}: deprecated and ignored: service.memory_limiter is set and applies to the "
+            "whole process; remove the processor from the pipelines"
+        )
+        return current
+    settings = {
+        component_id: config.settings()
+        for component_id, config in forms.items()
+        if isinstance(config, MemoryLimiterSettings)
+    }
+    first_id, first = next(iter(settings.items()))
+    for component_id, other in settings.items():
+        if other != first:
+            problems.append(
+                f"processors.{component_id}: settings differ from processors.{first_id}; memory "
+                "is limited once per process: set service.memory_limiter instead"
+            )
+            return current
+    warnings.append(
+        f"{ids}: the memory_limiter processor is deprecated; it limits the whole process, so "
+        "its settings now belong under service.memory_limiter (applied from there as they are)"
+    )
+    return first

@@ -25,13 +25,14 @@ from dns.rdtypes.IN.SRV import SRV
 from pydantic import Field, ValidationInfo, field_validator
 
 from metricgate.config.types import ComponentConfig
-from metricgate.discovery.refresh import Interval, PeriodicDiscoverer, describe
+from metricgate.discovery.refresh import Interval, PeriodicDiscoverer
 from metricgate.discovery.targets import (
     OnRefresh,
     TargetGroup,
     ignore_refresh,
     join_host_port,
 )
+from metricgate.errors import describe
 
 RECORD_TYPES = ("SRV", "A", "AAAA", "MX")
 

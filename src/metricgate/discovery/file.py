@@ -26,7 +26,7 @@ import yaml
 from pydantic import field_validator
 
 from metricgate.config.types import ComponentConfig
-from metricgate.discovery.refresh import FailureLog, GroupTable, Interval, describe
+from metricgate.discovery.refresh import FailureLog, GroupTable, Interval
 from metricgate.discovery.static import groups_from_document
 from metricgate.discovery.targets import (
     Discoverer,
@@ -35,6 +35,7 @@ from metricgate.discovery.targets import (
     TargetGroup,
     ignore_refresh,
 )
+from metricgate.errors import describe
 
 _PATTERN = re.compile(r"^[^*]*(\*[^/]*)?\.(json|yml|yaml|JSON|YML|YAML)$")
 """Prometheus' rule: a .json/.yml/.yaml name, with `*` only in the last path element."""

@@ -31,6 +31,7 @@ from metricgate.discovery.targets import (
     TargetGroup,
     ignore_refresh,
 )
+from metricgate.errors import describe
 
 log = logging.getLogger("metricgate.discovery")
 
@@ -109,14 +110,6 @@ class FailureLog:
     def forget(self, source: str) -> None:
         """`source` is gone (a deleted file): nothing more to say about it."""
         self.failing.pop(source, None)
-
-
-def describe(exc: BaseException) -> str:
-    """An error as a user reads it: the message, or the type when the message is empty."""
-    text = str(exc)
-    if isinstance(exc, TimeoutError) or not text:
-        return f"{type(exc).__name__}{': ' + text if text else ''}"
-    return text
 
 
 class PeriodicDiscoverer(Discoverer):

@@ -24,17 +24,23 @@ Invariant: no credential ever reaches a log, an exception message, an audit even
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
 from metricgate.config.types import ComponentConfig, Duration
+from metricgate.config.watched_files import WatchedFiles
 from metricgate.errors import PermissionDenied, RateLimitError, Unauthenticated
 from metricgate.extensions.principal import AuthEvent, Principal
 from metricgate.extensions.ratelimit import KeyedBuckets
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 Headers = Mapping[str, str]
 """Request headers: case-insensitive, or with lower-case names."""
@@ -125,8 +131,10 @@ class Authenticator(Extension):
         if self.refresh():
             self._cache.clear()
         credential = self.credential(headers, peer_cert)
-        if credential is None:
-            return None
+        return None if credential is None else self._from_cache(credential)
+
+    def _from_cache(self, credential: Hashable) -> Principal | None:
+        """The principal of `credential` when it was verified and has not expired."""
         entry = self._cache.get(credential)
         if entry is not None:
             if entry[1] > self._clock():
@@ -144,12 +152,9 @@ class Authenticator(Extension):
         if credential is None:
             self._emit("auth_failure", peer, "", "no credentials")
             raise Unauthenticated("authentication required", self.challenge)
-        now = self._clock()
-        entry = self._cache.get(credential)
-        if entry is not None:
-            if entry[1] > now:
-                return entry[0]
-            del self._cache[credential]
+        found = self._from_cache(credential)
+        if found is not None:
+            return found
         wait = self._failures.wait_time(peer)
         if wait > 0:
             self._emit("auth_failure", peer, "", "too many failed attempts")
@@ -192,3 +197,26 @@ def header_credential(headers: Headers, name: str, scheme: str) -> str | None:
     if found.lower() != scheme or not rest.strip():
         return None
     return value
+
+
+def reload_credentials(
+    files: WatchedFiles | None, parse: Callable[[bytes], _T], extension_id: str, what: str
+) -> _T | None:
+    """`parse` of a credential file's new contents when it changed (see `WatchedFiles.poll`);
+    None when there is no file, it did not change, or it cannot be read or parsed (logged as an
+    error: the caller keeps the credentials it has)."""
+    if files is None:
+        return None
+    try:
+        contents = files.poll()
+        if contents is None:
+            return None
+        return parse(contents[0])
+    except (OSError, ValueError) as exc:
+        log.error(
+            "%s: the changed %s cannot be used (%s); keeping the previous one",
+            extension_id,
+            what,
+            exc,
+        )
+        return None

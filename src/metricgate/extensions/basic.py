@@ -33,6 +33,7 @@ from metricgate.extensions.authenticator import (
     CredentialRefused,
     Headers,
     header_credential,
+    reload_credentials,
 )
 from metricgate.extensions.principal import Principal
 
@@ -109,19 +110,14 @@ class BasicAuthenticator(Authenticator):
         self._dummy: bytes | None = None
 
     def refresh(self) -> bool:
-        if self._files is None:
-            return False
-        try:
-            contents = self._files.poll()
-            if contents is None:
-                return False
-            users = parse_htpasswd(contents[0].decode("utf-8"), self._files.paths[0])
-        except (OSError, ValueError) as exc:
-            log.error(
-                "%s: htpasswd file not reloaded (%s); keeping the previous users",
-                self.extension_id,
-                exc,
-            )
+        path = self.config.htpasswd.file
+        users = reload_credentials(
+            self._files,
+            lambda content: parse_htpasswd(content.decode("utf-8"), path),
+            self.extension_id,
+            "htpasswd file",
+        )
+        if users is None:
             return False
         self._users = {**users, **self._inline}
         log.info("%s: htpasswd file changed; %d users", self.extension_id, len(self._users))

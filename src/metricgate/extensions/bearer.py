@@ -29,6 +29,7 @@ from metricgate.extensions.authenticator import (
     CredentialRefused,
     Headers,
     header_credential,
+    reload_credentials,
 )
 from metricgate.extensions.principal import Principal
 
@@ -142,19 +143,13 @@ class BearerTokenAuthenticator(Authenticator):
         return table
 
     def refresh(self) -> bool:
-        if self._files is None:
-            return False
-        try:
-            contents = self._files.poll()
-            if contents is None:
-                return False
-            table = self._build(self._parse(contents[0]))
-        except (OSError, ValueError) as exc:
-            log.error(
-                "%s: the changed tokens file cannot be used (%s); keeping the previous tokens",
-                self.extension_id,
-                exc,
-            )
+        table = reload_credentials(
+            self._files,
+            lambda content: self._build(self._parse(content)),
+            self.extension_id,
+            "tokens file",
+        )
+        if table is None:
             return False
         self._table = table
         log.info("%s: tokens file changed; %d tokens", self.extension_id, len(table))

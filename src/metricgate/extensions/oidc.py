@@ -39,6 +39,7 @@ from metricgate.extensions.authenticator import (
     CredentialRefused,
     Headers,
     header_credential,
+    reload_credentials,
 )
 from metricgate.extensions.principal import Principal
 
@@ -211,16 +212,10 @@ class OidcAuthenticator(Authenticator):
         return True
 
     def refresh(self) -> bool:
-        if self._files is None:
+        keys = reload_credentials(self._files, parse_keys, self.extension_id, "public_keys_file")
+        if keys is None:
             return False
-        try:
-            contents = self._files.poll()
-            if contents is None:
-                return False
-            self._keys = parse_keys(contents[0])
-        except (OSError, ValueError) as exc:
-            log.error("%s: public_keys_file not reloaded (%s)", self.extension_id, exc)
-            return False
+        self._keys = keys
         return True
 
     async def _key_for(self, kid: str | None) -> jwt.PyJWK:

@@ -9,20 +9,17 @@ callable returning one or a list. The registry satisfies the loader's `Extension
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
+from metricgate.config.plugins import load_plugins
 from metricgate.config.types import ComponentConfig
 from metricgate.extensions.authenticator import Extension
 from metricgate.extensions.basic import BasicAuthConfig, BasicAuthenticator
 from metricgate.extensions.bearer import BearerTokenAuthConfig, BearerTokenAuthenticator
 from metricgate.extensions.mtls import MtlsAuthConfig, MtlsAuthenticator
 from metricgate.extensions.oidc import OidcAuthenticator, OidcConfig
-
-log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "metricgate.extensions"
 
@@ -65,20 +62,7 @@ class ExtensionRegistry:
 
     def load_entry_points(self) -> None:
         """Register third-party factories; a broken plugin is logged and skipped."""
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                loaded = entry.load()
-                produced = (
-                    loaded()
-                    if callable(loaded) and not isinstance(loaded, ExtensionFactory)
-                    else loaded
-                )
-                for factory in produced if isinstance(produced, list | tuple) else [produced]:
-                    if not isinstance(factory, ExtensionFactory):
-                        raise TypeError(f"expected a metricgate ExtensionFactory, got {factory!r}")
-                    self.register(factory)
-            except Exception as exc:
-                log.error("plugin %s (%s) could not be loaded: %s", entry.name, entry.value, exc)
+        load_plugins(ENTRY_POINT_GROUP, ExtensionFactory, self.register)
 
 
 BUILTIN_EXTENSIONS = [

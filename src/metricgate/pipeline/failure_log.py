@@ -23,18 +23,12 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from metricgate.errors import ConsumeError
+from metricgate.errors import ConsumeError, describe
 
 log = logging.getLogger("metricgate.exporters")
 
 SUMMARY_INTERVAL_S: Final = 60.0
 """How often a lasting failure (or a stream of refusals) is summarised in the log."""
-
-
-def describe(error: BaseException) -> str:
-    """An error as a log field: its message, or its type when it has none."""
-    text = str(error)
-    return text if text else type(error).__name__
 
 
 def _trace(error: BaseException) -> BaseException | None:

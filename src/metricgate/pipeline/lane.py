@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from metricgate.pipeline.delivery import Delivery, LeftOnDisk
-from metricgate.pipeline.wal import ShardLog
+from metricgate.pipeline.wal_shard import ShardLog
 
 log = logging.getLogger("metricgate.pipeline.lanes")
 

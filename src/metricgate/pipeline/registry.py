@@ -10,17 +10,14 @@ or at a zero-argument callable returning one or a list of them. `Kind` is define
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 from metricgate.config.components import ConfigModel
 from metricgate.config.components import Kind as Kind  # part of the plugin API, as before
+from metricgate.config.plugins import load_plugins
 from metricgate.pipeline.component import Component, Consumer
-
-log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "metricgate.components"
 
@@ -115,15 +112,4 @@ class Registry:
 
     def load_entry_points(self) -> None:
         """Register third-party factories; a broken plugin is logged and skipped."""
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                loaded = entry.load()
-                produced = (
-                    loaded() if callable(loaded) and not isinstance(loaded, Factory) else loaded
-                )
-                for factory in produced if isinstance(produced, list | tuple) else [produced]:
-                    if not isinstance(factory, Factory):
-                        raise TypeError(f"expected a metricgate Factory, got {factory!r}")
-                    self.register(factory)
-            except Exception as exc:
-                log.error("plugin %s (%s) could not be loaded: %s", entry.name, entry.value, exc)
+        load_plugins(ENTRY_POINT_GROUP, Factory, self.register)

@@ -10,7 +10,8 @@ a component), so components share it.
 """
 
 from metricgate.relabel.config import RelabelRuleConfig
-from metricgate.relabel.rules import Drop, LabelPairs, RuleSet, Step, hashmod
+from metricgate.relabel.go_strings import hashmod
+from metricgate.relabel.rules import Drop, LabelPairs, RuleSet, Step
 from metricgate.relabel.selector import Selector, SelectorError, parse_selector, parse_series
 
 __all__ = [

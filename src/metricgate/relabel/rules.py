@@ -26,7 +26,6 @@ Invariant: `RuleSet.apply` depends only on its input labels, so callers may cach
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
@@ -37,8 +36,20 @@ from metricgate.relabel.config import (
     DEFAULT_SEPARATOR,
     RelabelRuleConfig,
 )
+from metricgate.relabel.go_strings import go_lower, go_upper, hashmod
 from metricgate.relabel.memo import OutcomeMemo, Relabeled, apply_edit, read_labels
 from metricgate.translate.names import LABEL_NAME_RE, is_label_name, is_metric_name
+
+__all__ = [
+    "Drop",
+    "LabelBuilder",
+    "LabelPairs",
+    "Outcome",
+    "Rule",
+    "RuleSet",
+    "Step",
+    "hashmod",
+]
 
 LabelPairs = tuple[tuple[str, str], ...]
 """Labels sorted by name, names unique, values non-empty; `__name__` included."""
@@ -375,31 +386,6 @@ def _split(labels: LabelPairs, pairs: LabelPairs) -> Relabeled:
     return name, tuple(others)
 
 
-def hashmod(value: str, modulus: int) -> int:
-    """Prometheus' hashmod: MD5, bytes 8..15 as a big-endian uint64, modulo `modulus`."""
-    digest = hashlib.md5(value.encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[8:], "big") % modulus
-
-
-def go_lower(text: str) -> str:
-    """Go's strings.ToLower: each character's simple lower case mapping."""
-    if text.isascii():
-        return text.lower()
-    return "".join(_simple(char, char.lower(), {"\u0130": "i"}) for char in text)
-
-
-def go_upper(text: str) -> str:
-    """Go's strings.ToUpper: each character's simple upper case mapping (`ß` stays `ß`)."""
-    if text.isascii():
-        return text.upper()
-    return "".join(_simple(char, char.upper(), {}) for char in text)
-
-
 def _yaml_quote(text: str) -> str:
     """A YAML single-quoted scalar: backslashes stay as written, quotes are doubled."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _simple(char: str, mapped: str, special: dict[str, str]) -> str:
-    # Python maps some characters to several (full case mapping); Go keeps those unchanged.
-    return mapped if len(mapped) == 1 else special.get(char, char)

@@ -19,9 +19,8 @@ Labels: `label(name, labels)` (the caller's: grouping labels, target labels and 
 gives each sample's final name and labels, or None to drop it, and is asked once per series.
 A histogram or summary part whose final name still ends in its suffix (and which keeps its `le` or
 `quantile`) stays part of the assembled point named without the suffix; any other keeps its new
-name as a gauge of its own. Checks, with the page line in the error: `le` and `quantile` must be
-numbers, quantiles in [0, 1] (`model.valid_quantile`, the rule the OTLP receiver applies too),
-bucket and sample counts finite and not negative, buckets cumulative.
+name as a gauge of its own. `exposition_parts.py` assembles those parts into points and checks
+them, with the page line in the error.
 
 Steady state: one dict lookup per sample (the per-series `_Slot`, kept while the page's metadata
 stays the same), then list appends; and when a page has the same shape as the one before
@@ -43,29 +42,28 @@ from typing import Any, Final
 
 from metricgate.model import (
     INTERNER,
-    QUANTILE_RANGE,
-    Exemplar,
-    HistogramPoint,
     Metric,
     MetricKind,
     MetricPoints,
     Resource,
     Scope,
     Series,
-    SummaryPoint,
     Temporality,
-    valid_quantile,
+)
+from metricgate.translate.exposition_parts import (
+    Parts,
+    check_count,
+    histogram_point,
+    nonempty,
+    page_exemplar,
+    parse_bound,
+    summary_point,
 )
 from metricgate.wire.exposition import (
-    Exemplar as PageExemplar,
-)
-from metricgate.wire.exposition import (
-    ExpositionError,
     FamilyMeta,
     Labels,
     Page,
     SeriesLine,
-    parse_float,
 )
 
 LabelFunction = Callable[[str, Labels], "tuple[str, Labels] | None"]
@@ -90,33 +88,6 @@ class _Slot:
     series: Series | None = None
     role: str = ""
     bound: float = 0.0
-
-
-class _Parts:
-    """The parts of one histogram or summary series seen on a page (a plain class: one is made
-    per histogram per scrape, and dataclass default factories cost too much there)."""
-
-    __slots__ = (
-        "buckets",
-        "count",
-        "count_line",
-        "exemplars",
-        "line",
-        "quantiles",
-        "sum",
-        "timestamp",
-    )
-
-    def __init__(self, line: int, timestamp: int) -> None:
-        self.line = line
-        self.timestamp = timestamp
-        self.buckets: list[tuple[float, float, int]] = []
-        self.quantiles: list[tuple[float, float]] = self.buckets  # type: ignore[assignment]
-        """A series is a histogram or a summary, never both: one list serves either."""
-        self.sum: float | None = None
-        self.count: float | None = None
-        self.count_line = 0
-        self.exemplars: list[Exemplar] | None = None
 
 
 @dataclass(slots=True)
@@ -166,7 +137,7 @@ class PageConverter:
         plan = _Plan(page.shape) if planned else None
         slots = self._slots
         groups: dict[Metric, MetricPoints] = {}
-        parts: dict[Series, _Parts] = {}
+        parts: dict[Series, Parts] = {}
         created: dict[Series, int] = {}
         stamps = page.timestamps if honor_timestamps else None
         exemplars = page.exemplars
@@ -192,7 +163,7 @@ class PageConverter:
                 if plan is not None:
                     plan.value_indexes(metric).append(index)  # type: ignore[arg-type]
                 if exemplars and index in exemplars:
-                    group.add_exemplars(at, (_exemplar(exemplars[index]),))  # type: ignore[union-attr]
+                    group.add_exemplars(at, (page_exemplar(exemplars[index]),))  # type: ignore[union-attr]
             elif kind == _PART:
                 kept += 1
                 self._part(page, index, slot, parts, stamps, now_ns)
@@ -211,9 +182,9 @@ class PageConverter:
             if group is None:
                 group = groups[metric] = MetricPoints(metric)
             point = (
-                _histogram(series.metric.name, found)
+                histogram_point(series.metric.name, found)
                 if metric.kind is MetricKind.HISTOGRAM
-                else _summary(series.metric.name, found)
+                else summary_point(series.metric.name, found)
             )
             if found.exemplars:
                 group.add_exemplars(len(group.series), tuple(found.exemplars))
@@ -231,7 +202,7 @@ class PageConverter:
         page: Page,
         index: int,
         slot: _Slot,
-        parts: dict[Series, _Parts],
+        parts: dict[Series, Parts],
         stamps: dict[int, int] | None,
         now_ns: int,
     ) -> None:
@@ -240,20 +211,20 @@ class PageConverter:
         line = page.lines[index]
         if found is None:
             stamp = now_ns if stamps is None or index not in stamps else stamps[index] * 1_000_000
-            found = parts[series] = _Parts(line, stamp)  # type: ignore[index]
+            found = parts[series] = Parts(line, stamp)  # type: ignore[index]
         value = page.values[index]
         role = slot.role
         if role == "_bucket":
-            _count_value(value, line, "bucket count")
+            check_count(value, line, "bucket count")
             found.buckets.append((slot.bound, value, line))
             if page.exemplars and index in page.exemplars:
                 if found.exemplars is None:
                     found.exemplars = []
-                found.exemplars.append(_exemplar(page.exemplars[index]))
+                found.exemplars.append(page_exemplar(page.exemplars[index]))
         elif role == "_sum":
             found.sum = value
         elif role == "_count":
-            _count_value(value, line, "count")
+            check_count(value, line, "count")
             found.count = value
             found.count_line = line
         else:
@@ -288,7 +259,7 @@ class PageConverter:
             if role == "_bucket" or (kind == "summary" and not role):
                 text = dict(labels).get(special)
                 if name.endswith(role) and text is not None:
-                    bound = _bound(text, special, line)
+                    bound = parse_bound(text, special, line)
                     rest = tuple(pair for pair in labels if pair[0] != special)
                     series = self._series(family, name[: len(name) - len(role)], rest)
                     return _Slot(_PART, series=series, role=role or "quantile", bound=bound)
@@ -300,11 +271,11 @@ class PageConverter:
 
     def _value(self, family: FamilyMeta, name: str, labels: Labels, *, gauge: bool) -> _Slot:
         metric = self._metric(name, _GAUGE if gauge else _KINDS["counter"], family.help)
-        return _Slot(_VALUE, metric, INTERNER.intern_series(metric, _nonempty(labels)))
+        return _Slot(_VALUE, metric, INTERNER.intern_series(metric, nonempty(labels)))
 
     def _series(self, family: FamilyMeta, name: str, labels: Labels) -> Series:
         metric = self._metric(name, _KINDS.get(family.type, _GAUGE), family.help)
-        return INTERNER.intern_series(metric, _nonempty(labels))
+        return INTERNER.intern_series(metric, nonempty(labels))
 
     def _metric(
         self, name: str, kind: tuple[MetricKind, Temporality, bool], help_text: str
@@ -371,7 +342,7 @@ class _Plan:
                 metric, list(known), list(getter(values)), [now_ns] * count, zeros, zeros[:]
             )
         if self._parts:
-            parts: dict[Series, _Parts] = {}
+            parts: dict[Series, Parts] = {}
             for slots in self._parts.values():
                 for index, slot in slots:
                     PageConverter._part(page, index, slot, parts, None, now_ns)
@@ -382,9 +353,9 @@ class _Plan:
                     group = groups[metric] = MetricPoints(metric)
                 name = metric.name
                 point = (
-                    _histogram(name, found)
+                    histogram_point(name, found)
                     if metric.kind is MetricKind.HISTOGRAM
-                    else _summary(name, found)
+                    else summary_point(name, found)
                 )
                 group.append(part_series, point, now_ns)
         if self.created:
@@ -421,73 +392,3 @@ def _created_target(page: Page, name: str, role: str) -> tuple[FamilyMeta, str] 
         if family is not None and family.type in _STARTED:
             return family, sample
     return None
-
-
-def _bound(text: str, label: str, line: int) -> float:
-    try:
-        value = parse_float(text, line)
-    except ExpositionError:
-        raise ExpositionError(line, f"{label}={text!r} is not a number") from None
-    if label == "quantile" and not valid_quantile(value):
-        raise ExpositionError(line, f"{QUANTILE_RANGE}: quantile={text!r}")
-    if label == "le" and math.isnan(value):
-        raise ExpositionError(line, "le=NaN is not a bucket bound")
-    return value
-
-
-def _count_value(value: float, line: int, what: str) -> None:
-    if not 0.0 <= value < math.inf:
-        raise ExpositionError(line, f"{what} {value} is not a finite, non-negative number")
-
-
-def _histogram(name: str, found: _Parts) -> HistogramPoint:
-    buckets = sorted(found.buckets)
-    finite = [bucket for bucket in buckets if bucket[0] != math.inf]
-    infinite = [bucket for bucket in buckets if bucket[0] == math.inf]
-    if len({bound for bound, _, _ in buckets}) != len(buckets):
-        raise ExpositionError(buckets[0][2], f"a bucket bound of histogram {name} is repeated")
-    if found.count is not None:
-        total, total_line = found.count, found.count_line
-    elif infinite:
-        total, total_line = infinite[0][1], infinite[0][2]
-    else:
-        total, total_line = (finite[-1][1], finite[-1][2]) if finite else (0.0, found.line)
-    per_bucket = []
-    previous = 0.0
-    for count, line in [(count, line) for _, count, line in finite] + [(total, total_line)]:
-        if count < previous:
-            raise ExpositionError(line, f"buckets of histogram {name} are not cumulative")
-        per_bucket.append(int(count - previous))
-        previous = count
-    bounds = tuple(bound for bound, _, _ in finite)
-    return HistogramPoint(int(total), found.sum, bounds, tuple(per_bucket))
-
-
-def _summary(name: str, found: _Parts) -> SummaryPoint:
-    quantiles = tuple(sorted(found.quantiles))
-    if len({q for q, _ in quantiles}) != len(quantiles):
-        raise ExpositionError(found.line, f"a quantile of summary {name} is repeated")
-    total = found.sum if found.sum is not None else 0.0
-    return SummaryPoint(int(found.count or 0), total, quantiles)
-
-
-def _nonempty(labels: Labels) -> Labels:
-    """Prometheus treats `k=""` as no label at all."""
-    for _, value in labels:
-        if not value:
-            return tuple(pair for pair in labels if pair[1])
-    return labels
-
-
-def _exemplar(exemplar: PageExemplar) -> Exemplar:
-    trace_id = span_id = ""
-    others = []
-    for name, value in exemplar.labels:
-        if name == "trace_id":
-            trace_id = value
-        elif name == "span_id":
-            span_id = value
-        else:
-            others.append((name, value))
-    stamp = exemplar.timestamp_ms * 1_000_000 if exemplar.timestamp_ms is not None else 0
-    return Exemplar(exemplar.value, stamp, trace_id, span_id, tuple(others))

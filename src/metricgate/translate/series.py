@@ -22,6 +22,12 @@ never switches them off: `namespace` prefixes it; copied resource attributes (of
 resource: relabel keeps the input's, receivers and aggregate have none) and const labels are added
 where it lacks the label. Nothing else is added (no `job`/`instance`, scope labels, suffixes).
 
+Longer than most modules, and kept whole on purpose: the label precedence above is one rule that
+`series`, `target_info` and the native path each apply through the same per-(resource, scope)
+base labels and label-name cache; split, the precedence could no longer be checked in one read.
+The pieces with no state of their own already live apart (`families`, `labels`, `names`, `units`,
+`attributes`, `views`).
+
 Invariant: no method raises on the hot path; a name that cannot be translated is a cached
 `Dropped` verdict, and every returned name and label name matches `METRIC_NAME_RE` and
 `LABEL_NAME_RE`. The translator is exporter-agnostic: it knows nothing of pages or requests.

@@ -24,8 +24,9 @@ from typing import Any
 import aiohttp
 
 from metricgate.discovery.client import HttpClient
-from metricgate.discovery.refresh import FailureLog, describe
+from metricgate.discovery.refresh import FailureLog
 from metricgate.discovery.targets import OnRefresh
+from metricgate.errors import describe
 
 Object = dict[str, Any]
 """A Kubernetes object as the API's JSON gives it."""

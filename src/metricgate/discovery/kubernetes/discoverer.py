@@ -26,8 +26,9 @@ from metricgate.discovery.kubernetes.config import (
 from metricgate.discovery.kubernetes.endpoints import EndpointSliceRole, EndpointsRole
 from metricgate.discovery.kubernetes.pod import PodRole
 from metricgate.discovery.kubernetes.store import Role, Store
-from metricgate.discovery.refresh import FailureLog, describe
+from metricgate.discovery.refresh import FailureLog
 from metricgate.discovery.targets import Discoverer, OnRefresh, SendGroups, ignore_refresh
+from metricgate.errors import describe
 
 ROLES: dict[str, type[Role]] = {
     "pod": PodRole,
