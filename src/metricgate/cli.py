@@ -9,7 +9,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,10 +40,14 @@ def default_registry() -> Registry:
     return built_in_and_plugins()
 
 
-def _load(path: str | None, registry: Registry) -> Config:
+def _load(path: str | None, registry: Registry, overrides: Sequence[str] = ()) -> Config:
     if path is None:
-        return load_config_text(default_config_text(), registry, source="<built-in default>")
-    return load_config(Path(path), registry, extensions=default_extension_registry())
+        return load_config_text(
+            default_config_text(), registry, source="<built-in default>", overrides=overrides
+        )
+    return load_config(
+        Path(path), registry, extensions=default_extension_registry(), overrides=overrides
+    )
 
 
 def _print_config_error(exc: ConfigError, source: str) -> None:
@@ -55,7 +59,7 @@ def _print_config_error(exc: ConfigError, source: str) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     registry = default_registry()
     try:
-        config = _load(args.config, registry)
+        config = _load(args.config, registry, args.set)
     except ConfigError as exc:
         _print_config_error(exc, args.config or "<built-in default>")
         return 1
@@ -90,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     registry = default_registry()
     try:
-        config = _load(args.config, registry)
+        config = _load(args.config, registry, args.set)
     except ConfigError as exc:
         _print_config_error(exc, args.config or "<built-in default>")
         return 1
@@ -177,6 +181,17 @@ def _show_help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _add_set_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a config value (repeatable; the value is YAML: 5s, true, [a, b], {k: v}); "
+        "applied again on every reload",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metricgate", description="A metrics gateway: OTLP in, Prometheus and more out."
@@ -189,10 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", help="YAML config file (default: the built-in pipeline)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", choices=["json", "console"])
+    _add_set_option(run)
     run.set_defaults(func=cmd_run)
 
     validate = commands.add_parser("validate", help="check a config file; start nothing")
     validate.add_argument("--config", "-c", help="YAML config file (default: the built-in one)")
+    _add_set_option(validate)
     validate.set_defaults(func=cmd_validate)
 
     components = commands.add_parser("components", help="list the registered component types")
