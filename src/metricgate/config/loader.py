@@ -102,6 +102,9 @@ class ServiceConfig(_Strict):
     """Request bytes (as received and decompressed) all receivers may hold at once."""
     memory_limiter: MemoryLimiterSettings | None = None
     """The process-wide memory limiter (none by default); see `metricgate.pipeline.memory`."""
+    watch_config: bool = False
+    """Reload when the config file changes on disk (`metricgate run --config`; see
+    `metricgate.pipeline.reload`)."""
 
     @field_validator("pipelines")
     @classmethod

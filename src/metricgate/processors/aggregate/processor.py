@@ -39,11 +39,11 @@ from metricgate.model import (
     Series,
     Temporality,
 )
-from metricgate.pipeline.component import Consumer, Processor
+from metricgate.pipeline.component import Component, Consumer, Processor
 from metricgate.pipeline.registry import processor_factory
 from metricgate.processors.aggregate import rule as modes
 from metricgate.processors.aggregate.config import AggregateConfig
-from metricgate.processors.aggregate.emit import Emitter, RuleEmitter
+from metricgate.processors.aggregate.emit import Emitter, RuleEmitter, take_unchanged
 from metricgate.processors.aggregate.rule import Rule
 from metricgate.processors.aggregate.state import Input
 from metricgate.translate.series import Dropped, PrometheusTranslator, attribute_text
@@ -56,6 +56,11 @@ log = logging.getLogger(__name__)
 
 MAX_ROUTES: Final = 2_000_000
 """Past this many cached routes (matched or not), the cache starts over; rule state is kept."""
+
+
+def _next_window_end(rules: list[Rule]) -> int:
+    """When the first of `rules` closes its window (never, without rules)."""
+    return min((rule.window_end for rule in rules), default=2**63)
 
 
 class _Route:
@@ -146,6 +151,23 @@ class AggregateProcessor(Processor):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: take over the open window and inputs of every rule whose config did not
+        change; `previous` stops its timer and keeps the others, to flush at its shutdown."""
+        if not isinstance(previous, AggregateProcessor):
+            return False
+        pairs = list(zip(previous.rules, previous._emitters, strict=True))
+        free = take_unchanged(self.rules, self._emitters, pairs)
+        if len(free) == len(pairs):
+            return False
+        self._next_flush = _next_window_end(self.rules)
+        # Batches still inside `previous` update the shared inputs through its route cache.
+        previous.rules, previous._emitters = [r for r, _ in free], [e for _, e in free]
+        previous._next_flush = _next_window_end(previous.rules)
+        if previous._task is not None:
+            previous._task.cancel()
+        return True
+
     async def start(self, host: Host) -> None:
         telemetry = self._telemetry = host.telemetry
         instruments = self._instruments = _Instruments(telemetry)
@@ -201,7 +223,7 @@ class AggregateProcessor(Processor):
                 for series in gone:
                     self._routes.pop(series, None)
             rule.win = now_ns // rule.interval_ns * rule.interval_ns
-        self._next_flush = min(rule.window_end for rule in self.rules)
+        self._next_flush = _next_window_end(self.rules)
         await self._send(out)
 
     async def _send(self, out: Emitter) -> None:
