@@ -275,3 +275,18 @@ def test_watch_config_reloads_when_the_file_changes(tmp_path: Path) -> None:
         extra = f"http://127.0.0.1:{ports['extra']}/metrics"
         gateway.config_path.write_text(sighup_config(ports, "prometheus, prometheus/b", True))
         block_until(lambda: serves(extra), timeout=10, what="reloaded on the file change")
+
+
+def test_set_overrides_apply_again_on_reload(tmp_path: Path) -> None:
+    ports = {**default_ports(), "extra": free_port()}
+    override = "service.pipelines.metrics.exporters=[prometheus, prometheus/b]"
+    first = literal(sighup_config(ports, "prometheus"))
+    with run_gateway(tmp_path, first, ports, args=["--set", override]) as gateway:
+        extra = f"http://127.0.0.1:{ports['extra']}/metrics"
+        assert serves(extra)  # prometheus/b is in the pipeline through --set only
+        _, loaded_at = reload_gauges(gateway)
+        changed = sighup_config(ports, "prometheus").replace("level: info", "level: warning")
+        gateway.config_path.write_text(changed)
+        gateway.process.send_signal(signal.SIGHUP)
+        block_until(lambda: reload_gauges(gateway)[1] > loaded_at, what="the reload")
+        assert serves(extra)  # the override applied again: prometheus/b kept

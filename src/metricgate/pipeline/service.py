@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from metricgate.access import AdminGate, AuditSink, GatewayAccess
 from metricgate.config import Config
 from metricgate.pipeline.component import Component, Exporter, Processor, Receiver
-from metricgate.pipeline.graph import Changes, Graph, build_graph
+from metricgate.pipeline.graph import Changes, Fresh, Graph, Retired, build_graph
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryLimiter
 from metricgate.pipeline.queue import ExporterQueue
@@ -229,9 +229,11 @@ class Service:
                 *(b.processor for b in reversed(graph.processors.values())),
                 *(b.receiver for b in graph.receivers.values()),
             ]
+            changes = graph.changes
+            graph.fresh, graph.retired = Fresh(), Retired()  # let the old components go
             if failed is not None:
                 raise failed
-            return graph.changes
+            return changes
 
     async def _start_fresh(self, graph: Graph) -> None:
         """Start the new exporters and processors; on failure stop them again and re-raise."""
