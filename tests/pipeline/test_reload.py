@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+import grpc
+import pytest
 from aiohttp import web
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 
 from metricgate.config import Config, load_config_text
 from metricgate.exporters.prometheus import PrometheusExporter
@@ -14,6 +21,7 @@ from metricgate.exporters.prometheus_remote_write import RemoteWriteExporter
 from metricgate.pipeline.service import Service
 from metricgate.processors.aggregate import AggregateProcessor
 from metricgate.processors.cardinality_limit import CardinalityLimiter
+from metricgate.receivers.otlp import OtlpReceiver
 from tests.support.batches import number_batch
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
 from tests.support.poll import wait_until
@@ -231,3 +239,111 @@ async def test_rebuilt_exporters_keep_their_queue_shards_series_and_socket() -> 
                 assert 'k="b"' in await response.text()
     finally:
         await runner.cleanup()
+
+
+OTLP = """
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: "127.0.0.1:{grpc}"}}
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters: {{capture: {{}}}}
+service:
+  telemetry: {{metrics: {{address: ""}}, logs: {{level: warning}}}}
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [capture]}}
+"""
+
+
+def export_request(name: str) -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    metric = request.resource_metrics.add().scope_metrics.add().metrics.add(name=name)
+    metric.gauge.data_points.add(time_unix_nano=1, as_double=1.0)
+    return request
+
+
+async def test_a_rebuilt_receiver_keeps_its_unchanged_listener_and_connections() -> None:
+    ports = {"grpc": free_port(), "http": free_port()}
+    registry = registry_with_capture()
+    async with running(load_config_text(OTLP.format(**ports), registry, {})) as service:
+        old = service.receivers["otlp"]
+        assert isinstance(old, OtlpReceiver)
+        grpc_server = old._grpc
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['grpc']}") as channel:
+            export = channel.unary_unary(
+                "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                request_serializer=ExportMetricsServiceRequest.SerializeToString,
+                response_deserializer=ExportMetricsServiceResponse.FromString,
+            )
+            await export(export_request("before"))
+            moved = {**ports, "http": free_port()}
+            changes = await service.reload(load_config_text(OTLP.format(**moved), registry, {}))
+            assert changes.rebuilt == ["receivers.otlp"]
+            new = service.receivers["otlp"]
+            assert isinstance(new, OtlpReceiver) and new is not old
+            assert new._grpc is grpc_server and new.http_port == moved["http"]
+            await export(export_request("after"))  # the same channel, the same connection
+            assert channel.get_state() == grpc.ChannelConnectivity.READY
+        capture = CaptureExporter.instances["capture"]
+        await wait_until(lambda: capture.points() == 2)
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{moved['http']}/v1/metrics"
+            body = export_request("http").SerializeToString()
+            headers = {"Content-Type": "application/x-protobuf"}
+            async with http.post(url, data=body, headers=headers) as response:
+                assert response.status == 200
+
+
+FAILING = """
+receivers: {{inject: {{}}}}
+processors:
+  cardinality_limit: {{max_series: {max_series}}}
+  aggregate:
+    rules:
+      - {{match: '{{__name__=~"requests.*"}}', interval: 1h, outputs: [total]}}
+      - {{match: '{{__name__=~"requests.*"}}', interval: 1h, outputs: [{output}]}}
+exporters:
+  capture: {{}}
+  prometheus: {{endpoint: "127.0.0.1:{port}"}}
+service:
+  telemetry: {{metrics: {{address: ""}}, logs: {{level: warning}}}}
+  pipelines:
+    metrics:
+      receivers: [inject]
+      processors: [cardinality_limit, aggregate]
+      exporters: [{exporters}]
+"""
+
+
+async def test_a_reload_that_cannot_start_a_component_changes_nothing() -> None:
+    registry = registry_with_capture()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+
+    def variant(max_series: int, output: str, exporters: str) -> Config:
+        text = FAILING.format(max_series=max_series, output=output, exporters=exporters, port=port)
+        return load_config_text(text, registry, {})
+
+    try:
+        async with running(variant(10, "count_samples", "capture")) as service:
+            limiter, aggregate = (b.processor for b in service.graph.processors.values())
+            assert isinstance(limiter, CardinalityLimiter)
+            assert isinstance(aggregate, AggregateProcessor)
+            await push({"a": 1})
+            rules, budgets = list(aggregate.rules), limiter.budgets
+            with pytest.raises(OSError, match="cannot listen on"):
+                await service.reload(variant(20, "sum_samples", "capture, prometheus"))
+            assert [b.processor for b in service.graph.processors.values()] == [
+                limiter,
+                aggregate,
+            ]
+            assert aggregate.rules == rules and limiter.budgets is budgets
+            assert limiter.tracker.max_series == 10  # its own caps again
+            assert aggregate._task is not None and not aggregate._task.done()
+            assert list(service.exporter_queues) == ["capture"]
+    finally:
+        taken.close()
+    names = {g.metric.name for b in CaptureExporter.instances["capture"].batches for g in b.metrics}
+    assert "requests_total:1h_total" in names  # flushed once, at the end

@@ -41,7 +41,8 @@ class Component(ABC):  # noqa: B024 - lifecycle hooks are optional
         """Hot reload: take over what still applies of `previous` (the running component of the
         same id, whose config changed) before this one starts; return whether anything was
         taken. `previous` keeps running until the switch and is then shut down: it must not
-        flush, emit or close what it handed over. By default nothing is taken."""
+        flush, emit or close what it handed over. If the reload fails before the switch,
+        `previous.adopt(self)` must take it all back. By default nothing is taken."""
         return False
 
 

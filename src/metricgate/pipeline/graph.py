@@ -12,9 +12,10 @@ page or encoder); an exporter whose sending queue and retry settings did not cha
 queue (and lanes), only the exporter behind it is replaced. What the new graph does not take is
 listed in `Graph.retired` for the service to stop, like at shutdown.
 
-Invariant: building changes nothing in the running graph; `Graph.switch()` alone rewires it, in
-one synchronous step (no await), so each batch goes wholly through the old graph or wholly through
-the new one.
+Invariant: building changes nothing in the running graph but what `adopt` handed over (state
+the running components share with their successors, given back by `give_back` when the reload
+fails before the switch); `Graph.switch()` alone rewires it, in one synchronous step (no await),
+so each batch goes wholly through the old graph or wholly through the new one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pydantic import BaseModel
 
 from metricgate.config import Config
 from metricgate.config.types import ComponentConfig
-from metricgate.pipeline.component import Consumer, Exporter, Processor, Receiver
+from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
 from metricgate.pipeline.link import Link
 from metricgate.pipeline.meter import PointMeter
@@ -119,6 +120,8 @@ class Graph:
     fresh: Fresh = field(default_factory=Fresh)
     retired: Retired = field(default_factory=Retired)
     changes: Changes = field(default_factory=Changes)
+    adopted: list[tuple[Component, Component]] = field(default_factory=list)
+    """(rebuilt, predecessor) pairs that `adopt` ran on, to give back if the reload fails."""
     _wiring: list[tuple[Link | PointMeter, Consumer]] = field(default_factory=list)
     _swaps: list[tuple[ExporterQueue, Exporter]] = field(default_factory=list)
 
@@ -129,6 +132,13 @@ class Graph:
     def pipelines_of(self, receiver_id: str) -> dict[str, Consumer]:
         """The entry of each pipeline `receiver_id` feeds, by pipeline id."""
         return {pid: self.heads[pid] for pid in self.receivers[receiver_id].feeds}
+
+    def give_back(self) -> None:
+        """A reload that failed before the switch: each predecessor takes back what it handed
+        over (the same `adopt`, the other way)."""
+        for rebuilt, predecessor in reversed(self.adopted):
+            predecessor.adopt(rebuilt)
+        self.adopted = []
 
     def switch(self) -> None:
         """Point every link and meter at the new graph and swap replaced exporters into their
@@ -179,7 +189,8 @@ def _exporters(graph: Graph, before: Graph, keeps: Keeps) -> None:
             raise TypeError(f"factory for {exporter_id!r} did not build an Exporter")
         queue_settings, retry = _queue_settings(spec.config)
         if old is not None:
-            exporter.adopt(old.queue.exporter)
+            if exporter.adopt(old.queue.exporter):
+                graph.adopted.append((exporter, old.queue.exporter))
             graph.changes.rebuilt.append(key)
             if old.queue.can_take(exporter, queue_settings, retry):
                 graph.exporters[exporter_id] = BuiltExporter(old.queue, spec.config)
@@ -234,7 +245,8 @@ def _processors(graph: Graph, before: Graph, telemetry: SelfMetrics) -> None:
             if not isinstance(processor, Processor):
                 raise TypeError(f"factory for {processor_id!r} did not build a Processor")
             if old is not None:
-                processor.adopt(old.processor)
+                if processor.adopt(old.processor):
+                    graph.adopted.append((processor, old.processor))
                 graph.changes.rebuilt.append(key)
             else:
                 graph.changes.added.append(key)
@@ -276,6 +288,8 @@ def _receivers(graph: Graph, before: Graph, keeps: Keeps) -> None:
         graph.receivers[receiver_id] = BuiltReceiver(receiver, spec.config, feeds)
         graph.fresh.receivers.append(receiver)
         if old is not None:
+            if receiver.adopt(old.receiver):
+                graph.adopted.append((receiver, old.receiver))
             graph.fresh.replacing[receiver_id] = old.receiver
             graph.changes.rebuilt.append(key)
         else:

@@ -255,6 +255,7 @@ class Service:
                 started.append(processor)
         except BaseException:
             host.exporters = exporters_before
+            graph.give_back()  # before stopping: what was handed over must not be flushed
             await _stop(reversed(started), time.monotonic() + 5.0)
             raise
 

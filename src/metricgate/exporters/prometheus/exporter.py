@@ -99,6 +99,8 @@ class PrometheusExporter(Exporter):
         if previous._page is not None and _page_keys(previous.config) == _page_keys(self.config):
             self._listener, self._page = previous._listener, previous._page
             previous._listener, previous._page = HttpListener("", "", self.config), None
+            if self._host is not None:  # running already: taking it back from a failed reload
+                self._page.exporter = self
             taken = True
         return taken
 
