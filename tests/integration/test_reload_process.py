@@ -266,6 +266,10 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path: Path
         gateway.process.send_signal(signal.SIGHUP)
         block_until(lambda: not serves(extra), what="prometheus/b removed")
         assert reload_gauges(gateway)[0] == 1.0
+        own = requests.get(gateway.url("telemetry", "/metrics"), timeout=5).text
+        assert 'metricgate_exporter_active_series{exporter="prometheus"}' in own
+        for gauge in ("metricgate_exporter_active_series", "metricgate_exporter_queue_size"):
+            assert f'{gauge}{{exporter="prometheus/b"}}' not in own  # gone with its exporter
 
 
 def test_watch_config_reloads_when_the_file_changes(tmp_path: Path) -> None:
