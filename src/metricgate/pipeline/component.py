@@ -10,12 +10,14 @@ component rebuilt by a hot reload may `adopt()` its predecessor's state.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from metricgate.model import Batch
 
 if TYPE_CHECKING:
     from metricgate.pipeline.host import Host
+    from metricgate.telemetry.metrics import Gauge, Reading
 
 
 class Consumer(Protocol):
@@ -36,6 +38,18 @@ class Component(ABC):  # noqa: B024 - lifecycle hooks are optional
 
     async def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Stop background work and flush. Idempotent; safe if `start` never ran."""
+
+    def observe(self, gauge: Gauge, read: Reading) -> None:
+        """Report `read` on the own-telemetry `gauge` while this component runs: the service
+        stops the reading when it shuts the component down (a reload that removes or rebuilds
+        it leaves no stale rows)."""
+        forgets: list[Callable[[], None]] = self.__dict__.setdefault("_observed", [])
+        forgets.append(gauge.observe(read))
+
+    def stop_reporting(self) -> None:
+        """Stop every reading `observe` added (after `shutdown`)."""
+        for forget in self.__dict__.pop("_observed", []):
+            forget()
 
     def adopt(self, previous: Component) -> bool:
         """Hot reload: take over what still applies of `previous` (the running component of the

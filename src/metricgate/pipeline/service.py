@@ -317,9 +317,11 @@ async def _stop(components: Iterable[Component | ExporterQueue], deadline: float
         try:
             if isinstance(component, ExporterQueue):
                 await component.shutdown(deadline)
+                component.exporter.stop_reporting()
             else:
                 remaining = max(0.1, deadline - time.monotonic())
                 await asyncio.wait_for(component.shutdown(), remaining)
+                component.stop_reporting()
         except Exception as exc:
             log.error(
                 "component failed to shut down cleanly",

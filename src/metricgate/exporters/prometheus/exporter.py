@@ -26,7 +26,6 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
@@ -84,7 +83,6 @@ class PrometheusExporter(Exporter):
         )  # fmt: skip
         self._gate: PageGate | None = None
         self._page: _Page | None = None
-        self._unobserve: Callable[[], None] = lambda: None
 
     def adopt(self, previous: Component) -> bool:
         """Hot reload: keep `previous`'s series when they are translated the same way, and its
@@ -122,8 +120,8 @@ class PrometheusExporter(Exporter):
             self.port = self._listener.port
         self._expiry.start()
         store, component_id = self.store, self.component_id
-        self._unobserve = host.telemetry.exporter_active_series.observe(
-            lambda: {(component_id,): float(len(store))}
+        self.observe(
+            host.telemetry.exporter_active_series, lambda: {(component_id,): float(len(store))}
         )
         log.info(
             "prometheus exporter listening",
@@ -137,7 +135,6 @@ class PrometheusExporter(Exporter):
     async def shutdown(self) -> None:
         await self._expiry.stop()
         await self._listener.stop()
-        self._unobserve()
 
     async def export(self, batch: Batch) -> int | None:
         """Fold `batch` into the page; returns the points now on it (dropped ones are counted

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 import cramjam
@@ -79,7 +79,6 @@ class RemoteWriteExporter(Exporter):
         self.lanes: Lanes | None = None
         """Set by the sending core once its lanes run (`attach`)."""
         self._host: Host | None = None
-        self._unobserve: list[Callable[[], None]] = []
         self._expiry = Periodic(
             f"{component_id} expiry sweep", sweep_interval(config.metric_expiration),
             self.expire_now, log, {"exporter": component_id},
@@ -235,15 +234,12 @@ class RemoteWriteExporter(Exporter):
             ),
             (telemetry.exporter_active_series, lambda: {(exporter_id,): float(len(self.encoder))}),
         ]
-        # Forgotten at shutdown: an exporter a reload removed or rebuilt stops reporting.
-        self._unobserve = [gauge.observe(read) for gauge, read in readings]
+        for gauge, read in readings:
+            self.observe(gauge, read)
 
     async def shutdown(self) -> None:
         await self._expiry.stop()
         await self.client.close()
-        for forget in self._unobserve:
-            forget()
-        self._unobserve = []
 
     async def expire_now(self) -> int:
         """Forget series past `metric_expiration` (sending their StaleNaNs); returns how many."""

@@ -188,9 +188,11 @@ class AggregateProcessor(Processor):
         telemetry = self._telemetry = host.telemetry
         instruments = self._instruments = _Instruments(telemetry)
         pid, rules = self.component_id, self.rules
-        instruments.slots.observe(lambda: {(pid, r.label): float(len(r.groups)) for r in rules})
-        instruments.input_series.observe(
-            lambda: {(pid, r.label): float(len(r.inputs)) for r in rules}
+        self.observe(
+            instruments.slots, lambda: {(pid, r.label): float(len(r.groups)) for r in rules}
+        )
+        self.observe(
+            instruments.input_series, lambda: {(pid, r.label): float(len(r.inputs)) for r in rules}
         )
         self._task = asyncio.create_task(self._run(), name=f"{self.component_id} flush")
 
