@@ -165,9 +165,13 @@ def build_graph(
     graph = Graph(config)
     before = previous or Graph(config)
     keeps = _keeps if not rebuild_auth else _keeps_without_auth
-    _exporters(graph, before, keeps)
-    _processors(graph, before, telemetry)
-    _receivers(graph, before, keeps)
+    try:
+        _exporters(graph, before, keeps)
+        _processors(graph, before, telemetry)
+        _receivers(graph, before, keeps)
+    except BaseException:  # a factory refused its config: nothing may stay handed over
+        graph.give_back()
+        raise
     if previous is None:
         graph.switch()
     return graph

@@ -109,6 +109,10 @@ class Reloader:
                 log.error("config reload failed: %s", problem)
             telemetry.config_reload_failed()
             return ReloadResult(False, "reload failed", problems, status=500)
+        except Exception as exc:  # a component failed in a way it should not: still answer
+            log.exception("config reload failed", extra={"trigger": trigger})
+            telemetry.config_reload_failed()
+            return ReloadResult(False, "reload failed", [repr(exc)], status=500)
         telemetry.config_reloaded(time.time())
         for callback in self.on_reload:
             callback(config)
