@@ -157,3 +157,44 @@ def test_no_command_prints_the_help() -> None:
         assert result.returncode == 2
         assert result.stdout.startswith("usage: metricgate"), result.stdout
         assert "required" not in result.stderr and "catalog_command" not in result.stdout
+
+
+def test_validate_takes_set_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "set.yaml"
+    config.write_text(
+        """
+receivers: {otlp: {protocols: {http: {}}}}
+processors: {batch: {}}
+exporters: {prometheus: {}}
+service:
+  pipelines:
+    metrics: {receivers: [otlp], processors: [batch], exporters: [prometheus]}
+"""
+    )
+    ok = metricgate(
+        "validate",
+        "--config",
+        str(config),
+        "--set",
+        "processors.batch.timeout=2s",
+        "--set=service.pipelines.metrics.processors=[]",
+    )
+    assert ok.returncode == 0, ok.stderr
+    bad = metricgate(
+        "validate",
+        "--config",
+        str(config),
+        "--set",
+        "processors.batch.timeout=soon",
+        "--set",
+        "service.pipelines.metrics.receivers.otlp=1",
+    )
+    assert bad.returncode == 1
+    assert "processors.batch.timeout:" in bad.stderr
+    assert (
+        "service.pipelines.metrics.receivers: expected a mapping to set "
+        "service.pipelines.metrics.receivers.otlp" in bad.stderr
+    )
+    default = metricgate("validate", "--set", "exporters.prometheus.endpoint=nowhere")
+    assert default.returncode == 1
+    assert "exporters.prometheus.endpoint:" in default.stderr

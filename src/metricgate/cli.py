@@ -9,7 +9,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from metricgate.extras import MissingExtraError
 from metricgate.pipeline.registry import Kind, Registry
 
 if TYPE_CHECKING:
+    from metricgate.pipeline.reload import Reloader
     from metricgate.telemetry.audit import AuditLog
 
 log = logging.getLogger("metricgate")
@@ -40,10 +41,14 @@ def default_registry() -> Registry:
     return built_in_and_plugins()
 
 
-def _load(path: str | None, registry: Registry) -> Config:
+def _load(path: str | None, registry: Registry, overrides: Sequence[str] = ()) -> Config:
     if path is None:
-        return load_config_text(default_config_text(), registry, source="<built-in default>")
-    return load_config(Path(path), registry, extensions=default_extension_registry())
+        return load_config_text(
+            default_config_text(), registry, source="<built-in default>", overrides=overrides
+        )
+    return load_config(
+        Path(path), registry, extensions=default_extension_registry(), overrides=overrides
+    )
 
 
 def _print_config_error(exc: ConfigError, source: str) -> None:
@@ -55,7 +60,7 @@ def _print_config_error(exc: ConfigError, source: str) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     registry = default_registry()
     try:
-        config = _load(args.config, registry)
+        config = _load(args.config, registry, args.set)
     except ConfigError as exc:
         _print_config_error(exc, args.config or "<built-in default>")
         return 1
@@ -90,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     registry = default_registry()
     try:
-        config = _load(args.config, registry)
+        config = _load(args.config, registry, args.set)
     except ConfigError as exc:
         _print_config_error(exc, args.config or "<built-in default>")
         return 1
@@ -105,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
         pass
     source = args.config or "<built-in default>"
-    text = Path(args.config).read_text("utf-8") if args.config else default_config_text()
+    from metricgate.pipeline.reload import Reloader
     from metricgate.telemetry.audit import AuditLog
 
     audit = AuditLog(config.service.telemetry.audit)
@@ -115,19 +120,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_config_error(exc, source)
         return 1
     playground.install(service.host, config)
-    return asyncio.run(_serve(service, _audit(audit, config, source, text)))
+
+    def audit_reload(reloaded: Config) -> None:
+        if audit.enabled:
+            audit.config_loaded(source, _config_text(args.config), _components(reloaded))
+
+    reloader = Reloader(
+        service,
+        lambda: _load(args.config, registry, args.set),
+        watch_path=args.config,
+        on_reload=[lambda reloaded: playground.install(service.host, reloaded), audit_reload],
+    )
+    if service.telemetry_server is not None:
+        service.telemetry_server.console.reload = reloader.answer
+    text = _config_text(args.config)
+    return asyncio.run(_serve(service, _audit(audit, config, source, text), reloader))
+
+
+def _config_text(path: str | None) -> str:
+    if path is None:
+        return default_config_text()
+    try:
+        return Path(path).read_text("utf-8")
+    except OSError:  # changed since it was validated: the audit log records what it can
+        return ""
+
+
+def _components(config: Config) -> dict[str, object]:
+    """Every configured component's validated config by `section.id` (for the audit log)."""
+    components: dict[str, object] = {
+        f"{kind.section}.{component_id}": spec.config
+        for kind in Kind
+        for component_id, spec in config.section(kind).items()
+    }
+    components.update({f"extensions.{i}": spec.config for i, spec in config.extensions.items()})
+    return components
 
 
 def _audit(
     audit: AuditLog, config: Config, source: str, text: str
 ) -> Callable[[], Awaitable[AuditLog]]:
     """Opens this run's audit log and records the config load (inside the event loop)."""
-    components = {
-        f"{kind.section}.{component_id}": spec.config
-        for kind in Kind
-        for component_id, spec in config.section(kind).items()
-    }
-    components.update({f"extensions.{i}": spec.config for i, spec in config.extensions.items()})
+    components = _components(config)
 
     async def open_audit() -> AuditLog:
         if audit.enabled:
@@ -139,7 +173,9 @@ def _audit(
 
 
 async def _serve(
-    service: object, open_audit: Callable[[], Awaitable[AuditLog]] | None = None
+    service: object,
+    open_audit: Callable[[], Awaitable[AuditLog]] | None = None,
+    reloader: Reloader | None = None,
 ) -> int:
     from metricgate.pipeline.service import Service
 
@@ -157,6 +193,10 @@ async def _serve(
         if audit is not None:
             await audit.shutdown("could not start")
         return 1
+    if reloader is not None:
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, reloader.trigger, "SIGHUP")
+        reloader.start()
     # The data path allocates many small long-lived objects (one set per new series); CPython's
     # default collection threshold (700) makes the cyclic GC rescan them constantly. Start-up
     # objects are frozen out of collection and the young generation is collected less often.
@@ -164,6 +204,8 @@ async def _serve(
     gc.set_threshold(50_000, 50, 100)
     await stop.wait()
     log.info("shutting down", extra={"deadline_s": service.config.service.shutdown_timeout})
+    if reloader is not None:
+        await reloader.shutdown()
     await service.shutdown()
     if audit is not None:
         await audit.shutdown("signal")
@@ -175,6 +217,17 @@ def _show_help(parser: argparse.ArgumentParser) -> int:
     """No command given: the help, and the exit code of a usage error."""
     parser.print_help()
     return 2
+
+
+def _add_set_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a config value (repeatable; the value is YAML: 5s, true, [a, b], {k: v}); "
+        "applied again on every reload",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,10 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", help="YAML config file (default: the built-in pipeline)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", choices=["json", "console"])
+    _add_set_option(run)
     run.set_defaults(func=cmd_run)
 
     validate = commands.add_parser("validate", help="check a config file; start nothing")
     validate.add_argument("--config", "-c", help="YAML config file (default: the built-in one)")
+    _add_set_option(validate)
     validate.set_defaults(func=cmd_validate)
 
     components = commands.add_parser("components", help="list the registered component types")

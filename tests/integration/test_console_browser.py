@@ -157,11 +157,18 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         assert "token: '[REDACTED]'" in config.text and SECRET not in config.text
         assert SECRET not in driver.page_source
 
-        # The reload button shows the server's answer.
+        # The reload button reloads and shows the server's answer, problems included.
         driver.find_element(By.ID, "reload").click()
         result = driver.find_element(By.ID, "reload-result")
-        wait(driver).until(lambda d: result.text.startswith("reload not available"))
+        wait(driver).until(lambda d: result.text.startswith("reloaded: 0 rebuilt"))
+        assert "ok" in (result.get_attribute("class") or "")
+        valid = gateway.config_path.read_text()
+        gateway.config_path.write_text(valid + "\nbogus: 1\n")
+        driver.find_element(By.ID, "reload").click()
+        wait(driver).until(lambda d: "bogus: unknown key" in result.text)
+        assert result.text.startswith("reload failed (400): invalid configuration")
         assert "error" in (result.get_attribute("class") or "")
+        gateway.config_path.write_text(valid)
 
         errors = [
             entry["message"]

@@ -148,18 +148,20 @@ def run_gateway(
     https: Iterable[str] = (),
     ca: str | None = None,
     logs: Iterable[Path] = (),
+    args: Iterable[str] = (),
 ) -> Iterator[Gateway]:
     """Start metricgate with `template` rendered on free ports; stop it (SIGTERM) afterwards.
     `preexec_fn` runs in the child before metricgate starts (e.g. to lower its limits). `https`
     names the ports served over TLS (verified with `ca`); `logs` are files the gateway writes
-    besides its output (an audit log), checked for secrets with it."""
+    besides its output (an audit log), checked for secrets with it; `args` go on the command
+    line after the config (`--set` overrides)."""
     ports = ports or default_ports()
     config_path = tmp_path / f"metricgate-{ports['telemetry']}.yaml"
     config_path.write_text(render_config(template, ports))
     log_path = tmp_path / f"metricgate-{ports['telemetry']}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "metricgate", "run", "--config", str(config_path)],
+            [sys.executable, "-m", "metricgate", "run", "--config", str(config_path), *args],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -25,8 +25,9 @@ class VictoriaMetricsServer(PrometheusServer):
 
 
 @contextmanager
-def run_victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
-    """Start VictoriaMetrics accepting remote-write on /api/v1/write; stop it afterwards."""
+def run_victoria_metrics(tmp_path: Path, dedup: bool = False) -> Iterator[VictoriaMetricsServer]:
+    """Start VictoriaMetrics accepting remote-write on /api/v1/write; stop it afterwards.
+    `dedup`: keep one sample per series and millisecond (a sample sent twice counts once)."""
     binary = require_binary("victoria-metrics")
     port = free_port()
     data = tmp_path / f"victoria-{port}"
@@ -39,6 +40,7 @@ def run_victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetricsServer]:
         "-search.latencyOffset=0s",
         "-search.disableCache",
         "-loggerLevel=WARN",
+        *(["-dedup.minScrapeInterval=1ms"] if dedup else []),
     ]
     ready = f"http://127.0.0.1:{port}/health"
     with running_process("victoria-metrics", argv, log_path, ready) as process:

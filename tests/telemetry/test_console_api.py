@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from metricgate.cli import main
 from metricgate.config import Config, load_config_text
+from metricgate.pipeline.reload import Reloader
 from metricgate.pipeline.service import Service
 from metricgate.processors.relabel import playground
 from metricgate.telemetry.console import ConsolePanel
@@ -373,12 +374,50 @@ async def test_panels_answer_wrong_requests_with_what_to_do(gateway: Gateway) ->
         gateway.service.host.add_console_panel("graph", ConsolePanel("x", broken))
 
 
-async def test_reload_answers_that_it_is_not_available_yet(gateway: Gateway) -> None:
+async def test_reload_answers_that_it_is_not_available_without_a_reloader(
+    gateway: Gateway,
+) -> None:
     status, body = await gateway.post("/-/reload")
     assert status == 501
     assert body["message"].startswith("reload not available")
     status, _ = await gateway.get("/-/reload")
     assert status == 405
+
+
+async def test_reload_applies_the_new_config_to_the_playground_and_refuses_a_bad_one(
+    gateway: Gateway,
+) -> None:
+    """`POST /-/reload` as `metricgate run` wires it: the relabel processor's new rules reach
+    the playground; an invalid config is a 400 listing its problems and changes nothing."""
+    text = CONFIG.format(**gateway.ports).replace("'debug_.*'", "'trace_.*'")
+    configs = [lambda: load_config_text(text, registry_with_capture(), {})]
+    service = gateway.service
+    reloader = Reloader(
+        service,
+        lambda: configs[0](),
+        on_reload=[lambda config: playground.install(service.host, config)],
+    )
+    assert service.telemetry_server is not None
+    service.telemetry_server.console.reload = reloader.answer
+    status, body = await gateway.post("/-/reload")
+    assert status == 200, body
+    assert body["status"] == "success" and body["message"].startswith("reloaded: ")
+    assert "processors.relabel (pipeline metrics)" in body["changes"]["rebuilt"]
+    assert "exporters.capture" in body["changes"]["kept"]
+    status, listing = await gateway.get("/api/console/relabel")
+    assert yaml.safe_load(listing["processors"][0]["rules"])[0]["regex"] == "trace_.*"
+    status, metrics = await gateway.get("/metrics")
+    assert "metricgate_config_last_reload_successful 1.0" in metrics
+
+    bad = text.replace("max_series_per_metric: 3", "max_series_per_metric: many")
+    configs[0] = lambda: load_config_text(bad, registry_with_capture(), {})
+    status, body = await gateway.post("/-/reload")
+    assert status == 400 and body["status"] == "error"
+    assert body["problems"][0].startswith("processors.cardinality_limit.max_series_per_metric:")
+    status, metrics = await gateway.get("/metrics")
+    assert "metricgate_config_last_reload_successful 0.0" in metrics
+    status, listing = await gateway.get("/api/console/relabel")
+    assert yaml.safe_load(listing["processors"][0]["rules"])[0]["regex"] == "trace_.*"
 
 
 async def test_page_is_served_from_package_data_and_loads_nothing_from_elsewhere(

@@ -13,6 +13,7 @@ each as `key.path: what was expected, got what`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,7 @@ from metricgate.config.encryption import EncryptionConfig
 from metricgate.config.errors import format_validation_error
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.memory_limiter import MemoryLimiterSettings, from_processors
+from metricgate.config.overrides import apply_overrides
 from metricgate.config.sections import check_listed, typed_entries
 from metricgate.config.substitution import substitute_env
 from metricgate.config.tenants import TenantsConfig
@@ -112,6 +114,9 @@ class ServiceConfig(_Strict):
     state_encryption: EncryptionConfig | None = None
     """Seal the state snapshots with AES-256-GCM (the keys of `sending_queue.storage.encryption`);
     the key files are read when the gateway starts."""
+    watch_config: bool = False
+    """Reload when the config file changes on disk (`metricgate run --config`; see
+    `metricgate.pipeline.reload`)."""
 
     @field_validator("pipelines")
     @classmethod
@@ -243,13 +248,16 @@ def load_config(
     registry: ComponentTypes,
     env: dict[str, str] | None = None,
     extensions: ExtensionCatalog | None = None,
+    overrides: Sequence[str] = (),
 ) -> Config:
-    """Read and validate a YAML config file."""
+    """Read and validate a YAML config file (with `--set` `overrides` applied)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
-    return load_config_text(text, registry, env, source=str(path), extensions=extensions)
+    return load_config_text(
+        text, registry, env, source=str(path), extensions=extensions, overrides=overrides
+    )
 
 
 def load_config_text(
@@ -258,7 +266,9 @@ def load_config_text(
     env: dict[str, str] | None = None,
     source: str = "<config>",
     extensions: ExtensionCatalog | None = None,
+    overrides: Sequence[str] = (),
 ) -> Config:
+    """Validate a YAML document, after applying the `--set` `overrides` (`config.overrides`)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -266,7 +276,15 @@ def load_config_text(
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from exc
-    return parse_config(raw, registry, env, extensions)
+    problems: list[str] = []
+    raw = apply_overrides(raw, overrides, problems)
+    try:
+        config = parse_config(raw, registry, env, extensions)
+    except ConfigError as exc:
+        raise ConfigError([*problems, *exc.problems]) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def _parse_section(

@@ -3,18 +3,21 @@
 A component has an id (`type[/name]`), `start(host)` and `shutdown()`. Data flows through
 `consume(batch)`: receivers call it on the consumer they were built with, processors implement it
 and call the next consumer, exporters implement `export(batch)` and the pipeline puts a bounded
-queue in front of them. `shutdown()` must be idempotent and safe when `start()` never ran.
+queue in front of them. `shutdown()` must be idempotent and safe when `start()` never ran. A
+component rebuilt by a hot reload may `adopt()` its predecessor's state.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from metricgate.model import Batch
 
 if TYPE_CHECKING:
     from metricgate.pipeline.host import Host
+    from metricgate.telemetry.metrics import Gauge, Reading
 
 
 class Consumer(Protocol):
@@ -36,6 +39,26 @@ class Component(ABC):  # noqa: B024 - lifecycle hooks are optional
     async def shutdown(self) -> None:  # noqa: B027 - optional hook
         """Stop background work and flush. Idempotent; safe if `start` never ran."""
 
+    def observe(self, gauge: Gauge, read: Reading) -> None:
+        """Report `read` on the own-telemetry `gauge` while this component runs: the service
+        stops the reading when it shuts the component down (a reload that removes or rebuilds
+        it leaves no stale rows)."""
+        forgets: list[Callable[[], None]] = self.__dict__.setdefault("_observed", [])
+        forgets.append(gauge.observe(read))
+
+    def stop_reporting(self) -> None:
+        """Stop every reading `observe` added (after `shutdown`)."""
+        for forget in self.__dict__.pop("_observed", []):
+            forget()
+
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: take over what still applies of `previous` (the running component of the
+        same id, whose config changed) before this one starts; return whether anything was
+        taken. `previous` keeps running until the switch and is then shut down: it must not
+        flush, emit or close what it handed over. If the reload fails before the switch,
+        `previous.adopt(self)` must take it all back. By default nothing is taken."""
+        return False
+
 
 class Receiver(Component):
     """Accepts data from the outside world and passes each batch to `next_consumer`."""
@@ -47,6 +70,10 @@ class Receiver(Component):
 
 class Processor(Component):
     """Transforms batches and passes the result to `next_consumer`."""
+
+    holds_exporters: ClassVar[bool] = False
+    """True for a processor that sends to exporter queues itself (`Host.exporters`, taken at
+    start): a reload that replaces an exporter queue rebuilds it."""
 
     def __init__(self, component_id: str, next_consumer: Consumer) -> None:
         super().__init__(component_id)

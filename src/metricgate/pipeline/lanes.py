@@ -108,6 +108,10 @@ class Lanes:
     def __len__(self) -> int:
         return len(self.lanes) or len(self.disk_lanes)
 
+    async def _send(self, request: LaneRequest) -> None:
+        # Looked up per attempt: a hot reload may put a new exporter behind running lanes.
+        await self.exporter.send(request)
+
     @property
     def durable(self) -> bool:
         return self.storage is not None
@@ -129,7 +133,7 @@ class Lanes:
             keyring=storage.keyring(),
         )
         wal.start()
-        send = self.exporter.send
+        send = self._send
         self.disk_lanes = [
             DiskLane(i, self.settings, self.delivery, send, shard)
             for i, shard in enumerate(wal.shards)
@@ -249,7 +253,7 @@ class Lanes:
 
     def _memory_lanes(self, count: int) -> list[MemoryLane]:
         lanes = [
-            MemoryLane(i, self.settings, self.delivery, self.exporter.send) for i in range(count)
+            MemoryLane(i, self.settings, self.delivery, self._send) for i in range(count)
         ]
         for lane in lanes:
             lane.start()

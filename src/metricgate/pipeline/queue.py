@@ -22,6 +22,9 @@ backend's answer (in `Delivery`), enqueue-failed when the queue refuses, retries
 attempt; failures are logged by one `FailureLog` per exporter (a warning when failing starts, a
 summary while it lasts, one line when it recovers).
 
+A hot reload that rebuilds an exporter with unchanged queue settings keeps the queue: `replace`
+puts the new exporter behind it, workers and lanes look the exporter up per batch or attempt.
+
 Invariant: a point is counted at most once as sent or send-failed, and only once the backend
 answered, retrying ended, or shutdown lost it; an enqueue refused is counted as enqueue-failed.
 """
@@ -137,6 +140,30 @@ class ExporterQueue:
 
     async def consume(self, batch: Batch) -> None:
         self.enqueue(batch)
+
+    def can_take(self, exporter: Exporter, queue: QueueSettings, retry: RetrySettings) -> bool:
+        """Hot reload: whether `exporter` (the same id, rebuilt) can take over this queue with
+        what it holds, its workers or lanes: the same settings and the same way of sending."""
+        if queue != self.settings or retry != self.retry:
+            return False
+        laned = isinstance(exporter, LanedExporter)
+        if laned != isinstance(self.exporter, LanedExporter):
+            return False
+        previous = self.exporter
+        return not (
+            isinstance(exporter, LanedExporter)
+            and isinstance(previous, LanedExporter)
+            and exporter.lane_settings() != previous.lane_settings()
+        )
+
+    def replace(self, exporter: Exporter) -> Exporter:
+        """Put `exporter` (started, `can_take` said yes) behind this queue; return the previous
+        one, for the caller to shut down. Synchronous: the next batch or attempt goes to it."""
+        previous, self.exporter = self.exporter, exporter
+        if self.lanes is not None and isinstance(exporter, LanedExporter):
+            self.lanes.exporter = exporter
+            exporter.attach(self.lanes)
+        return previous
 
     def enqueue(self, batch: Batch) -> None:
         """Queue `batch` without waiting, or raise a retryable error."""
@@ -256,11 +283,11 @@ class ExporterQueue:
     async def _work_lanes(self) -> None:
         """The one consumer of a laned exporter: partitions batches in arrival order."""
         assert self.lanes is not None
-        exporter = self.exporter
-        assert isinstance(exporter, LanedExporter)
         submit = self.lanes.submit
         while True:
             batch = await self._queue.get()
+            exporter = self.exporter  # per batch: a hot reload may replace it (`replace`)
+            assert isinstance(exporter, LanedExporter)
             try:
                 await submit(partial(exporter.partition, batch))
             except asyncio.CancelledError:

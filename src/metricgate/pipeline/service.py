@@ -1,23 +1,32 @@
-"""The running gateway: builds the component graph from a `Config`, starts and stops it in order.
+"""The running gateway: builds the component graph from a `Config`, starts and stops it in order,
+and reloads it by difference.
 
-Build: one instance per configured exporter (shared by the pipelines that list it, each behind its
-own `ExporterQueue`), one processor chain per pipeline (processors keep per-pipeline state, as in
-the Collector), one instance per receiver feeding every pipeline that lists it. What each processor
-hands on is counted per pipeline by a `PointMeter` (once per batch), and the console is shown the
-graph (`Console.show_gateway`).
+Build (`graph.py`): one instance per configured exporter (shared by the pipelines that list it,
+each behind its own `ExporterQueue`), one processor chain per pipeline (processors keep
+per-pipeline state, as in the Collector), one instance per receiver feeding every pipeline that
+lists it through the pipeline's `Link`. What each processor hands on is counted per pipeline by a
+`PointMeter` (once per batch), and the console is shown the graph (`Console.show_gateway`).
 
-The security layer (`metricgate.access.GatewayAccess`: the extensions `service.extensions` enables,
-the tenant directory) is built with the graph and handed to components on the `Host`, together
-with the pipelines each receiver feeds (tenants may be kept out of some).
+The security layer (`metricgate.access.GatewayAccess`: the extensions `service.extensions`
+enables, the tenant directory) is built with the graph and handed to components on the `Host`,
+together with the pipelines each receiver feeds (tenants may be kept out of some).
 
 Start order is the memory limiter (`service.memory_limiter`, one per process), extensions,
 exporters, processors (last first), receivers, so nothing receives data before its consumers and
 authenticators run. Shutdown is the reverse, within `service.shutdown_timeout`: receivers stop
 accepting, processors flush, queues drain, exporters flush, extensions stop.
 
-With `service.state_directory`, every `Stateful` component (an exporter, or a processor in one
-pipeline) gets its snapshot back before anything starts, and writes a new one once everything
-stopped (`metricgate.pipeline.snapshots`).
+`reload(config)` builds the new graph from the running one (unchanged components kept as they
+run, changed ones rebuilt with their predecessor's state), starts what is new, switches the
+pipelines over in one step, then stops what the new config no longer has, in shutdown order. The
+security layer is rebuilt only when `extensions`, `service.extensions` or `tenants` changed (then
+every listener with `auth` is rebuilt with it). `service.telemetry` and `service.memory_limiter`
+apply at the next start only (a reload that changes them says so in a warning).
+
+With `service.state_directory`, every `Stateful` component of the graph (an exporter, or a
+processor in one pipeline) gets its snapshot back before anything starts, and the components of
+the graph running at shutdown write new ones once everything stopped
+(`metricgate.pipeline.snapshots`).
 """
 
 from __future__ import annotations
@@ -25,17 +34,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 
 from metricgate.access import AdminGate, AuditSink, GatewayAccess
 from metricgate.config import Config
-from metricgate.config.types import ComponentConfig
-from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
+from metricgate.config.components import ComponentSpec
+from metricgate.pipeline.component import Component, Exporter, Processor, Receiver
 from metricgate.pipeline.encryption import Keyring
-from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
+from metricgate.pipeline.graph import Changes, Fresh, Graph, Retired, build_graph
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryLimiter
-from metricgate.pipeline.meter import PointMeter
-from metricgate.pipeline.queue import ExporterQueue, QueueSettings, RetrySettings
+from metricgate.pipeline.queue import ExporterQueue
 from metricgate.pipeline.snapshots import SnapshotStore, Stateful, Tracked, config_digest
 from metricgate.telemetry import SelfMetrics, TelemetryServer
 
@@ -43,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 class Service:
-    """One gateway: components, queues, telemetry server, lifecycle."""
+    """One gateway: components, queues, telemetry server, lifecycle, reload."""
 
     def __init__(
         self,
@@ -53,15 +62,13 @@ class Service:
     ) -> None:
         self.config = config
         self.telemetry = telemetry or SelfMetrics()
+        self.audit = audit
         self.access = GatewayAccess.build(config, self.telemetry, audit)
         metrics = config.service.telemetry.metrics
         self.telemetry_server = (
             TelemetryServer(metrics.address, self.telemetry, metrics) if metrics.address else None
         )
-        if self.telemetry_server is not None:
-            guard = self.access.guard("telemetry", metrics.auth, role="admin")
-            if guard is not None:
-                self.telemetry_server.admin_gate = AdminGate(guard, self.access)
+        self._set_admin_gate(config, self.access)
         self.host = Host(
             self.telemetry,
             self.telemetry_server.app if self.telemetry_server else None,
@@ -72,83 +79,67 @@ class Service:
         limiter = config.service.memory_limiter
         self.memory_limiter = MemoryLimiter(limiter, self.host.memory) if limiter else None
         """Process-wide; started before any component, so receivers are guarded from the start."""
-        self.exporter_queues: dict[str, ExporterQueue] = {}
-        self.processors: list[tuple[str, Processor]] = []
-        self.receivers: dict[str, Receiver] = {}
+        self.graph: Graph = build_graph(config, self.telemetry)
+        self._publish(self.graph)
         self._started: list[Component | ExporterQueue] = []
+        self._reloading = asyncio.Lock()
+        self._register_gauges()
         directory = config.service.state_directory
         self.snapshots = SnapshotStore(directory, self._state_keyring()) if directory else None
-        self.stateful: list[Tracked] = []
-        """Components whose state is kept across restarts (with `service.state_directory`)."""
-        self._build()
 
-    def _build(self) -> None:
-        config = self.config
-        pipelines = config.service.pipelines
-        for exporter_id in dict.fromkeys(e for p in pipelines.values() for e in p.exporters):
-            spec = config.exporters[exporter_id]
-            exporter = spec.factory.create(exporter_id, spec.config, None)
-            if not isinstance(exporter, Exporter):
-                raise TypeError(f"factory for {exporter_id!r} did not build an Exporter")
-            queue = ExporterQueue(
-                exporter,
-                getattr(spec.config, "sending_queue", None) or QueueSettings(),
-                getattr(spec.config, "retry_on_failure", None) or RetrySettings(),
+    # --- the running graph ------------------------------------------------------------------
+
+    @property
+    def exporter_queues(self) -> dict[str, ExporterQueue]:
+        return self.graph.queues
+
+    @property
+    def processors(self) -> list[tuple[str, Processor]]:
+        """(pipeline id, processor) of every pipeline, in pipeline order."""
+        return [(pid, built.processor) for (pid, _), built in self.graph.processors.items()]
+
+    @property
+    def receivers(self) -> dict[str, Receiver]:
+        return {rid: built.receiver for rid, built in self.graph.receivers.items()}
+
+    def _publish(self, graph: Graph) -> None:
+        """Tell the host and the console what runs now."""
+        self.host.exporters = graph.queues
+        self.host.pipelines = {rid: graph.pipelines_of(rid) for rid in graph.receivers}
+        self.host.tenants = graph.config.tenants
+        self.host.inflight.limit = graph.config.service.max_inflight_request_bytes
+        if self.telemetry_server is not None:
+            self.telemetry_server.console.show_gateway(
+                graph.config,
+                lambda: {eid: (q.size, q.capacity) for eid, q in self.exporter_queues.items()},
             )
-            self.exporter_queues[exporter_id] = queue
-            self._track(f"exporter-{exporter_id}", spec.factory.type, spec.config, exporter)
-        self.host.exporters = self.exporter_queues
 
-        heads: dict[str, Consumer] = {}
-        for pipeline_id, pipeline in pipelines.items():
-            consumer: Consumer = ExporterFanOut(
-                [self.exporter_queues[e] for e in pipeline.exporters]
-            )
-            for processor_id in reversed(pipeline.processors):
-                spec = config.processors[processor_id]
-                outgoing = self.telemetry.processor_outgoing.labels(processor_id, pipeline_id)
-                metered = PointMeter(consumer, outgoing.inc)
-                processor = spec.factory.create(processor_id, spec.config, metered)
-                if not isinstance(processor, Processor):
-                    raise TypeError(f"factory for {processor_id!r} did not build a Processor")
-                self.processors.append((pipeline_id, processor))
-                key = f"processor-{processor_id}@{pipeline_id}"
-                self._track(key, spec.factory.type, spec.config, processor)
-                consumer = processor
-            heads[pipeline_id] = consumer
+    def _set_admin_gate(self, config: Config, access: GatewayAccess) -> None:
+        if self.telemetry_server is None:
+            return
+        metrics = config.service.telemetry.metrics
+        guard = access.guard("telemetry", metrics.auth, role="admin")
+        self.telemetry_server.admin_gate = AdminGate(guard, access) if guard else None
 
-        for receiver_id in dict.fromkeys(r for p in pipelines.values() for r in p.receivers):
-            fed = {pid: heads[pid] for pid, p in pipelines.items() if receiver_id in p.receivers}
-            self.host.pipelines[receiver_id] = fed
-            targets = list(fed.values())
-            spec = config.receivers[receiver_id]
-            next_consumer = targets[0] if len(targets) == 1 else PipelineFanOut(targets)
-            receiver = spec.factory.create(receiver_id, spec.config, next_consumer)
-            if not isinstance(receiver, Receiver):
-                raise TypeError(f"factory for {receiver_id!r} did not build a Receiver")
-            self.receivers[receiver_id] = receiver
-
+    def _register_gauges(self) -> None:
         inflight = self.host.inflight
         self.telemetry.gauge(
             "metricgate_receiver_inflight_bytes",
             "Request bytes receivers hold right now; service.max_inflight_request_bytes caps it.",
             [],
         ).observe(lambda: {(): float(inflight.used)})
-        queues = self.exporter_queues
         self.telemetry.gauge(
             "metricgate_exporter_queue_size",
             "Batches waiting in an exporter's sending queue.",
             ["exporter"],
-        ).observe(lambda: {(eid,): float(q.size) for eid, q in queues.items()})
+        ).observe(lambda: {(eid,): float(q.size) for eid, q in self.exporter_queues.items()})
         self.telemetry.gauge(
             "metricgate_exporter_queue_capacity",
             "Capacity of an exporter's sending queue, in batches.",
             ["exporter"],
-        ).observe(lambda: {(eid,): float(q.capacity) for eid, q in queues.items()})
-        if self.telemetry_server is not None:
-            self.telemetry_server.console.show_gateway(
-                config, lambda: {eid: (q.size, q.capacity) for eid, q in queues.items()}
-            )
+        ).observe(lambda: {(eid,): float(q.capacity) for eid, q in self.exporter_queues.items()})
+
+    # --- state across restarts --------------------------------------------------------------
 
     def _state_keyring(self) -> Keyring | None:
         sealing = self.config.service.state_encryption
@@ -166,29 +157,42 @@ class Service:
                 break
         return None
 
-    def _track(
-        self, key: str, component_type: str, config: ComponentConfig, component: Component
-    ) -> None:
-        if self.snapshots is not None and isinstance(component, Stateful):
-            digest = config_digest(component_type, config)
-            self.stateful.append(Tracked(key, component_type, digest, component))
+    def stateful(self) -> list[Tracked]:
+        """The running graph's components whose state is kept across restarts."""
+        graph = self.graph
+        candidates: list[tuple[str, ComponentSpec, Component]] = [
+            (f"exporter-{eid}", graph.config.exporters[eid], built.queue.exporter)
+            for eid, built in graph.exporters.items()
+        ]
+        candidates += [
+            (f"processor-{prid}@{pid}", graph.config.processors[prid], built.processor)
+            for (pid, prid), built in graph.processors.items()
+        ]
+        return [
+            Tracked(key, spec.factory.type, config_digest(spec.factory.type, spec.config), part)
+            for key, spec, part in candidates
+            if isinstance(part, Stateful)
+        ]
+
+    # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start everything in dependency order; on failure, stop what started and re-raise."""
         if self.snapshots is not None:
-            self.snapshots.restore_all(self.stateful)
+            self.snapshots.restore_all(self.stateful())
         try:
             if self.memory_limiter is not None:
                 self.memory_limiter.register_telemetry(self.telemetry)
                 await self.memory_limiter.start()
             await self.access.start()
-            for queue in self.exporter_queues.values():
+            fresh = self.graph.fresh
+            for queue in fresh.queues:
                 await queue.start(self.host)
                 self._started.append(queue)
-            for _, processor in reversed(self.processors):
+            for processor in fresh.processors:
                 await processor.start(self.host)
                 self._started.append(processor)
-            for receiver in self.receivers.values():
+            for receiver in fresh.receivers:
                 await receiver.start(self.host)
                 self._started.append(receiver)
             if self.telemetry_server is not None:
@@ -197,11 +201,12 @@ class Service:
         except BaseException:
             await self.shutdown(time.monotonic() + 5.0)
             raise
+        self.telemetry.config_reloaded(time.time())
         log.info(
             "metricgate started",
             extra={
-                "receivers": list(self.receivers),
-                "exporters": list(self.exporter_queues),
+                "receivers": list(self.graph.receivers),
+                "exporters": list(self.graph.exporters),
                 "pipelines": list(self.config.service.pipelines),
             },
         )
@@ -213,26 +218,161 @@ class Service:
         if self.telemetry_server is not None:
             self.telemetry_server.ready = False
         started, self._started = self._started, []
-        keep_state = bool(started) and self.snapshots is not None
-        for component in reversed(started):
-            try:
-                if isinstance(component, ExporterQueue):
-                    await component.shutdown(deadline)
-                else:
-                    remaining = max(0.1, deadline - time.monotonic())
-                    await asyncio.wait_for(component.shutdown(), remaining)
-            except Exception as exc:
-                log.error(
-                    "component failed to shut down cleanly",
-                    extra={
-                        "component": getattr(component, "component_id", "?"),
-                        "error": repr(exc),
-                    },
-                )
-        if keep_state and self.snapshots is not None:
-            self.snapshots.save_all(self.stateful)
+        await _stop(reversed(started), deadline)
+        if started and self.snapshots is not None:
+            self.snapshots.save_all(self.stateful())
         if self.memory_limiter is not None:
             await self.memory_limiter.shutdown()
         if self.telemetry_server is not None:
             await self.telemetry_server.shutdown()
         await self.access.shutdown()
+
+    # --- reload -----------------------------------------------------------------------------
+
+    async def reload(self, config: Config) -> Changes:
+        """Run `config` instead of the running one, by difference (see module docstring).
+
+        Raises what starting a new component raised (a port taken) with the running graph left
+        as it was, except that a listener whose predecessor had to stop first to free its
+        endpoint stays stopped.
+        """
+        async with self._reloading:
+            if _restart_only(config) != _restart_only(self.config):
+                log.warning(
+                    "config reload: service.telemetry (but its auth) and service.memory_limiter "
+                    "apply at the next start; their changes are not applied now"
+                )
+            old_access = self.access
+            access_changed = _access_config(config) != _access_config(self.config)
+            access = (
+                GatewayAccess.build(config, self.telemetry, self.audit)
+                if access_changed
+                else old_access
+            )
+            graph = build_graph(config, self.telemetry, self.graph, rebuild_auth=access_changed)
+            if access_changed:
+                await access.start()
+                self.host.access = access
+            try:
+                await self._start_fresh(graph)
+            except BaseException:
+                self.host.access = old_access
+                if access_changed:
+                    await access.shutdown()
+                raise
+            graph.switch()
+            self.graph, self.config, self.access = graph, config, access
+            self._publish(graph)
+            self._set_admin_gate(config, access)
+            deadline = time.monotonic() + config.service.shutdown_timeout
+            failed = await self._swap_receivers(graph)
+            retired = graph.retired
+            await _stop(retired.receivers, deadline)
+            await _stop(retired.processors, deadline)
+            await _stop(retired.queues, deadline)
+            await _stop(retired.exporters, deadline)
+            if access_changed:
+                await old_access.shutdown()
+            self._started = [
+                *(b.queue for b in graph.exporters.values()),
+                *(b.processor for b in reversed(graph.processors.values())),
+                *(b.receiver for b in graph.receivers.values()),
+            ]
+            changes = graph.changes
+            graph.fresh, graph.retired = Fresh(), Retired()  # let the old components go
+            if failed is not None:
+                raise failed
+            return changes
+
+    async def _start_fresh(self, graph: Graph) -> None:
+        """Start the new exporters and processors; on failure stop them again and re-raise."""
+        host, started = self.host, list[Component | ExporterQueue]()
+        previous = self.graph.exporters
+        exporters_before = host.exporters
+        try:
+            for queue in graph.fresh.queues:
+                old = previous.get(queue.component_id)
+                await _start_freeing(queue, old.queue if old is not None else None, host)
+                started.append(queue)
+            for exporter in graph.fresh.exporters:
+                old = previous.get(exporter.component_id)
+                await _start_freeing(exporter, old.queue.exporter if old else None, host)
+                started.append(exporter)
+            host.exporters = graph.queues  # what processors that send to exporters start with
+            for processor in graph.fresh.processors:
+                await processor.start(host)
+                started.append(processor)
+        except BaseException:
+            host.exporters = exporters_before
+            graph.give_back()  # before stopping: what was handed over must not be flushed
+            await _stop(reversed(started), time.monotonic() + 5.0)
+            raise
+
+    async def _swap_receivers(self, graph: Graph) -> Exception | None:
+        """Stop the receivers being replaced, start the new ones; the first failure, if any."""
+        failed: Exception | None = None
+        deadline = time.monotonic() + self.config.service.shutdown_timeout
+        await _stop(graph.fresh.replacing.values(), deadline)
+        for receiver in graph.fresh.receivers:
+            try:
+                await receiver.start(self.host)
+            except Exception as exc:
+                log.error(
+                    "config reload: a receiver could not start",
+                    extra={"receiver": receiver.component_id, "error": str(exc)},
+                )
+                failed = failed or exc
+        return failed
+
+
+def _access_config(config: Config) -> tuple[object, ...]:
+    """What the security layer is built from."""
+    return (config.extensions, config.service.extensions, config.tenants)
+
+
+def _restart_only(config: Config) -> tuple[object, ...]:
+    """What a reload does not apply: the telemetry server's listener, logs, audit log and the
+    memory limiter run for the whole process (the telemetry server's `auth` does apply)."""
+    telemetry = config.service.telemetry
+    return (
+        telemetry.metrics.model_copy(update={"auth": None}),
+        telemetry.logs,
+        telemetry.audit,
+        config.service.memory_limiter,
+    )
+
+
+async def _start_freeing(
+    starting: ExporterQueue | Exporter, previous: ExporterQueue | Exporter | None, host: Host
+) -> None:
+    """Start `starting`; if it cannot listen and its predecessor (same id) runs, stop that one
+    first to free its endpoint and try once more."""
+    try:
+        await starting.start(host)
+    except OSError:
+        if previous is None:
+            raise
+        log.info(
+            "config reload: stopping the previous instance first to free its endpoint",
+            extra={"component": previous.component_id},
+        )
+        await _stop([previous], time.monotonic() + 5.0)
+        await starting.start(host)
+
+
+async def _stop(components: Iterable[Component | ExporterQueue], deadline: float) -> None:
+    """Shut `components` down in the order given, queues draining until `deadline`."""
+    for component in components:
+        try:
+            if isinstance(component, ExporterQueue):
+                await component.shutdown(deadline)
+                component.exporter.stop_reporting()
+            else:
+                remaining = max(0.1, deadline - time.monotonic())
+                await asyncio.wait_for(component.shutdown(), remaining)
+                component.stop_reporting()
+        except Exception as exc:
+            log.error(
+                "component failed to shut down cleanly",
+                extra={"component": getattr(component, "component_id", "?"), "error": repr(exc)},
+            )

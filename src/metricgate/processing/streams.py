@@ -82,10 +82,7 @@ class StreamTable(Generic[S]):
         return len(stale)
 
     def start(self, host: Host) -> None:
-        """Register the active-streams gauge and start the sweep timer."""
-        host.telemetry.processor_active_streams.observe(
-            lambda: {(self.component_id,): float(len(self.streams))}
-        )
+        """Start the sweep timer."""
         if self.max_stale > 0:
             self._sweeper.start()
 
@@ -108,7 +105,12 @@ class StreamProcessor(Processor, Generic[S]):
 
     async def start(self, host: Host) -> None:
         self.dropped.bind(host)
-        self.table.start(host)
+        table = self.table
+        self.observe(
+            host.telemetry.processor_active_streams,
+            lambda: {(self.component_id,): float(len(table.streams))},
+        )
+        table.start(host)
 
     async def shutdown(self) -> None:
         await self.table.stop()

@@ -196,6 +196,12 @@ class HttpReceiver:
     async def stop(self) -> None:
         await self.listener.stop()
 
+    def rebind(self, core: ReceiverCore) -> None:
+        """Hot reload: serve the requests of a rebuilt receiver (`core`) on this running
+        listener, its socket and open connections kept."""
+        self.core = core
+        self.access = ReceiverAccess.of(core, self.settings)
+
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         wrapped = HttpRequest(self, request)
         try:

@@ -72,11 +72,15 @@ class Gauge:
         return forget
 
     def family(self) -> GaugeMetricFamily:
-        """The family with every reader's current values."""
+        """The family with every reader's current values. For the same label values the latest
+        reader wins: during a hot reload a rebuilt component reports beside its predecessor
+        until the predecessor stops."""
         family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        rows: dict[tuple[str, ...], float] = {}
         for read in list(self._readers):
-            for label_values, value in read().items():
-                family.add_metric(list(label_values), value)
+            rows.update(read())
+        for label_values, value in rows.items():
+            family.add_metric(list(label_values), value)
         return family
 
 
@@ -111,6 +115,15 @@ class SelfMetrics:
         self.gauge("metricgate_build_info", "metricgate version; always 1.", ["version"]).observe(
             lambda: {(__version__,): 1.0}
         )
+        self._reload: dict[str, float] = {"successful": 0.0, "timestamp": 0.0}
+        self.gauge(
+            "metricgate_config_last_reload_successful",
+            "Whether the last config load (start or reload) succeeded: 1, or 0 until one does.",
+        ).observe(lambda: {(): self._reload["successful"]})
+        self.gauge(
+            "metricgate_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load (start or reload).",
+        ).observe(lambda: {(): self._reload["timestamp"]})
         self.receiver_accepted = self.counter(
             "metricgate_receiver_accepted_points",
             "Data points accepted by a receiver and handed to its pipelines.",
@@ -208,6 +221,13 @@ class SelfMetrics:
             "attribute (the gateway replaced it with the sender's), counted when first seen.",
             ["receiver", "tenant"],
         )
+
+    def config_reloaded(self, at: float) -> None:
+        """A config was loaded and applied at Unix time `at` (the start, or a reload)."""
+        self._reload.update(successful=1.0, timestamp=at)
+
+    def config_reload_failed(self) -> None:
+        self._reload["successful"] = 0.0
 
     def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Counter:
         """The counter `name` (exposed as `<name>_total`), registered on first call."""

@@ -12,6 +12,10 @@ start-up error naming the exporter). With `auth`, each scrape is authenticated (
 the `read` role, 429 for an address that failed too often): a tenant sees only its own series
 (those stamped with it by the receivers), a tenant with the `admin` role sees every series.
 
+A hot reload that rebuilds the exporter hands the new one the store (when the series translate
+the same) and the page with its listener (when endpoint, path, TLS, auth and the listener settings
+are the same): scrapers see the same series on the same socket (`adopt`).
+
 Invariant: the store is only touched from the event loop thread; only encoded bytes cross to the
 worker thread.
 """
@@ -22,6 +26,7 @@ import asyncio
 import logging
 import time
 import zlib
+from typing import Final
 
 from aiohttp import web
 
@@ -34,10 +39,10 @@ from metricgate.exporters.prometheus.render import (
     render,
 )
 from metricgate.exporters.prometheus.store import Store
-from metricgate.listeners import HttpListener
+from metricgate.listeners import HttpListener, HttpListenerSettings
 from metricgate.model import Batch
 from metricgate.periodic import Periodic, sweep_interval
-from metricgate.pipeline.component import Exporter
+from metricgate.pipeline.component import Component, Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
 from metricgate.pipeline.snapshots import StateSnapshot
@@ -78,6 +83,25 @@ class PrometheusExporter(Exporter):
             self.expire_now, log, {"exporter": component_id},
         )  # fmt: skip
         self._gate: PageGate | None = None
+        self._page: _Page | None = None
+
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: keep `previous`'s series when they are translated the same way, and its
+        listening socket (with the connections open on it) when the endpoint, path, TLS, auth
+        and listener settings are the same."""
+        if not isinstance(previous, PrometheusExporter):
+            return False
+        taken = False
+        if _series_keys(previous.config) == _series_keys(self.config):
+            self.translator, self.store = previous.translator, previous.store
+            taken = True
+        if previous._page is not None and _page_keys(previous.config) == _page_keys(self.config):
+            self._listener, self._page = previous._listener, previous._page
+            previous._listener, previous._page = HttpListener("", "", self.config), None
+            if self._host is not None:  # running already: taking it back from a failed reload
+                self._page.exporter = self
+            taken = True
+        return taken
 
     async def start(self, host: Host) -> None:
         self._host = host
@@ -87,12 +111,19 @@ class PrometheusExporter(Exporter):
             guard = host.access.guard(self.component_id, self.config.auth, role="read")
             assert guard is not None
             self._gate = PageGate(guard)
-        app = web.Application()
-        app.router.add_get(self.config.path, self._scrape)
-        self.port = await self._listener.start(app)
+        if self._page is None:
+            self._page = _Page(self)
+            app = web.Application()
+            app.router.add_get(self.config.path, self._page.scrape)
+            self.port = await self._listener.start(app)
+        else:  # adopted with its listener: from now on the page shows this exporter
+            self._page.exporter = self
+            self.port = self._listener.port
         self._expiry.start()
         store, component_id = self.store, self.component_id
-        host.telemetry.exporter_active_series.observe(lambda: {(component_id,): float(len(store))})
+        self.observe(
+            host.telemetry.exporter_active_series, lambda: {(component_id,): float(len(store))}
+        )
         log.info(
             "prometheus exporter listening",
             extra={
@@ -175,6 +206,34 @@ class PrometheusExporter(Exporter):
         await sender.send("".join(pending).encode())
         await sender.close()
         return response
+
+
+class _Page:
+    """The scrape route's handler: serves whichever exporter owns the page (a hot reload that
+    rebuilds the exporter hands the page and its listener to the new one)."""
+
+    __slots__ = ("exporter",)
+
+    def __init__(self, exporter: PrometheusExporter) -> None:
+        self.exporter = exporter
+
+    async def scrape(self, request: web.Request) -> web.StreamResponse:
+        return await self.exporter._scrape(request)
+
+
+_PAGE_KEYS: Final = frozenset({*HttpListenerSettings.model_fields, "endpoint", "path"})
+_NOT_SERIES_KEYS: Final = _PAGE_KEYS | {"metric_expiration", "sending_queue", "retry_on_failure"}
+
+
+def _page_keys(config: PrometheusExporterConfig) -> dict[str, object]:
+    """What the listening socket and the page's route depend on."""
+    return {key: getattr(config, key) for key in sorted(_PAGE_KEYS)}
+
+
+def _series_keys(config: PrometheusExporterConfig) -> dict[str, object]:
+    """What the stored series depend on: how they are translated and what is kept of them."""
+    fields = type(config).model_fields
+    return {key: getattr(config, key) for key in sorted(fields) if key not in _NOT_SERIES_KEYS}
 
 
 class _Sender:

@@ -23,6 +23,9 @@ attempt: the receiver wrote nothing, so nothing is lost or duplicated. So does a
 request; at worst the resend duplicates identical samples). A body the converter cannot read goes
 out as 1.0.
 
+A hot reload that changes the endpoint, headers or credentials keeps the encoder (`adopt`) and,
+with unchanged queue and shard settings, the queue and lanes with what they hold.
+
 Invariant: only the core's lanes call `partition` (one call at a time, under their lock or
 synchronously) and the expiry timer goes through `Lanes.submit`, so the per-series order the
 encoder produces is the order the lanes send in.
@@ -33,6 +36,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import Final
 
 import cramjam
 
@@ -41,12 +45,14 @@ from metricgate.exporters.prometheus_remote_write.config import RemoteWriteExpor
 from metricgate.exporters.prometheus_remote_write.encoder import Encoder
 from metricgate.model import Batch
 from metricgate.periodic import Periodic, sweep_interval
-from metricgate.pipeline.component import Exporter
+from metricgate.pipeline.component import Component, Exporter
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.lanes import LaneRequest, Lanes, LaneSettings, Piece
 from metricgate.pipeline.registry import exporter_factory
 from metricgate.pipeline.snapshots import StateSnapshot
+from metricgate.telemetry.metrics import Gauge, Reading
 from metricgate.tenants.split import TenantSplitter
+from metricgate.translate.options import TranslationOptions
 from metricgate.wire.remotewrite.v2 import ConversionError, to_v2
 
 log = logging.getLogger(__name__)
@@ -78,6 +84,18 @@ class RemoteWriteExporter(Exporter):
             f"{component_id} expiry sweep", sweep_interval(config.metric_expiration),
             self.expire_now, log, {"exporter": component_id},
         )  # fmt: skip
+
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: keep `previous`'s encoder (each series' state: what was sent, staleness)
+        when series are encoded the same way; the endpoint, headers, credentials and timeouts
+        may differ. The sending core keeps the queue and lanes when their settings did not
+        change (`ExporterQueue.can_take`)."""
+        if not isinstance(previous, RemoteWriteExporter):
+            return False
+        if _encoding(previous.config) != _encoding(self.config):
+            return False
+        self.translator, self.encoder = previous.translator, previous.encoder
+        return True
 
     @property
     def last_success(self) -> float:
@@ -197,31 +215,39 @@ class RemoteWriteExporter(Exporter):
             )
         await self.client.start()
         self._expiry.start()
-        exporter_id = self.component_id
-        host.telemetry.gauge(
-            "metricgate_exporter_remote_write_shards",
-            "Shards (ordered lanes, concurrent senders) a remote-write exporter runs.",
-            ["exporter"],
-        ).observe(lambda: {(exporter_id,): float(len(self.lanes) if self.lanes is not None else 0)})
-        client = self.client
-        host.telemetry.gauge(
-            "metricgate_exporter_remote_write_protocol",
-            "Remote-write protocol an exporter sends with: 1 for the one in use, else 0.",
-            ["exporter", "protocol"],
-        ).observe(
-            lambda: {
-                (exporter_id, protocol): float(client.protocol == protocol)
-                for protocol in ("1.0", "2.0")
-            }
-        )
-        host.telemetry.gauge(
-            "metricgate_exporter_remote_write_last_send_timestamp_seconds",
-            "Unix time of a remote-write exporter's last delivered request.",
-            ["exporter"],
-        ).observe(lambda: {(exporter_id,): self.last_success})
-        host.telemetry.exporter_active_series.observe(
-            lambda: {(exporter_id,): float(len(self.encoder))}
-        )
+        exporter_id, telemetry, client = self.component_id, host.telemetry, self.client
+        readings: list[tuple[Gauge, Reading]] = [
+            (
+                telemetry.gauge(
+                    "metricgate_exporter_remote_write_shards",
+                    "Shards (ordered lanes, concurrent senders) a remote-write exporter runs.",
+                    ["exporter"],
+                ),
+                lambda: {(exporter_id,): float(len(self.lanes) if self.lanes is not None else 0)},
+            ),
+            (
+                telemetry.gauge(
+                    "metricgate_exporter_remote_write_protocol",
+                    "Remote-write protocol an exporter sends with: 1 for the one in use, else 0.",
+                    ["exporter", "protocol"],
+                ),
+                lambda: {
+                    (exporter_id, protocol): float(client.protocol == protocol)
+                    for protocol in ("1.0", "2.0")
+                },
+            ),
+            (
+                telemetry.gauge(
+                    "metricgate_exporter_remote_write_last_send_timestamp_seconds",
+                    "Unix time of a remote-write exporter's last delivered request.",
+                    ["exporter"],
+                ),
+                lambda: {(exporter_id,): self.last_success},
+            ),
+            (telemetry.exporter_active_series, lambda: {(exporter_id,): float(len(self.encoder))}),
+        ]
+        for gauge, read in readings:
+            self.observe(gauge, read)
 
     async def shutdown(self) -> None:
         await self._expiry.stop()
@@ -242,6 +268,22 @@ class RemoteWriteExporter(Exporter):
 
         await lanes.submit(expire)
         return removed
+
+
+_ENCODING_KEYS: Final = (
+    *TranslationOptions.model_fields,
+    "external_labels",
+    "send_staleness",
+    "target_info",
+    "max_samples_per_send",
+    "max_batch_bytes",
+    "tenant_header",
+)
+
+
+def _encoding(config: RemoteWriteExporterConfig) -> tuple[object, ...]:
+    """What the encoder's per-series state depends on."""
+    return tuple(getattr(config, key) for key in _ENCODING_KEYS)
 
 
 FACTORY = exporter_factory(

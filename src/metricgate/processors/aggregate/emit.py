@@ -255,3 +255,19 @@ def _window_value(kind: OutputKind, g: Group) -> float | None:
     if kind is _K.STDDEV:
         return math.sqrt(g.m2 / n)
     raise AssertionError(f"unhandled output {kind}")
+
+
+def take_unchanged(
+    rules: list[Rule],
+    emitters: list[RuleEmitter],
+    previous: list[tuple[Rule, RuleEmitter]],
+) -> list[tuple[Rule, RuleEmitter]]:
+    """Hot reload: put each of `previous`'s rules (with its open window and inputs) in the place
+    of the rule with the same config in `rules`; return the previous rules not taken."""
+    free = list(previous)
+    for index, rule in enumerate(rules):
+        match = next((pair for pair in free if pair[0].config == rule.config), None)
+        if match is not None:
+            free.remove(match)
+            rules[index], emitters[index] = match
+    return free

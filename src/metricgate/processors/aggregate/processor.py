@@ -16,6 +16,10 @@ A timer task flushes each rule at the end of its aligned window (a batch arrivin
 end flushes it first, so a late timer never mixes windows). Outputs go to the next consumer as one
 batch per flush; if it refuses them they are counted as dropped (`flush_failed`).
 
+A hot reload that changes the rules hands the windows of the unchanged ones to the rebuilt
+processor (`adopt`; this module keeps the data path, the flushing and that handover together,
+hence its length).
+
 Invariant: the route cache only points at `Input`s their rules still hold: whenever a rule forgets
 an input (staleness), its series' route is forgotten too and rebuilt on the next sample.
 """
@@ -39,13 +43,13 @@ from metricgate.model import (
     Series,
     Temporality,
 )
-from metricgate.pipeline.component import Consumer, Processor
+from metricgate.pipeline.component import Component, Consumer, Processor
 from metricgate.pipeline.registry import processor_factory
 from metricgate.pipeline.snapshots import StateSnapshot
 from metricgate.processors.aggregate import rule as modes
 from metricgate.processors.aggregate import snapshot
 from metricgate.processors.aggregate.config import AggregateConfig
-from metricgate.processors.aggregate.emit import Emitter, RuleEmitter
+from metricgate.processors.aggregate.emit import Emitter, RuleEmitter, take_unchanged
 from metricgate.processors.aggregate.rule import Rule
 from metricgate.processors.aggregate.state import Input
 from metricgate.translate.series import Dropped, PrometheusTranslator, attribute_text
@@ -58,6 +62,11 @@ log = logging.getLogger(__name__)
 
 MAX_ROUTES: Final = 2_000_000
 """Past this many cached routes (matched or not), the cache starts over; rule state is kept."""
+
+
+def _next_window_end(rules: list[Rule]) -> int:
+    """When the first of `rules` closes its window (never, without rules)."""
+    return min((rule.window_end for rule in rules), default=2**63)
 
 
 class _Route:
@@ -142,6 +151,8 @@ class AggregateProcessor(Processor):
         """Bumped whenever a flush forgets inputs (routes resolved before it may be stale)."""
         self._telemetry: SelfMetrics | None = None
         self._instruments: _Instruments | None = None
+        self._handed_over: tuple[list[Rule], list[RuleEmitter]] | None = None
+        """All rules before a reload took some (`adopt`), to take them back if it fails."""
 
     def _now_ns(self) -> int:
         return int(self._clock() * 1e9)
@@ -159,13 +170,42 @@ class AggregateProcessor(Processor):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: take over the open window and inputs of every rule whose config did not
+        change; `previous` stops its timer and keeps the others, to flush at its shutdown. A
+        running processor adopting its successor takes its rules back (a failed reload)."""
+        if not isinstance(previous, AggregateProcessor):
+            return False
+        if self._handed_over is not None:
+            self.rules, self._emitters = self._handed_over
+            self._handed_over = None
+            self._next_flush = _next_window_end(self.rules)
+            if previous._task is not None:
+                previous._task.cancel()
+            self._task = asyncio.create_task(self._run(), name=f"{self.component_id} flush")
+            return True
+        pairs = list(zip(previous.rules, previous._emitters, strict=True))
+        free = take_unchanged(self.rules, self._emitters, pairs)
+        if len(free) == len(pairs):
+            return False
+        self._next_flush = _next_window_end(self.rules)
+        # Batches still inside `previous` update the shared inputs through its route cache.
+        previous._handed_over = (previous.rules, previous._emitters)
+        previous.rules, previous._emitters = [r for r, _ in free], [e for _, e in free]
+        previous._next_flush = _next_window_end(previous.rules)
+        if previous._task is not None:
+            previous._task.cancel()
+        return True
+
     async def start(self, host: Host) -> None:
         telemetry = self._telemetry = host.telemetry
         instruments = self._instruments = _Instruments(telemetry)
         pid, rules = self.component_id, self.rules
-        instruments.slots.observe(lambda: {(pid, r.label): float(len(r.groups)) for r in rules})
-        instruments.input_series.observe(
-            lambda: {(pid, r.label): float(len(r.inputs)) for r in rules}
+        self.observe(
+            instruments.slots, lambda: {(pid, r.label): float(len(r.groups)) for r in rules}
+        )
+        self.observe(
+            instruments.input_series, lambda: {(pid, r.label): float(len(r.inputs)) for r in rules}
         )
         self._task = asyncio.create_task(self._run(), name=f"{self.component_id} flush")
 
@@ -214,7 +254,7 @@ class AggregateProcessor(Processor):
                 for series in gone:
                     self._routes.pop(series, None)
             rule.win = now_ns // rule.interval_ns * rule.interval_ns
-        self._next_flush = min(rule.window_end for rule in self.rules)
+        self._next_flush = _next_window_end(self.rules)
         await self._send(out)
 
     async def _send(self, out: Emitter) -> None:

@@ -76,11 +76,12 @@ class BatchProcessor(Processor):
 
     async def start(self, host: Host) -> None:
         self.dropped.bind(host)
-        host.telemetry.gauge(
+        buffered = host.telemetry.gauge(
             "metricgate_processor_buffered_points",
             "Data points a batch processor holds, waiting to be sent.",
             ["processor"],
-        ).observe(lambda: {(self.component_id,): float(self._pending_points)})
+        )
+        self.observe(buffered, lambda: {(self.component_id,): float(self._pending_points)})
         if self.config.timeout > 0 and self._task is None:
             self._task = asyncio.create_task(self._run_timer(), name=f"{self.component_id}-timer")
 

@@ -14,6 +14,9 @@ after that they share the budget `_other` (logged once), which bounds memory whe
 not authenticated. Budgets of unlisted tenants that tracked nothing for a whole window are
 forgotten by the sweep, making room again.
 
+A hot reload that changes only the caps hands the budgets to the rebuilt limiter (`counts_like`,
+`retune`): tracked series and verdicts stay, new series meet the new caps.
+
 Invariant: a resource maps to one budget, decided once and remembered (bounded); the processor
 only ever asks a tenant's budget about that tenant's series.
 """
@@ -66,6 +69,16 @@ class Budget:
         )
         self.folder = Folder(config.max_refused_series)
 
+    def retune(self, config: CardinalityLimitConfig, max_series: int) -> None:
+        """Count against `config`'s caps from now on (hot reload); tracked series stay."""
+        self.max_series = max_series
+        tracker = self.tracker
+        tracker.max_series = max_series
+        tracker.max_series_per_metric = config.max_series_per_metric
+        tracker.per_label = tuple((limit.label, limit.max_series) for limit in config.label_limits)
+        tracker.max_refused = config.max_refused_series
+        tracker.max_label_values = config.max_label_values
+
     @property
     def idle(self) -> bool:
         tracker = self.tracker
@@ -92,6 +105,27 @@ class Budgets:
         self._listed: TenantsConfig | None = None
         self._by_resource: dict[Resource, Budget] = {}
         self._warned = False
+
+    def counts_like(self, other: Budgets) -> bool:
+        """Whether `other`'s state means the same under this config (hot reload): the same
+        window, window type, limit action, tenant attribute and per-label labels; the caps
+        may differ (`retune`)."""
+        mine, theirs = self.config, other.config
+        return (
+            mine.window == theirs.window
+            and mine.window_type == theirs.window_type
+            and mine.on_limit == theirs.on_limit
+            and mine.tenant_attribute == theirs.tenant_attribute
+            and [limit.label for limit in mine.label_limits]
+            == [limit.label for limit in theirs.label_limits]
+        )
+
+    def retune(self, config: CardinalityLimitConfig) -> None:
+        """Take `config`'s caps, keeping every budget and what it tracks (hot reload)."""
+        self.config = config
+        self.shared.retune(config, config.max_series)
+        for tenant, budget in self.tenants.items():
+            budget.retune(config, self.max_series(tenant))
 
     def configure(self, tenants: TenantsConfig | None) -> None:
         """Take the `tenants:` section's budgets (at start); existing budgets keep theirs."""

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from itertools import filterfalse
 
 from metricgate.model import Batch, MetricPoints
-from metricgate.pipeline.component import Consumer, Processor
+from metricgate.pipeline.component import Component, Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import processor_factory
 from metricgate.pipeline.snapshots import SnapshotPoints, StateSnapshot, empty_value
@@ -105,6 +105,18 @@ class CardinalityLimiter(Processor):
     @property
     def folder(self) -> Folder:
         return self.budgets.shared.folder
+
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: keep `previous`'s tracked series and verdicts, counted against this
+        config's limits, when they are counted the same way (see `Budgets.counts_like`)."""
+        if not isinstance(previous, CardinalityLimiter):
+            return False
+        if not self.budgets.counts_like(previous.budgets):
+            return False
+        self.budgets = previous.budgets
+        self.budgets.retune(self.config)
+        self._metric_labels = previous._metric_labels
+        return True
 
     async def start(self, host: Host) -> None:
         self._host, self._telemetry = host, host.telemetry

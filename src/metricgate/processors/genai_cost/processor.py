@@ -107,8 +107,9 @@ class GenAICostProcessor(Processor):
 
     async def start(self, host: Host) -> None:
         self.unknown.bind(host)
-        host.telemetry.processor_active_streams.observe(
-            lambda: {(self.component_id,): float(len(self.outputs) + len(self.inputs))}
+        self.observe(
+            host.telemetry.processor_active_streams,
+            lambda: {(self.component_id,): float(len(self.outputs) + len(self.inputs))},
         )
 
     async def consume(self, batch: Batch) -> None:

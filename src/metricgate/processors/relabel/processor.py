@@ -105,11 +105,12 @@ class RelabelProcessor(Processor):
 
     async def start(self, host: Host) -> None:
         self._dropped_metric = host.telemetry.processor_dropped
-        host.telemetry.gauge(
+        cached = host.telemetry.gauge(
             "metricgate_processor_relabel_cached_series",
             "Input series whose relabeling verdict the relabel processor has cached.",
             ["processor"],
-        ).observe(lambda: {(self.component_id,): float(len(self._cache))})
+        )
+        self.observe(cached, lambda: {(self.component_id,): float(len(self._cache))})
 
     async def consume(self, batch: Batch) -> None:
         cache, uniform, lossy = self._cache, self._uniform, self._lossy

@@ -33,6 +33,8 @@ _MAX_RESOURCES = 100_000
 class RoutingProcessor(Processor):
     """Sends each resource's data to the exporters of its route (see module docstring)."""
 
+    holds_exporters = True
+
     def __init__(self, component_id: str, config: RoutingConfig, next_consumer: Consumer) -> None:
         super().__init__(component_id, next_consumer)
         self.config = config

@@ -4,6 +4,9 @@ Modules: `config` (the config model), `handler` (decode, consume), `responses` (
 back), `http` and `grpc` (the listeners, on the receiver skeleton of `metricgate.receiving.core`
 and `.http`). The codec (request -> `Batch`, protobuf and JSON) is `metricgate.wire.otlp`.
 
+A hot reload that rebuilds the receiver hands it each listener whose settings did not change
+(`adopt`), so clients of that protocol keep their connections.
+
 Invariant: `start()` returns once every configured listener is bound (the bound ports are in
 `grpc_port` / `http_port`); `shutdown()` stops accepting and is idempotent.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from metricgate.pipeline.component import Consumer, Receiver
+from metricgate.pipeline.component import Component, Consumer, Receiver
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import receiver_factory
 from metricgate.receivers.otlp.config import (
@@ -60,16 +63,34 @@ class OtlpReceiver(Receiver):
         self._grpc: GrpcServer | None = None
         self._http: HttpServer | None = None
 
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: keep each running listener (gRPC, HTTP) whose settings did not change,
+        with its socket and open connections; it serves this receiver once started."""
+        if not isinstance(previous, OtlpReceiver):
+            return False
+        mine, theirs = self.config.protocols, previous.config.protocols
+        if previous._grpc is not None and mine.grpc == theirs.grpc:
+            self._grpc, previous._grpc = previous._grpc, None
+        if previous._http is not None and mine.http == theirs.http:
+            self._http, previous._http = previous._http, None
+        return self._grpc is not None or self._http is not None
+
     async def start(self, host: Host) -> None:
         require_fast_protobuf()
         core = self.core = ReceiverCore(self.component_id, self.next_consumer, host, log)
         handler = ExportHandler(core, self.decoder)
         protocols = self.config.protocols
         try:
-            if protocols.grpc is not None:
+            if self._grpc is not None:  # adopted
+                self._grpc.rebind(handler)
+                self.grpc_port = self._grpc.port
+            elif protocols.grpc is not None:
                 self._grpc = GrpcServer(protocols.grpc, handler)
                 self.grpc_port = await self._grpc.start()
-            if protocols.http is not None:
+            if self._http is not None:
+                self._http.rebind(handler)
+                self.http_port = self._http.port
+            elif protocols.http is not None:
                 self._http = HttpServer(protocols.http, handler)
                 self.http_port = await self._http.start()
         except BaseException:

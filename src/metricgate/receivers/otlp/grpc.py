@@ -90,6 +90,12 @@ class GrpcServer:
         self.port = bound
         return bound
 
+    def rebind(self, handler: ExportHandler) -> None:
+        """Hot reload: serve a rebuilt receiver's `handler` on this running server, its socket
+        and open connections kept."""
+        self.handler = handler
+        self.access = ReceiverAccess.of(handler.core, self.config)
+
     async def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:

@@ -62,6 +62,11 @@ class HttpServer:
     async def stop(self) -> None:
         await self._http.stop()
 
+    def rebind(self, handler: ExportHandler) -> None:
+        """Hot reload: serve a rebuilt receiver's `handler` on this running listener."""
+        self.handler = handler
+        self._http.rebind(handler.core)
+
     async def _handle(self, request: HttpRequest) -> web.Response:
         content_type = request.request.content_type
         if content_type not in (PROTOBUF, JSON):

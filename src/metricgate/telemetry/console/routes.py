@@ -6,7 +6,7 @@
     GET  /api/console/panels       the panels components registered: name, title, has an action
     GET  /api/console/<panel>      a panel's JSON (`cardinality`, `relabel`), query passed on
     POST /api/console/<panel>      a panel's action (`relabel`: run rules on series), JSON body
-    POST /-/reload                 501 until hot reload exists (one handler, to be replaced)
+    POST /-/reload                 reload the config (`Console.reload`); 501 where nothing set it
 
 `Console.install` adds these routes to the telemetry server's application, so the server module
 only registers; the rate sampler and the last-error handler run while that application does
@@ -60,9 +60,11 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 RELOAD_UNAVAILABLE = (
-    "reload not available: this metricgate cannot reload its config while running yet; "
+    "reload not available: this gateway was not started by `metricgate run`; "
     "restart it to apply a changed config"
 )
+ReloadHandler = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
+"""Reloads the gateway's config; the HTTP status and JSON body to answer with."""
 
 
 def counter_sources(metrics: SelfMetrics) -> list[CounterSource]:
@@ -101,6 +103,8 @@ class Console:
         self.panels: dict[str, ConsolePanel] = {}
         self.admin_gate: AdminGate = open_gate
         """Checked before every console route; see `access` for what replaces it."""
+        self.reload: ReloadHandler | None = None
+        """What `POST /-/reload` (and the page's reload button) runs; `metricgate run` sets it."""
         self._shape = GatewayShape((), {})
         self._config: Config | None = None
         self._queue_fill: QueueFill = dict
@@ -136,7 +140,7 @@ class Console:
         router.add_get("/api/console/panels", guard(self._panel_list))
         router.add_get("/api/console/{panel}", guard(self._panel_read))
         router.add_post("/api/console/{panel}", guard(self._panel_act))
-        router.add_post("/-/reload", guard(reload_unavailable))
+        router.add_post("/-/reload", guard(self._reload))
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
 
@@ -183,6 +187,12 @@ class Console:
         return web.Response(
             body=body, content_type=_STATIC[name], charset="utf-8", headers=_HEADERS
         )
+
+    async def _reload(self, request: web.Request) -> web.StreamResponse:
+        if self.reload is None:
+            return await reload_unavailable(request)
+        status, body = await self.reload()
+        return web.json_response(body, status=status, headers=_HEADERS)
 
     async def _graph(self, request: web.Request) -> web.StreamResponse:
         report = graph_report(self._shape, self.sampler, self._queue_fill, self.errors.snapshot())
@@ -254,7 +264,7 @@ CONSOLE_KEY = web.AppKey("metricgate_console", Console)
 
 
 async def reload_unavailable(request: web.Request) -> web.StreamResponse:
-    """`POST /-/reload` until hot reload exists: 501 and what to do instead."""
+    """`POST /-/reload` where nothing can reload (no `Console.reload`): 501, and what to do."""
     return web.json_response(
         {"status": "unavailable", "message": RELOAD_UNAVAILABLE}, status=501, headers=_HEADERS
     )

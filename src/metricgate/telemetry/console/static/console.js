@@ -293,7 +293,9 @@ async function reload() {
   out.textContent = "reloading…";
   try {
     const answer = await getJson("/-/reload", {method: "POST"});
-    const message = answer.body.message || answer.body.error || "";
+    const problems = Array.isArray(answer.body.problems) ? answer.body.problems : [];
+    const message = [answer.body.message || answer.body.error || "", ...problems]
+      .filter((part) => part).join("; ");
     if (answer.ok) {
       out.className = "ok";
       out.textContent = message || "reloaded";
