@@ -166,6 +166,29 @@ async def test_a_changed_processor_config_starts_it_afresh(tmp_path: Path) -> No
     assert "} 3\n" in page  # delta_to_cumulative restarted; the page took the new total
 
 
+async def test_what_a_reload_rebuilt_is_what_the_next_start_gets_back(tmp_path: Path) -> None:
+    """Snapshots follow the running graph: a processor a reload rebuilt (new max_stale) writes
+    its state at shutdown under its new config, and a start with that config takes it back."""
+    registry = registry_with_capture()
+    config = load_config_text(CONFIG.format(directory=tmp_path, max_stale="5m"), registry, {})
+    changed = load_config_text(CONFIG.format(directory=tmp_path, max_stale="6m"), registry, {})
+    service = Service(config)
+    await service.start()
+    try:
+        await InjectReceiver.instances["inject"].push(
+            number_batch({"a": 5.0}, timestamp=_next_time(), temporality=Temporality.DELTA)
+        )
+        changes = await service.reload(changed)
+        assert changes.rebuilt == ["processors.delta_to_cumulative (pipeline metrics)"]
+        await InjectReceiver.instances["inject"].push(
+            number_batch({"a": 2.0}, timestamp=_next_time(), temporality=Temporality.DELTA)
+        )
+    finally:
+        await service.shutdown()
+    page = await _run_once(tmp_path, [3.0], max_stale="6m")
+    assert "} 10\n" in page  # 5 + 2 before the restart, + 3 after: the rebuilt one's state
+
+
 def test_sealed_snapshots(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     key = Keyring(write_key_file(str(tmp_path / "state.key")))
     other = Keyring(write_key_file(str(tmp_path / "other.key")))

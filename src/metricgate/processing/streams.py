@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from metricgate.model import Batch, MetricPoints, PointValue, Series
 from metricgate.periodic import Periodic
-from metricgate.pipeline.component import Consumer, Processor
+from metricgate.pipeline.component import Component, Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.snapshots import SnapshotPoints, StateSnapshot, points
 from metricgate.processing.drops import DropCounter
@@ -102,6 +102,16 @@ class StreamProcessor(Processor, Generic[S]):
         super().__init__(component_id, next_consumer)
         self.table = table
         self.dropped = DropCounter(component_id)
+
+    def adopt(self, previous: Component) -> bool:
+        """Hot reload: keep `previous`'s per-series state (running totals, last points), which
+        is the same whatever `max_stale` and `max_streams` say; the new limits apply to it from
+        now on."""
+        if type(previous) is not type(self):
+            return False
+        assert isinstance(previous, StreamProcessor)
+        self.table.streams = previous.table.streams
+        return True
 
     async def start(self, host: Host) -> None:
         self.dropped.bind(host)
