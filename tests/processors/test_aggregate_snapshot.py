@@ -12,7 +12,7 @@ import pytest
 
 from metricgate.pipeline.snapshots import SnapshotStore, Tracked, config_digest
 from metricgate.processors.aggregate import AggregateProcessor
-from tests.processors.test_aggregate_helpers import BASE, NS, A, B, C, Rows, feed, make
+from tests.support.aggregate import BASE, NS, A, B, C, Rows, feed, make
 
 BEFORE: Rows = [
     (BASE + 10, {A: 2.0, B: 1.0}),
