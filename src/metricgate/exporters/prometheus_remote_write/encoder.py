@@ -10,7 +10,8 @@ becomes one StaleNaN on each of its output series and forgets the series.
 
 Each series' `SeriesState` (`outputs.py`) holds its shard key and the encoded label block of each
 output series (built once, when the series or its bucket layout is new), so a steady point costs a
-dict lookup, a `struct.pack` and three `bytearray` appends.
+dict lookup, a `struct.pack` and three `bytearray` appends; a group of known gauges or counters
+at one timestamp is written at once (`steady.py`), a join per fragment instead of a loop.
 
 A series whose name and labels another series already writes (another resource with the same
 job/instance, attribute keys that sanitise alike) is dropped, counted as `duplicate_series`, as on
@@ -40,6 +41,7 @@ from collections import Counter
 
 from metricgate.exporters.prometheus_remote_write.fragments import Builder, Fragment
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
+from metricgate.exporters.prometheus_remote_write.steady import write_numbers
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
     Batch,
@@ -230,8 +232,10 @@ class Encoder:
     ) -> None:
         """Gauges and cumulative sums, kept lean: one entry per point."""
         get = self._states.get
-        shards = len(builders)
         counter = family.type is FamilyType.COUNTER
+        if write_numbers(group, get, builders, now, counter=counter):
+            return
+        shards = len(builders)
         last_ts, tail, whole = -1, b"", False
         for series, value, timestamp, flags in zip(
             group.series, group.values, group.timestamps, group.flags, strict=True

@@ -84,5 +84,9 @@ class EncodedSeries:
             out += value
             out += tail
             return
+        out += self.entry(value, tail)
+
+    def entry(self, value: bytes, tail: bytes) -> bytes:
+        """The whole `timeseries` entry for any value and timestamp (it ends with `tail`)."""
         sample = (b"\x09" + value if value != ZERO_DOUBLE else b"") + tail
-        out += field(1, self.labels + field(2, sample))
+        return field(1, self.labels + field(2, sample))
