@@ -245,3 +245,59 @@ def test_a_page_of_the_same_layout_is_read_like_a_fresh_one() -> None:
     ):
         with pytest.raises(ExpositionError, match="line 2"):
             parser.parse(bad)
+
+
+_POOL = (
+    "# TYPE a gauge",
+    'a{x="1"} 1',
+    'a{x="1"} 2',
+    'a{x="2"} 0',
+    "b 3 1000",
+    "c_total 4",
+    "c_total 4",
+    "",
+    "d{} NaN",
+    'e{y="z"} 5 # {trace_id="ab"} 1.0',
+    "f 1_0",
+)
+
+
+def _fields(page: Page) -> tuple[object, ...]:
+    return (
+        [(e.name, e.labels) for e in page.entries],
+        repr(page.values),
+        page.lines,
+        page.timestamps,
+        page.exemplars,
+        {name: repr(meta) for name, meta in page.families.items()},
+        page.duplicates,
+        page.schema,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(_POOL), max_size=6), min_size=1, max_size=3),
+    st.lists(st.integers(0, 2), min_size=1, max_size=8),
+    st.booleans(),
+)
+def test_a_page_seen_again_is_what_a_fresh_parser_gives(
+    layouts: list[list[str]], order: list[int], openmetrics: bool
+) -> None:
+    """Pages repeated byte for byte, or in the same layout, parse as a fresh parser parses them;
+    changing a returned page changes nothing for the next parse of the same text."""
+    texts = ["\n".join(lines) + ("\n# EOF\n" if openmetrics else "\n") for lines in layouts]
+    parser = TextParser(openmetrics=openmetrics)
+    for index in order:
+        text = texts[index % len(texts)]
+        try:
+            expected = _fields(TextParser(openmetrics=openmetrics).parse(text))
+        except ExpositionError as exc:
+            with pytest.raises(ExpositionError, match=str(exc.line)):
+                parser.parse(text)
+            continue
+        page = parser.parse(text)
+        assert _fields(page) == expected
+        page.values.clear()
+        page.entries.clear()
+        page.lines.clear()

@@ -24,7 +24,8 @@ value or timestamp, trailing garbage. A series repeated in a page is not an erro
 samples are left out and their lines listed in `Page.duplicates` (Prometheus keeps the first
 sample and counts the rest; the Pushgateway refuses the push).
 
-A page laid out exactly like the parser's previous one (same line count, metadata, blank lines and
+A page whose text is the previous page's is that page again (a copy of its lists). A page laid
+out exactly like the parser's previous one (same line count, metadata, blank lines and
 series at the same places; only values differ) is read by slicing each sample line at the known
 offset and one `map(float, ...)` (`_Template`), and returns the previous page's `shape`.
 
@@ -38,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from operator import itemgetter
+from operator import getitem, itemgetter
 from typing import Final
 
 from metricgate.wire.exposition.page import (
@@ -84,9 +85,20 @@ class TextParser:
         self._duplicates: list[int] = []
         self._meta_lines: tuple[int, ...] = ()
         self._template: _Template | None = None
+        self._last: tuple[str, Page] | None = None
+        """The last page parsed and its text: the same text again is the same page."""
 
     def parse(self, text: str) -> Page:
         """The page `text` (see the module docstring); raises `ExpositionError`."""
+        last = self._last
+        if last is not None and last[0] == text:
+            return _copy(last[1])
+        self._last = None
+        page = self._parse(text)
+        self._last = (text, page)
+        return _copy(page)  # the parser keeps `page` (and its template may): callers get a copy
+
+    def _parse(self, text: str) -> Page:
         openmetrics = self.openmetrics
         lines = text.split("\n")
         if openmetrics:
@@ -230,7 +242,7 @@ class _Template:
     the same series text at the same place. Anything else takes the full parse, so a replayed
     page is exactly what the full parse gives."""
 
-    __slots__ = ("_fixed", "_get_fixed", "_get_samples", "_offsets", "_page", "_prefixes", "_size")
+    __slots__ = ("_fixed", "_get_fixed", "_get_samples", "_page", "_prefixes", "_size", "_values")
 
     def __init__(self, page: Page, size: int, fixed: list[int], samples: list[int]) -> None:
         self._page = page
@@ -239,7 +251,8 @@ class _Template:
         self._get_samples = _picker(samples)
         self._fixed: tuple[str, ...] = ()
         self._prefixes: list[str] = []
-        self._offsets: list[int] = []
+        self._values: list[slice] = []
+        """Where each sample line's value starts."""
 
     @classmethod
     def build(cls, page: Page, lines: list[str], heads: dict[str, SeriesLine]) -> _Template | None:
@@ -258,17 +271,17 @@ class _Template:
         fixed = [i for i in range(len(lines)) if i not in taken]
         template = cls(page, len(lines), fixed, positions)
         template._fixed = template._get_fixed(lines)
-        template._prefixes, template._offsets = prefixes, offsets
+        template._prefixes = prefixes
+        template._values = [slice(offset, None) for offset in offsets]
         return template
 
     def replay(self, lines: list[str]) -> Page | None:
         if len(lines) != self._size or self._get_fixed(lines) != self._fixed:
             return None
         texts = self._get_samples(lines)
-        offsets = self._offsets
-        if [text[:k] for text, k in zip(texts, offsets, strict=True)] != self._prefixes:
+        if not all(map(str.startswith, texts, self._prefixes)):
             return None
-        values_text = [text[k:] for text, k in zip(texts, offsets, strict=True)]
+        values_text: list[str] = list(map(getitem, texts, self._values))
         joined = "\n".join(values_text)
         if not joined.isascii() or any(c in joined for c in " \t\r_"):
             return None
@@ -288,6 +301,22 @@ class _Template:
             shape=page.shape,
             schema=page.schema,
         )
+
+
+def _copy(page: Page) -> Page:
+    """A page equal to `page` that shares none of its lists, so callers may change either."""
+    return Page(
+        page.openmetrics,
+        list(page.entries),
+        list(page.values),
+        list(page.lines),
+        timestamps=None if page.timestamps is None else dict(page.timestamps),
+        exemplars=None if page.exemplars is None else dict(page.exemplars),
+        families=page.families,
+        duplicates=list(page.duplicates),
+        shape=page.shape,
+        schema=page.schema,
+    )
 
 
 def _picker(indexes: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
