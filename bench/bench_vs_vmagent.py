@@ -7,14 +7,18 @@ other on the same machine (so they do not compete for cores):
 - metricgate (`prometheus_remote_write` receiver -> `relabel` (the same 3 rules) ->
   `prometheus_remote_write` exporter with `external_labels: {forwarder: metricgate}`).
 
-Each gets the same pre-built remote-write 1.0 requests (N series x R rounds, ~10k samples per
-request, sorted labels, one increasing timestamp per round) from a few concurrent aiohttp
-clients, round after round. The bench waits until the sink has stored every sample the forwarder
-should deliver, and reads the forwarder's own `process_cpu_seconds_total` before the first request
-and after delivery. Printed: samples/s accepted, CPU seconds per million samples for each, the
-metricgate/vmagent ratio, and the series count the sink holds per `forwarder` label.
+Each gets the same pre-built remote-write 1.0 requests (N series x R rounds,
+`--samples-per-request` samples per request, sorted labels, one increasing timestamp per round)
+from a few concurrent aiohttp clients, round after round. The bench waits until the sink has
+stored every sample the forwarder should deliver, and reads the forwarder's own
+`process_cpu_seconds_total` before the first request and after delivery. Printed: samples/s
+accepted, CPU seconds per million samples for each, the metricgate/vmagent ratio, and the series
+count the sink holds per `forwarder` label. By default the comparison runs at 500, 2,000 (what
+Prometheus sends) and 10,000 samples per request, and the ratios are printed side by side at the
+end: a cost per request shows as a ratio that grows as requests shrink.
 
     .venv/bin/python bench/bench_vs_vmagent.py                     # 100k series x 10 rounds
+    .venv/bin/python bench/bench_vs_vmagent.py --samples-per-request 2000 --per-send 2000
     .venv/bin/python bench/bench_vs_vmagent.py --series 20000 --rounds 3 --only metricgate
 
 The three rules: a `replace` (status 2xx -> code_class="2xx"), a `labeldrop` (pod), a `drop`
@@ -323,7 +327,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--per-request", type=int, default=10_000, help="samples per request")
+    parser.add_argument(
+        "--samples-per-request",
+        "--per-request",
+        default="500,2000,10000",
+        help="samples per request; a comma list runs the comparison once per size and prints "
+        "the ratios side by side",
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
         "--shards", type=int, default=4, help="metricgate exporter shards (min=max)"
@@ -342,7 +352,24 @@ def main() -> None:
     for binary in ("victoria-metrics", "vmagent"):
         if not (BIN / binary).exists():
             sys.exit(f"missing {BIN / binary}")
+    sizes = [int(size) for size in str(args.samples_per_request).split(",")]
+    ratios = {size: compare(args, size) for size in sizes}
+    if len(sizes) > 1 and args.only is None:
+        print("\n== metricgate/vmagent CPU per sample by request size ==")
+        for size, found in ratios.items():
+            if found is not None:
+                total, first, later = found
+                print(
+                    f"  {size:>6,} samples per request: {total:.2f}x "
+                    f"(first round {first:.2f}x, later rounds {later:.2f}x)"
+                )
 
+
+def compare(args: argparse.Namespace, per_request: int) -> tuple[float, float, float] | None:
+    """One comparison with requests of `per_request` samples; the CPU ratios (all, first
+    round, later rounds) when both forwarders ran."""
+    print(f"\n#### {per_request:,} samples per request", flush=True)
+    ratio: tuple[float, float, float] | None = None
     labels = series_labels(args.series)
     n_series = len(labels)
     expected = expected_series(labels)
@@ -352,7 +379,7 @@ def main() -> None:
     print(f"building requests: {n_series:,} series x {args.rounds} rounds", flush=True)
     t0 = time.perf_counter()
     rounds = [
-        build_round(labels, args.per_request, first_ts + r * step_ms, r) for r in range(args.rounds)
+        build_round(labels, per_request, first_ts + r * step_ms, r) for r in range(args.rounds)
     ]
     wire = sum(len(b) for b in rounds[0])
     print(
@@ -523,6 +550,7 @@ def main() -> None:
             rate = (m["samples"] / m["accepted_s"]) / (v["samples"] / v["accepted_s"])
             first = m["first_cpu_s"] / max(v["first_cpu_s"], 1e-9)
             later = (m["cpu_s"] - m["first_cpu_s"]) / max(v["cpu_s"] - v["first_cpu_s"], 1e-9)
+            ratio = (m["cpu_s"] / v["cpu_s"], first, later)
             print(
                 f"\nratio metricgate/vmagent: CPU per sample {m['cpu_s'] / v['cpu_s']:.2f}x "
                 f"(first round {first:.2f}x, later rounds {later:.2f}x), "
@@ -536,6 +564,7 @@ def main() -> None:
             print(f"\nkept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    return ratio
 
 
 if __name__ == "__main__":
