@@ -25,8 +25,9 @@ them, with the page line in the error.
 Steady state: one dict lookup per sample (the per-series `_Slot`, kept while the page's metadata
 stays the same), then list appends; and when a page has the same shape as the one before
 (`Page.shape`: same series in the same order, no exemplars or honored timestamps), the last
-conversion is replayed (`_Plan`): number values are picked by index at C speed and only
-histograms and summaries are assembled in Python.
+conversion is replayed (`_Plan`): number values are picked by index at C speed, histograms
+from their fixed layout (`exposition_histograms.py`), and only summaries (and histograms whose
+counts need the full checks) are assembled line by line.
 
 Invariant: every returned point's series is of its `MetricPoints`' metric, and each series occurs
 once per conversion (the parser already left out repeated series).
@@ -42,14 +43,17 @@ from typing import Any, Final
 
 from metricgate.model import (
     INTERNER,
+    HistogramPoint,
     Metric,
     MetricKind,
     MetricPoints,
     Resource,
     Scope,
     Series,
+    SummaryPoint,
     Temporality,
 )
+from metricgate.translate.exposition_histograms import HistogramLayout
 from metricgate.translate.exposition_parts import (
     Parts,
     check_count,
@@ -311,6 +315,7 @@ class _Plan:
         self._groups: list[tuple[Metric, list[Series], Callable[[list[float]], Any], int]] = []
         self._order: list[Metric] = []
         self._kept = 0
+        self._layouts: dict[Series, HistogramLayout | None] = {}
 
     def value_indexes(self, metric: Metric) -> list[int]:
         found = self._values.get(metric)
@@ -326,6 +331,12 @@ class _Plan:
 
     def finish(self, groups: dict[Metric, MetricPoints], kept: int) -> None:
         self._kept = kept
+        self._layouts = {
+            series: HistogramLayout.build([(i, slot.role, slot.bound) for i, slot in slots])
+            if series.metric.kind is MetricKind.HISTOGRAM
+            else None
+            for series, slots in self._parts.items()
+        }
         self._order = list(groups)
         for metric, indexes in self._values.items():
             group = groups[metric]
@@ -341,23 +352,27 @@ class _Plan:
             groups[metric] = MetricPoints(
                 metric, list(known), list(getter(values)), [now_ns] * count, zeros, zeros[:]
             )
-        if self._parts:
-            parts: dict[Series, Parts] = {}
-            for slots in self._parts.values():
+        layouts = self._layouts
+        for part_series, slots in self._parts.items():
+            layout = layouts[part_series]
+            point: HistogramPoint | SummaryPoint | None = (
+                None if layout is None else layout.point(values)
+            )
+            metric = part_series.metric
+            if point is None:
+                parts: dict[Series, Parts] = {}
                 for index, slot in slots:
                     PageConverter._part(page, index, slot, parts, None, now_ns)
-            for part_series, found in parts.items():
-                metric = part_series.metric
-                group = groups.get(metric)
-                if group is None:
-                    group = groups[metric] = MetricPoints(metric)
-                name = metric.name
+                found = parts[part_series]
                 point = (
-                    histogram_point(name, found)
+                    histogram_point(metric.name, found)
                     if metric.kind is MetricKind.HISTOGRAM
-                    else summary_point(name, found)
+                    else summary_point(metric.name, found)
                 )
-                group.append(part_series, point, now_ns)
+            group = groups.get(metric)
+            if group is None:
+                group = groups[metric] = MetricPoints(metric)
+            group.append(part_series, point, now_ns)
         if self.created:
             created: dict[Series, int] = {}
             for series, index in self.created:
