@@ -19,6 +19,8 @@ from metricgate.exporters.prometheus_remote_write import encoder as encoder_modu
 from metricgate.exporters.prometheus_remote_write.steady import write_numbers
 from metricgate.model import FLAG_NO_RECORDED_VALUE, INTERNER, Batch, MetricKind, MetricPoints
 from metricgate.translate import PrometheusTranslator
+from metricgate.wire.protowire import varint
+from metricgate.wire.remotewrite.encode import timestamp_tail
 from tests.support.batches import metric
 
 NS = 1_700_000_000_000_000_000
@@ -109,5 +111,12 @@ def test_steady_group_takes_the_at_once_path() -> None:
 
     batches = [[(k, float(k), NS + k // 8 * 1_000_000, 0) for k in range(20)]] * 2
     with mock.patch.object(encoder_module, "write_numbers", spy):
+        encode_all(MetricKind.SUM, True, batches, shards=1, max_samples=7)
         encode_all(MetricKind.SUM, True, batches, shards=2, max_samples=7)
-    assert answers == [False, True]  # new series first, then steady
+    assert answers == [False, True, False, False]  # new series, then steady; not over 2 shards
+
+
+@given(st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(2**35 - 2, 2**42 + 1)))
+def test_timestamp_tail_is_the_varint_field(ms: int) -> None:
+    """The unrolled 6-byte form equals the general varint, at and around its edges."""
+    assert timestamp_tail(ms) == (b"\x10" + varint(ms) if ms else b"")

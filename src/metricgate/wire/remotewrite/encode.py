@@ -30,6 +30,8 @@ _SAMPLE_HEAD_LEN: Final = 16
 _SAMPLE_HEAD: Final = b"\x12" + bytes((_SAMPLE_HEAD_LEN,)) + b"\x09"
 """The `samples` field of a 16-byte sample, up to its value."""
 
+_SIX_BYTES: Final = 1 << 35
+_SEVEN_BYTES: Final = 1 << 42
 _MAX_CACHED_PAIRS: Final = 200_000
 _pairs: dict[tuple[str, str], bytes] = {}
 """Encoded `Label` entries: label pairs repeat across series (job, scope, method, status...)."""
@@ -53,6 +55,18 @@ def label_block(labels: list[tuple[str, str]]) -> bytes:
 
 def timestamp_tail(ms: int) -> bytes:
     """The `Sample.timestamp` field for `ms` (empty for 0, which proto3 omits)."""
+    if _SIX_BYTES <= ms < _SEVEN_BYTES:  # any date 2004-2112: the 6-byte varint, unrolled
+        return bytes(
+            (
+                0x10,
+                ms & 0x7F | 0x80,
+                ms >> 7 & 0x7F | 0x80,
+                ms >> 14 & 0x7F | 0x80,
+                ms >> 21 & 0x7F | 0x80,
+                ms >> 28 & 0x7F | 0x80,
+                ms >> 35,
+            )
+        )
     return b"\x10" + varint(ms) if ms else b""
 
 
