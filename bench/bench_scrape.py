@@ -164,6 +164,13 @@ def main() -> None:
         help="the remote-write exporter's max_samples_per_send (its default: 2000)",
     )
     parser.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        help="fix the remote-write exporter's shards (min = max); 0: its default (1 to 10, "
+        "resharded by load: the first sight of the targets' series grows it)",
+    )
+    parser.add_argument(
         "--exporter",
         choices=("prometheus_remote_write", "debug"),
         default="prometheus_remote_write",
@@ -189,6 +196,11 @@ def main() -> None:
                         "endpoint": f"http://127.0.0.1:{vm_port}/api/v1/write",
                         "external_labels": {"agent": "metricgate"},
                         "max_samples_per_send": args.max_samples_per_send,
+                        **(
+                            {"shards": {"min": args.shards, "max": args.shards}}
+                            if args.shards
+                            else {}
+                        ),
                     }
                 }
                 if args.exporter == "prometheus_remote_write"
