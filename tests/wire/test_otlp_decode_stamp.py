@@ -86,3 +86,12 @@ def test_forged_series_are_counted_when_first_seen() -> None:
     assert decoder.decode(body, TenantStamp("team-a")).forged == 1
     assert decoder.decode(body, TenantStamp("team-a")).forged == 0
     assert decoder.decode(body, TenantStamp("team-b")).forged == 0
+
+
+def test_negative_zero_keeps_its_sign_cold_and_warm() -> None:
+    # `as_double + as_int` made the first decode of -0.0 a 0.0, the cached one -0.0.
+    body = request(sum_metric("m", number(-0.0, {"k": "v"}))).SerializeToString()
+    decoder = ProtobufDecoder()
+    for _ in range(2):
+        [value] = decoder.decode(body).batch.metrics[0].values
+        assert repr(value) == "-0.0"

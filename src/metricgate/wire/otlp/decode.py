@@ -148,7 +148,7 @@ def _exemplars(found: Iterable[Any]) -> tuple[Exemplar, ...]:
         attributes = e.filtered_attributes
         out.append(
             Exemplar(
-                e.as_double + e.as_int,
+                float(e.as_int) if e.as_int else e.as_double,
                 e.time_unix_nano,
                 e.trace_id.hex(),
                 e.span_id.hex(),
@@ -375,7 +375,8 @@ class ProtobufDecoder:
             series = self._series(state, tuple(point.attributes), rejections)
         flags = point.flags
         index = len(group.series)
-        value = p.number_value(point.as_double + point.as_int, flags)
+        as_int = point.as_int
+        value = p.number_value(float(as_int) if as_int else point.as_double, flags)
         group.append(series, value, time, point.start_time_unix_nano, flags)
         if point.exemplars:
             group.add_exemplars(index, _exemplars(point.exemplars))

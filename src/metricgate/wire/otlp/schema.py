@@ -9,7 +9,8 @@ the same field numbers with cheaper types, so a request parses into mostly raw b
   is the series cache key;
 - `Resource`, `InstrumentationScope` and data point attributes are `bytes`, decoded only when new;
 - `as_double` (4) and `as_int` (6, sfixed64) are plain fields, not a oneof: exactly one is set,
-  so `as_double + as_int` is the value with no branch;
+  and the value is `as_int` when it is not 0, else `as_double` (not their sum: `-0.0 + 0` is
+  `0.0`, and a sender's -0 must stay -0);
 - `aggregation_temporality` is an `int32`, so unknown enum values stay visible as numbers.
 
 It also holds the few messages a receiver answers with and an exporter reads back
