@@ -8,6 +8,7 @@ how these tests show that something was *not* sent again without sleeping and lo
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from metricgate.exporters.prometheus_remote_write import RemoteWriteExporterConfig
+from metricgate.pipeline.lane import LaneSettings, MemoryLane
 from tests.support.poll import wait_until
 from tests.support.ports import free_port
 from tests.support.remote_write import NS, Receiver, exporter, gauges, metric_value, serve
@@ -96,7 +98,12 @@ async def test_connection_refused_then_back_loses_nothing() -> None:
 
 
 @pytest.mark.parametrize("shards", [{"min": 4, "max": 4}, {"min": 1, "max": 8, "capacity": 200}])
-async def test_per_series_order_holds_across_shards(shards: dict[str, int]) -> None:
+async def test_per_series_order_holds_across_shards(
+    shards: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metricgate.pipeline import lanes as module
+
+    monkeypatch.setattr(module, "RESHARD_INTERVAL_S", 0.1)
     rng = random.Random(7)
     receiver = Receiver(delay=lambda: rng.uniform(0, 0.02))
     rounds, series = 10, 1000
@@ -173,19 +180,90 @@ async def test_credentials_are_sent(tmp_path: Any) -> None:
     ]
 
 
-async def test_shards_shrink_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_shards_follow_the_send_rate_and_keep_each_series_in_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fast sends: down from 4 to 1 shard; slow sends at a high rate: up again. A reshard only
+    creates the new shards once every old one is drained (nothing queued, nothing in flight), so
+    no series is ever queued on two shards, and each series' samples arrive in order."""
     from metricgate.pipeline import lanes as module
 
-    receiver = Receiver()
-    async with serve(receiver) as port, exporter(port, shards={"min": 1, "max": 4}) as (exp, _):
+    monkeypatch.setattr(module, "RESHARD_INTERVAL_S", 0.05)
+    created = module.Lanes._memory_lanes
+    resizes: list[int] = []
+
+    def checked(self: module.Lanes, count: int) -> list[MemoryLane]:
+        for lane in self.lanes:
+            assert lane.backlog == 0 and lane.queue.empty() and lane.queue._unfinished_tasks == 0  # type: ignore[attr-defined]
+        resizes.append(count)
+        return created(self, count)
+
+    monkeypatch.setattr(module.Lanes, "_memory_lanes", checked)
+    slow = False
+    receiver = Receiver(delay=lambda: 0.05 if slow else 0.0)
+    sent = 0
+    async with (
+        serve(receiver) as port,
+        exporter(port, shards={"min": 1, "max": 4}, max_samples_per_send=100) as (exp, _),
+    ):
         await exp.lanes.resize(4)
-        monkeypatch.setattr(module, "SHRINK_AFTER_IDLE_S", 0.0)
-        await exp.export(gauges(10))
-        await wait_until(lambda: len(exp.lanes) == 2)
-        await exp.export(gauges(10, NS + 10**9))
-        await wait_until(lambda: len(exp.lanes) == 1)
-        await wait_until(lambda: len(receiver.accepted) == 20)
+        resizes.clear()
+        for step in range(200):
+            await exp.export(gauges(10, NS + step * 10**9))
+            sent += 10
+            if len(exp.lanes) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert len(exp.lanes) == 1
+        slow = True
+        for step in range(200, 700):
+            await exp.export(gauges(200, NS + step * 10**9))
+            sent += 200
+            if len(exp.lanes) > 1:
+                break
+            await asyncio.sleep(0.005)
+        assert len(exp.lanes) > 1
+        await wait_until(lambda: len(receiver.accepted) == sent, timeout=30)
+    assert resizes[0] < 4 and resizes[-1] > 1
     stamps: dict[Any, list[int]] = {}
     for labels, _, ts in receiver.accepted:
         stamps.setdefault(labels, []).append(ts)
     assert all(s == sorted(s) for s in stamps.values())
+
+
+def test_resharding_sizes_for_the_incoming_rate_and_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from metricgate.pipeline import lanes as module
+
+    settings = LaneSettings(min=1, max=10)
+    resharding = module.Resharding()
+    start = resharding.started
+    assert resharding.desired(start + 1, 4, 0, start + 1, settings) is None  # interval not up
+
+    # 10k samples/s in and out, 1 ms per 100-sample request: 0.1 sender busy -> 1 shard.
+    resharding.received(100_000)
+    resharding.sent(100_000, 1.0)
+    now = start + 10
+    assert resharding.desired(now, 4, 0, now, settings) == 1
+
+    # Sends slow to 50 ms per 100 samples: 5 senders busy (weighted: 0.8 x 0.1 + 0.2 x 5 ≈ 1.1,
+    # within 30 % of 1 shard, then rising as the slow sends persist).
+    targets = []
+    for _ in range(6):
+        resharding.received(100_000)
+        resharding.sent(100_000, 50.0)
+        now += 10
+        targets.append(resharding.desired(now, 1, 0, now, settings))
+    assert targets[0] is None and 2 <= max(t for t in targets if t is not None) <= 5
+
+    # A backlog adds what must be caught up within the interval; capped at max.
+    resharding.received(100_000)
+    resharding.sent(100_000, 50.0)
+    now += 10
+    assert resharding.desired(now, 4, 1_000_000, now, settings) == 10
+
+    # No send succeeded within the interval: no change (more shards cannot help).
+    resharding.received(100_000)
+    now += 10
+    assert resharding.desired(now, 10, 0, now - 11, settings) is None

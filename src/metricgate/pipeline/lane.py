@@ -137,6 +137,12 @@ class MemoryLane(Lane):
         self.queue.put_nowait(piece)
         return waited
 
+    @property
+    def backlog(self) -> int:
+        """Samples queued, or taken and not yet sent."""
+        carry = self._carry
+        return self.queued_samples + (carry.samples if carry is not None else 0)
+
     async def drained(self) -> None:
         await self.queue.join()
 

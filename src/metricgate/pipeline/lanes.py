@@ -13,9 +13,12 @@ lanes; `lane.py` holds one lane of each kind.
 
 - Memory (no `sending_queue.storage`): each lane holds up to `capacity` samples; `submit` waits
   while a lane is full, back-pressuring the sending queue in front (and through it the receivers).
-  The lane count moves between `min` and `max`: it doubles when `submit` had to wait while sends
-  succeed (within the last 10 s), and halves after a minute without waiting. Every lane is
-  drained before the count changes, so no key ever has pieces queued on two lanes.
+  The lane count moves between `min` and `max` as Prometheus' remote-write shards do
+  (`Resharding`): every 10 s it becomes the senders needed to send the incoming rate plus the
+  backlog (time per sent sample x samples to send per second), unless that is within 30 % of
+  the current count or no send succeeded within those 10 s. Up and down: a steady load goes
+  out through few lanes in full requests. Every lane is drained before the count changes (under
+  `_lock`, so nothing is queued meanwhile), so no key ever has pieces queued on two lanes.
 - Disk (`sending_queue.storage`): one write-ahead-log shard per lane (`wal.py`), `max` lanes.
   `append` writes the pieces before the receiver answers its client; each lane reads its shard in
   order, sends, and acknowledges only after the backend's answer (a 2xx, a refusal) or giving up.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
@@ -50,9 +54,11 @@ from metricgate.telemetry.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
 
-GROW_AFTER_SUCCESS_S = 10.0
-"""Only grow while some send succeeded this recently: more lanes cannot help a dead backend."""
-SHRINK_AFTER_IDLE_S = 60.0
+RESHARD_INTERVAL_S = 10.0
+"""How often the lane count is reconsidered; a backlog is to be caught up within this time."""
+RESHARD_TOLERANCE = 0.3
+"""No change while the lanes needed are within this fraction of the count running."""
+EWMA_WEIGHT = 0.2
 
 
 Encode = Callable[[int], Sequence[Sequence[Piece]]]
@@ -101,7 +107,7 @@ class Lanes:
         self.last_success = 0.0
         """Wall-clock time of the last delivered request (0 before the first)."""
         self._last_success_monotonic = -1e9
-        self._last_wait = self._last_resize = time.monotonic()
+        self.resharding = Resharding()
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -110,7 +116,9 @@ class Lanes:
 
     async def _send(self, request: LaneRequest) -> None:
         # Looked up per attempt: a hot reload may put a new exporter behind running lanes.
+        began = time.monotonic()
         await self.exporter.send(request)
+        self.resharding.sent(request.samples, time.monotonic() - began)
 
     @property
     def durable(self) -> bool:
@@ -177,18 +185,20 @@ class Lanes:
         async with self._lock:
             lanes = self.lanes
             per_lane = encode(len(lanes))
-            waited = False
-            queued = 0
+            queued = samples = 0
+            waited, began = False, time.monotonic()
             try:
                 for lane, pieces in zip(lanes, per_lane, strict=True):
                     for piece in pieces:
                         waited = await lane.put(piece) or waited
                         queued += piece.points
+                        samples += piece.samples
             except asyncio.CancelledError:
                 encoded = sum(piece.points for pieces in per_lane for piece in pieces)
                 self.delivery.failed("shutdown", encoded - queued)
                 raise
-            await self._maybe_resize(waited)
+            self.resharding.received(samples, time.monotonic() - began if waited else 0.0)
+            await self._maybe_resize()
 
     async def close(self, deadline: float) -> None:
         """Memory: send what is queued until `deadline` (monotonic), then count the rest lost.
@@ -218,25 +228,14 @@ class Lanes:
         self.last_success = time.time()
         self._last_success_monotonic = time.monotonic()
 
-    async def _maybe_resize(self, waited: bool) -> None:
+    async def _maybe_resize(self) -> None:
+        """Under `_lock`: apply `Resharding.desired` when its interval is up."""
         now = time.monotonic()
-        if waited:
-            self._last_wait = now
-        count, settings = len(self.lanes), self.settings
-        target = count
-        if (
-            waited
-            and count < settings.max
-            and now - self._last_success_monotonic < GROW_AFTER_SUCCESS_S
-        ):
-            target = min(settings.max, count * 2)
-        elif (
-            count > settings.min
-            and now - self._last_wait > SHRINK_AFTER_IDLE_S
-            and now - self._last_resize > SHRINK_AFTER_IDLE_S
-        ):
-            target = max(settings.min, count // 2)
-        if target != count:
+        backlog = sum(lane.backlog for lane in self.lanes)
+        target = self.resharding.desired(
+            now, len(self.lanes), backlog, self._last_success_monotonic, self.settings
+        )
+        if target is not None:
             await self.resize(target)
 
     async def resize(self, count: int) -> None:
@@ -244,7 +243,6 @@ class Lanes:
         old = self.lanes
         await asyncio.gather(*(lane.drained() for lane in old))
         self.lanes = self._memory_lanes(count)
-        self._last_resize = time.monotonic()
         await asyncio.gather(*(lane.close(time.monotonic()) for lane in old))
         log.info(
             "lanes resized",
@@ -252,12 +250,68 @@ class Lanes:
         )
 
     def _memory_lanes(self, count: int) -> list[MemoryLane]:
-        lanes = [
-            MemoryLane(i, self.settings, self.delivery, self._send) for i in range(count)
-        ]
+        lanes = [MemoryLane(i, self.settings, self.delivery, self._send) for i in range(count)]
         for lane in lanes:
             lane.start()
         return lanes
 
 
-__all__ = ["LaneRequest", "LaneSettings", "LanedExporter", "Lanes", "Piece"]
+class Resharding:
+    """The lane count a memory `Lanes` needs, computed as Prometheus' queue manager does.
+
+    Rates are exponentially weighted per interval (weight `EWMA_WEIGHT`): samples queued (per
+    second not spent waiting for room), samples delivered and seconds spent in successful
+    sends. Time per sample (send seconds / samples delivered) times the samples to send per
+    second (incoming rate + backlog / interval) is the number of senders busy all the time;
+    rounded up, clamped to min..max."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.samples_in = self.samples_out = 0
+        self.send_seconds = self.waited = 0.0
+        self.rates: tuple[float, float, float] | None = None
+        """In, out (samples/s) and send seconds per second, weighted; None before the first."""
+
+    def received(self, samples: int, waited: float = 0.0) -> None:
+        """`samples` queued after waiting `waited` seconds for room."""
+        self.samples_in += samples
+        self.waited += waited
+
+    def sent(self, samples: int, seconds: float) -> None:
+        self.samples_out += samples
+        self.send_seconds += seconds
+
+    def desired(
+        self, now: float, count: int, backlog: int, last_success: float, settings: LaneSettings
+    ) -> int | None:
+        """A new lane count, or None: not yet time, no send succeeded lately, or no change."""
+        elapsed = now - self.started
+        if elapsed < RESHARD_INTERVAL_S:
+            return None
+        # Time spent waiting for room is time the producer could not hand over its data: the
+        # incoming rate is what arrived per second of not waiting (Prometheus reads it from its
+        # WAL, which never waits for the shards).
+        window = (
+            self.samples_in / max(elapsed - self.waited, elapsed / 10),
+            self.samples_out / elapsed,
+            self.send_seconds / elapsed,
+        )
+        previous = self.rates
+        if previous is not None:
+            window = tuple(  # type: ignore[assignment]
+                old + EWMA_WEIGHT * (new - old) for old, new in zip(previous, window, strict=True)
+            )
+        self.rates = rates = window
+        self.started, self.samples_in, self.samples_out = now, 0, 0
+        self.send_seconds = self.waited = 0.0
+        rate_in, rate_out, busy = rates
+        if rate_out <= 0 or now - last_success > RESHARD_INTERVAL_S:
+            return None  # nothing measured, or more lanes cannot help a dead backend
+        needed = busy / rate_out * (rate_in + backlog / RESHARD_INTERVAL_S)
+        if (1 - RESHARD_TOLERANCE) * count <= needed <= (1 + RESHARD_TOLERANCE) * count:
+            return None
+        target = max(settings.min, min(settings.max, math.ceil(needed)))
+        return target if target != count else None
+
+
+__all__ = ["LaneRequest", "LaneSettings", "LanedExporter", "Lanes", "Piece", "Resharding"]
