@@ -247,15 +247,16 @@ def test_resharding_sizes_for_the_incoming_rate_and_backlog(
     now = start + 10
     assert resharding.desired(now, 4, 0, now, settings) == 1
 
-    # Sends slow to 50 ms per 100 samples: 5 senders busy (weighted: 0.8 x 0.1 + 0.2 x 5 ≈ 1.1,
-    # within 30 % of 1 shard, then rising as the slow sends persist).
-    targets = []
-    for _ in range(6):
-        resharding.received(100_000)
-        resharding.sent(100_000, 50.0)
-        now += 10
-        targets.append(resharding.desired(now, 1, 0, now, settings))
-    assert targets[0] is None and 2 <= max(t for t in targets if t is not None) <= 5
+    # Sends slow to 50 ms per 100 samples: 5 senders busy, from the next interval on.
+    resharding.received(100_000)
+    resharding.sent(100_000, 50.0)
+    now += 10
+    assert resharding.desired(now, 1, 0, now, settings) == 5
+    # The incoming rate is weighted: a window at 1.2x (within 30 % once weighted) changes nothing.
+    resharding.received(120_000)
+    resharding.sent(120_000, 60.0)
+    now += 10
+    assert resharding.desired(now, 5, 0, now, settings) is None
 
     # A backlog adds what must be caught up within the interval; capped at max.
     resharding.received(100_000)

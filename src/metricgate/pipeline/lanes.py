@@ -259,18 +259,22 @@ class Lanes:
 class Resharding:
     """The lane count a memory `Lanes` needs, computed as Prometheus' queue manager does.
 
-    Rates are exponentially weighted per interval (weight `EWMA_WEIGHT`): samples queued (per
-    second not spent waiting for room), samples delivered and seconds spent in successful
-    sends. Time per sample (send seconds / samples delivered) times the samples to send per
-    second (incoming rate + backlog / interval) is the number of senders busy all the time;
-    rounded up, clamped to min..max."""
+    Time per sample (seconds spent in successful sends / samples delivered, over the last
+    interval) times the samples to send per second (the incoming rate, weighted per interval by
+    `EWMA_WEIGHT` and counted per second not spent waiting for room, + backlog / interval) is the
+    number of senders busy all the time; rounded up, clamped to min..max. Prometheus weights the
+    time per sample as well; here it is the last interval's, so that once a burst is over (the
+    first sight of many series, when the event loop was busy and every send slow) the shards come
+    down within an interval instead of a minute or more."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.samples_in = self.samples_out = 0
         self.send_seconds = self.waited = 0.0
-        self.rates: tuple[float, float, float] | None = None
-        """In, out (samples/s) and send seconds per second, weighted; None before the first."""
+        self.rate_in: float | None = None
+        """Samples queued per second (weighted); None before the first interval."""
+        self.time_per_sample: float | None = None
+        """Send seconds per delivered sample over the last interval that delivered any."""
 
     def received(self, samples: int, waited: float = 0.0) -> None:
         """`samples` queued after waiting `waited` seconds for room."""
@@ -291,23 +295,18 @@ class Resharding:
         # Time spent waiting for room is time the producer could not hand over its data: the
         # incoming rate is what arrived per second of not waiting (Prometheus reads it from its
         # WAL, which never waits for the shards).
-        window = (
-            self.samples_in / max(elapsed - self.waited, elapsed / 10),
-            self.samples_out / elapsed,
-            self.send_seconds / elapsed,
-        )
-        previous = self.rates
-        if previous is not None:
-            window = tuple(  # type: ignore[assignment]
-                old + EWMA_WEIGHT * (new - old) for old, new in zip(previous, window, strict=True)
-            )
-        self.rates = rates = window
+        rate_in = self.samples_in / max(elapsed - self.waited, elapsed / 10)
+        if self.rate_in is not None:
+            rate_in = self.rate_in + EWMA_WEIGHT * (rate_in - self.rate_in)
+        self.rate_in = rate_in
+        if self.samples_out:
+            self.time_per_sample = self.send_seconds / self.samples_out
         self.started, self.samples_in, self.samples_out = now, 0, 0
         self.send_seconds = self.waited = 0.0
-        rate_in, rate_out, busy = rates
-        if rate_out <= 0 or now - last_success > RESHARD_INTERVAL_S:
+        time_per_sample = self.time_per_sample
+        if time_per_sample is None or now - last_success > RESHARD_INTERVAL_S:
             return None  # nothing measured, or more lanes cannot help a dead backend
-        needed = busy / rate_out * (rate_in + backlog / RESHARD_INTERVAL_S)
+        needed = time_per_sample * (rate_in + backlog / RESHARD_INTERVAL_S)
         if (1 - RESHARD_TOLERANCE) * count <= needed <= (1 + RESHARD_TOLERANCE) * count:
             return None
         target = max(settings.min, min(settings.max, math.ceil(needed)))
