@@ -35,6 +35,7 @@ from tests.receivers.otlp_gateway import Gateway
 from tests.support.capture import CaptureExporter, InjectReceiver, registry_with_capture
 from tests.support.loadbalancing import downstreams, registry, services_batch
 from tests.support.poll import wait_until
+from tests.support.ports import free_port
 
 PREFIX = "metricgate_exporter_loadbalancing_"
 FRONT = """
@@ -142,12 +143,6 @@ def _parse(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def _downstream_on(port: int) -> AsyncIterator[CaptureExporter]:
     service = Service(load_config_text(DOWNSTREAM.format(port=port), registry_with_capture(), {}))
@@ -162,7 +157,7 @@ async def test_a_downed_member_fails_goes_unhealthy_and_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "metricgate.exporters.loadbalancing")
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
     batch = services_batch(per_metric=20)
     telemetry = SelfMetrics()
