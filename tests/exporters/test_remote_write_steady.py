@@ -58,6 +58,7 @@ def encode_all(
             flags = FLAG_NO_RECORDED_VALUE if stale else 0
             group.append(INTERNER.intern_series(m, (("k", str(key)),)), value, stamp, 0, flags)
         per_shard, drops = enc.encode(Batch([group]), kw["shards"], float(round_number))
+        enc._runs.fold()  # memoised runs keep their time apart until folded
         out.append(
             (
                 [[(f.data, f.samples, f.points) for f in shard] for shard in per_shard],

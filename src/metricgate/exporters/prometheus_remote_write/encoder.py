@@ -41,6 +41,7 @@ from collections import Counter
 
 from metricgate.exporters.prometheus_remote_write.fragments import Builder, Fragment
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
+from metricgate.exporters.prometheus_remote_write.runs import RunMemo
 from metricgate.exporters.prometheus_remote_write.steady import write_numbers
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
@@ -104,6 +105,8 @@ class Encoder:
         self.max_samples = max_samples
         self.max_bytes = max_bytes
         self._states: dict[Series, SeriesState] = {}
+        self._runs = RunMemo(self._states.get)
+        """Runs of known series written before (`runs.py`): their next points skip lookups."""
         self._rejected: dict[Series, str] = {}
         self._owners: dict[bytes, Series] = {}
         """A series' encoded name and labels (and tenant) -> the model series holding them."""
@@ -187,10 +190,12 @@ class Encoder:
     def expire(self, cutoff: float, shards: int, now_ms: int) -> tuple[list[list[Fragment]], int]:
         """Forget series not updated since `cutoff`; their StaleNaNs (if sent) and how many."""
         per_tenant: dict[str, list[Builder]] = {}
+        self._runs.fold()
         stale = [s for s, state in self._states.items() if state.updated < cutoff]
         tail = timestamp_tail(now_ms)
         for series in stale:
             state = self._states.pop(series)
+            self._runs.forget(state)
             self._owners.pop(self._owner_key(series, state.encoded("").head), None)
             if self.send_staleness:
                 tenant = self._tenant(series.metric.resource)
@@ -233,7 +238,7 @@ class Encoder:
         """Gauges and cumulative sums, kept lean: one entry per point."""
         get = self._states.get
         counter = family.type is FamilyType.COUNTER
-        if write_numbers(group, get, builders, now, counter=counter):
+        if write_numbers(group, self._runs, builders, now, counter=counter):
             return
         shards = len(builders)
         last_ts, tail, whole = -1, b"", False
@@ -380,6 +385,7 @@ class Encoder:
 
     def _end(self, series: Series, state: SeriesState, builder: Builder, tail: bytes) -> None:
         del self._states[series]
+        self._runs.forget(state)
         self._owners.pop(self._owner_key(series, state.encoded("").head), None)
         if self.send_staleness:
             self._stale(state, builder, tail, point=True)

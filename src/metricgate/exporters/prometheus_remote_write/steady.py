@@ -2,41 +2,40 @@
 
 The encoder's per-point loop (`Encoder._numbers`) costs a dozen Python steps per sample. Most
 groups are steady: every series already has its state, runs of one timestamp (a scrape, an
-export), no flags, valid counter values. With one shard (the default until the sending core adds
-lanes), `write_numbers` checks that with a few C-level passes
-and then writes the group with list slicing and one `bytes.join` per fragment, so a sample costs
-a dict lookup, a `struct.pack` and its share of a join. Anything else returns False before
-writing a byte, and the caller takes the per-point loop.
+export), no flags, valid counter values. With one shard, `write_numbers` checks that with a few
+C-level passes, takes each run's states and label heads from the encoder's `RunMemo` (a pointer
+comparison per sample for a run seen before, a lookup otherwise), and writes the group with list
+slicing and one `bytes.join` per fragment, so a sample costs a `struct.pack` and its share of a
+join. Anything else returns False before writing a byte, and the caller takes the per-point loop.
 
-Invariant: the bytes and fragment cuts are exactly what the per-point loop
-writes for the same group (a zero value drops its value field there and here), and the states of
-the written series are marked updated at `now`.
+Invariant: the bytes and fragment cuts are exactly what the per-point loop writes for the same
+group (a zero value drops its value field there and here), and the written series are marked
+updated at `now` (in their states, or in their run's memo until it is folded). A group refused
+half-way may have marked some of its series updated at `now`: the per-point loop then writes
+them at that same `now`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import groupby, repeat
-from operator import attrgetter
 from typing import Final
 
 from metricgate.exporters.prometheus_remote_write.fragments import Builder
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
-from metricgate.model import MetricPoints, Series
+from metricgate.exporters.prometheus_remote_write.runs import RunMemo
+from metricgate.model import MetricPoints
 from metricgate.wire.remotewrite.encode import ZERO_DOUBLE, pack_double, timestamp_tail
 
 _MIN_POINTS: Final = 8
 """Below this, the checks cost more than the per-point loop saves."""
 _NOT_NEGATIVE: Final = (0.0).__le__
 """True for a counter value the loop would write (False for NaN and negatives)."""
-_head = attrgetter("head")
-_key = attrgetter("key")
 _NS_PER_MS: Final = 1_000_000
 
 
 def write_numbers(
     group: MetricPoints,
-    get: Callable[[Series], SeriesState | None],
+    memo: RunMemo,
     builders: list[Builder],
     now: float,
     *,
@@ -50,32 +49,36 @@ def write_numbers(
         return False
     if any(group.flags):
         return False
-    # Points come in runs of one timestamp (one scrape, one export): a tail per run.
+    if counter and not all(map(_NOT_NEGATIVE, values)):  # type: ignore[arg-type]
+        return False
+    # Points come in runs of one timestamp (one scrape, one export): a tail per run, and the
+    # states of a run that came before as it is now come from the memo without a lookup.
+    series = group.series
     tails: list[bytes] = []
+    states: list[SeriesState] = []
+    heads: list[bytes] = []
+    start = 0
     for stamp, run in groupby(group.timestamps):
         tail = timestamp_tail(stamp // _NS_PER_MS)
         if len(tail) != 7:
             return False
-        tails += repeat(tail, len(list(run)))
-    if counter and not all(map(_NOT_NEGATIVE, values)):  # type: ignore[arg-type]
-        return False
-    states = list(map(get, group.series))
-    if None in states:
-        return False
-    heads = list(map(_head, states))
-    if b"" in heads:
-        return False
+        size = sum(1 for _ in run)
+        known = memo.states(series, start, start + size, now)
+        if known is None:
+            return False
+        states += known[0]
+        heads += known[1]
+        tails += repeat(tail, size)
+        start += size
     packed = list(map(pack_double, values))
     if ZERO_DOUBLE in packed:
         # proto3 leaves a zero value out: that entry is a shape of its own, ending in its tail.
         index = packed.index(ZERO_DOUBLE)
         while index >= 0:
-            entry = states[index].outputs[0].entry(ZERO_DOUBLE, tails[index])  # type: ignore[union-attr]
+            entry = states[index].outputs[0].entry(ZERO_DOUBLE, tails[index])
             heads[index] = entry[:-7]
             packed[index] = b""
             index = _find(packed, ZERO_DOUBLE, index + 1)
-    for state in states:
-        state.updated = now  # type: ignore[union-attr]
     _write(builders[0], heads, packed, tails)
     return True
 
