@@ -72,7 +72,7 @@ class Periodic:
                                    extra=self.extra)  # fmt: skip
 
 
-def sweep_interval(lifetime: float) -> float:
+def sweep_interval(lifetime: float, longest: float = 15.0) -> float:
     """How often to sweep for items older than `lifetime` seconds, so that one outlives it by at
-    most a tenth (between 20 ms and 15 s)."""
-    return min(max(lifetime / 10, 0.02), 15.0)
+    most a tenth (between 20 ms and `longest`)."""
+    return min(max(lifetime / 10, 0.02), longest)

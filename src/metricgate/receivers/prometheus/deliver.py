@@ -1,4 +1,4 @@
-"""Scrapes handed on together: one batch per ~100 ms instead of one per target and scrape.
+"""Scrapes handed on together: one batch per ~250 ms instead of one per target and scrape.
 
 A job of 1,000 targets scraped every 15 s finishes about 67 scrapes a second, each a small batch.
 Every batch costs the pipeline something whatever its size (a queue slot, an encode, a request
@@ -20,7 +20,7 @@ from metricgate.model import Batch, MetricPoints
 from metricgate.model.grouping import merge_groups
 from metricgate.pipeline.component import Consumer
 
-DELAY_S: Final = 0.1
+DELAY_S: Final = 0.25
 MAX_POINTS: Final = 20_000
 
 
