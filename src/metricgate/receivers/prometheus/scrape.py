@@ -5,8 +5,10 @@ Each scrape, as Prometheus does it:
   so a job's targets spread over the interval), and samples without a timestamp of their own get
   the scrape's start time;
 - GETs the URL with Prometheus' `Accept` header, gzip, `X-Prometheus-Scrape-Timeout-Seconds`, the
-  job's credentials, within the timeout; the body (decompressed) may not exceed the job's
-  `body_size_limit` (or the receiver's `max_scrape_size`);
+  job's credentials, within the timeout (plain HTTP on the target's kept-alive connection, read
+  off the socket by `fetch.PageFetcher`; https, and redirects to follow, through aiohttp); the
+  body (decompressed) may not exceed the job's `body_size_limit` (or the receiver's
+  `max_scrape_size`);
 - parses it by `Content-Type` (text 0.0.4 for a blank or unknown type, OpenMetrics, delimited
   protobuf) with this target's own parsers, so known series cost a dict lookup;
 - fails as a whole on any error (HTTP status, timeout, parse error with its line, a limit): no
@@ -48,6 +50,7 @@ from metricgate.model import (
 )
 from metricgate.receivers.prometheus.config import ScrapeConfig
 from metricgate.receivers.prometheus.deliver import Coalescer
+from metricgate.receivers.prometheus.fetch import FetchError, PageFetcher, Unhandled
 from metricgate.receivers.prometheus.targets import LimitError, Target, sample_labels
 from metricgate.relabel import RuleSet
 from metricgate.translate.exposition import PageConverter
@@ -137,6 +140,12 @@ class ScrapeLoop:
             "User-Agent": USER_AGENT,
             "X-Prometheus-Scrape-Timeout-Seconds": f"{target.timeout:g}",
         }
+        self._fetcher = (
+            PageFetcher(target.url, self._headers, job.follow_redirects)
+            if target.url.startswith("http://")
+            else None
+        )
+        """Plain-HTTP pages are read off the socket (`fetch.py`); https ones through aiohttp."""
 
     def offset(self, seed: int = 0) -> float:
         """Where in each interval this target is scraped: a hash of it, so targets spread."""
@@ -150,13 +159,17 @@ class ScrapeLoop:
         start = math.floor(now / interval) * interval + offset
         if start < now:
             start += interval
-        while True:
-            await asyncio.sleep(max(0.0, start - time.time()))
-            await self.scrape(start)
-            start += interval
-            now = time.time()
-            if start < now:  # a scrape overran: skip the missed slots, as Prometheus does
-                start += math.ceil((now - start) / interval) * interval
+        try:
+            while True:
+                await asyncio.sleep(max(0.0, start - time.time()))
+                await self.scrape(start)
+                start += interval
+                now = time.time()
+                if start < now:  # a scrape overran: skip the missed slots, as Prometheus does
+                    start += math.ceil((now - start) / interval) * interval
+        finally:
+            if self._fetcher is not None:
+                self._fetcher.close()
 
     async def scrape(self, start: float) -> None:
         """One scrape stamped `start` (Unix seconds), delivered to the pipeline."""
@@ -208,37 +221,26 @@ class ScrapeLoop:
 
     async def _fetch(self) -> Page:
         context, target = self.context, self.target
-        headers = self._headers
-        authorization = context.config.authorization_header()
-        if authorization:
-            headers = {**headers, "Authorization": authorization}
+        authorization = context.config.authorization_header() or ""
         limit = context.max_body
         try:
             async with asyncio.timeout(target.timeout):
-                async with context.session.get(
-                    target.url, headers=headers, allow_redirects=context.config.follow_redirects
-                ) as response:
-                    if response.status != 200:
-                        raise ScrapeError(
-                            "http_status",
-                            f"server returned HTTP status {response.status} {response.reason}",
-                        )
-                    chunks = []
-                    size = 0
-                    async for chunk in response.content.iter_chunked(1 << 16):
-                        size += len(chunk)
-                        if size > limit:
-                            raise ScrapeError(
-                                "body_size_limit",
-                                f"body size limit exceeded (more than {limit} bytes)",
-                            )
-                        chunks.append(chunk)
-                    content_type = response.headers.get("Content-Type", "")
+                fetcher = self._fetcher
+                if fetcher is not None:
+                    try:
+                        body, content_type = await fetcher.get(limit, authorization)
+                    except Unhandled:
+                        fetcher.close()
+                        self._fetcher = None  # a redirect to follow: aiohttp from now on
+                        body, content_type = await self._fetch_aiohttp(authorization, limit)
+                else:
+                    body, content_type = await self._fetch_aiohttp(authorization, limit)
         except TimeoutError:
             raise ScrapeError("timeout", f"scrape timed out after {target.timeout:g}s") from None
+        except FetchError as exc:
+            raise ScrapeError(exc.reason, str(exc)) from None
         except (aiohttp.ClientError, OSError, zlib.error) as exc:
             raise ScrapeError("connection", f"scrape failed: {exc!r}") from None
-        body = b"".join(chunks)
         page_format = format_of(content_type)
         if page_format is None:
             raise ScrapeError("content_type", f"unsupported Content-Type {content_type!r}")
@@ -254,6 +256,30 @@ class ScrapeLoop:
         except UnicodeDecodeError as exc:
             raise ScrapeError("parse", f"body is not UTF-8: {exc}") from None
         return parser.parse(text)
+
+    async def _fetch_aiohttp(self, authorization: str, limit: int) -> tuple[bytes, str]:
+        """The page through aiohttp: https targets, and redirects to follow."""
+        headers = self._headers
+        if authorization:
+            headers = {**headers, "Authorization": authorization}
+        async with self.context.session.get(
+            self.target.url, headers=headers, allow_redirects=self.context.config.follow_redirects
+        ) as response:
+            if response.status != 200:
+                raise ScrapeError(
+                    "http_status",
+                    f"server returned HTTP status {response.status} {response.reason}",
+                )
+            chunks = []
+            size = 0
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    raise ScrapeError(
+                        "body_size_limit", f"body size limit exceeded (more than {limit} bytes)"
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks), response.headers.get("Content-Type", "")
 
     def _auto(
         self, now_ns: int, up: bool, duration: float, scraped: int, kept: int, added: int
