@@ -20,6 +20,8 @@ class Page:
     content_type: str = "text/plain; version=0.0.4; charset=utf-8"
     status: int = 200
     delay: float = 0.0
+    location: str = ""
+    """With a 3xx `status`: where the answer redirects to."""
 
 
 @dataclass
@@ -45,9 +47,10 @@ class PageServer:
             return web.Response(status=404)
         if page.delay:
             await asyncio.sleep(page.delay)
-        return web.Response(
-            body=page.body, status=page.status, headers={"Content-Type": page.content_type}
-        )
+        headers = {"Content-Type": page.content_type}
+        if page.location:
+            headers["Location"] = page.location
+        return web.Response(body=page.body, status=page.status, headers=headers)
 
 
 @asynccontextmanager

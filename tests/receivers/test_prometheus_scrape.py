@@ -322,3 +322,30 @@ async def test_a_target_that_leaves_discovery_ends_its_series(server: PageServer
         assert (await gateway.targets())["activeTargets"] == []
     finally:
         await gateway.service.shutdown(time.monotonic() + 5)
+
+
+async def test_a_redirecting_target_is_followed_or_fails_as_configured(server: PageServer) -> None:
+    """The receiver's own client leaves redirects to aiohttp, which follows them when
+    `follow_redirects` is on (the default); off, the 302 fails the scrape."""
+    server.set("/old", "", status=302, location="/new")
+    server.set("/new", "moved_here 7\n")
+    gateway: Scraping = await scraping(
+        f"""        - job_name: follows
+          static_configs: [{{targets: ["{server.address}"]}}]
+          metrics_path: /old
+        - job_name: stays
+          follow_redirects: false
+          static_configs: [{{targets: ["{server.address}"]}}]
+          metrics_path: /old
+"""
+    )()
+    try:
+        found = await wait_until(lambda: gateway.points("moved_here"))
+        assert found[0][0]["job"] == "follows" and found[0][1] == 7.0
+        await wait_until(lambda: len(gateway.points("moved_here")) >= 3)  # and on every scrape
+        data = await gateway.targets()
+        errors = {t["scrapePool"]: t["lastError"] for t in data["activeTargets"]}
+        assert errors["follows"] == "" and "HTTP status 302" in errors["stays"]
+        assert {labels["job"] for labels, *_ in gateway.points("moved_here")} == {"follows"}
+    finally:
+        await gateway.service.shutdown(time.monotonic() + 5)
