@@ -50,13 +50,13 @@ expire = st.tuples(st.just("expire"), st.integers(0, 3))
 steps = st.lists(st.one_of(write, write, write, expire), min_size=1, max_size=12)
 
 
-def drive(plan: list[tuple[object, ...]]) -> list[object]:
+def drive(plan: list[tuple[object, ...]], shards: int) -> list[object]:
     enc = Encoder(PrometheusTranslator(), target_info=False, max_samples=25)
     out: list[object] = []
     for number, step in enumerate(plan):
         now = float(number)
         if step[0] == "expire":
-            per_shard, removed = enc.expire(now - float(step[1]) - 0.5, 1, 1_000)  # type: ignore[arg-type]
+            per_shard, removed = enc.expire(now - float(step[1]) - 0.5, shards, 1_000)  # type: ignore[arg-type]
             out.append(("expired", removed, [[f.data for f in shard] for shard in per_shard]))
             continue
         _, targets, ended, value = step
@@ -66,19 +66,19 @@ def drive(plan: list[tuple[object, ...]]) -> list[object]:
                 series = SERIES[target * 10 + key]
                 flags = FLAG_NO_RECORDED_VALUE if target == targets[0] and key in ended else 0  # type: ignore[index, operator]
                 group.append(series, value, NS + number * 1_000_000 + target, 0, flags)
-        per_shard, drops = enc.encode(Batch([group]), 1, now)
+        per_shard, drops = enc.encode(Batch([group]), shards, now)
         out.append(([[(f.data, f.samples) for f in shard] for shard in per_shard], dict(drops)))
     return out
 
 
 @settings(max_examples=300, deadline=None)
-@given(steps)
+@given(steps, st.integers(1, 3))
 def test_memoised_runs_write_and_expire_as_the_per_point_loop(
-    plan: list[tuple[object, ...]],
+    plan: list[tuple[object, ...]], shards: int
 ) -> None:
-    fast = drive(plan)
+    fast = drive(plan, shards)
     with mock.patch.object(encoder_module, "write_numbers", lambda *a, **k: False):
-        slow = drive(plan)
+        slow = drive(plan, shards)
     assert fast == slow
 
 
@@ -100,33 +100,33 @@ def test_a_known_run_is_taken_without_a_lookup() -> None:
         return table.get(series)
 
     memo = RunMemo(get)
-    first = memo.states(SERIES[:10], 0, 10, 1.0)
+    first = memo.run(SERIES[:10], 0, 10, 1.0)
     assert first is not None and len(lookups) == 10
-    again = memo.states(list(SERIES[:10]), 0, 10, 2.0)  # a new list of the same objects
+    again = memo.run(list(SERIES[:10]), 0, 10, 2.0)  # a new list of the same objects
     assert again is not None and len(lookups) == 10
-    assert again[1] == [f"head-{n}".encode() for n in range(10)]
+    assert again.heads == [f"head-{n}".encode() for n in range(10)]
     reordered = [SERIES[0], *reversed(SERIES[1:10])]
-    assert memo.states(reordered, 0, 10, 3.0) is not None and len(lookups) == 20
+    assert memo.run(reordered, 0, 10, 3.0) is not None and len(lookups) == 20
 
 
 def test_a_run_is_not_taken_once_one_of_its_states_left() -> None:
     table = states_for(SERIES[:10])
     memo = RunMemo(table.get)
-    assert memo.states(SERIES[:10], 0, 10, 1.0) is not None
+    assert memo.run(SERIES[:10], 0, 10, 1.0) is not None
     gone = table.pop(SERIES[3])
     memo.forget(gone)
-    assert memo.states(SERIES[:10], 0, 10, 2.0) is None  # looked up again: SERIES[3] has no state
+    assert memo.run(SERIES[:10], 0, 10, 2.0) is None  # looked up again: SERIES[3] has no state
     table[SERIES[3]] = renewed = SeriesState(3, "m", [("k", "3")], 2.0)
     renewed.head = b"renewed"
-    states, heads = memo.states(SERIES[:10], 0, 10, 2.0) or ([], [])
-    assert states[3] is renewed and heads[3] == b"renewed"
+    run = memo.run(SERIES[:10], 0, 10, 2.0)
+    assert run is not None and run.states[3] is renewed and run.heads[3] == b"renewed"
 
 
 def test_time_of_a_memoised_run_reaches_its_states_when_folded() -> None:
     table = states_for(SERIES[:10])
     memo = RunMemo(table.get)
-    memo.states(SERIES[:10], 0, 10, 1.0)
-    memo.states(SERIES[:10], 0, 10, 9.0)
+    memo.run(SERIES[:10], 0, 10, 1.0)
+    memo.run(SERIES[:10], 0, 10, 9.0)
     assert {state.updated for state in table.values()} == {1.0}
     memo.fold()
     assert {state.updated for state in table.values()} == {9.0}
@@ -135,10 +135,14 @@ def test_time_of_a_memoised_run_reaches_its_states_when_folded() -> None:
 def test_memos_are_bounded_and_short_runs_are_not_kept() -> None:
     table = states_for(SERIES)
     memo = RunMemo(table.get, max_runs=2)
-    assert memo.states(SERIES, 0, MIN_RUN - 1, 1.0) is not None
+    assert memo.run(SERIES, 0, MIN_RUN - 1, 1.0) is not None
     assert len(memo) == 0
+    run = memo.run(SERIES, 0, 10, 1.0)
+    assert run is not None
+    spread = {shard: list(pick(run.heads)) for shard, pick in run.split(3)}
+    assert spread == {k: [f"head-{n}".encode() for n in range(10) if n % 3 == k] for k in range(3)}
     for start in (0, 10, 20):
-        memo.states(SERIES, start, start + 10, 5.0 + start)
+        memo.run(SERIES, start, start + 10, 5.0 + start)
         assert len(memo) <= 2
     memo.clear()
     assert len(memo) == 0

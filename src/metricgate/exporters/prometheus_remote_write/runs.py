@@ -22,9 +22,9 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import islice
-from operator import attrgetter, is_
+from operator import attrgetter, is_, itemgetter
 from typing import Final
 
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
@@ -35,8 +35,10 @@ MIN_RUN: Final = 4
 _head = attrgetter("head")
 
 
-class _Run:
-    __slots__ = ("checked", "heads", "series", "states", "updated")
+class KnownRun:
+    """One run's series, their states and label heads, and how they spread over shards."""
+
+    __slots__ = ("_split", "checked", "heads", "series", "states", "updated")
 
     def __init__(
         self,
@@ -52,6 +54,30 @@ class _Run:
         self.checked = checked
         """The removal count this memo was last known valid at."""
         self.updated = updated
+        self._split: tuple[int, list[tuple[int, Pick]]] | None = None
+
+    def split(self, shards: int) -> list[tuple[int, Pick]]:
+        """(shard, pick) for each shard that holds some of the run: `pick(seq)` takes that
+        shard's positions of a sequence laid out as the run, in run order."""
+        cached = self._split
+        if cached is not None and cached[0] == shards:
+            return cached[1]
+        positions: dict[int, list[int]] = {}
+        for position, state in enumerate(self.states):
+            positions.setdefault(state.key % shards, []).append(position)
+        out = [(shard, _picker(found)) for shard, found in positions.items()]
+        self._split = (shards, out)
+        return out
+
+
+Pick = Callable[[Sequence[bytes]], Sequence[bytes]]
+
+
+def _picker(positions: list[int]) -> Pick:
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda items: (items[only],)
+    return itemgetter(*positions)
 
 
 class RunMemo:
@@ -66,33 +92,19 @@ class RunMemo:
         self._get = get
         self.max_runs = max_runs
         self.max_removed = max_removed
-        self._runs: dict[int, _Run] = {}
+        self._runs: dict[int, KnownRun] = {}
         self._removed: set[SeriesState] = set()
         self._removals = 0
 
     def __len__(self) -> int:
         return len(self._runs)
 
-    def states(
-        self, series: list[Series], start: int, stop: int, now: float
-    ) -> tuple[list[SeriesState], list[bytes]] | None:
+    def run(self, series: list[Series], start: int, stop: int, now: float) -> KnownRun | None:
         """The states and heads of `series[start:stop]` (one run), marked updated at `now`;
         None if one of them has no state or no single head (nothing is marked then)."""
         size = stop - start
-        if size < MIN_RUN:
-            part = series[start:stop]
-            found = list(map(self._get, part))
-            if None in found:
-                return None
-            states: list[SeriesState] = found  # type: ignore[assignment]
-            heads = list(map(_head, states))
-            if b"" in heads:
-                return None
-            for state in states:
-                state.updated = now
-            return states, heads
         key = id(series[start])
-        run = self._runs.get(key)
+        run = self._runs.get(key) if size >= MIN_RUN else None
         if (
             run is not None
             and len(run.series) == size
@@ -100,25 +112,27 @@ class RunMemo:
             and self._valid(run)
         ):
             run.updated = now
-            return run.states, run.heads
+            return run
         part = series[start:stop]
         found = list(map(self._get, part))
         if None in found:
             return None
-        states = found  # type: ignore[assignment]
+        states: list[SeriesState] = found  # type: ignore[assignment]
         heads = list(map(_head, states))
         if b"" in heads:
             return None
-        if run is not None:
-            self._fold(run)
-        elif len(self._runs) >= self.max_runs:
-            self.clear()
-        self._runs[key] = _Run(part, states, heads, self._removals, now)
         for state in states:
             state.updated = now
-        return states, heads
+        fresh = KnownRun(part, states, heads, self._removals, now)
+        if size >= MIN_RUN:
+            if run is not None:
+                self._fold(run)
+            elif len(self._runs) >= self.max_runs:
+                self.clear()
+            self._runs[key] = fresh
+        return fresh
 
-    def _valid(self, run: _Run) -> bool:
+    def _valid(self, run: KnownRun) -> bool:
         if run.checked == self._removals:
             return True
         if not self._removed.isdisjoint(run.states):
@@ -154,7 +168,7 @@ class RunMemo:
         self._removed.clear()
 
     @staticmethod
-    def _fold(run: _Run) -> None:
+    def _fold(run: KnownRun) -> None:
         updated = run.updated
         for state in run.states:
             if state.updated < updated:

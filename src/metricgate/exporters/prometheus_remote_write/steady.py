@@ -2,10 +2,11 @@
 
 The encoder's per-point loop (`Encoder._numbers`) costs a dozen Python steps per sample. Most
 groups are steady: every series already has its state, runs of one timestamp (a scrape, an
-export), no flags, valid counter values. With one shard, `write_numbers` checks that with a few
-C-level passes, takes each run's states and label heads from the encoder's `RunMemo` (a pointer
-comparison per sample for a run seen before, a lookup otherwise), and writes the group with list
-slicing and one `bytes.join` per fragment, so a sample costs a `struct.pack` and its share of a
+export), no flags, valid counter values. `write_numbers` checks that with a few C-level passes,
+takes each run's states and label heads from the encoder's `RunMemo` (a pointer comparison per
+sample for a run seen before, a lookup otherwise), and writes the group with list slicing and
+one `bytes.join` per fragment (over several shards, each run's positions per shard are picked
+with an `itemgetter` kept in its memo), so a sample costs a `struct.pack` and its share of a
 join. Anything else returns False before writing a byte, and the caller takes the per-point loop.
 
 Invariant: the bytes and fragment cuts are exactly what the per-point loop writes for the same
@@ -17,12 +18,13 @@ them at that same `now`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import groupby, repeat
 from typing import Final
 
 from metricgate.exporters.prometheus_remote_write.fragments import Builder
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
-from metricgate.exporters.prometheus_remote_write.runs import RunMemo
+from metricgate.exporters.prometheus_remote_write.runs import KnownRun, RunMemo
 from metricgate.model import MetricPoints
 from metricgate.wire.remotewrite.encode import ZERO_DOUBLE, pack_double, timestamp_tail
 
@@ -43,9 +45,7 @@ def write_numbers(
 ) -> bool:
     """Write `group` (gauges or cumulative sums) if it is steady; False, writing nothing, if not."""
     values = group.values
-    if len(values) < _MIN_POINTS or len(builders) != 1:
-        # Spreading a group over several shards at once (a sort by shard, three picks) measured
-        # no faster than the per-point loop: only the one-shard case is written here.
+    if len(values) < _MIN_POINTS:
         return False
     if any(group.flags):
         return False
@@ -57,18 +57,20 @@ def write_numbers(
     tails: list[bytes] = []
     states: list[SeriesState] = []
     heads: list[bytes] = []
+    runs: list[tuple[int, int, KnownRun, bytes]] = []
     start = 0
-    for stamp, run in groupby(group.timestamps):
+    for stamp, points in groupby(group.timestamps):
         tail = timestamp_tail(stamp // _NS_PER_MS)
         if len(tail) != 7:
             return False
-        size = sum(1 for _ in run)
-        known = memo.states(series, start, start + size, now)
-        if known is None:
+        size = sum(1 for _ in points)
+        run = memo.run(series, start, start + size, now)
+        if run is None:
             return False
-        states += known[0]
-        heads += known[1]
+        states += run.states
+        heads += run.heads
         tails += repeat(tail, size)
+        runs.append((start, size, run, tail))
         start += size
     packed = list(map(pack_double, values))
     if ZERO_DOUBLE in packed:
@@ -79,7 +81,18 @@ def write_numbers(
             heads[index] = entry[:-7]
             packed[index] = b""
             index = _find(packed, ZERO_DOUBLE, index + 1)
-    _write(builders[0], heads, packed, tails)
+    if len(builders) == 1:
+        _write(builders[0], heads, packed, tails)
+        return True
+    # Several shards: each run's positions per shard are picked (the picks are kept with the
+    # run), so each builder gets its series' entries in point order, as the loop writes them.
+    shards = len(builders)
+    for start, size, run, tail in runs:
+        stop = start + size
+        run_heads, run_packed = heads[start:stop], packed[start:stop]
+        for shard, pick in run.split(shards):
+            picked = pick(run_heads)
+            _write(builders[shard], picked, pick(run_packed), [tail] * len(picked))
     return True
 
 
@@ -91,7 +104,9 @@ def _find(items: list[bytes], value: bytes, start: int) -> int:
         return -1
 
 
-def _write(builder: Builder, heads: list[bytes], packed: list[bytes], tails: list[bytes]) -> None:
+def _write(
+    builder: Builder, heads: Sequence[bytes], packed: Sequence[bytes], tails: list[bytes]
+) -> None:
     """Append the entries, cutting a fragment whenever one is full (as `Builder.room(1)`)."""
     size = len(heads)
     start = 0
