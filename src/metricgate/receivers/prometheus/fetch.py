@@ -165,7 +165,7 @@ class PageFetcher:
         if status in _REDIRECTS and self.follow_redirects:
             raise Unhandled
         if status != 200:
-            raise FetchError("http_status", f"server returned HTTP status {status} {reason}")
+            raise status_error(status, reason)
         transfer = headers.get("transfer-encoding", "").lower()
         if "chunked" in transfer:
             body = await _chunked(connection, limit)
@@ -193,8 +193,14 @@ def _closed_early() -> FetchError:
     return FetchError("connection", "scrape failed: connection closed before the response ended")
 
 
-def _too_big(limit: int) -> FetchError:
+def too_big(limit: int) -> FetchError:
+    """The failure of a page over the body limit (decompressed)."""
     return FetchError("body_size_limit", f"body size limit exceeded (more than {limit} bytes)")
+
+
+def status_error(status: int, reason: str) -> FetchError:
+    """The failure of an answer other than 200."""
+    return FetchError("http_status", f"server returned HTTP status {status} {reason}")
 
 
 def _parse_head(head: bytes) -> tuple[int, str, dict[str, str], bool]:
@@ -226,7 +232,7 @@ def _length(text: str) -> int:
 
 async def _sized(connection: _Connection, size: int, limit: int) -> bytes:
     if size > limit:
-        raise _too_big(limit)
+        raise too_big(limit)
     buffer = connection.buffer
     while len(buffer) < size:
         if not await connection.more():
@@ -240,7 +246,7 @@ async def _until_closed(connection: _Connection, limit: int) -> bytes:
     buffer = connection.buffer
     while True:
         if len(buffer) > limit:
-            raise _too_big(limit)
+            raise too_big(limit)
         if not await connection.more():
             break
     body = bytes(buffer)
@@ -271,7 +277,7 @@ async def _chunked(connection: _Connection, limit: int) -> bytes:
             break
         size += length
         if size > limit:
-            raise _too_big(limit)
+            raise too_big(limit)
         while len(buffer) < length + 2:
             if not await connection.more():
                 raise _closed_early()
@@ -308,7 +314,7 @@ def _decoded(body: bytes, encoding: str, limit: int) -> bytes:
     try:
         out = decoder.decompress(body, limit + 1)
         if len(out) > limit:
-            raise _too_big(limit)
+            raise too_big(limit)
         if not decoder.eof:
             raise FetchError("connection", f"scrape failed: truncated {coding} body")
     except zlib.error as exc:

@@ -50,7 +50,13 @@ from metricgate.model import (
 )
 from metricgate.receivers.prometheus.config import ScrapeConfig
 from metricgate.receivers.prometheus.deliver import Coalescer
-from metricgate.receivers.prometheus.fetch import FetchError, PageFetcher, Unhandled
+from metricgate.receivers.prometheus.fetch import (
+    FetchError,
+    PageFetcher,
+    Unhandled,
+    status_error,
+    too_big,
+)
 from metricgate.receivers.prometheus.targets import LimitError, Target, sample_labels
 from metricgate.relabel import RuleSet
 from metricgate.translate.exposition import PageConverter
@@ -266,18 +272,13 @@ class ScrapeLoop:
             self.target.url, headers=headers, allow_redirects=self.context.config.follow_redirects
         ) as response:
             if response.status != 200:
-                raise ScrapeError(
-                    "http_status",
-                    f"server returned HTTP status {response.status} {response.reason}",
-                )
+                raise status_error(response.status, response.reason or "")
             chunks = []
             size = 0
             async for chunk in response.content.iter_chunked(1 << 16):
                 size += len(chunk)
                 if size > limit:
-                    raise ScrapeError(
-                        "body_size_limit", f"body size limit exceeded (more than {limit} bytes)"
-                    )
+                    raise too_big(limit)
                 chunks.append(chunk)
             return b"".join(chunks), response.headers.get("Content-Type", "")
 
