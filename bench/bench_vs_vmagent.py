@@ -20,6 +20,11 @@ end: a cost per request shows as a ratio that grows as requests shrink.
     .venv/bin/python bench/bench_vs_vmagent.py                     # 100k series x 10 rounds
     .venv/bin/python bench/bench_vs_vmagent.py --samples-per-request 2000 --per-send 2000
     .venv/bin/python bench/bench_vs_vmagent.py --series 20000 --rounds 3 --only metricgate
+    .venv/bin/python bench/bench_vs_vmagent.py --churn 0.1 --samples-per-request 2000
+
+With `--churn 0.1`, a tenth of the series is replaced by new ones (a new `id` label) in every
+round after the first, as restarting pods and new agent runs do: the later rounds' figures are
+then the steady cost under churn, the first sight of series included.
 
 The three rules: a `replace` (status 2xx -> code_class="2xx"), a `labeldrop` (pod), a `drop`
 (route /internal/..., every 10th series). The forwarders should deliver 90 % of the samples.
@@ -120,6 +125,25 @@ def series_labels(series: int) -> list[list[tuple[str, str]]]:
                 "status": str(200 + i % 5),
             }
             out.append(sorted(labels.items()))
+    return out
+
+
+def churned(
+    labels: list[list[tuple[str, str]]], round_no: int, churn: float
+) -> list[list[tuple[str, str]]]:
+    """`labels` as round `round_no` sends them when a `churn` share of the series is replaced
+    every round (pods restarting, new agent runs): series i gets a new `id` in each round r >= 1
+    with r = i (mod 1/churn), and keeps it until its next renewal."""
+    if churn <= 0 or round_no == 0:
+        return labels
+    period = max(1, round(1 / churn))
+    out = []
+    for i, label_set in enumerate(labels):
+        renewed = round_no - (round_no - i) % period
+        if renewed < 1:
+            out.append(label_set)
+            continue
+        out.append([(n, f"{v}.{renewed}" if n == "id" else v) for n, v in label_set])
     return out
 
 
@@ -336,6 +360,13 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        help="share of the series replaced by new ones every round after the first (0.1: 10 %%; "
+        "the later rounds' figures are then the cost under churn)",
+    )
+    parser.add_argument(
         "--shards", type=int, default=4, help="metricgate exporter shards (min=max)"
     )
     parser.add_argument("--per-send", type=int, default=10_000, help="max_samples_per_send")
@@ -379,7 +410,8 @@ def compare(args: argparse.Namespace, per_request: int) -> tuple[float, float, f
     print(f"building requests: {n_series:,} series x {args.rounds} rounds", flush=True)
     t0 = time.perf_counter()
     rounds = [
-        build_round(labels, per_request, first_ts + r * step_ms, r) for r in range(args.rounds)
+        build_round(churned(labels, r, args.churn), per_request, first_ts + r * step_ms, r)
+        for r in range(args.rounds)
     ]
     wire = sum(len(b) for b in rounds[0])
     print(
@@ -503,11 +535,18 @@ def compare(args: argparse.Namespace, per_request: int) -> tuple[float, float, f
             f"\n== remote-write -> 3 relabel rules -> remote-write, {n_series:,} series x "
             f"{args.rounds} rounds ({samples_in:,} samples in, {expected_out:,} expected out) =="
         )
+        # Only series with a sample of the last round (with churn, replaced series still have
+        # older samples within the query's look-back).
+        since = (last_ts - step_ms // 2) / 1000
+
+        def count(matchers: str) -> float:
+            return vm_query(vm, f"count(timestamp({{{matchers}}}) > {since:.3f})", last_ts)
+
         for name, r in results.items():
-            series = vm_query(vm, f'count({{forwarder="{name}"}})', last_ts)
-            with_pod = vm_query(vm, f'count({{forwarder="{name}", pod!=""}})', last_ts)
-            with_class = vm_query(vm, f'count({{forwarder="{name}", code_class="2xx"}})', last_ts)
-            dropped = vm_query(vm, f'count({{forwarder="{name}", route=~"/internal/.*"}})', last_ts)
+            series = count(f'forwarder="{name}"')
+            with_pod = count(f'forwarder="{name}", pod!=""')
+            with_class = count(f'forwarder="{name}", code_class="2xx"')
+            dropped = count(f'forwarder="{name}", route=~"/internal/.*"')
             ok = series == expected and with_pod == 0 and with_class == expected and dropped == 0
             print(f"\n{name}:")
             print(
