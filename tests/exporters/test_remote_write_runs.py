@@ -147,3 +147,28 @@ def test_memos_are_bounded_and_short_runs_are_not_kept() -> None:
     memo.clear()
     assert len(memo) == 0
     assert table[SERIES[0]].updated == 5.0 and table[SERIES[10]].updated == 15.0
+
+
+def test_a_new_series_refused_among_known_ones_is_counted_once() -> None:
+    """Two new series whose labels collide (keys that sanitise alike) join known ones: the
+    at-once path creates states, meets the refusal, and leaves the group to the loop, which
+    counts `duplicate_series` once; bytes and drops equal the loop's own."""
+    known = [INTERNER.intern_series(GAUGE, (("k", str(k)),)) for k in range(8)]
+    twins = [INTERNER.intern_series(GAUGE, ((key, "x"),)) for key in ("a.b", "a_b")]
+
+    def run() -> list[object]:
+        enc = Encoder(PrometheusTranslator(), target_info=False)
+        out: list[object] = []
+        for number, members in enumerate((known, [*known[:4], *twins, *known[4:]])):
+            group = MetricPoints(GAUGE)
+            for series in members:
+                group.append(series, 2.0, NS + number * 1_000_000)
+            per_shard, drops = enc.encode(Batch([group]), 2, float(number))
+            out.append(([[f.data for f in shard] for shard in per_shard], dict(drops), len(enc)))
+        return out
+
+    fast = run()
+    with mock.patch.object(encoder_module, "write_numbers", lambda *a, **k: False):
+        slow = run()
+    assert fast == slow
+    assert fast[1][1] == {"duplicate_series": 1} and fast[1][2] == 9

@@ -238,7 +238,14 @@ class Encoder:
         """Gauges and cumulative sums, kept lean: one entry per point."""
         get = self._states.get
         counter = family.type is FamilyType.COUNTER
-        if write_numbers(group, self._runs, builders, now, counter=counter):
+        # A series the at-once path creates a state for is new; if one is refused there, the
+        # loop below takes the group and counts the refusal (once: not into `drops` here).
+        refused: Counter[str] = Counter()
+
+        def create(series: Series) -> SeriesState | None:
+            return self._new(series, family, now, refused)
+
+        if write_numbers(group, self._runs, builders, now, counter=counter, create=create):
             return
         shards = len(builders)
         last_ts, tail, whole = -1, b"", False

@@ -99,9 +99,17 @@ class RunMemo:
     def __len__(self) -> int:
         return len(self._runs)
 
-    def run(self, series: list[Series], start: int, stop: int, now: float) -> KnownRun | None:
+    def run(
+        self,
+        series: list[Series],
+        start: int,
+        stop: int,
+        now: float,
+        create: Callable[[Series], SeriesState | None] | None = None,
+    ) -> KnownRun | None:
         """The states and heads of `series[start:stop]` (one run), marked updated at `now`;
-        None if one of them has no state or no single head (nothing is marked then)."""
+        a series without a state gets one from `create`. None if one of them has or gets no
+        state, or has no single head (nothing is marked then; states created stay)."""
         size = stop - start
         key = id(series[start])
         run = self._runs.get(key) if size >= MIN_RUN else None
@@ -116,7 +124,13 @@ class RunMemo:
         part = series[start:stop]
         found = list(map(self._get, part))
         if None in found:
-            return None
+            if create is None:
+                return None
+            for index, state in enumerate(found):
+                if state is None:
+                    state = found[index] = create(part[index])
+                    if state is None:
+                        return None
         states: list[SeriesState] = found  # type: ignore[assignment]
         heads = list(map(_head, states))
         if b"" in heads:

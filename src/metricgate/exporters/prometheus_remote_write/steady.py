@@ -18,14 +18,14 @@ them at that same `now`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import groupby, repeat
 from typing import Final
 
 from metricgate.exporters.prometheus_remote_write.fragments import Builder
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
 from metricgate.exporters.prometheus_remote_write.runs import KnownRun, RunMemo
-from metricgate.model import MetricPoints
+from metricgate.model import MetricPoints, Series
 from metricgate.wire.remotewrite.encode import ZERO_DOUBLE, pack_double, timestamp_tail
 
 _MIN_POINTS: Final = 8
@@ -42,8 +42,11 @@ def write_numbers(
     now: float,
     *,
     counter: bool,
+    create: Callable[[Series], SeriesState | None] | None = None,
 ) -> bool:
-    """Write `group` (gauges or cumulative sums) if it is steady; False, writing nothing, if not."""
+    """Write `group` (gauges or cumulative sums) if it is steady; False, writing nothing, if not.
+    A series without a state gets one from `create` (a new series among known ones, as churn
+    brings them, keeps the group on this path)."""
     values = group.values
     if len(values) < _MIN_POINTS:
         return False
@@ -64,7 +67,7 @@ def write_numbers(
         if len(tail) != 7:
             return False
         size = sum(1 for _ in points)
-        run = memo.run(series, start, start + size, now)
+        run = memo.run(series, start, start + size, now, create)
         if run is None:
             return False
         states += run.states

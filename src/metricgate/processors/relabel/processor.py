@@ -37,8 +37,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from itertools import compress
-from operator import not_
+from itertools import compress, repeat
+from operator import is_, not_
 from typing import TYPE_CHECKING, Final
 
 from metricgate.model import (
@@ -202,13 +202,18 @@ class RelabelProcessor(Processor):
         cache = self._cache
         if len(cache) + len(series) > self.config.max_cached_series:
             self._forget()
-        verdicts = []
-        for s in series:
-            verdict = cache.get(s)
+        # Most are known even here: C-level lookups, then the missing ones one by one.
+        verdicts = list(map(cache.get, series))
+        missing = list(map(is_, verdicts, repeat(None)))
+        index = _find_true(missing, 0)
+        while index >= 0:
+            one = series[index]
+            verdict = cache.get(one)  # the same series twice in one group: relabeled once
             if verdict is None:
-                verdict = cache[s] = self._relabel(s)
-            verdicts.append(verdict)
-        return verdicts
+                verdict = cache[one] = self._relabel(one)
+            verdicts[index] = verdict
+            index = _find_true(missing, index + 1)
+        return verdicts  # type: ignore[return-value]  # no None is left
 
     def _relabel(self, series: Series) -> Verdict:
         metric = series.metric
@@ -345,3 +350,11 @@ FACTORY = processor_factory(
     RelabelProcessor,
     "Prometheus relabel_configs (with vmagent's extensions) on every series",
 )
+
+
+def _find_true(flags: list[bool], start: int) -> int:
+    """The first index of True in `flags` from `start`, or -1."""
+    try:
+        return flags.index(True, start)
+    except ValueError:
+        return -1
