@@ -117,13 +117,15 @@ class RelabelProcessor(Processor):
         contested_inputs = self._contested_inputs
         # Verdicts for the whole batch first, so that a series seen for the first time marks its
         # output as contested before any point of that output is forwarded.
-        all_verdicts = []
+        all_verdicts: list[list[Verdict]] = []
         generation = self._generation
         for points in batch.metrics:
-            try:
-                all_verdicts.append([cache[s] for s in points.series])
-            except KeyError:
-                all_verdicts.append(self._resolve(points.series))
+            found = list(map(cache.get, points.series))
+            missing = list(map(is_, found, repeat(None)))
+            if True in missing:
+                all_verdicts.append(self._resolve(points.series, found, missing))
+            else:
+                all_verdicts.append(found)  # type: ignore[arg-type]  # no None in it
         # If the cache started over meanwhile, `_uniform` may not cover the earlier groups.
         forgot = generation != self._generation
         out: dict[Metric, list[MetricPoints]] = {}
@@ -197,14 +199,14 @@ class RelabelProcessor(Processor):
             group.series = outputs
             _add(out, group)
 
-    def _resolve(self, series: list[Series]) -> list[Verdict]:
-        """The cold path: relabel the series not cached yet; return every verdict."""
+    def _resolve(
+        self, series: list[Series], verdicts: list[Verdict | None], missing: list[bool]
+    ) -> list[Verdict]:
+        """The cold path: relabel the series whose `verdicts` are missing (None); return all
+        verdicts (those found stay valid if the cache starts over here)."""
         cache = self._cache
-        if len(cache) + len(series) > self.config.max_cached_series:
+        if len(cache) + missing.count(True) > self.config.max_cached_series:
             self._forget()
-        # Most are known even here: C-level lookups, then the missing ones one by one.
-        verdicts = list(map(cache.get, series))
-        missing = list(map(is_, verdicts, repeat(None)))
         index = _find_true(missing, 0)
         while index >= 0:
             one = series[index]
