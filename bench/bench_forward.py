@@ -8,6 +8,10 @@ whole forwarder (`bench_vs_vmagent.py`) can be traced to a stage.
 
     .venv/bin/python bench/bench_forward.py                    # 100k series
     .venv/bin/python bench/bench_forward.py --series 20000 --rounds 5
+    .venv/bin/python bench/bench_forward.py --churn 0.1 --per-request 2000 --rounds 6
+
+With `--churn`, the later rounds' column is the cost per sample while that share of the series
+is new every round (best of the rounds).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vs_vmagent import RULES_YAML, build_round, series_labels
+from bench_vs_vmagent import RULES_YAML, build_round, churned, series_labels
 from metricgate.exporters.prometheus_remote_write import Encoder
 from metricgate.model import Batch
 from metricgate.processors.relabel.config import RelabelConfig
@@ -81,7 +85,9 @@ async def one_round(
 async def run(args: argparse.Namespace) -> None:
     labels = series_labels(args.series)
     rounds = [
-        build_round(labels, args.per_request, 1_700_000_000_000 + r * 15_000, r)
+        build_round(
+            churned(labels, r, args.churn), args.per_request, 1_700_000_000_000 + r * 15_000, r
+        )
         for r in range(args.rounds)
     ]
     samples = len(labels)
@@ -100,8 +106,13 @@ async def run(args: argparse.Namespace) -> None:
         await one_round(bodies, decoder, relabel, keep, encoder, args.shards) for bodies in rounds
     ]
     cold, steady = results[0], results[1:]
-    print(f"{samples:,} series x {args.rounds} rounds; CPU microseconds per sample in")
-    print(f"  {'stage':<10} {'cold':>8} {'steady':>8}")
+    later = "churn" if args.churn else "steady"
+    print(
+        f"{samples:,} series x {args.rounds} rounds"
+        + (f", {args.churn:.0%} new series per round after the first" if args.churn else "")
+        + "; CPU microseconds per sample in"
+    )
+    print(f"  {'stage':<10} {'cold':>8} {later:>8}")
     for stage in cold:
         best = min(r[stage] for r in steady)
         print(f"  {stage:<10} {cold[stage] / samples * 1e6:>8.2f} {best / samples * 1e6:>8.2f}")
@@ -117,6 +128,12 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=10_000)
     parser.add_argument("--per-send", type=int, default=10_000)
     parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        help="share of the series replaced every round after the first (as bench_vs_vmagent)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 
