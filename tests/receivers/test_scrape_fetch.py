@@ -202,3 +202,19 @@ async def test_a_refused_connection_is_a_connection_error() -> None:
     with pytest.raises(FetchError) as failed:
         await fetcher.get(1000)
     assert failed.value.reason == "connection" and "scrape failed" in str(failed.value)
+
+
+async def test_bytes_sent_on_an_idle_connection_are_not_taken_as_the_next_answer() -> None:
+    """A server that answers an idle connection unasked (a 408 before closing, as some do) must
+    not have that answer read as the reply to the next scrape."""
+    unasked = response(b"", "Connection: keep-alive", status="408 Request Timeout")
+    script = Script([[response(PAGE)], [response(b"fresh 1\n")]])
+    async with scripted(script) as url:
+        fetcher = PageFetcher(url, HEADERS, follow_redirects=True)
+        assert (await fetcher.get(1 << 20))[0] == PAGE
+        connection = fetcher._connection
+        assert connection is not None
+        connection.data_received(unasked)  # as if the server had written it while idle
+        assert (await fetcher.get(1 << 20))[0] == b"fresh 1\n"
+        fetcher.close()
+    assert script.connections == 2

@@ -13,7 +13,8 @@ is returned). A kept-alive connection the target closed while idle is reopened o
 clients do for an idempotent request that got no answer byte.
 
 Invariant: a connection is reused only after a complete response with nothing left over and no
-`Connection: close`; after any error or cancellation it is closed.
+`Connection: close`, and only if nothing arrived on it since; after any error or cancellation it
+is closed.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ class PageFetcher:
         data = (request + "\r\n\r\n").encode("latin-1")
         connection = self._connection
         self._connection = None
+        if connection is not None and connection.buffer:
+            connection.close()  # bytes nobody asked for (an idle server's 408): start anew
         try:
             if connection is not None and not connection.closed:
                 try:
