@@ -12,8 +12,8 @@ join. Anything else returns False before writing a byte, and the caller takes th
 Invariant: the bytes and fragment cuts are exactly what the per-point loop writes for the same
 group (a zero value drops its value field there and here), and the written series are marked
 updated at `now` (in their states, or in their run's memo until it is folded). A group refused
-half-way may have marked some of its series updated at `now`: the per-point loop then writes
-them at that same `now`.
+half-way may have marked some of its series updated at `now`, and may have created states for
+some new ones: the per-point loop then writes them at that same `now`, with those same states.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 _MAX_HEAD: Final = 64 * 1024
 """The largest status line and headers taken."""
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
-_NO_BODY: Final = frozenset({204, 304})
 
 
 class FetchError(Exception):
@@ -174,8 +173,6 @@ class PageFetcher:
             body = await _chunked(connection, limit)
         elif "content-length" in headers:
             body = await _sized(connection, _length(headers["content-length"]), limit)
-        elif status in _NO_BODY:
-            body = b""
         else:
             body, keep = await _until_closed(connection, limit), False
         if buffer:
