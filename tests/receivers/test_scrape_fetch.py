@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metricgate.receivers.prometheus.fetch import FetchError, PageFetcher, Unhandled
+from metricgate.receivers.prometheus.fetch import PageFetcher, ScrapeError, Unhandled
 
 PAGE = b"".join(b'metric_%d{a="b"} %d\n' % (n, n) for n in range(400))
 HEADERS = {"Accept": "text/plain", "Accept-Encoding": "gzip", "User-Agent": "test"}
@@ -167,7 +167,7 @@ async def test_bad_answers_fail_with_a_reason_and_the_next_scrape_works(
     script = Script([[answer]], close_after=True)
     async with scripted(script) as url:
         fetcher = PageFetcher(url, HEADERS, follow_redirects=False)
-        with pytest.raises(FetchError) as failed:
+        with pytest.raises(ScrapeError) as failed:
             await fetcher.get(1000)
         assert failed.value.reason == reason and text in str(failed.value)
         script.close_after = False
@@ -199,7 +199,7 @@ async def test_a_refused_connection_is_a_connection_error() -> None:
     async with scripted(Script()) as url:
         pass  # closed: nothing listens there now
     fetcher = PageFetcher(url, HEADERS, follow_redirects=True)
-    with pytest.raises(FetchError) as failed:
+    with pytest.raises(ScrapeError) as failed:
         await fetcher.get(1000)
     assert failed.value.reason == "connection" and "scrape failed" in str(failed.value)
 

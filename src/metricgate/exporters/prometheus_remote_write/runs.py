@@ -168,11 +168,9 @@ class RunMemo:
         """Write each memo's `updated` into its states; drop the memos that lost a state."""
         for key, run in list(self._runs.items()):
             self._fold(run)
-            if not self._valid(run):
+            if not self._valid(run):  # a kept memo is now checked at the current count
                 del self._runs[key]
         self._removed.clear()
-        for run in self._runs.values():
-            run.checked = self._removals
 
     def clear(self) -> None:
         """Fold every memo's time into its states and drop all memos."""

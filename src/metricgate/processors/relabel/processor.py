@@ -207,14 +207,12 @@ class RelabelProcessor(Processor):
         cache = self._cache
         if len(cache) + missing.count(True) > self.config.max_cached_series:
             self._forget()
-        index = _find_true(missing, 0)
-        while index >= 0:
+        for index in compress(range(len(series)), missing):
             one = series[index]
             verdict = cache.get(one)  # the same series twice in one group: relabeled once
             if verdict is None:
                 verdict = cache[one] = self._relabel(one)
             verdicts[index] = verdict
-            index = _find_true(missing, index + 1)
         return verdicts  # type: ignore[return-value]  # no None is left
 
     def _relabel(self, series: Series) -> Verdict:
@@ -352,11 +350,3 @@ FACTORY = processor_factory(
     RelabelProcessor,
     "Prometheus relabel_configs (with vmagent's extensions) on every series",
 )
-
-
-def _find_true(flags: list[bool], start: int) -> int:
-    """The first index of True in `flags` from `start`, or -1."""
-    try:
-        return flags.index(True, start)
-    except ValueError:
-        return -1

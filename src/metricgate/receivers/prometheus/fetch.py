@@ -9,8 +9,9 @@ connection, decompressed (gzip or deflate) within the job's body limit.
 
 What it does not do is left to aiohttp, which the scrape loop then uses for that target: TLS
 (`https` targets never come here) and redirects to follow (`Unhandled`, raised before anything
-is returned). A kept-alive connection the target closed while idle is reopened once, as HTTP
-clients do for an idempotent request that got no answer byte.
+is returned). Failures are `ScrapeError`s, the one type the whole scrape loop fails with. A
+kept-alive connection the target closed while idle is reopened once, as HTTP clients do for an
+idempotent request that got no answer byte.
 
 Invariant: a connection is reused only after a complete response with nothing left over and no
 `Connection: close`, and only if nothing arrived on it since; after any error or cancellation it
@@ -29,8 +30,8 @@ _MAX_HEAD: Final = 64 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
-class FetchError(Exception):
-    """A scrape that failed on the wire; `reason` is its telemetry label."""
+class ScrapeError(Exception):
+    """A failed scrape (on the wire or after); `reason` is its telemetry label."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -105,7 +106,7 @@ class PageFetcher:
         self._connection: _Connection | None = None
 
     async def get(self, limit: int, authorization: str = "") -> tuple[bytes, str]:
-        """The decompressed body and `Content-Type` of a 200 answer; raises `FetchError` (or
+        """The decompressed body and `Content-Type` of a 200 answer; raises `ScrapeError` (or
         `Unhandled` for a redirect to follow)."""
         request = self._head
         if authorization:
@@ -125,7 +126,7 @@ class PageFetcher:
             try:
                 return await self._exchange(connection, data, limit)
             except _Idle:
-                raise FetchError(
+                raise ScrapeError(
                     "connection", "scrape failed: the target closed the connection unanswered"
                 ) from None
         except BaseException:
@@ -143,7 +144,7 @@ class PageFetcher:
         try:
             _, connection = await loop.create_connection(_Connection, self.host, self.port)
         except OSError as exc:
-            raise FetchError("connection", f"scrape failed: {exc!r}") from None
+            raise ScrapeError("connection", f"scrape failed: {exc!r}") from None
         return connection
 
     async def _exchange(
@@ -155,7 +156,7 @@ class PageFetcher:
         end = buffer.find(b"\r\n\r\n")
         while end < 0:
             if len(buffer) > _MAX_HEAD:
-                raise FetchError("connection", "scrape failed: response headers too large")
+                raise ScrapeError("connection", "scrape failed: response headers too large")
             searched = max(0, len(buffer) - 3)
             if not await connection.more():
                 if not buffer:
@@ -189,18 +190,18 @@ class _Idle(Exception):
     """A kept-alive connection that closed before any byte of the answer."""
 
 
-def _closed_early() -> FetchError:
-    return FetchError("connection", "scrape failed: connection closed before the response ended")
+def _closed_early() -> ScrapeError:
+    return ScrapeError("connection", "scrape failed: connection closed before the response ended")
 
 
-def too_big(limit: int) -> FetchError:
+def too_big(limit: int) -> ScrapeError:
     """The failure of a page over the body limit (decompressed)."""
-    return FetchError("body_size_limit", f"body size limit exceeded (more than {limit} bytes)")
+    return ScrapeError("body_size_limit", f"body size limit exceeded (more than {limit} bytes)")
 
 
-def status_error(status: int, reason: str) -> FetchError:
+def status_error(status: int, reason: str) -> ScrapeError:
     """The failure of an answer other than 200."""
-    return FetchError("http_status", f"server returned HTTP status {status} {reason}")
+    return ScrapeError("http_status", f"server returned HTTP status {status} {reason}")
 
 
 def _parse_head(head: bytes) -> tuple[int, str, dict[str, str], bool]:
@@ -209,12 +210,12 @@ def _parse_head(head: bytes) -> tuple[int, str, dict[str, str], bool]:
     version, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-        raise FetchError("connection", f"scrape failed: not an HTTP/1.x response: {lines[0]!r}")
+        raise ScrapeError("connection", f"scrape failed: not an HTTP/1.x response: {lines[0]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon:
-            raise FetchError("connection", f"scrape failed: malformed header line {line!r}")
+            raise ScrapeError("connection", f"scrape failed: malformed header line {line!r}")
         key = name.strip().lower()
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
@@ -226,7 +227,7 @@ def _parse_head(head: bytes) -> tuple[int, str, dict[str, str], bool]:
 def _length(text: str) -> int:
     values = {part.strip() for part in text.split(",")}
     if len(values) != 1 or not next(iter(values)).isdigit():
-        raise FetchError("connection", f"scrape failed: bad Content-Length {text!r}")
+        raise ScrapeError("connection", f"scrape failed: bad Content-Length {text!r}")
     return int(values.pop())
 
 
@@ -296,8 +297,8 @@ async def _chunked(connection: _Connection, limit: int) -> bytes:
             return b"".join(parts)
 
 
-def _bad_chunk() -> FetchError:
-    return FetchError("connection", "scrape failed: malformed chunked body")
+def _bad_chunk() -> ScrapeError:
+    return ScrapeError("connection", "scrape failed: malformed chunked body")
 
 
 def _decoded(body: bytes, encoding: str, limit: int) -> bytes:
@@ -310,13 +311,13 @@ def _decoded(body: bytes, encoding: str, limit: int) -> bytes:
     elif coding == "deflate":
         decoder = zlib.decompressobj(wbits=15 if body[:1] == b"\x78" else -15)
     else:
-        raise FetchError("connection", f"scrape failed: unsupported Content-Encoding {encoding!r}")
+        raise ScrapeError("connection", f"scrape failed: unsupported Content-Encoding {encoding!r}")
     try:
         out = decoder.decompress(body, limit + 1)
         if len(out) > limit:
             raise too_big(limit)
         if not decoder.eof:
-            raise FetchError("connection", f"scrape failed: truncated {coding} body")
+            raise ScrapeError("connection", f"scrape failed: truncated {coding} body")
     except zlib.error as exc:
-        raise FetchError("connection", f"scrape failed: bad {coding} body: {exc}") from None
+        raise ScrapeError("connection", f"scrape failed: bad {coding} body: {exc}") from None
     return out

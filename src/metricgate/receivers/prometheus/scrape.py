@@ -51,8 +51,8 @@ from metricgate.model import (
 from metricgate.receivers.prometheus.config import ScrapeConfig
 from metricgate.receivers.prometheus.deliver import Coalescer
 from metricgate.receivers.prometheus.fetch import (
-    FetchError,
     PageFetcher,
+    ScrapeError,
     Unhandled,
     status_error,
     too_big,
@@ -79,14 +79,6 @@ _AUTO: Final = (
     ("scrape_samples_post_metric_relabeling", "Samples left after metric relabeling."),
     ("scrape_series_added", "Series in the last scrape that the previous one lacked."),
 )
-
-
-class ScrapeError(Exception):
-    """A failed scrape; `reason` is its telemetry label."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -243,8 +235,6 @@ class ScrapeLoop:
                     body, content_type = await self._fetch_aiohttp(authorization, limit)
         except TimeoutError:
             raise ScrapeError("timeout", f"scrape timed out after {target.timeout:g}s") from None
-        except FetchError as exc:
-            raise ScrapeError(exc.reason, str(exc)) from None
         except (aiohttp.ClientError, OSError, zlib.error) as exc:
             raise ScrapeError("connection", f"scrape failed: {exc!r}") from None
         page_format = format_of(content_type)
