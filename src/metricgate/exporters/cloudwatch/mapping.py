@@ -114,14 +114,7 @@ class Mapper:
         out: list[Datum] = []
         for group in batch.metrics:
             unit = cloudwatch_unit(group.metric.unit)
-            for series, value, ts, start, flags in zip(
-                group.series,
-                group.values,
-                group.timestamps,
-                group.start_timestamps,
-                group.flags,
-                strict=True,
-            ):
+            for series, value, ts, start, flags in group.rows():
                 if flags & FLAG_NO_RECORDED_VALUE:
                     continue
                 if not oldest <= ts / 1e9 <= newest:

@@ -111,14 +111,7 @@ class Mapper:
             self._counts.last.clear()
         out: list[str] = []
         for group in batch.metrics:
-            for series, value, ts, start, flags in zip(
-                group.series,
-                group.values,
-                group.timestamps,
-                group.start_timestamps,
-                group.flags,
-                strict=True,
-            ):
+            for series, value, ts, start, flags in group.rows():
                 if flags & FLAG_NO_RECORDED_VALUE:
                     continue
                 seconds = ts // 1_000_000_000

@@ -202,14 +202,7 @@ class Store:
         get = self._series.get
         scale = view.scale
         counter = view.type is FamilyType.COUNTER
-        for series, value, timestamp, start, flags in zip(
-            group.series,
-            group.values,
-            group.timestamps,
-            group.start_timestamps,
-            group.flags,
-            strict=True,
-        ):
+        for series, value, timestamp, start, flags in group.rows():
             entry = get(series)
             if flags & FLAG_NO_RECORDED_VALUE:
                 if entry is not None:

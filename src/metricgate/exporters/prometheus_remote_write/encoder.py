@@ -293,14 +293,7 @@ class Encoder:
         get = self._states.get
         shards = len(builders)
         counter = family.type is FamilyType.COUNTER
-        for series, value, timestamp, start, flags in zip(
-            group.series,
-            group.values,
-            group.timestamps,
-            group.start_timestamps,
-            group.flags,
-            strict=True,
-        ):
+        for series, value, timestamp, start, flags in group.rows():
             state = get(series)
             if state is None:
                 state = self._new(series, family, now, drops)

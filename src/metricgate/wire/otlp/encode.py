@@ -211,16 +211,7 @@ class OtlpEncoder:
         out = []
         attributes = self._attributes
         exemplars = group.exemplars or {}
-        for index, (series, value, time, start, flags) in enumerate(
-            zip(
-                group.series,
-                group.values,
-                group.timestamps,
-                group.start_timestamps,
-                group.flags,
-                strict=True,
-            )
-        ):
+        for index, (series, value, time, start, flags) in enumerate(group.rows()):
             tail = attributes.get(series)
             if tail is None:
                 tail = self._series(series)
@@ -272,16 +263,7 @@ class OtlpEncoder:
     def _structured(self, group: MetricPoints) -> list[bytes]:
         out = []
         exemplars = group.exemplars or {}
-        for index, (series, value, time, start, flags) in enumerate(
-            zip(
-                group.series,
-                group.values,
-                group.timestamps,
-                group.start_timestamps,
-                group.flags,
-                strict=True,
-            )
-        ):
+        for index, (series, value, time, start, flags) in enumerate(group.rows()):
             found = exemplars.get(index)
             if isinstance(value, HistogramPoint):
                 head = self._histogram(value, time, start, flags, found)
