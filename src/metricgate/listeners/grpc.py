@@ -1,6 +1,7 @@
 """gRPC listeners: the server options a `GrpcListenerSettings` stands for, and binding.
 
-`grpc.so_reuseport` is 0, so a second process cannot silently share the port.
+`grpc.so_reuseport` is 0, so a second process cannot silently share the port, except between the
+workers of one `--workers N` set (`metricgate.role`), which share every port on purpose.
 `max_connections` maps to gRPC core's `grpc.max_allowed_incoming_connections` (connections over
 it are closed as they arrive), `handshake_timeout` to `grpc.server_handshake_timeout_ms` (a
 connection that sends nothing is closed after it), `max_concurrent_streams` and the `keepalive`
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from grpc import aio
 
+from metricgate import role
 from metricgate.config.listeners import GrpcListenerSettings
 from metricgate.config.tls_server import ServerCertificates
 from metricgate.config.types import split_endpoint
@@ -30,7 +32,7 @@ def server_options(settings: GrpcListenerSettings) -> list[tuple[str, int]]:
     server = settings.keepalive.server_parameters
     policy = settings.keepalive.enforcement_policy
     options = [
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", int(role.CURRENT.shared)),
         ("grpc.max_allowed_incoming_connections", settings.connection_limit()),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
         ("grpc.keepalive_permit_without_calls", int(policy.permit_without_stream)),

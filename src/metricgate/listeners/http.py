@@ -4,7 +4,9 @@ Used by the HTTP receivers, the `prometheus` exporter's page and the telemetry s
 gets the same protections (`connections.py`: header and idle timeouts, a connection limit), the
 same TLS (`settings.tls`: the certificate is loaded at start and follows rotations on disk, see
 `config.tls_server`) and the same start-up error: `<owner> cannot listen on <endpoint>:
-<reason>`, an `OSError` carrying the errno, naming the component that could not start.
+<reason>`, an `OSError` carrying the errno, naming the component that could not start. The
+workers of one `--workers N` set bind every port with `SO_REUSEPORT` (`metricgate.role`), and the
+kernel spreads new connections among them.
 
 Invariant: `start()` either returns the bound port or raises (`ListenError`, or `ConfigError`
 naming `<config_path>.tls` when the certificate cannot be loaded) having released everything it
@@ -19,6 +21,7 @@ from typing import Final
 
 from aiohttp import web
 
+from metricgate import role
 from metricgate.config.listeners import HttpListenerSettings
 from metricgate.config.tls_server import ServerCertificates
 from metricgate.config.types import split_endpoint
@@ -146,4 +149,5 @@ class _GuardedSite(web.BaseSite):
             self._port,
             ssl=self._ssl_context,
             backlog=self._backlog,
+            reuse_port=role.CURRENT.shared or None,
         )

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from metricgate.config import Config
 from metricgate.config.types import ComponentConfig
 from metricgate.pipeline.component import Component, Consumer, Exporter, Processor, Receiver
+from metricgate.pipeline.exchange import Exchange
 from metricgate.pipeline.fanout import ExporterFanOut, PipelineFanOut
 from metricgate.pipeline.link import Link
 from metricgate.pipeline.meter import PointMeter
@@ -158,16 +159,18 @@ def build_graph(
     telemetry: SelfMetrics,
     previous: Graph | None = None,
     rebuild_auth: bool = False,
+    exchange: Exchange | None = None,
 ) -> Graph:
     """The graph of `config`, taking over what it can of `previous` (see module docstring).
     `rebuild_auth`: the security layer is rebuilt, so is every component with `auth` (its
-    guards belong to the previous layer)."""
+    guards belong to the previous layer). `exchange`: this worker's set under `--workers N`
+    (each pipeline's router goes after its stateless processors)."""
     graph = Graph(config)
     before = previous or Graph(config)
     keeps = _keeps if not rebuild_auth else _keeps_without_auth
     try:
         _exporters(graph, before, keeps)
-        _processors(graph, before, telemetry)
+        _processors(graph, before, telemetry, exchange)
         _receivers(graph, before, keeps)
     except BaseException:  # a factory refused its config: nothing may stay handed over
         graph.give_back()
@@ -221,7 +224,25 @@ def _queue_settings(config: ComponentConfig) -> tuple[QueueSettings, RetrySettin
     )
 
 
-def _processors(graph: Graph, before: Graph, telemetry: SelfMetrics) -> None:
+def _stateless_prefix(config: Config, processor_ids: list[str]) -> int:
+    """How many of a pipeline's first processors are stateless (`Factory.stateless`)."""
+    count = 0
+    for processor_id in processor_ids:
+        if not getattr(config.processors[processor_id].factory, "stateless", False):
+            break
+        count += 1
+    return count
+
+
+def _routed(graph: Graph, exchange: Exchange, pipeline_id: str, consumer: Consumer) -> Consumer:
+    """The pipeline's router in front of `consumer`, which becomes where routed batches enter."""
+    graph._wiring.append((exchange.entry(pipeline_id), consumer))
+    return exchange.router(pipeline_id)
+
+
+def _processors(
+    graph: Graph, before: Graph, telemetry: SelfMetrics, exchange: Exchange | None
+) -> None:
     config = graph.config
     replaced_queues = {
         eid for eid, built in graph.exporters.items() if before.exporters.get(eid) is not built
@@ -229,7 +250,11 @@ def _processors(graph: Graph, before: Graph, telemetry: SelfMetrics) -> None:
     for pipeline_id, pipeline in config.service.pipelines.items():
         consumer: Consumer = ExporterFanOut([graph.exporters[e].queue for e in pipeline.exporters])
         chain: list[tuple[str, BuiltProcessor]] = []
-        for processor_id in reversed(pipeline.processors):
+        routed_after = _stateless_prefix(config, pipeline.processors) if exchange else -1
+        for index in reversed(range(len(pipeline.processors))):
+            if index + 1 == routed_after and exchange is not None:
+                consumer = _routed(graph, exchange, pipeline_id, consumer)
+            processor_id = pipeline.processors[index]
             spec = config.processors[processor_id]
             old = before.processors.get((pipeline_id, processor_id))
             key = f"processors.{processor_id} (pipeline {pipeline_id})"
@@ -257,6 +282,8 @@ def _processors(graph: Graph, before: Graph, telemetry: SelfMetrics) -> None:
             graph.fresh.processors.append(processor)
             chain.append((processor_id, BuiltProcessor(processor, meter, spec.config)))
             consumer = processor
+        if routed_after == 0 and exchange is not None:
+            consumer = _routed(graph, exchange, pipeline_id, consumer)
         for processor_id, built in reversed(chain):
             graph.processors[(pipeline_id, processor_id)] = built
         head = before.heads.get(pipeline_id)

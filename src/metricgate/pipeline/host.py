@@ -18,6 +18,7 @@ from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
     from metricgate.access import GatewayAccess
+    from metricgate.pipeline.exchange import Exchange
     from metricgate.pipeline.queue import ExporterQueue
 
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,6 +51,9 @@ class Host:
         self.exporters: dict[str, ExporterQueue] = {}
         """Exporter queues by id, for processors that hand data to exporters (routing)."""
         self._shared: dict[Callable[[Host], Any], Any] = {}
+        self.exchange: Exchange | None = None
+        """The other workers of a `--workers N` set (None when this process runs alone): what
+        shows one view of the whole set asks them for their part."""
 
     def shared(self, kind: Callable[[Host], T]) -> T:
         """The gateway's one `kind(host)`, made on first call: state every component of a type

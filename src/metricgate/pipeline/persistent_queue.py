@@ -72,11 +72,13 @@ class UnencodableBatch(ValueError):
 
 
 class BatchCodec:
-    """`Batch` <-> OTLP protobuf bytes, with the OTLP codec of `metricgate.wire.otlp`."""
+    """`Batch` <-> OTLP protobuf bytes, with the OTLP codec of `metricgate.wire.otlp`: what
+    metricgate writes for itself to read back (queues, state snapshots, batches between workers),
+    so native Prometheus metrics keep their flag (`NATIVE_MARK`)."""
 
     def __init__(self) -> None:
-        self.encoder: OtlpEncoder = OtlpEncoder()
-        self.decoder: ProtobufDecoder = ProtobufDecoder(DECODER_MAX_SERIES)
+        self.encoder: OtlpEncoder = OtlpEncoder(mark_native=True)
+        self.decoder: ProtobufDecoder = ProtobufDecoder(DECODER_MAX_SERIES, native_mark=True)
 
     def encode(self, batch: Batch) -> bytes:
         """The batch as request bytes; `UnencodableBatch` if it cannot be represented."""

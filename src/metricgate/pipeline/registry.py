@@ -11,7 +11,7 @@ or at a zero-argument callable returning one or a list of them. `Kind` is define
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metricgate.config.components import ConfigModel
@@ -35,6 +35,10 @@ class Factory:
     config_model: ConfigModel
     create: CreateFn
     description: str = ""
+    stateless: bool = False
+    """A processor whose output for a series depends on that series' points alone (relabel,
+    filter): under `--workers N` it runs in the worker that received the data, before the
+    series are routed to their owners (`metricgate.pipeline.exchange`)."""
 
 
 def processor_factory(
@@ -42,10 +46,14 @@ def processor_factory(
     config_model: ConfigModel,
     build: Callable[[str, Any, Consumer], Component],
     description: str = "",
+    *,
+    stateless: bool = False,
 ) -> Factory:
     """The factory of a processor type: `build(component_id, config, next_consumer)` (usually the
-    processor class itself) makes one; a processor always has a next consumer."""
-    return _with_next_consumer(Kind.PROCESSOR, type_name, config_model, build, description)
+    processor class itself) makes one; a processor always has a next consumer. `stateless`: see
+    `Factory.stateless` (a third-party processor is assumed to keep state)."""
+    factory = _with_next_consumer(Kind.PROCESSOR, type_name, config_model, build, description)
+    return replace(factory, stateless=stateless)
 
 
 def receiver_factory(

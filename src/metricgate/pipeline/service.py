@@ -36,11 +36,13 @@ import logging
 import time
 from collections.abc import Iterable
 
+from metricgate import role
 from metricgate.access import AdminGate, AuditSink, GatewayAccess
 from metricgate.config import Config
 from metricgate.config.components import ComponentSpec
 from metricgate.pipeline.component import Component, Exporter, Processor, Receiver
 from metricgate.pipeline.encryption import Keyring
+from metricgate.pipeline.exchange import Exchange
 from metricgate.pipeline.graph import Changes, Fresh, Graph, Retired, build_graph
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.memory import MemoryLimiter
@@ -59,8 +61,11 @@ class Service:
         config: Config,
         telemetry: SelfMetrics | None = None,
         audit: AuditSink | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self.config = config
+        self.exchange = exchange
+        """The other workers of a `--workers N` set; None when this process runs alone."""
         self.telemetry = telemetry or SelfMetrics()
         self.audit = audit
         self.access = GatewayAccess.build(config, self.telemetry, audit)
@@ -79,13 +84,18 @@ class Service:
         limiter = config.service.memory_limiter
         self.memory_limiter = MemoryLimiter(limiter, self.host.memory) if limiter else None
         """Process-wide; started before any component, so receivers are guarded from the start."""
-        self.graph: Graph = build_graph(config, self.telemetry)
+        self.host.exchange = exchange
+        self.graph: Graph = build_graph(config, self.telemetry, exchange=exchange)
         self._publish(self.graph)
         self._started: list[Component | ExporterQueue] = []
         self._reloading = asyncio.Lock()
         self._register_gauges()
         directory = config.service.state_directory
-        self.snapshots = SnapshotStore(directory, self._state_keyring()) if directory else None
+        self.snapshots = (
+            SnapshotStore(role.CURRENT.state_directory(directory), self._state_keyring())
+            if directory
+            else None
+        )
 
     # --- the running graph ------------------------------------------------------------------
 
@@ -249,7 +259,13 @@ class Service:
                 if access_changed
                 else old_access
             )
-            graph = build_graph(config, self.telemetry, self.graph, rebuild_auth=access_changed)
+            graph = build_graph(
+                config,
+                self.telemetry,
+                self.graph,
+                rebuild_auth=access_changed,
+                exchange=self.exchange,
+            )
             if access_changed:
                 await access.start()
                 self.host.access = access

@@ -12,8 +12,8 @@ The batch is written as an OTLP `ExportMetricsServiceRequest` with the persisten
 file can build an object other than series and points (no pickle: a snapshot may be corrupt or
 come from somewhere else). Timestamps are written 1 ns later than given (`SnapshotPoints`) and
 read back as given (`points`): OTLP has no point without a time, and state may have time 0.
-Metrics already in Prometheus form (`native_prometheus`, which OTLP cannot say) are written under
-their scope plus the attribute `NATIVE_MARK`, and read back without it.
+Metrics already in Prometheus form (`native_prometheus`, which OTLP cannot say) keep their flag
+through the codec (`NATIVE_MARK` on their scope).
 
 One file per component, `<directory>/<kind>-<component id>[@<pipeline id>].state` (ids quoted):
 
@@ -62,7 +62,6 @@ from pydantic import BaseModel
 
 from metricgate.errors import RecordIntegrityError
 from metricgate.model import (
-    INTERNER,
     Batch,
     BucketRange,
     ExponentialHistogramPoint,
@@ -123,46 +122,7 @@ class SnapshotPoints:
         group.append(series, value, timestamp + 1, start)  # OTLP drops points at time 0
 
     def batch(self) -> Batch:
-        return Batch([_marked(group) for group in self._groups.values()])
-
-
-NATIVE_MARK: Final = "metricgate.snapshot.native_prometheus"
-"""Scope attribute that carries `Metric.native_prometheus` through OTLP, which has no such flag."""
-
-
-def _marked(group: MetricPoints) -> MetricPoints:
-    """`group` as written: a native Prometheus metric under a scope with `NATIVE_MARK`."""
-    return _renamed(group, native=False) if group.metric.native_prometheus else group
-
-
-def _unmarked(group: MetricPoints) -> MetricPoints:
-    """`group` as it was before `_marked`."""
-    marked = any(key == NATIVE_MARK for key, _ in group.metric.scope.attributes)
-    return _renamed(group, native=True) if marked else group
-
-
-def _renamed(group: MetricPoints, native: bool) -> MetricPoints:
-    """`group` under its metric with the mark added (`native` False) or taken away (True)."""
-    metric = group.metric
-    scope = metric.scope
-    attributes = tuple(pair for pair in scope.attributes if pair[0] != NATIVE_MARK)
-    if not native:
-        attributes = tuple(sorted((*attributes, (NATIVE_MARK, True))))
-    other = INTERNER.intern_metric(
-        metric.resource,
-        INTERNER.intern_scope(scope.name, scope.version, attributes, scope.schema_url),
-        metric.name,
-        metric.unit,
-        metric.kind,
-        metric.temporality,
-        metric.monotonic,
-        metric.description,
-        native,
-    )
-    series = [INTERNER.intern_series(other, s.attributes) for s in group.series]
-    return MetricPoints(
-        other, series, group.values, group.timestamps, group.start_timestamps, group.flags
-    )
+        return Batch(list(self._groups.values()))
 
 
 _EMPTY: Final[dict[MetricKind, PointValue]] = {
@@ -329,7 +289,7 @@ class SnapshotStore:
                 raise SnapshotIgnored(f"corrupt: series do not decode ({exc})") from None
             if rejected:
                 raise SnapshotIgnored(f"corrupt: {rejected} points do not decode")
-        return StateSnapshot(fields, Batch([_unmarked(group) for group in batch.metrics]))
+        return StateSnapshot(fields, batch)
 
     def _opened(self, magic: bytes, payload: bytes, key: str) -> bytes:
         """The plain payload of a file (its frame checked)."""

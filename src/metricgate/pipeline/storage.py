@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from metricgate import role
 from metricgate.config.types import ByteSize
 from metricgate.errors import ConfigError
 from metricgate.pipeline.encryption import EncryptionConfig, Keyring
@@ -80,8 +81,10 @@ class DiskQueue(Protocol):
 
 
 def queue_directory(storage: StorageSettings, exporter_id: str) -> Path:
-    """`<storage.directory>/<exporter id>` with characters unsafe in a file name replaced."""
-    return Path(storage.directory) / re.sub(r"[^A-Za-z0-9_.-]", "_", exporter_id)
+    """`<storage.directory>/<exporter id>` with characters unsafe in a file name replaced; under
+    `--workers N`, `<storage.directory>/worker-<index>/<exporter id>`: each worker's own queue."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", exporter_id)
+    return role.CURRENT.own_directory(storage.directory) / name
 
 
 def drop_counter(telemetry: SelfMetrics, exporter_id: str) -> Callable[[str, int, int], None]:

@@ -95,5 +95,6 @@ class AttributesProcessor(Processor):
 
 
 FACTORY = processor_factory(
-    "attributes", AttributesConfig, AttributesProcessor, "rewrites data point attributes"
+    "attributes", AttributesConfig, AttributesProcessor, "rewrites data point attributes",
+    stateless=True,
 )

@@ -349,4 +349,5 @@ FACTORY = processor_factory(
     RelabelConfig,
     RelabelProcessor,
     "Prometheus relabel_configs (with vmagent's extensions) on every series",
+    stateless=True,
 )

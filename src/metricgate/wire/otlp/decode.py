@@ -61,13 +61,14 @@ from metricgate.wire.otlp.layout import (
     layout,
     only_attributes,
 )
-from metricgate.wire.otlp.schema import Exemplar as ExemplarMessage
 from metricgate.wire.otlp.schema import (
+    NATIVE_MARK,
     ExportMetricsServiceRequest,
     InstrumentationScope,
     KeyValue,
     NumberDataPoint,
 )
+from metricgate.wire.otlp.schema import Exemplar as ExemplarMessage
 from metricgate.wire.otlp.schema import Resource as ResourceMessage
 
 DEFAULT_MAX_SERIES: Final = 1_000_000
@@ -164,10 +165,13 @@ class ProtobufDecoder:
     Not thread-safe: one decoder per receiver, used from its event loop.
     """
 
-    def __init__(self, max_series: int = DEFAULT_MAX_SERIES) -> None:
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES, *, native_mark: bool = False) -> None:
         self.max_series = max_series
+        self.native_mark = native_mark
+        """Read a scope's `NATIVE_MARK` as `Metric.native_prometheus` (and drop it); only for
+        bodies metricgate wrote itself (`OtlpEncoder(mark_native=True)`)."""
         self._resources: dict[tuple[bytes, str, str], tuple[Resource, bool]] = {}
-        self._scopes: dict[tuple[bytes, str], Scope] = {}
+        self._scopes: dict[tuple[bytes, str], tuple[Scope, bool]] = {}
         self._metrics: dict[tuple[object, ...], _MetricState] = {}
         self._entries = 0
         register(self)
@@ -213,12 +217,12 @@ class ProtobufDecoder:
                 resource_metrics.resource, resource_metrics.schema_url, stamp
             )
             for scope_metrics in resource_metrics.scope_metrics:
-                scope = self._scope(scope_metrics.scope, scope_metrics.schema_url)
+                scope, native = self._scope(scope_metrics.scope, scope_metrics.schema_url)
                 for metric in scope_metrics.metrics:
                     data = metric.WhichOneof("data")
                     if data is not None:
                         self._metric(
-                            resource, scope, metric, data, groups, rejections, stamp, forged
+                            resource, scope, native, metric, data, groups, rejections, stamp, forged
                         )
         return groups.result(rejections, stamp is not None)
 
@@ -236,13 +240,20 @@ class ProtobufDecoder:
             self._grew()
         return found
 
-    def _scope(self, raw: bytes, schema_url: str) -> Scope:
+    def _scope(self, raw: bytes, schema_url: str) -> tuple[Scope, bool]:
+        """The scope, and whether its metrics are native Prometheus ones (`native_mark`)."""
         key = (raw, schema_url)
         found = self._scopes.get(key)
         if found is None:
             scope = InstrumentationScope.FromString(raw)
-            found = self._scopes[key] = INTERNER.intern_scope(
-                scope.name, scope.version, key_values(scope.attributes), schema_url
+            attributes = key_values(scope.attributes)
+            native = False
+            if self.native_mark and any(k == NATIVE_MARK for k, _ in attributes):
+                attributes = tuple(pair for pair in attributes if pair[0] != NATIVE_MARK)
+                native = True
+            found = self._scopes[key] = (
+                INTERNER.intern_scope(scope.name, scope.version, attributes, schema_url),
+                native,
             )
             self._grew()
         return found
@@ -251,6 +262,7 @@ class ProtobufDecoder:
         self,
         resource: Resource,
         scope: Scope,
+        native: bool,
         message: Any,
         data: str,
         groups: p.Groups,
@@ -273,7 +285,8 @@ class ProtobufDecoder:
         # The tenant is in the key even when the resource is the same object: a client of an
         # open listener may send the very resource a stamped one gets; its series are unstamped.
         tenant = stamp.tenant if stamp is not None else None
-        key = (resource, scope, name, unit, description, data, temporality, monotonic, tenant)
+        described_as = (name, unit, description, data, temporality, monotonic)
+        key = (resource, scope, native, described_as, tenant)
         state = self._metrics.get(key)
         if state is None:
             described = p.descriptor(data, temporality, monotonic)
@@ -282,7 +295,15 @@ class ProtobufDecoder:
                 return
             kind, known_temporality, is_monotonic = described
             metric = INTERNER.intern_metric(
-                resource, scope, name, unit, kind, known_temporality, is_monotonic, description
+                resource,
+                scope,
+                name,
+                unit,
+                kind,
+                known_temporality,
+                is_monotonic,
+                description,
+                native,
             )
             state = self._metrics[key] = _MetricState(metric, stamp, forged)
             self._grew()

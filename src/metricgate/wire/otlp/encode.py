@@ -13,7 +13,9 @@ Mapping notes: values go out as `as_double` (the model holds floats); bytes attr
 the model keeps as base64 text, go out as that text; a tuple of `(str, value)` pairs goes out
 as a kvlist, any other tuple as an array. `native_prometheus` metrics go out as plain OTLP under
 their Prometheus names (histogram and summary base names, labels as string attributes); the
-receiving end cannot tell them from native OTLP.
+receiving end cannot tell them from native OTLP, unless the encoder is made with `mark_native`:
+then their scope carries the attribute `NATIVE_MARK` too, which a `ProtobufDecoder` made with
+`native_mark` reads back as the flag (metricgate's own round trips: queues, snapshots, workers).
 
 Invariant: the bytes produced parse with opentelemetry-proto into exactly the batch's points;
 caches only ever hold the encoding of immutable, interned model objects.
@@ -48,6 +50,7 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
+from metricgate.wire.otlp.schema import NATIVE_MARK
 from metricgate.wire.protowire import field, varint
 
 _START_TIME_VALUE: Final = struct.Struct("<BQBQBd").pack
@@ -113,32 +116,35 @@ def _exemplar(e: Exemplar) -> pb.Exemplar:
 class OtlpEncoder:
     """Encodes batches; keeps the byte caches described above. One per exporter."""
 
-    def __init__(self, max_cached: int = _MAX_CACHED) -> None:
+    def __init__(self, max_cached: int = _MAX_CACHED, *, mark_native: bool = False) -> None:
         self.max_cached = max_cached
+        self.mark_native = mark_native
         self._attributes: dict[Series, bytes] = {}
         self._pairs: dict[tuple[str, AttributeValue], bytes] = {}
         self._bounds: dict[tuple[float, ...], bytes] = {}
         """Attribute pair -> its `KeyValue` length-prefixed (pairs are shared across series)."""
         self._resources: dict[Resource, bytes] = {}
-        self._scopes: dict[Scope, bytes] = {}
+        self._scopes: dict[tuple[Scope, bool], bytes] = {}
 
     def encode(self, batch: Batch) -> bytes:
         """The serialized `ExportMetricsServiceRequest` holding every point of `batch`."""
         if len(self._attributes) > self.max_cached:
             self._attributes.clear()
-        tree: dict[Resource, dict[Scope, list[bytes]]] = {}
+        tree: dict[Resource, dict[tuple[Scope, bool], list[bytes]]] = {}
+        mark = self.mark_native
         for group in batch.metrics:
             if not group.series:
                 continue
             metric = group.metric
-            tree.setdefault(metric.resource, {}).setdefault(metric.scope, []).append(
+            scope_key = (metric.scope, mark and metric.native_prometheus)
+            tree.setdefault(metric.resource, {}).setdefault(scope_key, []).append(
                 self._metric(group)
             )
         out = []
         for resource, scopes in tree.items():
             parts = [self._resource(resource)]
-            for scope, metrics in scopes.items():
-                body = [self._scope(scope), *(field(2, m) for m in metrics)]
+            for (scope, native), metrics in scopes.items():
+                body = [self._scope(scope, native), *(field(2, m) for m in metrics)]
                 if scope.schema_url:
                     body.append(field(3, scope.schema_url.encode()))
                 parts.append(field(2, b"".join(body)))
@@ -157,16 +163,19 @@ class OtlpEncoder:
             self._resources[resource] = found
         return found
 
-    def _scope(self, scope: Scope) -> bytes:
-        found = self._scopes.get(scope)
+    def _scope(self, scope: Scope, native: bool) -> bytes:
+        found = self._scopes.get((scope, native))
         if found is None:
+            attributes = scope.attributes
+            if native:
+                attributes = tuple(sorted((*attributes, (NATIVE_MARK, True))))
             message = InstrumentationScope(
-                name=scope.name, version=scope.version, attributes=key_values(scope.attributes)
+                name=scope.name, version=scope.version, attributes=key_values(attributes)
             )
             found = field(1, message.SerializeToString())
             if len(self._scopes) > 10_000:
                 self._scopes.clear()
-            self._scopes[scope] = found
+            self._scopes[(scope, native)] = found
         return found
 
     def _series(self, series: Series) -> bytes:

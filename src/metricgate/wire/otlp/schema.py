@@ -192,3 +192,8 @@ def require_fast_protobuf() -> None:
             "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION and install a binary protobuf wheel "
             "(pip install --force-reinstall protobuf)."
         )
+
+
+NATIVE_MARK: Final = "metricgate.snapshot.native_prometheus"
+"""Scope attribute that carries `Metric.native_prometheus` through OTLP, which has no such flag
+(named when state snapshots were its only use; files written since then still read)."""
