@@ -24,6 +24,7 @@ from metricgate.pipeline.registry import Kind, Registry
 if TYPE_CHECKING:
     from metricgate.pipeline.reload import Reloader
     from metricgate.telemetry.audit import AuditLog
+    from metricgate.workers import WorkerExchange
 
 log = logging.getLogger("metricgate")
 
@@ -89,9 +90,11 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from metricgate import role
     from metricgate.pipeline.service import Service
     from metricgate.processors.relabel import playground
-    from metricgate.telemetry import configure_logging
+    from metricgate.telemetry import SelfMetrics, configure_logging
+    from metricgate.workers import Supervisor, WorkerExchange, worker_count
 
     registry = default_registry()
     try:
@@ -101,8 +104,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     logs = config.service.telemetry.logs
     configure_logging(args.log_level or logs.level, args.log_format or logs.format)
-    for warning in config.warnings:
-        log.warning(warning)
+    try:
+        workers = worker_count(args.workers)
+    except ValueError as exc:
+        print(f"metricgate: --workers {args.workers!r}: {exc} (or auto)", file=sys.stderr)
+        return 2
+    if not role.CURRENT.shared:  # a worker's supervisor logged them
+        for warning in config.warnings:
+            log.warning(warning)
+    if workers > 1 and not role.CURRENT.shared:
+        return Supervisor(workers, args.arguments, config.service.shutdown_timeout).run()
     try:
         import uvloop
 
@@ -114,8 +125,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from metricgate.telemetry.audit import AuditLog
 
     audit = AuditLog(config.service.telemetry.audit)
+    telemetry = SelfMetrics()
+    exchange = WorkerExchange(role.CURRENT, telemetry) if role.CURRENT.shared else None
     try:
-        service = Service(config, audit=audit)
+        service = Service(config, telemetry, audit=audit, exchange=exchange)
     except ConfigError as exc:  # an extension's files (tokens, htpasswd, keys) cannot be read
         _print_config_error(exc, source)
         return 1
@@ -134,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if service.telemetry_server is not None:
         service.telemetry_server.console.reload = reloader.answer
     text = _config_text(args.config)
-    return asyncio.run(_serve(service, _audit(audit, config, source, text), reloader))
+    return asyncio.run(_serve(service, _audit(audit, config, source, text), reloader, exchange))
 
 
 def _config_text(path: str | None) -> str:
@@ -176,6 +189,7 @@ async def _serve(
     service: object,
     open_audit: Callable[[], Awaitable[AuditLog]] | None = None,
     reloader: Reloader | None = None,
+    exchange: WorkerExchange | None = None,
 ) -> int:
     from metricgate.pipeline.service import Service
 
@@ -193,6 +207,8 @@ async def _serve(
         if audit is not None:
             await audit.shutdown("could not start")
         return 1
+    if exchange is not None:
+        await exchange.start()
     if reloader is not None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, reloader.trigger, "SIGHUP")
@@ -206,6 +222,8 @@ async def _serve(
     log.info("shutting down", extra={"deadline_s": service.config.service.shutdown_timeout})
     if reloader is not None:
         await reloader.shutdown()
+    if exchange is not None:
+        await exchange.shutdown()
     await service.shutdown()
     if audit is not None:
         await audit.shutdown("signal")
@@ -242,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", help="YAML config file (default: the built-in pipeline)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument("--log-format", choices=["json", "console"])
+    run.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="worker processes sharing the ports, each metric's series in one of them "
+        "(default 1; auto: one per core)",
+    )
     _add_set_option(run)
     run.set_defaults(func=cmd_run)
 
@@ -267,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         result: int = args.func(args)
     except MissingExtraError as exc:

@@ -16,6 +16,10 @@ A hot reload that rebuilds the exporter hands the new one the store (when the se
 the same) and the page with its listener (when endpoint, path, TLS, auth and the listener settings
 are the same): scrapers see the same series on the same socket (`adopt`).
 
+Under `--workers N` every worker serves the port; the one a scrape reaches asks the others for
+their part of the page (`metricgate.pipeline.exchange`) and merges them per family, so the page
+shows every series once whichever worker answers, or answers 503 while one cannot be asked.
+
 Invariant: the store is only touched from the event loop thread; only encoded bytes cross to the
 worker thread.
 """
@@ -23,14 +27,17 @@ worker thread.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import zlib
+from collections.abc import Iterable
 from typing import Final
 
 from aiohttp import web
 
 from metricgate.access import PageGate
+from metricgate.errors import UnavailableError
 from metricgate.exporters.prometheus.config import PrometheusExporterConfig
 from metricgate.exporters.prometheus.negotiate import accepts_gzip, wants_openmetrics
 from metricgate.exporters.prometheus.render import (
@@ -43,9 +50,11 @@ from metricgate.listeners import HttpListener, HttpListenerSettings
 from metricgate.model import Batch
 from metricgate.periodic import Periodic, sweep_interval
 from metricgate.pipeline.component import Component, Exporter
+from metricgate.pipeline.exchange import Exchange
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
 from metricgate.pipeline.snapshots import StateSnapshot
+from metricgate.wire.exposition.merge import merge_pages
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +128,8 @@ class PrometheusExporter(Exporter):
         else:  # adopted with its listener: from now on the page shows this exporter
             self._page.exporter = self
             self.port = self._listener.port
+        if host.exchange is not None:
+            host.exchange.answer(self._topic, self._page.part)
         self._expiry.start()
         store, component_id = self.store, self.component_id
         self.observe(
@@ -180,6 +191,20 @@ class PrometheusExporter(Exporter):
             request.headers.get("Accept", "")
         )
         gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        exchange = self._host.exchange if self._host is not None else None
+        chunks: Iterable[str]
+        if exchange is None:
+            chunks = render(
+                self.store,
+                openmetrics=openmetrics,
+                timestamps=self.config.send_timestamps,
+                tenant=tenant,
+            )
+        else:
+            try:
+                chunks = (await self._whole_page(exchange, openmetrics, tenant),)
+            except UnavailableError as exc:
+                return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
         response = web.StreamResponse()
         response.headers["Content-Type"] = (
             OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
@@ -192,12 +217,7 @@ class PrometheusExporter(Exporter):
         )
         pending: list[str] = []
         size = 0
-        for chunk in render(
-            self.store,
-            openmetrics=openmetrics,
-            timestamps=self.config.send_timestamps,
-            tenant=tenant,
-        ):
+        for chunk in chunks:
             pending.append(chunk)
             size += len(chunk)
             if size >= WRITE_BYTES:
@@ -207,10 +227,33 @@ class PrometheusExporter(Exporter):
         await sender.close()
         return response
 
+    async def _whole_page(self, exchange: Exchange, openmetrics: bool, tenant: str | None) -> str:
+        """Under `--workers N`: this worker's page and every other worker's, merged per family
+        (each metric's series live in one worker); `UnavailableError` when one cannot answer."""
+        question = json.dumps({"openmetrics": openmetrics, "tenant": tenant}).encode()
+        theirs = await exchange.ask_peers(self._topic, question)
+        pages = [self._local_page(openmetrics, tenant), *(page.decode() for page in theirs)]
+        return merge_pages(pages, openmetrics)
+
+    @property
+    def _topic(self) -> str:
+        return f"prometheus/{self.component_id}"
+
+    def _local_page(self, openmetrics: bool, tenant: str | None) -> str:
+        return "".join(
+            render(
+                self.store,
+                openmetrics=openmetrics,
+                timestamps=self.config.send_timestamps,
+                tenant=tenant,
+            )
+        )
+
 
 class _Page:
     """The scrape route's handler: serves whichever exporter owns the page (a hot reload that
-    rebuilds the exporter hands the page and its listener to the new one)."""
+    rebuilds the exporter hands the page and its listener to the new one); under `--workers N`
+    it also answers the other workers' requests for this worker's part."""
 
     __slots__ = ("exporter",)
 
@@ -219,6 +262,10 @@ class _Page:
 
     async def scrape(self, request: web.Request) -> web.StreamResponse:
         return await self.exporter._scrape(request)
+
+    async def part(self, question: bytes) -> bytes:
+        asked = json.loads(question)
+        return self.exporter._local_page(bool(asked["openmetrics"]), asked["tenant"]).encode()
 
 
 _PAGE_KEYS: Final = frozenset({*HttpListenerSettings.model_fields, "endpoint", "path"})
