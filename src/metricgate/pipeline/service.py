@@ -49,6 +49,7 @@ from metricgate.pipeline.memory import MemoryLimiter
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.pipeline.snapshots import SnapshotStore, Stateful, Tracked, config_digest
 from metricgate.telemetry import SelfMetrics, TelemetryServer
+from metricgate.telemetry.server import READY_TOPIC, TELEMETRY_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,18 @@ class Service:
             TelemetryServer(metrics.address, self.telemetry, metrics) if metrics.address else None
         )
         self._set_admin_gate(config, self.access)
+        if exchange is not None and self.telemetry_server is not None:
+            server = self.telemetry_server
+            self.telemetry_server.workers = (exchange.index, exchange.ask_peers)
+
+            async def own_page(_: bytes) -> bytes:
+                return server.own_page()
+
+            async def ready(_: bytes) -> bytes:
+                return b"1" if server.ready else b"0"
+
+            exchange.answer(TELEMETRY_TOPIC, own_page)
+            exchange.answer(READY_TOPIC, ready)
         self.host = Host(
             self.telemetry,
             self.telemetry_server.app if self.telemetry_server else None,

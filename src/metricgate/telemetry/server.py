@@ -2,15 +2,20 @@
 
 `/metrics` serves `SelfMetrics` (text format, gzip when asked); `/healthz` answers 200 while the
 process runs; `/readyz` answers 200 once every component started and 503 while starting or
-draining. Components add their own pages (e.g. the cardinality limiter's top offenders) through
-`Host.add_route` before the server starts. The server listens through `HttpListener`, with the
-header and idle timeouts, the connection limit and the `tls` of `service.telemetry.metrics`. The
-operator console (`/`, `/api/console/...`, `/-/reload`) is installed on the same application.
+draining (under `--workers N`: once every worker is ready). Components add their own pages (e.g.
+the cardinality limiter's top offenders) through `Host.add_route` before the server starts. The
+server listens through `HttpListener`, with the header and idle timeouts, the connection limit
+and the `tls` of `service.telemetry.metrics`. The operator console (`/`, `/api/console/...`,
+`/-/reload`) is installed on the same application.
 
 With `auth` on `service.telemetry.metrics`, the service sets `admin_gate`, and every path but
 `/healthz` and `/readyz` (orchestrators probe without credentials) passes it first: own metrics
 name every tenant, and the debug, cardinality and console pages and `/-/reload` are admin
 surfaces. The gate is checked in one middleware, so routes added later are covered too.
+
+Under `--workers N` every worker serves the address; `/metrics` answers for the whole set: each
+series summed over the workers (`wire.exposition.merge.sum_pages`), so dashboards and alerts read
+as with one process, or with `?workers=each` every worker's series with a `worker` label.
 
 Invariant: with an `admin_gate` set, no route but the two probes answers without it.
 """
@@ -24,8 +29,10 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from metricgate.errors import UnavailableError
 from metricgate.telemetry.console import AdminGate, Console
 from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.wire.exposition.merge import labelled, merge_pages, sum_pages
 
 if TYPE_CHECKING:
     from metricgate.config.listeners import HttpListenerSettings
@@ -33,6 +40,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS: Final = frozenset(("/healthz", "/readyz"))
+TELEMETRY_TOPIC: Final = "telemetry"
+READY_TOPIC: Final = "ready"
+
+WorkerPages = tuple[int, Callable[[str, bytes], Awaitable[list[bytes]]]]
+"""This worker's index, and `ask_peers` of its `Exchange`."""
 
 
 class TelemetryServer:
@@ -63,6 +75,13 @@ class TelemetryServer:
             "service.telemetry.metrics",
         )
         self.port: int | None = None
+        self.workers: WorkerPages | None = None
+        """Under `--workers N`: this worker's index and how to ask the others for their pages
+        (set by the service, which also answers `TELEMETRY_TOPIC` for them)."""
+
+    def own_page(self) -> bytes:
+        """This worker's own metrics alone."""
+        return generate_latest(self.metrics.registry)
 
     async def start(self) -> None:
         self.port = await self._listener.start(self.app)
@@ -82,15 +101,40 @@ class TelemetryServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
+        if self.workers is not None:
+            try:
+                body = await self._every_worker(self.workers, body, request.query.get("workers"))
+            except UnavailableError as exc:
+                return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
         response = web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             response.enable_compression()
         return response
 
+    @staticmethod
+    async def _every_worker(workers: WorkerPages, own: bytes, view: str | None) -> bytes:
+        """Under `--workers N`: every worker's own metrics, summed per series, or (`?workers=
+        each`) side by side with a `worker` label."""
+        index, ask = workers
+        pages = [page.decode() for page in await ask(TELEMETRY_TOPIC, b"")]
+        pages.insert(index, own.decode())
+        if view == "each":
+            return merge_pages(
+                [labelled(p, "worker", str(i)) for i, p in enumerate(pages)]
+            ).encode()
+        return sum_pages(pages).encode()
+
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        if self.ready and self.workers is not None:
+            try:  # the set is ready when every worker is
+                answers = await self.workers[1](READY_TOPIC, b"")
+            except UnavailableError as exc:
+                return web.Response(status=503, text=f"not ready: {exc}\n")
+            if not all(answer == b"1" for answer in answers):
+                return web.Response(status=503, text="not ready: a worker is starting\n")
         if self.ready:
             return web.Response(text="ready\n")
         return web.Response(status=503, text="not ready\n")

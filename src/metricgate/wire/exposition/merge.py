@@ -106,11 +106,13 @@ def sum_pages(pages: Sequence[str]) -> str:
 
 
 def _combine(series: str, numbers: list[float], gauge: bool) -> float:
-    """One value for a series from every worker's: a sum, except for gauges that say when
-    (`*_timestamp_seconds`, `*_time_seconds`: the newest) or whether (`*_successful`, `up`: the
-    lowest, so one failing worker shows)."""
+    """One value for a series from every worker's: a sum, except for samples that say when
+    (`*_created`, and gauges named `*_timestamp_seconds` or `*_time_seconds`: the newest) or
+    whether (gauges named `*_successful` or `up`: the lowest, so one failing worker shows)."""
     name = series.split("{", 1)[0]
-    if gauge and name.endswith(("_timestamp_seconds", "_time_seconds")):
+    if name.endswith("_created") or (
+        gauge and name.endswith(("_timestamp_seconds", "_time_seconds"))
+    ):
         return max(numbers)
     if gauge and (name.endswith("_successful") or name == "up"):
         return min(numbers)
@@ -130,3 +132,22 @@ def _text(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(value)  # `12.0` reads as 12 in every parser
+
+
+def labelled(page: str, name: str, value: str) -> str:
+    """`page` with the label `name="value"` first on every sample (a worker's own telemetry
+    shown beside the others'); `value` must need no escaping."""
+    pair = f'{name}="{value}"'
+    out: list[str] = []
+    for line in page.splitlines():
+        if not line or line.startswith("#"):
+            out.append(line)
+            continue
+        brace = line.find("{")
+        space = line.find(" ")
+        if 0 <= brace < space or (brace >= 0 and space < 0):
+            closing = line[brace + 1 : brace + 2] == "}"
+            out.append(f"{line[: brace + 1]}{pair}{'' if closing else ','}{line[brace + 1 :]}")
+        else:
+            out.append(f"{line[:space]}{{{pair}}}{line[space:]}")
+    return "\n".join(out) + "\n"
