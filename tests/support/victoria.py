@@ -25,11 +25,14 @@ class VictoriaMetricsServer(PrometheusServer):
 
 
 @contextmanager
-def run_victoria_metrics(tmp_path: Path, dedup: bool = False) -> Iterator[VictoriaMetricsServer]:
+def run_victoria_metrics(
+    tmp_path: Path, dedup: bool = False, port: int | None = None
+) -> Iterator[VictoriaMetricsServer]:
     """Start VictoriaMetrics accepting remote-write on /api/v1/write; stop it afterwards.
-    `dedup`: keep one sample per series and millisecond (a sample sent twice counts once)."""
+    `dedup`: keep one sample per series and millisecond (a sample sent twice counts once);
+    `port`: where it listens (a free one if not given)."""
     binary = require_binary("victoria-metrics")
-    port = free_port()
+    port = port or free_port()
     data = tmp_path / f"victoria-{port}"
     data.mkdir()
     log_path = data / "victoria.log"

@@ -7,8 +7,9 @@ each worker as `python -m metricgate` with the same arguments and its place in t
 - a worker that exits while the set runs is started again, alone (the others keep serving; their
   requests that needed it get a retryable error meanwhile). One that keeps exiting is restarted
   after a delay that doubles up to `MAX_BACKOFF_S`;
-- a worker that exits with an error in the set's first `STARTUP_S` (a port taken, a certificate
-  that does not load) stops the whole set with status 1: every worker would fail the same way;
+- a worker that exits with an error status in the set's first `STARTUP_S` (a port taken, a
+  certificate that does not load) stops the whole set with status 1: every worker would fail the
+  same way (one killed by a signal is restarted, as later);
 - SIGTERM/SIGINT are passed to every worker, which shut down as a single gateway does (drain,
   flush, snapshots); a worker still running `shutdown_timeout + GRACE_S` later is killed;
 - SIGHUP is passed to every worker: each reloads its config.
@@ -106,7 +107,7 @@ class Supervisor:
                 status = worker.process.poll()
                 if status is None:
                     continue
-                if now - began < STARTUP_S and status != 0:
+                if now - began < STARTUP_S and status > 0:
                     log.error(
                         "a worker could not start; stopping the set",
                         extra={"worker": worker.index, "status": status},

@@ -1,0 +1,280 @@
+"""`metricgate run --workers 2` against `--workers 1`, as processes with real clients and servers.
+
+The same input (the OpenTelemetry SDK's OTLP/HTTP exporter, and remote-write requests each on a
+new connection, so the kernel spreads them over both workers) goes through relabel,
+cardinality_limit and aggregate into the Prometheus page and a real VictoriaMetrics: the page and
+the stored series must be the same. Then a worker is killed with SIGKILL while its disk queue
+holds acknowledged samples and the backend is down: the supervisor starts it again alone, the
+other keeps serving, and every acknowledged sample reaches VictoriaMetrics.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.gateway import Gateway, default_ports, run_gateway
+from tests.support.poll import block_until
+from tests.support.ports import free_port
+from tests.support.remote_write import V1_HEADERS, v1
+from tests.support.victoria import VictoriaMetricsServer, run_victoria_metrics
+
+pytestmark = pytest.mark.integration
+
+TEMPLATE = """
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+  prometheus_remote_write: {{endpoint: "127.0.0.1:{rw}"}}
+processors:
+  relabel:
+    relabel_configs:
+      - {{source_labels: [__name__], regex: 'skip_.*', action: drop}}
+      - {{source_labels: [host], target_label: machine}}
+  cardinality_limit: {{max_series_per_metric: 6}}
+  aggregate:
+    rules:
+      - match: agg_input
+        interval: 1s
+        by: [zone]
+        outputs: [sum_samples, count_series, max]
+        keep_input: true
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
+  prometheus_remote_write:
+    endpoint: "http://127.0.0.1:{store}/api/v1/write"
+    external_labels: {{gw: "{gw}"}}
+    flush_interval: 50ms
+    retry_on_failure: {{initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0}}
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp, prometheus_remote_write]
+      processors: [relabel, cardinality_limit, aggregate]
+      exporters: [prometheus, prometheus_remote_write]
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+    logs: {{level: info, format: json}}
+"""
+
+NOW_MS = int(time.time() * 1000)
+
+
+def _ports(store: int, gw: str) -> dict[str, int | str]:
+    return {**default_ports(), "rw": free_port(), "store": store, "gw": gw}
+
+
+@contextmanager
+def _gateway(
+    tmp_path: Path, template: str, ports: dict[str, int | str], workers: int
+) -> Iterator[Gateway]:
+    with run_gateway(
+        tmp_path,
+        template,
+        ports,
+        args=("--workers", str(workers)),  # type: ignore[arg-type]
+    ) as gateway:
+        yield gateway
+
+
+def _remote_write_requests() -> list[bytes]:
+    """One request per metric (all its series together, so a stateful processor sees them in
+    one batch whichever worker gets the connection)."""
+    requests_: list[bytes] = []
+    for m in range(16):
+        series = [
+            ([("__name__", f"rw_metric_{m}"), ("host", f"h{s}"), ("job", "rw")], [(m + s, NOW_MS)])
+            for s in range(4)
+        ]
+        requests_.append(v1(*series))
+    limited = [
+        ([("__name__", "limited_gauge"), ("id", f"{i:02d}"), ("job", "rw")], [(float(i), NOW_MS)])
+        for i in range(10)
+    ]
+    aggregated = [
+        (
+            [("__name__", "agg_input"), ("zone", f"z{i % 3}"), ("pod", f"p{i}"), ("job", "rw")],
+            [(float(i * 10), NOW_MS)],
+        )
+        for i in range(12)
+    ]
+    skipped = [([("__name__", "skip_me"), ("job", "rw")], [(1.0, NOW_MS)])]
+    return [*requests_, v1(*limited), v1(*aggregated), v1(*skipped)]
+
+
+def _send(gateway: Gateway) -> None:
+    for body in _remote_write_requests():
+        with requests.Session() as session:  # a new connection each: spread over the workers
+            response = session.post(
+                gateway.url("rw", "/api/v1/write"), data=body, headers=V1_HEADERS, timeout=10
+            )
+            assert response.status_code == 204, response.text
+    exporter = OTLPMetricExporter(endpoint=gateway.url("http", "/v1/metrics"))
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    resource = Resource.create({"service.name": "checkout", "service.instance.id": "i-1"})
+    provider = MeterProvider(metric_readers=[reader], resource=resource)
+    meter = provider.get_meter("workers-test")
+    for i in range(8):
+        meter.create_counter(f"sdk.requests.{i}", unit="{request}").add(
+            i + 1, {"route": f"/r{i % 3}"}
+        )
+    histogram = meter.create_histogram("sdk.latency", unit="ms")
+    for value in (3.0, 30.0, 300.0):
+        histogram.record(value, {"route": "/r0"})
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+
+
+def _page(gateway: Gateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    samples = {}
+    for family in text_string_to_metric_families(gateway.scrape()):
+        for sample in family.samples:
+            labels = tuple(sorted(sample.labels.items()))
+            key = (sample.name, labels)
+            assert key not in samples, f"{key} twice on the page"
+            samples[key] = sample.value
+    return samples
+
+
+def _labels(name: str, labels: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """A page sample's series as VictoriaMetrics stores it."""
+    return tuple(sorted((*labels, ("__name__", name))))
+
+
+def _stored(store: VictoriaMetricsServer, gw: str) -> dict[tuple[tuple[str, str], ...], str]:
+    result = store.query(f'last_over_time({{gw="{gw}"}}[10m])')
+    return {
+        tuple(sorted((k, v) for k, v in item["metric"].items() if k != "gw")): item["value"][1]
+        for item in result
+    }
+
+
+def _own(gateway: Gateway, name: str, view: str = "") -> dict[str, float]:
+    """Own metric `name`'s samples by label text, from the telemetry page (`view`: a query)."""
+    text = requests.get(gateway.url("telemetry", f"/metrics{view}"), timeout=5).text
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name)
+    }
+
+
+def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
+    with run_victoria_metrics(tmp_path) as store:
+        pages = {}
+        for workers in (1, 2):
+            ports = _ports(store.port, f"w{workers}")
+            with _gateway(tmp_path, TEMPLATE, ports, workers) as gateway:
+                _send(gateway)
+                time.sleep(2.5)  # two aggregation intervals: every window flushed
+                block_until(lambda: len(_page(gateway)) > 50, 10, "page filled")
+                pages[workers] = _page(gateway)
+                if workers == 2:
+                    each = _own(
+                        gateway, "metricgate_receiver_accepted_points_total", "?workers=each"
+                    )
+                    assert {k.split('worker="')[1][0] for k, v in each.items() if v > 0} == {
+                        "0",
+                        "1",
+                    }
+                    assert sum(_own(gateway, "metricgate_worker_routed_points_total").values()) > 0
+                    summed = _own(gateway, "metricgate_receiver_accepted_points_total")
+                    assert sum(summed.values()) == sum(each.values())
+        one, two = pages[1], pages[2]
+        assert one.keys() == two.keys()
+        assert one == two
+        names = {name for name, _ in one}
+        assert "limited_gauge" in names and "skip_me" not in names
+        assert any(name.startswith("agg_input:1s_by_zone") for name in names)
+        assert any(name.startswith("sdk_latency_milliseconds") for name in names)
+        limited = [dict(labels) for name, labels in one if name == "limited_gauge"]
+        assert len([labels for labels in limited if "id" in labels]) == 6  # and the overflow
+        stored_one = block_until_stored(store, "w1", 60)
+        stored_two = block_until_stored(store, "w2", len(stored_one))
+        assert stored_one == stored_two
+
+
+def block_until_stored(
+    store: VictoriaMetricsServer, gw: str, at_least: int
+) -> dict[tuple[tuple[str, str], ...], str]:
+    found: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def enough() -> bool:
+        found.clear()
+        found.update(_stored(store, gw))
+        return len(found) >= at_least
+
+    block_until(enough, 20, f"{at_least} series stored for {gw}", 0.25)
+    return found
+
+
+DURABLE = TEMPLATE.replace(
+    "    flush_interval: 50ms\n",
+    "    flush_interval: 50ms\n"
+    '    sending_queue: {{storage: {{directory: "{queue}", fsync: always}}}}\n',
+)
+
+
+def _children(pid: int) -> dict[int, int]:
+    """Worker index by pid, for the workers the supervisor `pid` started."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) != pid:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(b"METRICGATE_WORKER_INDEX="):
+                found[int(entry.name)] = int(item.split(b"=", 1)[1])
+    return found
+
+
+def test_a_killed_worker_is_restarted_alone_and_its_queue_replayed(tmp_path: Path) -> None:
+    store_port = free_port()  # nothing listens there yet: every sample stays queued
+    ports = {**_ports(store_port, "durable"), "queue": str(tmp_path / "queue")}
+    with _gateway(tmp_path, DURABLE, ports, 2) as gateway:
+        _send(gateway)
+        time.sleep(2.5)  # every aggregation window flushed
+        acknowledged = {_labels(name, labels) for name, labels in _page(gateway)}
+        workers = _children(gateway.process.pid)
+        assert sorted(workers.values()) == [0, 1]
+        queued = tmp_path / "queue" / "worker-1" / "prometheus_remote_write"
+        assert queued.is_dir()
+        victim = next(pid for pid, index in workers.items() if index == 1)
+        survivor = next(pid for pid, index in workers.items() if index == 0)
+        os.kill(victim, signal.SIGKILL)
+
+        def restarted() -> bool:
+            now = _children(gateway.process.pid)
+            return sorted(now.values()) == [0, 1] and victim not in now
+
+        block_until(restarted, 20, "worker 1 restarted", 0.1)
+        assert survivor in _children(gateway.process.pid)
+        block_until(
+            lambda: requests.get(gateway.url("telemetry", "/readyz"), timeout=2).ok,
+            30,
+            "the set ready again",
+            0.1,
+        )
+        assert "restarting it alone" in gateway.logs()
+        with run_victoria_metrics(tmp_path, port=store_port) as store:
+            stored = block_until_stored(store, "durable", len(acknowledged))
+            assert stored.keys() == acknowledged
