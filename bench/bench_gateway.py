@@ -8,6 +8,7 @@ and the time to render the scrape page.
     .venv/bin/python bench/bench_gateway.py                    # 100k series, 10 rounds
     .venv/bin/python bench/bench_gateway.py --series 1000000 --rounds 2 --transport http
     .venv/bin/python bench/bench_gateway.py --sdk-clients      # 200-point requests, 50 clients
+    .venv/bin/python bench/bench_gateway.py --transport http --workers 2   # two worker processes
 
 Client and gateway share the machine's cores; the gateway's own CPU time (from /proc) is the figure
 that does not depend on the client. It is also printed for the first round (every series new) and
@@ -163,6 +164,29 @@ def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
 
 
 def proc_stat(pid: int) -> tuple[float, int, int]:
+    """(cpu seconds, rss bytes, peak rss bytes) of a process and its children (the workers of
+    `run --workers N`), summed."""
+    total = [0.0, 0, 0]
+    for member in [pid, *children(pid)]:
+        for i, value in enumerate(one_stat(member)):
+            total[i] += value
+    return total[0], int(total[1]), int(total[2])
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def one_stat(pid: int) -> tuple[float, int, int]:
     """(cpu seconds, rss bytes, peak rss bytes) of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -255,6 +279,9 @@ def main() -> None:
         action="store_true",
         help="add relabel (10 rules) -> cardinality_limit -> aggregate (1 rule) to the pipeline",
     )
+    parser.add_argument(
+        "--workers", default="1", help="metricgate run --workers (CPU and RSS summed over them)"
+    )
     args = parser.parse_args()
     if args.sdk_clients:
         args.transport, args.per_request, args.concurrency = "http", 200, 50
@@ -280,6 +307,7 @@ def main() -> None:
             )
             process = subprocess.Popen(
                 [sys.executable, "-m", "metricgate", "run", "--config", str(config)]
+                + ["--workers", str(args.workers)]
             )
             try:
                 run_one(transport, process.pid, ports, rounds, args)

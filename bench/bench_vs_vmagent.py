@@ -371,6 +371,11 @@ def main() -> None:
     )
     parser.add_argument("--per-send", type=int, default=10_000, help="max_samples_per_send")
     parser.add_argument("--only", choices=["vmagent", "metricgate"], default=None)
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="metricgate run --workers (own CPU is summed over the workers by its telemetry)",
+    )
     parser.add_argument("--deliver-timeout", type=float, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     parser.add_argument(
@@ -502,7 +507,8 @@ def compare(args: argparse.Namespace, per_request: int) -> tuple[float, float, f
                     if args.profile
                     else []
                 )
-                + ["-m", "metricgate", "run", "--config", str(config)],
+                + ["-m", "metricgate", "run", "--config", str(config)]
+                + ["--workers", str(args.workers)],
                 tmp,
             )
             procs.append(gate)

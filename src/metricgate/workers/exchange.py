@@ -5,8 +5,9 @@ connection to each other worker, opened on first use and again after it broke. A
 header (kind, request id, payload length) and its payload; answers come back by request id in
 any order, so one connection carries many requests at once.
 
-- `ROUTE`: a pipeline id and a batch (the `BatchCodec`'s OTLP bytes, which keep every field the
-  model has). The owner decodes it and hands it to that pipeline's entry (what follows the router
+- `ROUTE`: a pipeline id and a batch, written as `batches.py` says (series by number once the
+  connection has carried them, which keeps routing cheap; every field of the model kept). The
+  owner decodes it and hands it to that pipeline's entry (what follows the router
   in its graph). The answer is sent when that consume returns, so the client that sent the data
   is answered only once its owner took it: queued, or written to the owner's disk queue.
 - `ASK`: a topic and a payload; the answer is what the owner's handler for the topic returns (a
@@ -45,6 +46,7 @@ from metricgate.pipeline.exchange import Answer
 from metricgate.pipeline.link import Link
 from metricgate.pipeline.persistent_queue import BatchCodec
 from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.workers.batches import Incoming, Outgoing
 
 log = logging.getLogger("metricgate.workers")
 
@@ -59,6 +61,8 @@ MAX_FRAME_BYTES: Final = 1 << 30
 """A frame above this is a broken peer, not data: the connection is closed."""
 CONNECT_TIMEOUT_S: Final = 2.0
 ASK_TIMEOUT_S: Final = 30.0
+DRAIN_S: Final = 5.0
+"""How long a worker that shuts down still answers the requests it took."""
 MAX_OWNERS: Final = 100_000
 """Metric names whose owner a router remembers (forgotten all at once past it)."""
 
@@ -126,10 +130,14 @@ class WorkerExchange:
         self._entries: dict[str, Link] = {}
         self._topics: dict[str, Answer] = {}
         self._peers = {
-            i: _PeerLink(i, place.socket_path(i)) for i in range(place.count) if i != place.index
+            i: _PeerLink(i, place.socket_path(i), Outgoing(self._codec))
+            for i in range(place.count)
+            if i != place.index
         }
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        """Requests from the other workers being answered."""
+        self._served: set[asyncio.StreamWriter] = set()
         self._routed = telemetry.counter(
             "metricgate_worker_routed_points",
             "Points this worker sent to the worker that owns their metric (--workers N), by that "
@@ -175,21 +183,27 @@ class WorkerExchange:
         self._server = await asyncio.start_unix_server(self._serve, path)
         os.chmod(path, 0o600)
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, drain_s: float = DRAIN_S) -> None:
+        """Stop taking requests, give those in progress `drain_s` to be answered, then close
+        every connection (the other workers' requests still open fail as `Unreachable`)."""
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.place.socket_path(self.place.index))
-        for peer in self._peers.values():
-            peer.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=drain_s)
         for task in list(self._tasks):
             task.cancel()
+        for writer in list(self._served):
+            writer.close()
+        for peer in self._peers.values():
+            peer.close()
 
     async def route(self, owner: int, pipeline_id: str, batch: Batch) -> None:
         """Hand `batch` to worker `owner`'s pipeline `pipeline_id`; raises what it raised."""
         points = batch.point_count()
         try:
-            await self._peers[owner].call(ROUTE, pipeline_id, self._codec.encode(batch), None)
+            await self._peers[owner].call(ROUTE, pipeline_id, batch, None)
         except errors.ConsumeError as exc:
             self._routed.labels(str(owner), exc.reason).inc(points)
             raise
@@ -198,15 +212,25 @@ class WorkerExchange:
     # -- serving the other workers ------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._served.add(writer)
+        incoming = Incoming(self._codec)
         try:
             while True:
                 kind, request_id, name, body = await _read_frame(reader)
-                task = asyncio.create_task(self._answer(kind, request_id, name, body, writer))
+                batch = None
+                if kind == ROUTE:  # now, in frame order: the series numbers build up in it
+                    batch = incoming.decode(body)
+                task = asyncio.create_task(
+                    self._answer(kind, request_id, name, body, batch, writer)
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except ValueError as exc:  # the two ends disagree: a new connection starts afresh
+            log.error("worker %d: a peer's frame does not read (%s); closing", self.index, exc)
         finally:
+            self._served.discard(writer)
             writer.close()
 
     async def _answer(
@@ -215,11 +239,11 @@ class WorkerExchange:
         request_id: int,
         name: str,
         body: bytes,
+        batch: Batch | None,
         writer: asyncio.StreamWriter,
     ) -> None:
         try:
-            if kind == ROUTE:
-                batch, _ = self._codec.decode(body)
+            if batch is not None:
                 await self.entry(name).consume(batch)
                 answer = b""
             elif kind == ASK:
@@ -243,22 +267,26 @@ class WorkerExchange:
 class _PeerLink:
     """One connection to another worker, shared by all requests to it."""
 
-    def __init__(self, index: int, path: str) -> None:
+    def __init__(self, index: int, path: str, outgoing: Outgoing) -> None:
         self.index = index
         self.path = path
+        self.outgoing = outgoing
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._ids = counter(1)
         self._opening = asyncio.Lock()
 
-    async def call(self, kind: int, name: str, body: bytes, timeout: float | None) -> bytes:
+    async def call(self, kind: int, name: str, body: bytes | Batch, timeout: float | None) -> bytes:
+        """Send one request (`ROUTE`: a batch; `ASK`: bytes) and wait for its answer."""
         writer = await self._open()
         request_id = next(self._ids) & 0xFFFFFFFF
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
-            _write(writer, kind, request_id, name, body)
+            # Encoded and written with no await between: frames go out in numbering order.
+            payload = self.outgoing.encode(body) if isinstance(body, Batch) else body
+            _write(writer, kind, request_id, name, payload)
             await writer.drain()
             return await asyncio.wait_for(answer, timeout)
         except (ConnectionError, TimeoutError) as exc:
@@ -279,6 +307,7 @@ class _PeerLink:
                     f"worker {self.index} is not reachable (restarting?): {exc}"
                 ) from None
             self._writer = writer
+            self.outgoing.reset()
             self._reading = asyncio.create_task(self._read(reader))
             return writer
 
