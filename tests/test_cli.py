@@ -198,3 +198,20 @@ service:
     default = metricgate("validate", "--set", "exporters.prometheus.endpoint=nowhere")
     assert default.returncode == 1
     assert "exporters.prometheus.endpoint:" in default.stderr
+
+
+def test_run_refuses_a_worker_count_that_is_not_one() -> None:
+    for value in ("0", "-2", "many"):
+        result = metricgate("run", "--workers", value)
+        assert result.returncode == 2, value
+        assert f"--workers {value!r}" in result.stderr and "auto" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_auto_workers_is_one_per_core_this_process_may_use() -> None:
+    import os
+
+    from metricgate.workers import worker_count
+
+    assert worker_count("auto") == len(os.sched_getaffinity(0))
+    assert worker_count("3") == 3

@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metricgate import __version__
 from metricgate.config import Config, load_config, load_config_text
@@ -145,9 +146,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_reload=[lambda reloaded: playground.install(service.host, reloaded), audit_reload],
     )
     if service.telemetry_server is not None:
-        service.telemetry_server.console.reload = reloader.answer
+        service.telemetry_server.console.reload = (
+            reloader.answer if exchange is None else _for_every_worker(reloader)
+        )
     text = _config_text(args.config)
     return asyncio.run(_serve(service, _audit(audit, config, source, text), reloader, exchange))
+
+
+def _for_every_worker(reloader: Reloader) -> Callable[[], Awaitable[tuple[int, dict[str, Any]]]]:
+    """`POST /-/reload` under `--workers N`: this worker reloads and answers; once that worked,
+    the supervisor is asked (SIGHUP) to pass the reload on to every worker (this one included,
+    which finds nothing changed)."""
+
+    async def answer() -> tuple[int, dict[str, Any]]:
+        status, body = await reloader.answer()
+        if status == 200:
+            os.kill(os.getppid(), signal.SIGHUP)
+        return status, body
+
+    return answer
 
 
 def _config_text(path: str | None) -> str:

@@ -278,3 +278,70 @@ def test_a_killed_worker_is_restarted_alone_and_its_queue_replayed(tmp_path: Pat
         with run_victoria_metrics(tmp_path, port=store_port) as store:
             stored = block_until_stored(store, "durable", len(acknowledged))
             assert stored.keys() == acknowledged
+
+
+RELOADED = """
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+processors:
+  relabel:
+    relabel_configs:
+      - {{target_label: stage, replacement: "{stage}"}}
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prometheus}"}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], processors: [relabel], exporters: [prometheus]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+    logs: {{level: info, format: json}}
+"""
+
+
+def _stages(gateway: Gateway) -> set[str]:
+    return {
+        dict(labels).get("stage", "") for name, labels in _page(gateway) if name != "target_info"
+    }
+
+
+def _post_every_metric(gateway: Gateway) -> None:
+    for m in range(12):  # names spread over both workers
+        assert gateway.post_gauge(f"reload_gauge_{m}", [({"k": "v"}, 1.0, time.time_ns())]) == 200
+
+
+def _reloaded_at(gateway: Gateway) -> dict[str, float]:
+    name = "metricgate_config_last_reload_success_timestamp_seconds"
+    return _own(gateway, name, "?workers=each")
+
+
+def test_a_reload_reaches_every_worker(tmp_path: Path) -> None:
+    ports = {**default_ports(), "stage": "one"}
+    with _gateway(tmp_path, RELOADED, ports, 2) as gateway:  # type: ignore[arg-type]
+        _post_every_metric(gateway)
+        assert _stages(gateway) == {"one"}
+        before = _reloaded_at(gateway)
+        assert len(before) == 2
+        time.sleep(1.1)  # the success time has whole-second resolution at worst
+        gateway.config_path.write_text(RELOADED.format(**{**ports, "stage": "two"}))
+        gateway.process.send_signal(signal.SIGHUP)  # to the supervisor
+
+        def reloaded_everywhere() -> bool:
+            now = _reloaded_at(gateway)
+            return all(now[key] > before[key] for key in before)
+
+        block_until(reloaded_everywhere, 20, "both workers reloaded", 0.1)
+        _post_every_metric(gateway)
+        assert _stages(gateway) == {"one", "two"}  # the first values stay until they expire
+        assert len([s for s in _page(gateway) if dict(s[1]).get("stage") == "two"]) == 12
+
+        gateway.config_path.write_text(RELOADED.format(**{**ports, "stage": "three"}))
+        answer = requests.post(gateway.url("telemetry", "/-/reload"), timeout=10)
+        assert answer.status_code == 200, answer.text
+
+        def both_three() -> bool:
+            _post_every_metric(gateway)
+            return len([s for s in _page(gateway) if dict(s[1]).get("stage") == "three"]) == 12
+
+        block_until(both_three, 20, "both workers on the third config", 0.2)
