@@ -16,7 +16,9 @@ from metricgate.components import BUILTIN_FACTORIES, default_registry
 from metricgate.config.loader import load_config_text
 from metricgate.pipeline.registry import Kind
 from metricgate.pipeline.service import Service
+from metricgate.role import WorkerRole
 from metricgate.telemetry.metrics import SelfMetrics
+from metricgate.workers import WorkerExchange
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +124,9 @@ async def registered_by_every_component(tmp_path: Path) -> dict[str, tuple[str, 
     }
     assert used == {(f.kind, f.type) for f in BUILTIN_FACTORIES}, "a component type is missing"
     telemetry = SelfMetrics()
-    service = Service(config, telemetry)
+    # as worker 0 of two, so the families of `--workers N` are registered too
+    exchange = WorkerExchange(WorkerRole(0, 2, str(tmp_path)), telemetry)
+    service = Service(config, telemetry, exchange=exchange)
     await service.start()
     try:
         return {
