@@ -198,28 +198,41 @@ def one_stat(pid: int) -> tuple[float, int, int]:
     return cpu, int(values["VmRSS"]) * 1024, int(values["VmHWM"]) * 1024
 
 
-async def send_http(port: int, bodies: list[bytes], concurrency: int) -> None:
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    url = f"http://127.0.0.1:{port}/v1/metrics"
-    async with aiohttp.ClientSession() as session:
+class HttpClients:
+    """`concurrency` clients, each with one kept-alive connection for the whole run, client k
+    sending requests k, k + concurrency, ... of every round: as SDK processes do, each exporting
+    its own series over its own connection (so under `--workers N` a client stays with the
+    worker the kernel gave its connection)."""
 
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                while True:
-                    async with session.post(
-                        url, data=body, headers={"Content-Type": "application/x-protobuf"}
-                    ) as response:
-                        await response.read()
-                        if response.status == 200:
-                            break
-                        if response.status not in (429, 503):
-                            raise RuntimeError(f"HTTP {response.status}")
-                        await asyncio.sleep(float(response.headers.get("Retry-After", "0.1")))
+    def __init__(self, port: int, concurrency: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/v1/metrics"
+        self.sessions = [
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+            for _ in range(concurrency)
+        ]
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async def send(self, bodies: list[bytes]) -> None:
+        count = len(self.sessions)
+        await asyncio.gather(
+            *(self._client(session, bodies[k::count]) for k, session in enumerate(self.sessions))
+        )
+
+    async def _client(self, session: aiohttp.ClientSession, bodies: list[bytes]) -> None:
+        for body in bodies:
+            while True:
+                async with session.post(
+                    self.url, data=body, headers={"Content-Type": "application/x-protobuf"}
+                ) as response:
+                    await response.read()
+                    if response.status == 200:
+                        break
+                    if response.status not in (429, 503):
+                        raise RuntimeError(f"HTTP {response.status}")
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "0.1")))
+
+    async def close(self) -> None:
+        for session in self.sessions:
+            await session.close()
 
 
 async def send_grpc(port: int, bodies: list[bytes], concurrency: int) -> None:
@@ -306,14 +319,20 @@ def main() -> None:
                 )
             )
             process = subprocess.Popen(
-                [sys.executable, "-m", "metricgate", "run", "--config", str(config)]
-                + ["--workers", str(args.workers)]
+                [
+                    *(sys.executable, "-m", "metricgate", "run", "--config", str(config)),
+                    *("--workers", str(args.workers)),
+                ]
             )
             try:
                 run_one(transport, process.pid, ports, rounds, args)
             finally:
                 process.send_signal(signal.SIGTERM)
                 process.wait(60)
+
+
+async def _http_clients(port: int, concurrency: int) -> HttpClients:
+    return HttpClients(port, concurrency)
 
 
 def run_one(
@@ -335,20 +354,35 @@ def run_one(
                 raise
             time.sleep(0.1)
     cpu0, rss0, _ = proc_stat(pid)
-    send = send_http if transport == "http" else send_grpc
+    client0 = time.process_time()
     port = ports["http"] if transport == "http" else ports["grpc"]
+    loop = asyncio.Runner()
+    if transport == "http":
+        clients = loop.run(_http_clients(port, args.concurrency))
+
+        def send_round(bodies: list[bytes]) -> None:
+            loop.run(clients.send(bodies))
+    else:
+
+        def send_round(bodies: list[bytes]) -> None:
+            loop.run(send_grpc(port, bodies, args.concurrency))
+
     points = 0
     first_round_s = 0.0
     started = time.perf_counter()
     for index, bodies in enumerate(rounds):
         round_started = time.perf_counter()
-        asyncio.run(send(port, bodies, args.concurrency))
+        send_round(bodies)
         if index == 0:
             first_round_s = time.perf_counter() - round_started
             cpu_first = proc_stat(pid)[0] - cpu0
         points += args.series
     elapsed = time.perf_counter() - started
+    if transport == "http":
+        loop.run(clients.close())
+    loop.close()
     cpu1, rss1, peak = proc_stat(pid)
+    client_cpu = time.process_time() - client0
     time.sleep(0.5)  # let the exporter queue drain before scraping
     scrape_s, scrape_bytes = time_scrape(ports["prom"])
     scrape2_s, _ = time_scrape(ports["prom"])
@@ -366,6 +400,10 @@ def run_one(
     )
     print(f"first round (new)     : {args.series / first_round_s:,.0f} points/s")
     print(f"gateway CPU           : {(cpu1 - cpu0) / points * 1e6:.2f} CPU s per million points")
+    print(
+        f"cores used            : gateway {(cpu1 - cpu0) / elapsed:.2f}, "
+        f"this client {client_cpu / elapsed:.2f} (of {os.cpu_count()} on the machine)"
+    )
     known = points - args.series
     print(
         f"  new | known series  : {cpu_first / args.series * 1e6:.2f} CPU s per million points"
