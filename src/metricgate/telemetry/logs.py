@@ -1,6 +1,7 @@
 """Structured logging: `console` (human) or `json` (one object per line) on stderr.
 
-Every formatted line goes through `redact_text`, so a credential that reaches a log message (an
+Under `--workers N` every line carries the worker's index (`worker`). Every formatted line goes
+through `redact_text`, so a credential that reaches a log message (an
 exception quoting a header, a URL with a password) is masked.
 """
 
@@ -12,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from metricgate import role
 from metricgate.config.redact import redact_text
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
@@ -54,10 +56,25 @@ class ConsoleFormatter(logging.Formatter):
         return redact_text(f"{line} {' '.join(extras)}" if extras else line)
 
 
+class _WorkerField(logging.Filter):
+    """Under `--workers N`: a `worker` field on every record, so the workers' lines, which share
+    one output, can be told apart."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.index
+        return True
+
+
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
     """Send every metricgate log record to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    if role.CURRENT.shared:
+        handler.addFilter(_WorkerField(role.CURRENT.index))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
