@@ -10,6 +10,7 @@ other keeps serving, and every acknowledged sample reaches VictoriaMetrics.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -191,6 +192,12 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
                         "1",
                     }
                     assert sum(_own(gateway, "metricgate_worker_routed_points_total").values()) > 0
+                    started = [
+                        json.loads(line)
+                        for line in gateway.logs().splitlines()
+                        if '"metricgate started"' in line
+                    ]
+                    assert sorted(entry["worker"] for entry in started) == [0, 1]
                     summed = _own(gateway, "metricgate_receiver_accepted_points_total")
                     assert sum(summed.values()) == sum(each.values())
         one, two = pages[1], pages[2]
