@@ -77,7 +77,8 @@ CURRENT: Final = _from_environment()
 
 
 def owner(name: str, count: int) -> int:
-    """The worker that owns every series of metric `name` in a set of `count` workers.
+    """The worker that owns `name` in a set of `count` workers: every series of a metric by
+    that name, or a scrape target by that key.
 
     A stable hash (CRC-32 of the UTF-8 name): every worker, and every restart of one, agrees.
     """

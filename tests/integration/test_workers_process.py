@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -352,3 +354,82 @@ def test_a_reload_reaches_every_worker(tmp_path: Path) -> None:
             return len([s for s in _page(gateway) if dict(s[1]).get("stage") == "three"]) == 12
 
         block_until(both_three, 20, "both workers on the third config", 0.2)
+
+
+SCRAPING = """
+receivers:
+  prometheus:
+    config:
+      global: {{scrape_interval: 1s, scrape_timeout: 900ms}}
+      scrape_configs:
+        - job_name: shared
+          static_configs: [{{targets: [{targets}]}}]
+  pushgateway: {{endpoint: "127.0.0.1:{push}"}}
+exporters:
+  prometheus: {{endpoint: "127.0.0.1:{prometheus}", metric_expiration: 1h}}
+service:
+  pipelines:
+    metrics: {{receivers: [prometheus, pushgateway], exporters: [prometheus]}}
+  telemetry:
+    metrics: {{address: "127.0.0.1:{telemetry}"}}
+    logs: {{level: info, format: json}}
+"""
+
+
+class _Target(BaseHTTPRequestHandler):
+    hits: dict[int, int] = {}
+
+    def do_GET(self) -> None:
+        port = self.server.server_address[1]
+        _Target.hits[port] = _Target.hits.get(port, 0) + 1
+        body = f'# TYPE scraped_gauge gauge\nscraped_gauge{{port="{port}"}} 1\n'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_set_scrapes_each_target_once_and_one_worker_takes_the_pushes(tmp_path: Path) -> None:
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Target) for _ in range(8)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    ports = [server.server_address[1] for server in servers]
+    try:
+        config = {
+            **default_ports(),
+            "push": free_port(),
+            "targets": ", ".join(f'"127.0.0.1:{port}"' for port in ports),
+        }
+        with _gateway(tmp_path, SCRAPING, config, 2) as gateway:  # type: ignore[arg-type]
+            block_until(
+                lambda: all(_Target.hits.get(port, 0) >= 1 for port in ports), 20, "scraped", 0.1
+            )
+            _Target.hits.clear()
+            time.sleep(4.0)
+            hits = [_Target.hits.get(port, 0) for port in ports]
+            assert all(2 <= count <= 5 for count in hits), hits  # about 4 each, not 8
+            page = _page(gateway)
+            up = [dict(labels)["instance"] for name, labels in page if name == "up"]
+            assert sorted(up) == sorted(f"127.0.0.1:{port}" for port in ports)
+
+            push = f"http://127.0.0.1:{config['push']}/metrics/job/batch"
+            for value in range(6):  # new connections: each could reach either worker
+                with requests.Session() as session:
+                    body = f"pushed_total {value}\n"
+                    assert session.put(push, data=body, timeout=5).status_code == 200
+            block_until(
+                lambda: _page(gateway).get(("pushed_total", (("job", "batch"),))) == 5.0,
+                10,
+                "the last push on the page",
+                0.1,
+            )
+            with requests.Session() as session:
+                assert session.delete(push, timeout=5).status_code == 202
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

@@ -8,7 +8,10 @@ staleness points stamped at its first missed scrape, sent 2 intervals (+10 %) af
 the same target came back in between. Over `target_limit` targets, none is scraped and each shows
 the error. Shutdown sends no staleness points (a restarted gateway carries on the series).
 
-Invariant: at most one scrape loop runs per target key.
+Under `--workers N` each worker scrapes the targets it owns (`role.owner` of the target key),
+so a set scrapes each target once, as vmagent's `-promscrape.cluster.*` members share theirs.
+
+Invariant: at most one scrape loop runs per target key (in a set of workers: in the set).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from metricgate import role
 from metricgate.discovery import SendGroups, TargetGroup, discoverers
 from metricgate.model import Batch, Series
 from metricgate.pipeline.component import Consumer
@@ -126,7 +130,12 @@ class JobManager:
         else:
             keep = targets
         self.targets = targets
-        wanted = {target.key: target for target in keep}
+        place = role.CURRENT
+        wanted = {
+            target.key: target
+            for target in keep
+            if role.owner(target.key, place.count) == place.index
+        }
         for key in [key for key in self.loops if key not in wanted]:
             self._retire(key)
         for key, target in wanted.items():

@@ -8,6 +8,10 @@ Groups live in memory only: a restart forgets them. Pushed series are sent once 
 Prometheus exporter's `metric_expiration` still applies to them: give pipelines that carry pushed
 metrics an exporter with a long expiration (longer than the longest interval between pushes).
 
+Under `--workers N` only worker `SERVING_WORKER` listens: a group is state that each push
+replaces or deletes as a whole, so every push of a group must reach the same place (pushes are
+few: batch jobs at their end). What it feeds is routed to each metric's owner like any data.
+
 Invariant: `start()` returns once the listener is bound (the port is in `port`); `shutdown()`
 stops accepting and is idempotent.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import logging
 
+from metricgate import role
 from metricgate.pipeline.component import Consumer, Receiver
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import receiver_factory
@@ -32,6 +37,9 @@ __all__ = [
 
 log = logging.getLogger("metricgate.receivers.pushgateway")
 
+SERVING_WORKER = 0
+"""The worker of a `--workers N` set that serves the push API."""
+
 
 class PushgatewayReceiver(Receiver):
     """Takes Pushgateway pushes and feeds their series (and their ends) to the pipelines."""
@@ -46,6 +54,13 @@ class PushgatewayReceiver(Receiver):
         self._server: PushgatewayServer | None = None
 
     async def start(self, host: Host) -> None:
+        if role.CURRENT.shared and role.CURRENT.index != SERVING_WORKER:
+            log.info(
+                "pushgateway receiver: served by worker %d of the set",
+                SERVING_WORKER,
+                extra={"receiver": self.component_id},
+            )
+            return
         server = PushgatewayServer(
             self.component_id, self.config, self.next_consumer, host, self.store
         )
