@@ -124,3 +124,20 @@ def test_nan_bits_survive() -> None:
     assert math.isnan(read.values[0])
     assert struct.pack("<d", read.values[0]) == struct.pack("<d", STALE_NAN)
     assert read.flags == [1]
+
+
+def test_the_memory_limiter_empties_the_table_at_both_ends() -> None:
+    from metricgate.model.caches import release_caches
+
+    group = MetricPoints(metric("released"))
+    for key in range(20):
+        group.append(INTERNER.intern_series(group.metric, (("k", str(key)),)), 3.0, NS)
+    outgoing, incoming = Outgoing(BatchCodec()), Incoming(BatchCodec())
+    incoming.decode(outgoing.encode(Batch([group])))
+    assert len(outgoing) == 20
+    assert release_caches() >= 20
+    assert len(outgoing) == 0
+    body = outgoing.encode(Batch([group]))
+    assert body[0] == 1  # RESET first, then the series defined again
+    (read,) = incoming.decode(body).metrics
+    assert read.series == group.series and len(incoming._series) == 20

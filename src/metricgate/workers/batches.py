@@ -19,6 +19,9 @@ The body is a sequence of records, each `kind` (1 byte) and `length` (4 bytes) t
   start times (int64) and flags (int32), native byte order (both ends are the same host);
 - `OTLP`: a `BatchCodec` body, consumed as it is.
 
+The sending end's table is bounded (`MAX_SERIES`, then both ends start again) and registered with
+the memory limiter (`model.caches`): emptied, it tells the other end with a `RESET` record.
+
 Invariant: the records of one connection are read in the order they were written (the receiving
 worker decodes each frame before it reads the next), so a number is always defined before use.
 """
@@ -31,6 +34,7 @@ from operator import itemgetter
 from typing import Final
 
 from metricgate.model import Batch, MetricKind, MetricPoints, Series
+from metricgate.model.caches import register
 from metricgate.pipeline.persistent_queue import BatchCodec
 
 RESET: Final = 1
@@ -48,6 +52,8 @@ _NUMBER_KINDS: Final = (MetricKind.GAUGE, MetricKind.SUM)
 class Outgoing:
     """The sending end of one connection: numbers its series, writes records."""
 
+    __slots__ = ("__weakref__", "_numbers", "_released", "_sent", "codec", "max_series")
+
     def __init__(self, codec: BatchCodec, max_series: int = MAX_SERIES) -> None:
         self.codec = codec
         self.max_series = max_series
@@ -55,14 +61,33 @@ class Outgoing:
         """`id()` of a series -> its number: `_sent` keeps the series alive, so no other object
         can have that id (and `id` costs no Python `__hash__` call per point)."""
         self._sent: list[Series] = []
+        self._released = False
+        """The table was emptied while the other end still holds it: the next body says so."""
+        register(self)
 
     def reset(self) -> None:
         """A new connection (or a full table): the other end knows no number."""
         self._numbers = {}
         self._sent = []
+        self._released = False
+
+    def release(self) -> int:
+        """The memory limiter's call (`model.caches`): forget every number here, and (with a
+        `RESET` record in the next body) at the other end."""
+        count = len(self._sent)
+        if count:
+            self.reset()
+            self._released = True
+        return count
+
+    def __len__(self) -> int:
+        return len(self._sent)
 
     def encode(self, batch: Batch) -> bytes:
         out: list[bytes] = []
+        if self._released:
+            self._released = False
+            _record(out, RESET, b"")
         numbered: list[MetricPoints] = []
         others: list[MetricPoints] = []
         for group in batch.metrics:
