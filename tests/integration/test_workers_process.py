@@ -433,3 +433,30 @@ def test_a_set_scrapes_each_target_once_and_one_worker_takes_the_pushes(tmp_path
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+def test_remote_write_metadata_reaches_every_worker(tmp_path: Path) -> None:
+    with run_victoria_metrics(tmp_path) as store:
+        ports = _ports(store.port, "meta")
+        with _gateway(tmp_path, TEMPLATE, ports, 2) as gateway:
+            url = gateway.url("rw", "/api/v1/write")
+            counter = 1  # prometheus.MetricMetadata.COUNTER
+            with requests.Session() as session:  # one connection: one worker learns it
+                body = v1(metadata=(("meta_requests_total", counter),))
+                assert session.post(url, data=body, headers=V1_HEADERS, timeout=10).ok
+            for i in range(12):  # new connections: both workers decode samples of it
+                series = ([("__name__", "meta_requests_total"), ("i", str(i))], [(1.0, NOW_MS)])
+                with requests.Session() as session:
+                    assert session.post(url, data=v1(series), headers=V1_HEADERS, timeout=10).ok
+            block_until(
+                lambda: len([k for k in _page(gateway) if k[0] == "meta_requests_total"]) >= 6,
+                10,
+                "samples on the page",
+                0.1,
+            )
+            families = {
+                family.name: family.type
+                for family in text_string_to_metric_families(gateway.scrape())
+            }
+            assert families["meta_requests"] == "counter"
+            assert "meta_requests_total" not in families  # no second family typed otherwise

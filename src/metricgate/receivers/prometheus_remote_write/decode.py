@@ -67,6 +67,7 @@ from metricgate.receivers.prometheus_remote_write.result import (
     RequestPoints,
     add_invalid,
 )
+from metricgate.wire.protowire import field
 from metricgate.wire.remotewrite.layout import (
     STAMP_LEN,
     VALUE_AT,
@@ -140,6 +141,8 @@ class RemoteWriteDecoder:
                 retyped.update(self._learn(name, counter, metadata.help))
         if retyped:
             self._retire(retyped, stale)
+        if request.metadata:
+            result.metadata = b"".join(field(3, m.SerializeToString()) for m in request.metadata)
         points = RequestPoints()
         self._entries_v1(request.timeseries, points, result)
         result.batch.metrics = [*stale.values(), *points.finish()]

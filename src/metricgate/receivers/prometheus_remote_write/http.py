@@ -26,8 +26,9 @@ from typing import Final, cast
 
 from aiohttp import web
 
-from metricgate.errors import MalformedError, UnsupportedError
+from metricgate.errors import MalformedError, UnavailableError, UnsupportedError
 from metricgate.pipeline.component import Consumer
+from metricgate.pipeline.exchange import Exchange
 from metricgate.pipeline.host import Host
 from metricgate.receivers.prometheus_remote_write.config import RemoteWriteReceiverConfig
 from metricgate.receivers.prometheus_remote_write.decode import RemoteWriteDecoder
@@ -75,8 +76,30 @@ class RemoteWriteServer:
 
     async def start(self) -> int:
         """Bind and serve; return the port (useful with port 0)."""
+        exchange = self.core.host.exchange
+        if exchange is not None:
+            exchange.answer(self._metadata_topic, self._learn)
         self.port = await self._http.start()
         return self.port
+
+    # -- under `--workers N`: metadata is taught to every worker -----------------------------
+    # A family's type decides how its series are decoded, and Prometheus sends metadata in
+    # requests of its own, which reach one worker: the others learn it from that one.
+
+    @property
+    def _metadata_topic(self) -> str:
+        return f"remote-write-metadata/{self.core.receiver_id}"
+
+    async def _share(self, exchange: Exchange, metadata: bytes) -> None:
+        try:
+            await exchange.ask_peers(self._metadata_topic, metadata)
+        except UnavailableError as exc:  # it comes again with the sender's next metadata
+            log.warning("remote-write metadata not shared with every worker: %s", exc)
+
+    async def _learn(self, metadata: bytes) -> bytes:
+        result = self.decoder.decode_v1(metadata)
+        await self.core.consume(result.batch, TRANSPORT)  # series ended by a new type
+        return b""
 
     async def stop(self) -> None:
         await self._http.stop()
@@ -98,6 +121,8 @@ class RemoteWriteServer:
             )
         batch, refused, not_allowed = core.allowed(result.batch, request)
         await core.consume(batch, TRANSPORT, request)
+        if result.metadata and core.host.exchange is not None:
+            await self._share(core.host.exchange, result.metadata)
         answer: dict[str, str] = {}
         if v2:
             answer = {

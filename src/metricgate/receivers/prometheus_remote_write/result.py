@@ -43,6 +43,9 @@ class DecodeResult:
     exemplars: int = 0
     """Exemplars, ignored."""
     errors: list[str] = field(default_factory=list)
+    metadata: bytes = b""
+    """The request's 1.0 metadata alone, as a `WriteRequest` body ("" without any): what the
+    other workers of a `--workers N` set must learn too."""
 
     def error_message(self) -> str:
         """The 400 body when series were invalid ("" when none were)."""
