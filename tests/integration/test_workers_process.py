@@ -460,3 +460,26 @@ def test_remote_write_metadata_reaches_every_worker(tmp_path: Path) -> None:
             }
             assert families["meta_requests"] == "counter"
             assert "meta_requests_total" not in families  # no second family typed otherwise
+
+
+def test_an_invalid_series_owned_by_another_worker_is_answered_as_by_one(tmp_path: Path) -> None:
+    with (
+        run_victoria_metrics(tmp_path) as store,
+        _gateway(tmp_path, TEMPLATE, _ports(store.port, "bad"), 2) as gateway,
+    ):
+        url = gateway.url("rw", "/api/v1/write")
+        valid = [([("__name__", f"valid_{m}"), ("job", "x")], [(1.0, NOW_MS)]) for m in range(10)]
+        invalid = [
+            ([("__name__", f"valid_{m}"), ("jo-b", "x")], [(1.0, NOW_MS)]) for m in range(10)
+        ]
+        for _ in range(4):  # new connections: both workers receive it
+            with requests.Session() as session:
+                answer = session.post(
+                    url, data=v1(*valid, *invalid), headers=V1_HEADERS, timeout=10
+                )
+                assert answer.status_code == 400
+                assert "invalid label name 'jo-b'" in answer.text
+        page = {name for name, _ in _page(gateway)}
+        assert {f"valid_{m}" for m in range(10)} <= page
+        refused = _own(gateway, "metricgate_receiver_refused_points_total")
+        assert sum(v for k, v in refused.items() if "invalid_series" in k) == 40

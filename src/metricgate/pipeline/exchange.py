@@ -40,6 +40,10 @@ class Exchange(Protocol):
     def answer(self, topic: str, handler: Answer) -> None:
         """Serve `topic` to the other workers (a later call for the topic replaces this one)."""
 
+    async def ask(self, worker: int, topic: str, payload: bytes) -> bytes:
+        """Worker `worker`'s answer to `topic` (no time limit: the answer may wait for a
+        pipeline); its failure is raised here with its class (`ConsumeError`s)."""
+
     async def ask_peers(self, topic: str, payload: bytes) -> list[bytes]:
         """Every other worker's answer to `topic`, in worker order; raises `UnavailableError`
         when one of them cannot answer (a partial view is never served as whole)."""

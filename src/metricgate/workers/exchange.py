@@ -170,6 +170,9 @@ class WorkerExchange:
     def answer(self, topic: str, handler: Answer) -> None:
         self._topics[topic] = handler
 
+    async def ask(self, worker: int, topic: str, payload: bytes) -> bytes:
+        return await self._peers[worker].call(ASK, topic, payload, None)
+
     async def ask_peers(self, topic: str, payload: bytes) -> list[bytes]:
         calls = [peer.call(ASK, topic, payload, ASK_TIMEOUT_S) for peer in self._peers.values()]
         return list(await asyncio.gather(*calls))

@@ -95,6 +95,15 @@ _MAX_STAMPS: Final = 4096
 _MAX_PAIRS: Final = 200_000
 
 
+def parse_v1(body: bytes) -> Any:
+    """A 1.0 body's entries (each `TimeSeries` as bytes) and metadata; `DecodeError` if it is
+    not a `prometheus.WriteRequest`."""
+    try:
+        return WriteRequestFlat.FromString(body)
+    except ProtobufDecodeError as exc:
+        raise DecodeError(f"body is not a remote-write 1.0 WriteRequest: {exc}") from None
+
+
 class RemoteWriteDecoder:
     """Decodes requests of one receiver, keeping its series caches and the metadata it learned."""
 
@@ -124,10 +133,11 @@ class RemoteWriteDecoder:
 
     def decode_v1(self, body: bytes) -> DecodeResult:
         """A `prometheus.WriteRequest` (already decompressed)."""
-        try:
-            request: Any = WriteRequestFlat.FromString(body)
-        except ProtobufDecodeError as exc:
-            raise DecodeError(f"body is not a remote-write 1.0 WriteRequest: {exc}") from None
+        return self.decode_parsed_v1(parse_v1(body))
+
+    def decode_parsed_v1(self, request: Any) -> DecodeResult:
+        """A request `parse_v1` read (or anything with its `timeseries` entries as bytes and
+        its `metadata` messages)."""
         result = DecodeResult(Batch())
         stale: dict[Metric, MetricPoints] = {}
         retyped: set[str] = set()
