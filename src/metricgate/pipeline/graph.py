@@ -3,7 +3,9 @@
 `build_graph(config, telemetry, previous)` creates what `config` needs: one `ExporterQueue` per
 exporter used, one processor chain per pipeline (a `PointMeter` after each processor, as the
 console counts), one receiver per receiver used. Receivers feed each pipeline through its `Link`,
-which stays the same object across reloads; a reload points it at the pipeline's new chain.
+which stays the same object across reloads; a reload points it at the pipeline's new chain. Under
+`--workers N` (an `Exchange`), each pipeline gets the exchange's router after its leading stateless
+processors, and the exchange's entry for the pipeline is pointed at what follows the router.
 
 With a `previous` graph (a reload), a component whose config did not change is taken over as it
 runs: the same object with all its state. A changed one is built anew and offered its
