@@ -230,6 +230,8 @@ class WorkerExchange:
                 task.add_done_callback(self._tasks.discard)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:  # the event loop is closing: nothing left to answer
+            pass
         except ValueError as exc:  # the two ends disagree: a new connection starts afresh
             log.error("worker %d: a peer's frame does not read (%s); closing", self.index, exc)
         finally:
