@@ -107,12 +107,16 @@ class Router:
         if not parts or list(parts) == [me]:
             await self._entry.consume(batch)
             return
+        mine = parts.pop(me, None)
+        if mine is None and len(parts) == 1:  # all of it to one owner: no task to start
+            ((owner, groups),) = parts.items()
+            await self._exchange.route(owner, self._pipeline, Batch(groups))
+            return
         sends = [
-            self._entry.consume(Batch(groups))
-            if owner == me
-            else self._exchange.route(owner, self._pipeline, Batch(groups))
-            for owner, groups in parts.items()
+            self._exchange.route(owner, self._pipeline, Batch(g)) for owner, g in parts.items()
         ]
+        if mine is not None:
+            sends.append(self._entry.consume(Batch(mine)))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
