@@ -79,3 +79,13 @@ def test_parts_read_back_as_requests_in_their_order() -> None:
         assert values == sorted(values)
         assert {role.owner(s.labels[0].value, 3) for s in read.timeseries} == {owner}
         assert read.metadata[0].metric_family_name == "metric_1"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=60), max_size=20))
+def test_entries_that_do_not_read_stay_with_the_receiving_worker(entries: list[bytes]) -> None:
+    labels = [b"\x0a\x08__name__\x12" + entry for entry in entries[: len(entries) // 2]]
+    prefixed = [b"\x0a" + bytes([len(label) % 128]) + label + b"\x12\x01" for label in labels]
+    mixed = prefixed + entries
+    parts = EntryOwners(role.WorkerRole(1, 3, "/nonexistent")).split(mixed)
+    assert sorted(e for part in parts.values() for e in part) == sorted(mixed)
