@@ -192,10 +192,18 @@ class Incoming:
             raise ValueError("a number record names a series never defined")
         table = self._series
         series = list(itemgetter(*numbers)(table)) if total > 1 else [table[numbers[0]]]
-        values = fields[position + total : position + 2 * total]
-        times = fields[position + 2 * total : position + 3 * total]
-        starts = fields[position + 3 * total : position + 4 * total]
-        flags = fields[position + 4 * total :]
+        columns = list(fields[position + total :])  # values, times, starts, flags: one list
+        if count == 1:
+            return [
+                MetricPoints(
+                    series[0].metric,
+                    series,
+                    columns[:total],
+                    columns[total : 2 * total],
+                    columns[2 * total : 3 * total],
+                    columns[3 * total :],
+                )
+            ]
         groups = []
         end = 0
         for size in sizes:
@@ -204,10 +212,10 @@ class Incoming:
                 MetricPoints(
                     series[begin].metric,
                     series[begin:end],
-                    list(values[begin:end]),
-                    list(times[begin:end]),
-                    list(starts[begin:end]),
-                    list(flags[begin:end]),
+                    columns[begin:end],
+                    columns[total + begin : total + end],
+                    columns[2 * total + begin : 2 * total + end],
+                    columns[3 * total + begin : 3 * total + end],
                 )
             )
         return groups

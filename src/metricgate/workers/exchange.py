@@ -102,8 +102,12 @@ class Router:
     async def consume(self, batch: Batch) -> None:
         me = self._exchange.index
         parts: dict[int, list[MetricPoints]] = {}
+        known = self._owners.get
         for group in batch.metrics:
-            parts.setdefault(self.owner_of(group), []).append(group)
+            owner = known(group.metric.name)
+            if owner is None:
+                owner = self.owner_of(group)
+            parts.setdefault(owner, []).append(group)
         if not parts or list(parts) == [me]:
             await self._entry.consume(batch)
             return
