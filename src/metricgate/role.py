@@ -45,6 +45,14 @@ class WorkerRole:
         base = Path(directory)
         return base / f"worker-{self.index}" if self.shared else base
 
+    def own_file(self, path: str) -> str:
+        """The file this worker writes for a configured `path` that must not be shared (one
+        it rotates): `audit.worker-<index>.log` for `audit.log`, or `path` alone."""
+        if not self.shared:
+            return path
+        file = Path(path)
+        return str(file.with_name(f"{file.stem}.worker-{self.index}{file.suffix}"))
+
     def state_directory(self, directory: str | Path) -> Path:
         """Where this worker keeps its state snapshots: per index and per worker count, since
         which series a worker owns depends on both (a snapshot of another layout is not read)."""

@@ -209,3 +209,19 @@ def test_a_reload_reaches_every_worker(tmp_path: Path) -> None:
             )
 
         block_until(both_three, 20, "both workers on the third config", 0.2)
+
+
+def test_each_worker_writes_an_audit_log_of_its_own(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.log"
+    template = RELOADED.replace(
+        "    logs: {{level: info, format: json}}\n",
+        f'    logs: {{{{level: info, format: json}}}}\n    audit: {{{{output: "{audit}"}}}}\n',
+    )
+    ports = {**default_ports(), "stage": "one"}
+    with run_workers(tmp_path, template, ports, 2) as gateway:  # type: ignore[arg-type]
+        assert gateway.stop() == 0
+    assert not audit.exists()
+    for index in (0, 1):
+        own = tmp_path / f"audit.worker-{index}.log"
+        events = [json.loads(line)["event"] for line in own.read_text().splitlines()]
+        assert events == ["start", "config_load", "stop"], (index, events)

@@ -9,6 +9,8 @@ when the window closes), `admin_access`.
 
 The output is `stdout` or a file opened in append mode (0600) and rotated by size: `<file>` ->
 `<file>.1` -> ... -> `<file>.<max_backups>`, the oldest dropped. Lines are flushed as written.
+Under `--workers N` each worker writes a file of its own (`audit.worker-1.log` beside
+`audit.log`): workers rotating one file would rename it under each other.
 
 Invariant: nothing secret is written (every field is redacted), and nothing is lost silently:
 a suppressed repeat is always accounted for in a later summary line (at the latest at `close`).
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any, Protocol
 
+from metricgate import role
 from metricgate.config.audit import AuditConfig
 from metricgate.config.redact import redact
 from metricgate.periodic import Periodic
@@ -74,6 +77,12 @@ class AuditLog:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.path = (
+            config.output
+            if config.output in ("", "stdout")
+            else role.CURRENT.own_file(config.output)
+        )
+        """The file written: `output`, or under `--workers N` each worker's own beside it."""
         self._clock = clock
         self._wall = wall
         self._stream = stream
@@ -264,7 +273,7 @@ class AuditLog:
         return self._file
 
     def _open(self) -> None:
-        output = self.config.output
+        output = self.path
         if self._stream is not None or output in ("", "stdout") or self._file is not None:
             return
         descriptor = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -275,7 +284,7 @@ class AuditLog:
         assert self._file is not None
         self._file.close()
         self._file = None
-        path = self.config.output
+        path = self.path
         backups = self.config.max_backups
         if backups == 0:
             os.unlink(path)
