@@ -41,6 +41,7 @@ from typing import Final
 
 from metricgate import errors, role
 from metricgate.model import Batch, MetricPoints
+from metricgate.model.caches import BoundedTable
 from metricgate.pipeline.component import Consumer
 from metricgate.pipeline.exchange import Answer
 from metricgate.pipeline.link import Link
@@ -88,33 +89,25 @@ class Router:
         self._exchange = exchange
         self._pipeline = pipeline_id
         self._entry = entry
-        self._owners: dict[str, int] = {}
-
-    def owner_of(self, group: MetricPoints) -> int:
-        name = group.metric.name
-        found = self._owners.get(name)
-        if found is None:
-            if len(self._owners) >= MAX_OWNERS:
-                self._owners.clear()
-            found = self._owners[name] = role.owner(name, self._exchange.count)
-        return found
+        self._owners: BoundedTable[str, int] = BoundedTable(MAX_OWNERS)
 
     async def consume(self, batch: Batch) -> None:
-        me = self._exchange.index
+        me, count = self._exchange.index, self._exchange.count
         parts: dict[int, list[MetricPoints]] = {}
-        known = self._owners.get
+        known, remember = self._owners.entries.get, self._owners.put
         for group in batch.metrics:
-            owner = known(group.metric.name)
+            name = group.metric.name
+            owner = known(name)
             if owner is None:
-                owner = self.owner_of(group)
+                owner = remember(name, role.owner(name, count))
             parts.setdefault(owner, []).append(group)
         if not parts or list(parts) == [me]:
             await self._entry.consume(batch)
             return
         mine = parts.pop(me, None)
         if mine is None and len(parts) == 1:  # all of it to one owner: no task to start
-            ((owner, groups),) = parts.items()
-            await self._exchange.route(owner, self._pipeline, Batch(groups))
+            (owner,) = parts
+            await self._exchange.route(owner, self._pipeline, batch)
             return
         sends = [
             self._exchange.route(owner, self._pipeline, Batch(g)) for owner, g in parts.items()
