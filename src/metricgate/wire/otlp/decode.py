@@ -285,8 +285,18 @@ class ProtobufDecoder:
         # The tenant is in the key even when the resource is the same object: a client of an
         # open listener may send the very resource a stamped one gets; its series are unstamped.
         tenant = stamp.tenant if stamp is not None else None
-        described_as = (name, unit, description, data, temporality, monotonic)
-        key = (resource, scope, native, described_as, tenant)
+        key = (
+            resource,
+            scope,
+            native,
+            name,
+            unit,
+            description,
+            data,
+            temporality,
+            monotonic,
+            tenant,
+        )
         state = self._metrics.get(key)
         if state is None:
             described = p.descriptor(data, temporality, monotonic)
