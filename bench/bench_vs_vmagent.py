@@ -26,6 +26,11 @@ With `--churn 0.1`, a tenth of the series is replaced by new ones (a new `id` la
 round after the first, as restarting pods and new agent runs do: the later rounds' figures are
 then the steady cost under churn, the first sight of series included.
 
+With `--disk-queue`, metricgate's exporter writes every batch to its on-disk queue before it
+answers (`sending_queue.storage` with `fsync: batch`): nothing accepted is lost in a crash.
+vmagent runs as always (it keeps blocks in memory and spills them to `-remoteWrite.tmpDataPath`
+when they pile up).
+
 The three rules: a `replace` (status 2xx -> code_class="2xx"), a `labeldrop` (pod), a `drop`
 (route /internal/..., every 10th series). The forwarders should deliver 90 % of the samples.
 """
@@ -86,7 +91,7 @@ exporters:
     external_labels: {{forwarder: metricgate}}
     max_samples_per_send: {per_send}
     flush_interval: 1s
-    shards: {{min: {shards_min}, max: {shards_max}}}
+    shards: {{min: {shards_min}, max: {shards_max}}}{storage}
 service:
   pipelines:
     metrics: {{receivers: [prometheus_remote_write], processors: [relabel],
@@ -376,6 +381,12 @@ def main() -> None:
         default="1",
         help="metricgate run --workers (own CPU is summed over the workers by its telemetry)",
     )
+    parser.add_argument(
+        "--disk-queue",
+        action="store_true",
+        help="metricgate's exporter writes every batch to its on-disk queue before answering "
+        "(sending_queue.storage, fsync: batch); vmagent runs as always",
+    )
     parser.add_argument("--deliver-timeout", type=float, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     parser.add_argument(
@@ -497,6 +508,12 @@ def compare(args: argparse.Namespace, per_request: int) -> tuple[float, float, f
                     per_send=args.per_send,
                     shards_min=args.shards,
                     shards_max=args.shards,
+                    storage=(
+                        "\n    sending_queue:\n      storage: "
+                        f'{{directory: "{tmp / "queue"}", fsync: batch}}'
+                        if args.disk_queue
+                        else ""
+                    ),
                 )
             )
             gate = Proc(

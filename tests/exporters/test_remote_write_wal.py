@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 from pathlib import Path
@@ -64,6 +65,56 @@ async def test_restart_replays_from_ack(tmp_path: Path) -> None:
     await wal.close()
     wal = open_wal(tmp_path)
     assert read_all(wal) == [payload(i) for i in range(30, 100)]
+    await wal.close()
+
+
+@pytest.mark.parametrize("fsync", ["batch", "never"])
+async def test_acks_are_written_by_the_timer_unless_fsync_always(
+    tmp_path: Path, fsync: str
+) -> None:
+    """A reader's ack moves the offset at once (the room is free) and is written by the timer:
+    one file write per 100 ms, not per request. A crash before that re-sends, never loses."""
+    wal = open_wal(tmp_path, fsync=fsync)
+    wal.start()
+    shard = wal.shards[0]
+    for i in range(100):
+        wal.append([[(payload(i), 1, 1)], []])
+    pending = shard.pending_bytes
+    records = shard.read(40, 0)
+    assert not shard.ack_at_once
+    shard.ack(records[-1].end, persist=shard.ack_at_once)
+    assert shard.pending_bytes < pending
+    assert shard.persisted_ack < shard.acked
+    # Nothing is written yet: a crash now would send the 40 records again.
+    assert not (tmp_path / "shard-000" / "ack").exists()
+    for _ in range(50):
+        if shard.persisted_ack == shard.acked:
+            break
+        await asyncio.sleep(0.02)
+    assert shard.persisted_ack == shard.acked
+    assert struct.unpack_from("<Q", (tmp_path / "shard-000" / "ack").read_bytes())[0] == (
+        shard.acked
+    )
+    more = shard.read(30, 0)
+    shard.ack(more[-1].end, persist=False)
+    await wal.close()  # a graceful stop writes the last offset
+    wal = open_wal(tmp_path)
+    assert read_all(wal) == [payload(i) for i in range(70, 100)]
+    await wal.close()
+
+
+async def test_fsync_always_writes_each_ack_at_once(tmp_path: Path) -> None:
+    wal = open_wal(tmp_path, fsync="always")
+    wal.start()
+    shard = wal.shards[0]
+    for i in range(10):
+        wal.append([[(payload(i), 1, 1)], []])
+    records = shard.read(4, 0)
+    assert shard.ack_at_once
+    shard.ack(records[-1].end, persist=shard.ack_at_once)
+    assert struct.unpack_from("<Q", (tmp_path / "shard-000" / "ack").read_bytes())[0] == (
+        records[-1].end
+    )
     await wal.close()
 
 

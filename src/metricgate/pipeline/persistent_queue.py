@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from metricgate.model import Batch
-from metricgate.periodic import Periodic
 from metricgate.pipeline.storage import (
     DiskQueue,
     StorageSettings,
@@ -63,7 +62,6 @@ __all__ = [
 
 READ_AHEAD_BYTES = 4 * 1024 * 1024
 """Records read from disk at a time (at least one); they stay unacknowledged until delivered."""
-ACK_INTERVAL_S = 0.1
 DECODER_MAX_SERIES = 1_000_000
 
 
@@ -125,10 +123,6 @@ class PersistentQueue:
         self._in_flight: deque[Entry] = deque()
         self._wake = asyncio.Event()
         self._closing = False
-        self._acker = Periodic(
-            f"{self.name} ack persistence", ACK_INTERVAL_S, self._persist_acked, log,
-            {"exporter": self.name},
-        )  # fmt: skip
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -149,8 +143,6 @@ class PersistentQueue:
         )
         self.wal.start()
         self.pending_records = count_records(self.shard)
-        if self.settings.fsync != "always":
-            self._acker.start()
         if self.wal.pending_bytes:
             log.info(
                 "persistent sending queue: replaying data left by the previous run",
@@ -169,11 +161,9 @@ class PersistentQueue:
     async def close(self) -> None:
         """Persist the ack offset, fsync and release the directory."""
         self.stop()
-        await self._acker.stop()
         wal, self.wal = self.wal, None
         if wal is None:
             return
-        self._persist_ack(wal.shards[0])
         if wal.pending_bytes:
             log.info(
                 "persistent sending queue: data left on disk for the next start",
@@ -277,23 +267,14 @@ class PersistentQueue:
             finished += 1
         if finished and self.wal is not None:
             self.pending_records = max(0, self.pending_records - finished)
-            self.shard.ack(end, persist=False)
-            if self.settings.fsync == "always":
-                self._persist_ack(self.shard)
-
-    def _persist_ack(self, shard: ShardLog) -> None:
-        if shard.acked > shard.persisted_ack:
+            shard = self.shard
             try:
-                shard.ack(shard.acked)
+                shard.ack(end, persist=shard.ack_at_once)
             except OSError:
                 log.exception(
                     "persistent sending queue: could not persist the ack offset",
                     extra={"exporter": self.name},
                 )
-
-    def _persist_acked(self) -> None:
-        if self.wal is not None:
-            self._persist_ack(self.wal.shards[0])
 
 
 def count_records(shard: ShardLog) -> int:

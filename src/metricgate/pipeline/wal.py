@@ -9,7 +9,8 @@ Layout under `<storage.directory>/<exporter id>/`: `meta.json` (format version, 
 `wal_shard.py` writes, reads, acknowledges and recovers (segments, ack file, record framing,
 encryption at rest). This module holds the shards together: the directory lock, the shard count
 kept across restarts, the disk bound shared by all shards (refuse or drop the oldest sealed
-segment) and the fsync timer.
+segment) and the timer that syncs records (`fsync: batch`) and writes moved ack offsets
+(`batch`, `never`; with `always` each ack is written as it happens).
 """
 
 from __future__ import annotations
@@ -55,13 +56,16 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+SYNC_INTERVAL_S = 0.1
+"""With `fsync: batch`, how often appended records are synced; with `batch` and `never`, how
+often moved ack offsets are written (a crash re-sends what was delivered since)."""
 FullPolicy = Literal["refuse", "drop_oldest"]
 Piece = tuple[bytes, int, int] | tuple[bytes, int, int, bytes]
 """What `WriteAheadLog.append` writes: (payload, samples, points[, tag])."""
 
 
 class WriteAheadLog:
-    """All shard logs of one exporter, the disk bound and the fsync timer (see module docstring)."""
+    """All shard logs of one exporter, the disk bound and the sync timer (see module docstring)."""
 
     def __init__(
         self,
@@ -108,7 +112,9 @@ class WriteAheadLog:
             )
             for i in range(self.shard_count)
         ]
-        self._syncer = Periodic("persistent queue fsync", 0.1, self.sync, log, {"queue": name})
+        self._syncer = Periodic(
+            "persistent queue sync", SYNC_INTERVAL_S, self._tick, log, {"queue": name}
+        )
 
     def _shard_count(self, wanted: int) -> int:
         meta = self.directory / "meta.json"
@@ -141,11 +147,12 @@ class WriteAheadLog:
         return wanted
 
     def start(self) -> None:
-        if self.fsync == "batch":
+        if self.fsync != "always":
             self._syncer.start()
 
     async def close(self) -> None:
         await self._syncer.stop()
+        self.persist_acks()
         for shard in self.shards:
             shard.close()
         if self._lock_fd >= 0:
@@ -158,6 +165,24 @@ class WriteAheadLog:
                 shard.sync()
             except OSError:
                 log.exception("persistent queue: fsync failed", extra={"queue": self.name})
+
+    def persist_acks(self) -> None:
+        """Write every shard's ack offset that moved since it was last written (and free the
+        segments it passed)."""
+        for shard in self.shards:
+            if shard.acked > shard.persisted_ack:
+                try:
+                    shard.ack(shard.acked)
+                except OSError:
+                    log.exception(
+                        "persistent queue: could not persist the ack offset",
+                        extra={"queue": self.name},
+                    )
+
+    def _tick(self) -> None:
+        if self.fsync == "batch":
+            self.sync()
+        self.persist_acks()
 
     @property
     def pending_bytes(self) -> int:

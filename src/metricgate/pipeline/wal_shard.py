@@ -483,6 +483,12 @@ class ShardLog:
                 continue
         return None
 
+    @property
+    def ack_at_once(self) -> bool:
+        """Whether a reader persists each ack as it happens (`fsync: always`); otherwise it
+        passes `persist=False` and the log's timer writes the offset (`WriteAheadLog`)."""
+        return self.fsync == "always"
+
     def ack(self, offset: int, *, persist: bool = True) -> None:
         """Everything before `offset` was delivered (or given up on): persist, free segments.
 
