@@ -180,9 +180,7 @@ ALERT_CASES = [
         ],
     ),
     # 1 of 60 is 5xx; the 4xx responses must not count (they would make it 18%).
-    AlertCase(
-        "HighHTTPErrorRate", [_http("200", 49), _http("404", 10), _http("500", 1)], "10m"
-    ),
+    AlertCase("HighHTTPErrorRate", [_http("200", 49), _http("404", 10), _http("500", 1)], "10m"),
     # main: 45 + 40 over two pools and instances = 85; analytics: 50 + 20 = 70.
     *pair(
         "DatabaseConnectionsHigh",

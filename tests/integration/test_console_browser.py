@@ -56,7 +56,7 @@ service:
   telemetry:
     metrics: {{address: "127.0.0.1:{telemetry}"}}
     logs: {{level: info, format: json}}
-""" % SECRET  # noqa: UP031 - the template's own braces are str.format's
+""".replace("%s", SECRET)  # the template's own braces are str.format's
 
 EDGES = [
     ("receiver:otlp", "processor:relabel"),
@@ -119,8 +119,10 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         )
         assert set(edge_rates(driver)) == set(EDGES)
         wait(driver).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, '[data-exporter="prometheus"] .health').text
-            == "healthy"
+            lambda d: (
+                d.find_element(By.CSS_SELECTOR, '[data-exporter="prometheus"] .health').text
+                == "healthy"
+            )
         )
         # The cardinality explorer names the limited metric and its refused series.
         wait(driver).until(
@@ -128,8 +130,10 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         )
         driver.find_element(By.ID, "cardinality-refresh").click()
         wait(driver).until(
-            lambda d: "3 refused"
-            in d.find_element(By.CSS_SELECTOR, '[data-limiter="cardinality_limit"] h3').text
+            lambda d: (
+                "3 refused"
+                in d.find_element(By.CSS_SELECTOR, '[data-limiter="cardinality_limit"] h3').text
+            )
         )
 
         # The relabel playground: the page's example rules on its example series.
@@ -147,8 +151,10 @@ def test_console_in_chromium(tmp_path: Path) -> None:
         series.send_keys('http_requests_total{route="/api/v1/pay"}')
         driver.find_element(By.ID, "relabel-run").click()
         wait(driver).until(
-            lambda d: 'endpoint="pay"'
-            in " ".join(v.text for v in d.find_elements(By.CSS_SELECTOR, ".trace .verdict"))
+            lambda d: (
+                'endpoint="pay"'
+                in " ".join(v.text for v in d.find_elements(By.CSS_SELECTOR, ".trace .verdict"))
+            )
         )
 
         # The effective config, secret redacted.

@@ -33,9 +33,7 @@ service:
 
 def relabel_test(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="metricgate")
-    add_relabel_test_command(
-        parser.add_subparsers(dest="command", required=True), default_registry
-    )
+    add_relabel_test_command(parser.add_subparsers(dest="command", required=True), default_registry)
     args = parser.parse_args(["relabel-test", *argv])
     result: int = args.func(args)
     return result

@@ -169,16 +169,20 @@ async def test_graph_shows_every_configured_edge_with_its_rate(gateway: Gateway)
         found.update(await gateway.graph())
 
     def all_edges_live() -> bool:
-        return bool(found) and all(
-            edge(found, pipeline, source, target) > 0
-            for pipeline, source, target in [
-                ("metrics", "receiver:otlp", "processor:relabel"),
-                ("metrics", "processor:relabel", "processor:cardinality_limit"),
-                ("metrics", "processor:cardinality_limit", "exporter:capture"),
-                ("metrics/next", "receiver:otlp", "processor:relabel"),
-                ("metrics/next", "processor:relabel", "exporter:otlp/next"),
-            ]
-        ) and found["exporters"]["capture"]["sent_per_second"] > 0
+        return (
+            bool(found)
+            and all(
+                edge(found, pipeline, source, target) > 0
+                for pipeline, source, target in [
+                    ("metrics", "receiver:otlp", "processor:relabel"),
+                    ("metrics", "processor:relabel", "processor:cardinality_limit"),
+                    ("metrics", "processor:cardinality_limit", "exporter:capture"),
+                    ("metrics/next", "receiver:otlp", "processor:relabel"),
+                    ("metrics/next", "processor:relabel", "exporter:otlp/next"),
+                ]
+            )
+            and found["exporters"]["capture"]["sent_per_second"] > 0
+        )
 
     await wait_until(all_edges_live, look, timeout=15, interval=0.2)
     # The receiver took 15 points; relabel dropped the 5 debug_ ones in each pipeline, and says so.

@@ -105,8 +105,10 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
         return _fail("give --out DIR, or --push (datadog, cloudwatch)")
     if args.format == "grafana":
         if args.push:
-            return _fail("--push works with --format datadog or cloudwatch; Grafana reads "
-                         "provisioned files: use --out")
+            return _fail(
+                "--push works with --format datadog or cloudwatch; Grafana reads "
+                "provisioned files: use --out"
+            )
         from metricgate.catalog.dashboards import write_dashboards
 
         written = write_dashboards(
@@ -158,8 +160,11 @@ def _push(args: argparse.Namespace, documents: dict[str, dict[str, Any]]) -> lis
 
 
 def _region(region: str) -> str:
-    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or (
-        "us-east-1"
+    return (
+        region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or ("us-east-1")
     )
 
 

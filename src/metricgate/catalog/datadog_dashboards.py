@@ -108,9 +108,7 @@ def push_datadog_dashboards(
     return lines
 
 
-def _call(
-    method: str, url: str, headers: dict[str, str], document: Any = None
-) -> dict[str, Any]:
+def _call(method: str, url: str, headers: dict[str, str], document: Any = None) -> dict[str, Any]:
     body = None if document is None else json.dumps(document).encode()
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     if body is not None:

@@ -207,4 +207,3 @@ class MemoryLimiter:
                 "rss_mib_after": self.read_rss() // MIB,
             },
         )
-

@@ -197,9 +197,10 @@ def _compile(action: AttributeAction) -> Step:
     if name == "extract":
         assert regex is not None
         # Go's Expand of `${name}`: a group that did not take part gives "".
-        groups = [(name, regex.template(f"${{{name}}}")) for name in dict.fromkeys(
-            name for name in regex.group_names if name is not None
-        )]
+        groups = [
+            (name, regex.template(f"${{{name}}}"))
+            for name in dict.fromkeys(name for name in regex.group_names if name is not None)
+        ]
 
         def extract(pairs: dict[str, AttributeValue]) -> None:
             source = pairs.get(key)

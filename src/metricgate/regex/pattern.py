@@ -107,9 +107,7 @@ class GoRegex:
         """The expression as the user wrote it (without the anchoring Prometheus adds)."""
         # Prometheus anchors by wrapping the text, so a pattern like `a)|(b` parses as Go parses it.
         try:
-            self.pattern, self.group_names = translate(
-                f"^(?:{source})$" if anchored else source
-            )
+            self.pattern, self.group_names = translate(f"^(?:{source})$" if anchored else source)
         except RegexError as exc:
             raise RegexError(f"invalid regex {_quote(source)}: {exc}") from None
         try:

@@ -95,6 +95,9 @@ class AttributesProcessor(Processor):
 
 
 FACTORY = processor_factory(
-    "attributes", AttributesConfig, AttributesProcessor, "rewrites data point attributes",
+    "attributes",
+    AttributesConfig,
+    AttributesProcessor,
+    "rewrites data point attributes",
     stateless=True,
 )

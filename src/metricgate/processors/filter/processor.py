@@ -113,6 +113,9 @@ class FilterProcessor(Processor):
 
 
 FACTORY = processor_factory(
-    "filter", FilterConfig, FilterProcessor, "keeps or drops points by name, type, attributes",
+    "filter",
+    FilterConfig,
+    FilterProcessor,
+    "keeps or drops points by name, type, attributes",
     stateless=True,
 )

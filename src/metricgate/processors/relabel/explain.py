@@ -26,6 +26,7 @@ from metricgate.relabel import Drop, LabelPairs, RuleSet, Step, parse_series
 if TYPE_CHECKING:
     from metricgate.config import Config
 
+
 @dataclass(frozen=True)
 class Trace:
     """One series through a rule set: the input, every rule's step, and the verdict."""
@@ -114,9 +115,7 @@ def render_json(found: Trace) -> dict[str, Any]:
         "steps": steps,
         "result": None if isinstance(result, Drop) else format_series(result),
         "dropped": (
-            {"reason": result.reason, "detail": result.detail}
-            if isinstance(result, Drop)
-            else None
+            {"reason": result.reason, "detail": result.detail} if isinstance(result, Drop) else None
         ),
         "text": render_text(found),
     }

@@ -118,7 +118,6 @@ def _series(value: Any) -> list[LabelPairs]:
 
 def _rules_yaml(config: RelabelConfig) -> str:
     rules = [
-        rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        for rule in config.rules
+        rule.model_dump(mode="json", by_alias=True, exclude_defaults=True) for rule in config.rules
     ]
     return yaml.safe_dump(rules, sort_keys=False, allow_unicode=True, width=1000)

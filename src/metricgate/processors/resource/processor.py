@@ -111,6 +111,9 @@ def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
 
 
 FACTORY = processor_factory(
-    "resource", ResourceConfig, ResourceProcessor, "rewrites resource attributes",
+    "resource",
+    ResourceConfig,
+    ResourceProcessor,
+    "rewrites resource attributes",
     stateless=True,
 )

@@ -94,9 +94,7 @@ def _component_of(record: logging.LogRecord) -> tuple[str, str] | None:
 
 def _message(record: logging.LogRecord) -> str:
     text = record.getMessage()
-    details = [
-        f"{key}={record.__dict__[key]}" for key in _DETAIL_KEYS if record.__dict__.get(key)
-    ]
+    details = [f"{key}={record.__dict__[key]}" for key in _DETAIL_KEYS if record.__dict__.get(key)]
     if details:
         text = f"{text} ({', '.join(details)})"
     if record.exc_info and record.exc_info[1] is not None:

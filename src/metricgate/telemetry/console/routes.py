@@ -276,4 +276,3 @@ def _problems(*problems: str) -> web.Response:
         status=400,
         headers=_HEADERS,
     )
-
