@@ -40,6 +40,7 @@ pytestmark = pytest.mark.integration
 def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
     with run_victoria_metrics(tmp_path) as store:
         pages = {}
+        offenders = {}
         for workers in (1, 2):
             ports = ports_for(store.port, f"w{workers}")
             with run_workers(tmp_path, TEMPLATE, ports, workers) as gateway:
@@ -47,6 +48,7 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
                 time.sleep(2.5)  # two aggregation intervals: every window flushed
                 block_until(lambda: len(page_samples(gateway)) > 50, 10, "page filled")
                 pages[workers] = page_samples(gateway)
+                offenders[workers] = [_cardinality(gateway) for _ in range(4)]
                 if workers == 2:
                     each = own_samples(
                         gateway, "metricgate_receiver_accepted_points_total", "?workers=each"
@@ -70,6 +72,11 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
         one, two = pages[1], pages[2]
         assert one.keys() == two.keys()
         assert one == two
+        # Whichever worker answers, /debug/cardinality shows what one process shows.
+        assert all(report == offenders[1][0] for report in offenders[1] + offenders[2])
+        listed = offenders[1][0]
+        assert ("limited_gauge", 6, 4) in listed and ("agg_input", 6, 6) in listed  # cap 6
+        assert len(listed) == 16 + 2 + 9  # rw_metric_*, the capped two, the SDK's
         names = {name for name, _ in one}
         assert "limited_gauge" in names and "skip_me" not in names
         assert any(name.startswith("agg_input:1s_by_zone") for name in names)
@@ -79,6 +86,15 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
         stored_one = block_until_stored(store, "w1", 60)
         stored_two = block_until_stored(store, "w2", len(stored_one))
         assert stored_one == stored_two
+
+
+def _cardinality(gateway: Gateway) -> list[tuple[str, int, int]]:
+    """The metrics `/debug/cardinality` lists, asked on a new connection (either worker)."""
+    with requests.Session() as session:
+        found = session.get(gateway.url("telemetry", "/debug/cardinality?limit=100"), timeout=5)
+    assert found.status_code == 200, found.text
+    (report,) = found.json()["limiters"]
+    return sorted((m["metric"], m["series"], m["refused_series"]) for m in report["metrics"])
 
 
 DURABLE = TEMPLATE.replace(

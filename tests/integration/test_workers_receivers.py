@@ -1,6 +1,7 @@
 """`metricgate run --workers 2`: what each receiver does in a set of workers (scrape targets
-shared out, pushes served by one worker, remote-write metadata taught to all, remote-write entries
-passed to their owner undecoded and their refusals answered as one process does)."""
+shared out and listed on one `/debug/targets` page, pushes served by one worker, remote-write
+metadata taught to all, remote-write entries passed to their owner undecoded and their refusals
+answered as one process does)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,14 @@ def test_a_set_scrapes_each_target_once_and_one_worker_takes_the_pushes(tmp_path
             page = page_samples(gateway)
             up = [dict(labels)["instance"] for name, labels in page if name == "up"]
             assert sorted(up) == sorted(f"127.0.0.1:{port}" for port in ports)
+            expected = sorted(f"http://127.0.0.1:{port}/metrics" for port in ports)
+            for _ in range(6):  # new connections: each could reach either worker
+                with requests.Session() as session:
+                    found = session.get(gateway.url("telemetry", "/debug/targets"), timeout=5)
+                assert found.status_code == 200, found.text
+                targets = found.json()["activeTargets"]
+                assert sorted(t["scrapeUrl"] for t in targets) == expected  # each once
+                assert {t["health"] for t in targets} == {"up"}
 
             push = f"http://127.0.0.1:{config['push']}/metrics/job/batch"
             for value in range(6):  # new connections: each could reach either worker

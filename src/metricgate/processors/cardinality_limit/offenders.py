@@ -6,7 +6,8 @@ series seen in the window (passed + refused) and, for each, the labels with the 
 values, so the label that exploded stands out. Parameters: `limit` (metrics per limiter, default
 20), `format=text` for a plain-text table, `processor=<id>` for one limiter, `tenant=<id>` for
 one tenant. A limiter keyed by tenant has one report per budget: its tenants' (with `tenant`),
-and the data without a tenant when there is any.
+and the data without a tenant when there is any. Under `--workers N` the page merges every
+worker's reports (`merge_reports`); the console panel shows the worker that answers.
 The console panel `cardinality` (`/api/console/cardinality`) serves the same reports, with the
 tenants for its selector.
 
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from metricgate.errors import ConfigError
+from metricgate.errors import ConfigError, UnavailableError
 from metricgate.model import AttributeValue, Resource
+from metricgate.pipeline.exchange import Query, WholeView
 from metricgate.pipeline.host import Host
 from metricgate.processors.cardinality_limit.budgets import Budget
 from metricgate.processors.cardinality_limit.tracker import (
@@ -97,6 +99,7 @@ class _Board:
             "max_series of each tenant's budget (tenants.<id>.max_series, or the default).",
             ["processor", "tenant"],
         ).observe(self.tenant_limits)
+        self.view = WholeView(host.exchange, "debug/cardinality", self.reports, merge_reports)
         host.add_route("GET", PATH, self.handle)
         host.add_console_panel("cardinality", ConsolePanel("Cardinality", self.console))
 
@@ -149,14 +152,7 @@ class _Board:
     def reports(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         """The reports `query` asks for (`limit`, `processor`, `tenant`); ConfigError naming a bad
         one."""
-        try:
-            limit = int(query.get("limit", _DEFAULT_LIMIT))
-            if not 1 <= limit <= _MAX_LIMIT:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(
-                f"limit: expected 1..{_MAX_LIMIT}, got {query.get('limit')!r}"
-            ) from None
+        limit = _limit(query)
         wanted = query.get("processor")
         tenant = query.get("tenant")
         return [
@@ -178,12 +174,64 @@ class _Board:
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            reports = self.reports(request.query)
+            reports = await self.view.read(dict(request.query))
         except ConfigError as exc:
             return web.Response(status=400, text=f"{exc}\n")
+        except UnavailableError as exc:
+            return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
         if request.query.get("format") == "text":
             return web.Response(text="".join(render_text(r) for r in reports) or "no limiters\n")
         return web.json_response({"limiters": reports}, dumps=lambda o: json.dumps(o, indent=1))
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    try:
+        limit = int(query.get("limit", _DEFAULT_LIMIT))
+        if not 1 <= limit <= _MAX_LIMIT:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"limit: expected 1..{_MAX_LIMIT}, got {query.get('limit')!r}") from None
+    return limit
+
+
+def merge_reports(parts: list[list[dict[str, Any]]], query: Query) -> list[dict[str, Any]]:
+    """The reports of a `--workers N` set as one per limiter budget: each metric's series live
+    in one worker, so its entry is taken as it is and the top `limit` are chosen again; totals
+    are summed, and so are the per-label top values each worker reported (an approximation:
+    per-label caps count per worker)."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for part in parts:
+        for found in part:
+            key = (found["processor"], found.get("tenant", ""))
+            known = merged.get(key)
+            if known is None:
+                merged[key] = json.loads(json.dumps(found))  # a copy this merge may change
+                continue
+            for total in ("active_series", "refused_series", "metrics_tracked"):
+                known[total] += found[total]
+            known["metrics"] += found["metrics"]
+            for mine, theirs in zip(
+                known["limits"]["per_label"], found["limits"]["per_label"], strict=True
+            ):
+                mine["top_values"] = _summed_values(mine["top_values"], theirs["top_values"])
+    limit = _limit(query)
+    for found in merged.values():
+        found["metrics"] = heapq.nlargest(
+            limit,
+            found["metrics"],
+            key=lambda m: (m["series"] + m["refused_series"], m["refused_series"]),
+        )
+    return list(merged.values())
+
+
+def _summed_values(
+    mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    counts: dict[str, int] = {}
+    for entry in (*mine, *theirs):
+        counts[entry["value"]] = counts.get(entry["value"], 0) + entry["series"]
+    top = heapq.nlargest(TOP_VALUES, counts.items(), key=lambda item: item[1])
+    return [{"value": value, "series": series} for value, series in top]
 
 
 def register(host: Host, limiter: CardinalityLimiter) -> None:

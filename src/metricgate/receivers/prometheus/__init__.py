@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from metricgate.pipeline.component import Consumer, Receiver
+from metricgate.pipeline.exchange import WholeView
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import receiver_factory
 from metricgate.receivers.prometheus import debug
@@ -47,7 +48,13 @@ class _Receivers:
 
     def __init__(self, host: Host) -> None:
         self.running: list[PrometheusReceiver] = []
-        host.add_route("GET", "/debug/targets", debug.handler(self.managers))
+        view = WholeView(
+            host.exchange,
+            "debug/targets",
+            lambda _query: debug.targets_json(self.managers),
+            debug.merge_targets,
+        )
+        host.add_route("GET", "/debug/targets", debug.handler(view.read))
 
     def managers(self) -> Iterator[tuple[str, JobManager]]:
         for receiver in sorted(self.running, key=lambda r: r.component_id):

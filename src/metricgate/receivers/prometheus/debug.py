@@ -3,7 +3,9 @@
 JSON by default (`{"activeTargets": [...], "droppedTargets": [...]}`, Prometheus' API field names:
 `labels`, `discoveredLabels`, `scrapePool`, `scrapeUrl`, `health`, `lastScrape`,
 `lastScrapeDuration`, `lastError`), a readable HTML table with `?format=html` or when a browser
-asks for `text/html`. One route serves every `prometheus` receiver of the gateway.
+asks for `text/html`. One route serves every `prometheus` receiver of the gateway; under
+`--workers N` it shows every worker's targets (each lists those it scrapes), or answers 503
+while one cannot answer.
 
 Invariant: rendering reads the managers' state and never changes it.
 """
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from metricgate.errors import UnavailableError
+from metricgate.pipeline.host import RouteHandler
 from metricgate.receivers.prometheus.manager import JobManager
 
 Managers = Callable[[], Iterable[tuple[str, JobManager]]]
@@ -62,9 +66,22 @@ def _time(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def handler(managers: Managers) -> Callable[[web.Request], Any]:
+def merge_targets(parts: list[dict[str, Any]], _query: dict[str, str]) -> dict[str, Any]:
+    """The pages of a `--workers N` set as one: each worker lists the targets it scrapes (every
+    target has one owner), and every worker drops the same discovered targets."""
+    active = [target for part in parts for target in part["activeTargets"]]
+    active.sort(key=lambda t: (t["receiver"], t["scrapePool"], t["scrapeUrl"]))
+    return {"activeTargets": active, "droppedTargets": parts[0]["droppedTargets"]}
+
+
+def handler(read: Callable[[dict[str, str]], Awaitable[dict[str, Any]]]) -> RouteHandler:
+    """The route: `read` gives the data (the whole set's, under `--workers N`)."""
+
     async def serve(request: web.Request) -> web.Response:
-        data = targets_json(managers)
+        try:
+            data = await read({})
+        except UnavailableError as exc:
+            return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
         wants_html = request.query.get("format") == "html" or (
             "text/html" in request.headers.get("Accept", "") and "format" not in request.query
         )

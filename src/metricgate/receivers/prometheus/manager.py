@@ -130,12 +130,7 @@ class JobManager:
         else:
             keep = targets
         self.targets = targets
-        place = role.CURRENT
-        wanted = {
-            target.key: target
-            for target in keep
-            if role.owner(target.key, place.count) == place.index
-        }
+        wanted = {target.key: target for target in keep if _owned(target)}
         for key in [key for key in self.loops if key not in wanted]:
             self._retire(key)
         for key, target in wanted.items():
@@ -173,9 +168,12 @@ class JobManager:
             log.warning("staleness points of a vanished target refused: %s", exc)
 
     def health(self) -> list[tuple[Target, Health]]:
-        """Every current target with its last scrape."""
+        """Every current target this worker owns (every one, outside a `--workers N` set),
+        with its last scrape."""
         out = []
         for target in self.targets:
+            if not _owned(target):
+                continue
             found = self.loops.get(target.key)
             health = found[0].health if found else Health(error=self.limit_error)
             out.append((target, health))
@@ -206,3 +204,9 @@ class JobManager:
         self.loops.clear()
         if self._context is not None:
             await self._context.session.close()
+
+
+def _owned(target: Target) -> bool:
+    """Whether this worker scrapes `target` (each target has one owner in a set of workers)."""
+    place = role.CURRENT
+    return role.owner(target.key, place.count) == place.index
