@@ -89,12 +89,19 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
 
 
 def _cardinality(gateway: Gateway) -> list[tuple[str, int, int]]:
-    """The metrics `/debug/cardinality` lists, asked on a new connection (either worker)."""
-    with requests.Session() as session:
-        found = session.get(gateway.url("telemetry", "/debug/cardinality?limit=100"), timeout=5)
-    assert found.status_code == 200, found.text
-    (report,) = found.json()["limiters"]
-    return sorted((m["metric"], m["series"], m["refused_series"]) for m in report["metrics"])
+    """The metrics `/debug/cardinality` lists, asked on a new connection (either worker); the
+    console's explorer, asked on another, lists the same."""
+    listed = []
+    for path in ("/debug/cardinality?limit=100", "/api/console/cardinality?limit=100"):
+        with requests.Session() as session:
+            found = session.get(gateway.url("telemetry", path), timeout=5)
+        assert found.status_code == 200, found.text
+        (report,) = found.json()["limiters"]
+        listed.append(
+            sorted((m["metric"], m["series"], m["refused_series"]) for m in report["metrics"])
+        )
+    assert listed[0] == listed[1]
+    return listed[0]
 
 
 DURABLE = TEMPLATE.replace(

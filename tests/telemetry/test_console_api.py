@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from metricgate.cli import main
 from metricgate.config import Config, load_config_text
+from metricgate.errors import UnavailableError
 from metricgate.pipeline.reload import Reloader
 from metricgate.pipeline.service import Service
 from metricgate.processors.relabel import playground
@@ -374,6 +375,16 @@ async def test_panels_answer_wrong_requests_with_what_to_do(gateway: Gateway) ->
     gateway.service.host.add_console_panel("broken", ConsolePanel("Broken", broken))
     status, body = await gateway.get("/api/console/broken")
     assert status == 500 and "gateway log" in body["error"]
+
+    async def whole_set(query: object) -> object:  # a panel that asks other workers
+        if query.get("worker_down"):  # type: ignore[attr-defined]
+            raise UnavailableError("worker 1 cannot answer")
+        return {"answered": True}
+
+    gateway.service.host.add_console_panel("set", ConsolePanel("Set", whole_set))
+    assert await gateway.get("/api/console/set") == (200, {"answered": True})
+    status, body = await gateway.get("/api/console/set?worker_down=1")
+    assert status == 503 and body["error"] == "worker 1 cannot answer"
     with pytest.raises(ValueError, match="reserved"):
         gateway.service.host.add_console_panel("graph", ConsolePanel("x", broken))
 

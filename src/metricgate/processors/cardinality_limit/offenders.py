@@ -7,7 +7,7 @@ values, so the label that exploded stands out. Parameters: `limit` (metrics per 
 20), `format=text` for a plain-text table, `processor=<id>` for one limiter, `tenant=<id>` for
 one tenant. A limiter keyed by tenant has one report per budget: its tenants' (with `tenant`),
 and the data without a tenant when there is any. Under `--workers N` the page merges every
-worker's reports (`merge_reports`); the console panel shows the worker that answers.
+worker's reports (`merge_reports`), and so does the console panel.
 The console panel `cardinality` (`/api/console/cardinality`) serves the same reports, with the
 tenants for its selector.
 
@@ -163,10 +163,10 @@ class _Board:
             if tenant is None or budget.tenant == tenant
         ]
 
-    def console(self, query: Mapping[str, str]) -> dict[str, Any]:
+    async def console(self, query: Mapping[str, str]) -> dict[str, Any]:
         """The console's cardinality explorer: the reports (one per tenant's budget, each naming
         its `tenant`; `tenant=<id>` selects one), and every tenant for the page's selector."""
-        every = self.reports({key: value for key, value in query.items() if key != "tenant"})
+        every = await self.view.read({k: v for k, v in query.items() if k != "tenant"})
         tenants = sorted({str(r["tenant"]) for r in every if r.get("tenant")})
         wanted = query.get("tenant")
         reports = [r for r in every if r.get("tenant") == wanted] if wanted else every

@@ -5,9 +5,11 @@ the relabel playground) registers one through `Host.add_console_panel` and the c
 below the components, never imports one. `GET /api/console/<name>` answers `read(query)`,
 `POST /api/console/<name>` answers `act(body)` with the request's JSON body.
 
-Invariant: `read` and `act` return JSON-serialisable values quickly (they run on the event loop)
-and report bad input by raising `ConfigError` (answered 400 with its problems, which name the
-query parameter or body key); anything else they raise is a bug, answered 500 and logged.
+Invariant: `read` and `act` return JSON-serialisable values (or awaitables of them) quickly
+(they run on the event loop) and report bad input by raising `ConfigError` (answered 400 with its
+problems, which name the query parameter or body key) and a part of a `--workers N` set that
+cannot answer with `UnavailableError` (503); anything else they raise is a bug, answered 500 and
+logged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PanelRead = Callable[[Mapping[str, str]], Any]
-"""`read(query parameters)` -> the panel's JSON."""
+"""`read(query parameters)` -> the panel's JSON (or an awaitable of it)."""
 
 PanelAct = Callable[[Any], Any]
 """`act(decoded JSON body)` -> the answer's JSON."""

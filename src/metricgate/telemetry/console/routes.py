@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from metricgate.errors import ConfigError
+from metricgate.errors import ConfigError, UnavailableError
 from metricgate.telemetry.console.access import AdminGate, open_gate
 from metricgate.telemetry.console.config_view import effective_config
 from metricgate.telemetry.console.graph import GatewayShape, QueueFill, graph_report
@@ -216,7 +217,7 @@ class Console:
 
     async def _panel_read(self, request: web.Request) -> web.StreamResponse:
         name, panel = self._panel(request)
-        return self._answer(name, lambda: panel.read(request.query))
+        return await self._answer(name, lambda: panel.read(request.query))
 
     async def _panel_act(self, request: web.Request) -> web.StreamResponse:
         name, panel = self._panel(request)
@@ -233,7 +234,7 @@ class Console:
             body = await request.json()
         except ValueError as exc:
             return _problems(f"body: expected a JSON document ({exc})")
-        return self._answer(name, lambda: act(body))
+        return await self._answer(name, lambda: act(body))
 
     def _panel(self, request: web.Request) -> tuple[str, ConsolePanel]:
         name = request.match_info["panel"]
@@ -245,11 +246,17 @@ class Console:
             )
         return name, panel
 
-    def _answer(self, name: str, compute: Callable[[], Any]) -> web.Response:
+    async def _answer(self, name: str, compute: Callable[[], Any]) -> web.Response:
         try:
             result = compute()
+            if inspect.isawaitable(result):
+                result = await result
         except ConfigError as exc:
             return _problems(*exc.problems)
+        except UnavailableError as exc:
+            return web.json_response(
+                {"error": str(exc)}, status=503, headers={**_HEADERS, "Retry-After": "1"}
+            )
         except Exception:
             log.exception("console panel failed", extra={"panel": name})
             return web.json_response(
