@@ -61,6 +61,9 @@ _NAME: Final = struct.Struct(">H")
 MAX_FRAME_BYTES: Final = 1 << 30
 """A frame above this is a broken peer, not data: the connection is closed."""
 CONNECT_TIMEOUT_S: Final = 2.0
+READ_BUFFER_BYTES: Final = 4 << 20
+"""How much a connection reads ahead before it pauses the socket: a worker's part of a page is
+megabytes, read in a few steps rather than in 64 KiB ones."""
 ASK_TIMEOUT_S: Final = 30.0
 DRAIN_S: Final = 5.0
 """How long a worker that shuts down still answers the requests it took."""
@@ -184,7 +187,7 @@ class WorkerExchange:
         path = self.place.socket_path(self.place.index)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # left by this worker's crashed predecessor
-        self._server = await asyncio.start_unix_server(self._serve, path)
+        self._server = await asyncio.start_unix_server(self._serve, path, limit=READ_BUFFER_BYTES)
         os.chmod(path, 0o600)
 
     async def shutdown(self, drain_s: float = DRAIN_S) -> None:
@@ -306,7 +309,8 @@ class _PeerLink:
                 return self._writer
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_unix_connection(self.path), CONNECT_TIMEOUT_S
+                    asyncio.open_unix_connection(self.path, limit=READ_BUFFER_BYTES),
+                    CONNECT_TIMEOUT_S,
                 )
             except (OSError, TimeoutError) as exc:
                 raise Unreachable(

@@ -22,23 +22,35 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-_HEADER: Final = re.compile(r"^# (?:HELP|TYPE|UNIT) (\S+)", re.MULTILINE)
+_HEADER: Final = re.compile(r"# (?:HELP|TYPE|UNIT) (\S+)")
 _EOF: Final = "# EOF\n"
 
 
 def _blocks(page: str) -> dict[str, str]:
-    """A page's family blocks by family name (text before the first header is dropped)."""
+    """A page's family blocks by family name (text before the first header is dropped).
+
+    Only comment lines are looked at, found with `str.find` (sample lines, most of a page, are
+    skipped at memory speed: a newline in a label value is always escaped)."""
     blocks: dict[str, str] = {}
     page = page.removesuffix(_EOF)
     name, start = "", -1
-    for match in _HEADER.finditer(page):
-        if match.group(1) != name:
+    at = 0 if page.startswith("#") else _next_comment(page, 0)
+    while at >= 0:
+        match = _HEADER.match(page, at)
+        if match is not None and match.group(1) != name:
             if start >= 0:
-                blocks[name] = blocks.get(name, "") + page[start : match.start()]
-            name, start = match.group(1), match.start()
+                blocks[name] = blocks.get(name, "") + page[start:at]
+            name, start = match.group(1), at
+        at = _next_comment(page, at)
     if start >= 0:
         blocks[name] = blocks.get(name, "") + page[start:]
     return blocks
+
+
+def _next_comment(page: str, after: int) -> int:
+    """Where the next line starting with `#` after position `after` begins; -1 if none."""
+    found = page.find("\n#", after)
+    return found + 1 if found >= 0 else -1
 
 
 def _split(block: str) -> tuple[list[str], list[str]]:
