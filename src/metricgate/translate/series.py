@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from metricgate.model import (
+    Attributes,
     AttributeValue,
     Metric,
     Resource,
@@ -236,9 +237,15 @@ class PrometheusTranslator:
         if metric.native_prometheus:
             base = self._native_base_of(metric)
             if not base.fallback:
-                view = self._native_view(series, family)
-                if view is not None:
-                    return view
+                names = self._native_names_of(series.attributes, family.type)
+                if names is not None:
+                    return SeriesView(
+                        family,
+                        names,
+                        None,
+                        metric.resource,
+                        series.attributes,  # type: ignore[arg-type]  # checked: strings
+                    )
         else:
             base = self._base(metric.resource, metric.scope)
         reserved = {name for name, _ in base.owned}
@@ -266,17 +273,23 @@ class PrometheusTranslator:
             return self._native_base
         return _Base((), self._base(resource, metric.scope).fallback)
 
-    def _native_view(self, series: Series, family: FamilyView) -> SeriesView | None:
-        """The common case of a native series, fast: its attributes are its labels as they are.
+    def native_labels(self, series: Series, family: FamilyView) -> tuple[str, ...] | None:
+        """The label names of a native series whose labels are its attributes as they are, or
+        None (then `build_series` decides). The common case of data that came in as Prometheus
+        data, answered without building a view: `family` is its metric's, nothing is to be added
+        (no resource attributes or const labels to copy), and every attribute is a non-empty
+        string under a valid, unreserved label name."""
+        metric = series.metric
+        if not metric.native_prometheus or self._native_base_of(metric).fallback:
+            return None
+        return self._native_names_of(series.attributes, family.type)
 
-        None when that does not hold (non-string or empty values, keys that need translating):
-        the general path then decides. The caller has checked that nothing is to be added.
-        """
-        attributes = series.attributes
+    def _native_names_of(self, attributes: Attributes, kind: FamilyType) -> tuple[str, ...] | None:
+        """The label names of native `attributes` taken as they are; None when they cannot be
+        (non-string or empty values, keys that need translating)."""
         keys = tuple([key for key, value in attributes if value.__class__ is str and value])
         if len(keys) != len(attributes):
             return None  # a value that is empty or not a string
-        kind = family.type
         reserved = (
             "le"
             if kind is FamilyType.HISTOGRAM
@@ -285,18 +298,9 @@ class PrometheusTranslator:
             else ""
         )
         try:
-            names = self._native_names[keys, reserved]
+            return self._native_names[keys, reserved]
         except KeyError:
-            names = self._clean_names(keys, reserved)
-        if names is None:
-            return None
-        return SeriesView(
-            family,
-            names,
-            None,
-            series.metric.resource,
-            attributes,  # type: ignore[arg-type]  # checked: every value is a string
-        )
+            return self._clean_names(keys, reserved)
 
     def _clean_names(self, keys: tuple[str, ...], reserved: str) -> tuple[str, ...] | None:
         clean = list(keys) == sorted(set(keys)) and all(

@@ -60,7 +60,10 @@ class SeriesState:
         self.updated = now
 
     def encoded(self, suffix: str, extra: tuple[str, str] | None = None) -> EncodedSeries:
-        labels = self.labels.copy()
+        labels = self.labels
+        if extra is None and (not labels or labels[0][0] > "__name__"):  # the usual order
+            return EncodedSeries(label_block([("__name__", self.name + suffix), *labels]))
+        labels = labels.copy()
         insort(labels, ("__name__", self.name + suffix))
         if extra is not None:
             insort(labels, extra)

@@ -217,18 +217,19 @@ class RelabelProcessor(Processor):
 
     def _relabel(self, series: Series) -> Verdict:
         metric = series.metric
-        view = self._translator.build_series(series)
+        found = self._prometheus_labels(series)
         verdict: Verdict
-        if isinstance(view, Dropped):
-            verdict = Drop(view.reason, view.detail)
+        if isinstance(found, Dropped):
+            verdict = Drop(found.reason, found.detail)
         else:
+            name, names, labels = found
             try:
-                result = self.rules.apply_view(view.family.name, view.label_names, view.labels)
+                result = self.rules.apply_view(name, names, labels)
             except Exception as exc:  # a bug here must cost one series, never the batch
                 result = Drop("relabel_error", f"{type(exc).__name__}: {exc}")
             if isinstance(result, Drop):
                 verdict = result
-            elif result[0] == view.family.name and result[1] == view.labels:
+            elif result[0] == name and result[1] == labels:
                 verdict = series  # unchanged: it goes on as it came (see the module docstring)
             else:
                 verdict = self._output(metric, *result)
@@ -238,8 +239,8 @@ class RelabelProcessor(Processor):
                 self._log(verdict.reason, f"{series!r}: {verdict.detail}")
             return verdict
         identity: Identity = (verdict.metric.name, verdict.attributes)
-        if verdict is series and not isinstance(view, Dropped):
-            identity = (view.family.name, view.labels)
+        if verdict is series and not isinstance(found, Dropped):
+            identity = (found[0], found[2])
         first = self._owners.setdefault(identity, series)
         earlier = self._cache.get(first)
         # Two series the rules left alone collide as they would without this processor: the
@@ -256,6 +257,23 @@ class RelabelProcessor(Processor):
         if self._uniform.setdefault(metric, verdict.metric) is not verdict.metric:
             self._uniform[metric] = None
         return verdict
+
+    def _prometheus_labels(
+        self, series: Series
+    ) -> tuple[str, tuple[str, ...], LabelPairs] | Dropped:
+        """The series' metric name, label names and labels in Prometheus terms, or why it has
+        none. Data that came in as Prometheus data is taken as it is, without building a view."""
+        translator = self._translator
+        family = translator.family(series.metric)
+        if isinstance(family, Dropped):
+            return family
+        names = translator.native_labels(series, family)
+        if names is not None:
+            return family.name, names, series.attributes  # type: ignore[return-value]  # strings
+        view = translator.build_series(series)
+        if isinstance(view, Dropped):
+            return view
+        return view.family.name, view.label_names, view.labels
 
     def _output(self, metric: Metric, name: str, attributes: LabelPairs) -> Verdict:
         kind = metric.kind
