@@ -29,8 +29,10 @@ def run(rules: str | list[dict[str, Any]], labels: dict[str, str]) -> dict[str, 
             if isinstance(found, Drop):
                 assert found == result
             else:
-                name, kept = found
+                name, kept, kept_names = found
                 assert tuple(sorted([("__name__", name), *kept])) == result
+                assert kept_names == tuple(k for k, _ in kept)  # and every value non-empty
+                assert all(value for _, value in kept)
     return result.reason if isinstance(result, Drop) else dict(result)
 
 
@@ -316,3 +318,4 @@ def test_remembered_outcomes_equal_running_the_rules(
             assert got == want
         else:
             assert tuple(sorted([("__name__", got[0]), *got[1]])) == want
+            assert got[2] == tuple(k for k, _ in got[1])  # the names a remembered edit leaves

@@ -149,6 +149,21 @@ def test_unsorted_labels_are_sorted_into_the_same_series() -> None:
     assert group.metric.name == "n" and group.values == [1.0, 2.0]
 
 
+def test_series_carry_their_label_names_unless_a_label_was_empty() -> None:
+    """`Series.label_names` lets the translator take labels as they are: it must be the
+    attribute keys exactly, so it is left out when an empty label was dropped."""
+    decoder = RemoteWriteDecoder()
+    _, body = unsorted_request(("zone", "z1"), ("__name__", "m"), ("b", "1"))
+    [group] = decoder.decode_v1(body).batch
+    (series,) = group.series
+    assert series.attributes == (("b", "1"), ("zone", "z1"))
+    assert series.label_names == ("b", "zone")
+    _, body = unsorted_request(("zone", ""), ("__name__", "m"), ("b", "2"))
+    [group] = decoder.decode_v1(body).batch
+    (series,) = group.series
+    assert series.attributes == (("b", "2"),) and series.label_names is None
+
+
 def test_strict_refuses_unsorted_labels_and_everyone_refuses_duplicates() -> None:
     strict = RemoteWriteDecoder(strict=True)
     strict.decode_v1(request("m", labels=(("b", "1"), ("c", "2"))))

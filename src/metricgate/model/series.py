@@ -189,13 +189,25 @@ class Metric:
 
 
 class Series:
-    """One time series: a metric descriptor plus the data point's attribute set."""
+    """One time series: a metric descriptor plus the data point's attribute set.
 
-    __slots__ = ("_hash", "attributes", "metric")
+    `label_names`, when a producer gives it, is the attribute keys in order, from a producer
+    that knows every value is a non-empty string (data that came in as Prometheus labels): the
+    translator then takes the attributes as labels without looking at each. It is a hint, not
+    identity: equality and hash ignore it.
+    """
 
-    def __init__(self, metric: Metric, attributes: Attributes) -> None:
+    __slots__ = ("_hash", "attributes", "label_names", "metric")
+
+    def __init__(
+        self,
+        metric: Metric,
+        attributes: Attributes,
+        label_names: tuple[str, ...] | None = None,
+    ) -> None:
         self.metric: Final = metric
         self.attributes: Final = attributes
+        self.label_names: Final = label_names
         self._hash: Final = hash((metric._hash, attributes))
 
     def __hash__(self) -> int:

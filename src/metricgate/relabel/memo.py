@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 Edit = tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
 """The new `__name__` ("": unchanged), label names to remove, then (name, value) pairs to add."""
-Relabeled = tuple[str, "LabelPairs"]
-"""A kept series: its `__name__` and its other labels, sorted."""
+Relabeled = tuple[str, "LabelPairs", tuple[str, ...]]
+"""A kept series: its `__name__`, its other labels (sorted, non-empty values) and their names."""
+Remembered = tuple[Edit, tuple[str, ...]]
+"""An edit and the label names it leaves (the same for every series of its key: the key holds the
+series' label names)."""
 
 MAX_ENTRIES: Final = 50_000
 _MEMOISABLE: Final = frozenset(
@@ -74,7 +77,7 @@ class OutcomeMemo:
         self.with_name = "__name__" in reads
         self._positions: BoundedTable[tuple[str, ...], tuple[int, ...]] = BoundedTable(MAX_ENTRIES)
         """Label names of a series -> where each read label is among them (-1: absent)."""
-        self._edits: BoundedTable[tuple[object, ...], Edit | Drop] = BoundedTable(MAX_ENTRIES)
+        self._edits: BoundedTable[tuple[object, ...], Remembered | Drop] = BoundedTable(MAX_ENTRIES)
 
     def key(self, name: str, names: tuple[str, ...], pairs: LabelPairs) -> tuple[object, ...]:
         """`names` are the names of `pairs` (a tuple the caller keeps, so cheap to hash)."""
@@ -85,23 +88,23 @@ class OutcomeMemo:
             )
         return (names, name if self.with_name else "", *[pairs[i][1] for i in positions])
 
-    def get(self, key: tuple[object, ...]) -> Edit | Drop | None:
+    def get(self, key: tuple[object, ...]) -> Remembered | Drop | None:
         return self._edits.entries.get(key)
 
     def remember(
         self, key: tuple[object, ...], name: str, pairs: LabelPairs, after: Relabeled | Drop
     ) -> None:
         if isinstance(after, tuple):
-            new_name, kept = after
+            new_name, kept, names = after
             final = set(kept)
             added = tuple(pair for pair in kept if pair not in pairs)
             removed = frozenset(pair[0] for pair in pairs if pair not in final)
-            self._edits.put(key, ("" if new_name == name else new_name, removed, added))
+            self._edits.put(key, (("" if new_name == name else new_name, removed, added), names))
         else:
             self._edits.put(key, after)
 
 
-def apply_edit(edit: Edit, name: str, pairs: LabelPairs) -> Relabeled:
+def apply_edit(edit: Edit, name: str, pairs: LabelPairs) -> tuple[str, LabelPairs]:
     """The relabeled series whose `__name__` is `name` and other labels `pairs` (sorted)."""
     new_name, removed, added = edit
     if removed or added:

@@ -314,7 +314,8 @@ class RuleSet:
         return tuple(sorted(builder.values.items()))
 
     def apply_view(self, name: str, names: tuple[str, ...], pairs: LabelPairs) -> Relabeled | Drop:
-        """`apply` for a series' Prometheus view, answering (`__name__`, other labels).
+        """`apply` for a series' Prometheus view, answering (`__name__`, other labels, their
+        names).
 
         `name` is a valid metric name, `pairs` the other labels: sorted, valid names, non-empty
         values (what the translator guarantees), `names` their names. Only labels the rules set
@@ -326,7 +327,10 @@ class RuleSet:
             key = memo.key(name, names, pairs)
             found = memo.get(key)
             if found is not None:
-                return found if isinstance(found, Drop) else apply_edit(found, name, pairs)
+                if isinstance(found, Drop):
+                    return found
+                edit, after = found
+                return (*apply_edit(edit, name, pairs), after)
         builder = LabelBuilder(())
         if not names or names[0] > "__name__":
             builder.values["__name__"] = name
@@ -374,7 +378,8 @@ _T = TypeVar("_T")
 
 
 def _split(labels: LabelPairs, pairs: LabelPairs) -> Relabeled:
-    """`labels` as (`__name__`, the others), reusing the pair objects of `pairs` where equal."""
+    """`labels` as (`__name__`, the others, their names), reusing the pair objects of `pairs`
+    where equal."""
     known = {pair: pair for pair in pairs}
     name = ""
     others = []
@@ -383,7 +388,7 @@ def _split(labels: LabelPairs, pairs: LabelPairs) -> Relabeled:
             name = pair[1]
         else:
             others.append(known.get(pair, pair))
-    return name, tuple(others)
+    return name, tuple(others), tuple([label for label, _ in others])
 
 
 def _yaml_quote(text: str) -> str:

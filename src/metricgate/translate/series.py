@@ -237,7 +237,7 @@ class PrometheusTranslator:
         if metric.native_prometheus:
             base = self._native_base_of(metric)
             if not base.fallback:
-                names = self._native_names_of(series.attributes, family.type)
+                names = self._native_names_of(series.attributes, family.type, series.label_names)
                 if names is not None:
                     return SeriesView(
                         family,
@@ -282,14 +282,18 @@ class PrometheusTranslator:
         metric = series.metric
         if not metric.native_prometheus or self._native_base_of(metric).fallback:
             return None
-        return self._native_names_of(series.attributes, family.type)
+        return self._native_names_of(series.attributes, family.type, series.label_names)
 
-    def _native_names_of(self, attributes: Attributes, kind: FamilyType) -> tuple[str, ...] | None:
+    def _native_names_of(
+        self, attributes: Attributes, kind: FamilyType, keys: tuple[str, ...] | None = None
+    ) -> tuple[str, ...] | None:
         """The label names of native `attributes` taken as they are; None when they cannot be
-        (non-string or empty values, keys that need translating)."""
-        keys = tuple([key for key, value in attributes if value.__class__ is str and value])
-        if len(keys) != len(attributes):
-            return None  # a value that is empty or not a string
+        (non-string or empty values, keys that need translating). `keys`: the attribute keys,
+        known to have non-empty string values (`Series.label_names`)."""
+        if keys is None:
+            keys = tuple([key for key, value in attributes if value.__class__ is str and value])
+            if len(keys) != len(attributes):
+                return None  # a value that is empty or not a string
         reserved = (
             "le"
             if kind is FamilyType.HISTOGRAM

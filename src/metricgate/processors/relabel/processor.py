@@ -276,7 +276,9 @@ class RelabelProcessor(Processor):
             return view
         return view.family.name, view.label_names, view.labels
 
-    def _output(self, metric: Metric, name: str, attributes: LabelPairs) -> Verdict:
+    def _output(
+        self, metric: Metric, name: str, attributes: LabelPairs, names: tuple[str, ...]
+    ) -> Verdict:
         kind = metric.kind
         if (
             kind is MetricKind.HISTOGRAM
@@ -305,7 +307,7 @@ class RelabelProcessor(Processor):
                 description,
                 native_prometheus=True,
             )
-        return Series(out_metric, attributes)  # the verdict cache holds it: no interning
+        return Series(out_metric, attributes, names)  # the verdict cache holds it: not interned
 
     def _family_name(self, metric: Metric) -> str:
         family = self._translator.family(metric)

@@ -356,10 +356,10 @@ class RemoteWriteDecoder:
 
     def _series(self, pairs: list[tuple[str, str]]) -> Series:
         """Validate a label set and intern its series (slow path: new series only)."""
-        name, attributes = self._labels.split(pairs)
+        name, attributes, names = self._labels.split(pairs)
         if name in self._created:
             return self._skip
-        return Series(self._metric(name), attributes)  # our caches hold it: no interning
+        return Series(self._metric(name), attributes, names)  # our caches hold it: no interning
 
     def _metric(self, name: str) -> Metric:
         metric = self._metrics.get(name)

@@ -8,7 +8,8 @@ we; a `strict` receiver refuses such a series instead.
 
 The label names of a series, as sent (its *shape*), are checked once per distinct shape: the
 result records where `__name__` is and, for unsorted names, the order that sorts them, so a new
-series of a known shape costs a lookup and a list build. An invalid shape takes the detailed check,
+series of a known shape costs a lookup and a list build, and its label names come with it (one
+tuple per shape, handed on as `Series.label_names`). An invalid shape takes the detailed check,
 which names the first problem.
 
 Invariant: `split` gives the same answer for every order of the same labels (unless `strict`), and
@@ -26,8 +27,10 @@ from metricgate.translate.names import is_label_name, is_metric_name
 
 MAX_SHAPES: Final = 200_000
 
-_Shape = tuple[int, tuple[int, ...] | None]
-_INVALID: Final[_Shape] = (-1, None)
+_Shape = tuple[int, tuple[int, ...] | None, tuple[str, ...]]
+_INVALID: Final[_Shape] = (-1, None, ())
+Split = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...] | None]
+"""The metric name, the other labels (sorted, non-empty) and their names when known."""
 
 
 def _label_name(pair: tuple[str, str]) -> str:
@@ -45,11 +48,12 @@ class LabelSets:
         self._shapes: BoundedTable[tuple[str, ...], _Shape] = BoundedTable(MAX_SHAPES)
         """Label names of series, as sent -> how to read them (see `_shape`)."""
 
-    def split(self, pairs: list[tuple[str, str]]) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """The metric name and the other non-empty labels, sorted, of a valid label set; else
-        `InvalidSeriesError` saying what is wrong. `pairs` may be reordered."""
+    def split(self, pairs: list[tuple[str, str]]) -> Split:
+        """The metric name, the other non-empty labels, sorted, and their names (None when a
+        label was empty) of a valid label set; else `InvalidSeriesError` saying what is wrong.
+        `pairs` may be reordered."""
         names = tuple([pair[0] for pair in pairs])
-        at, order = self._shapes.entries.get(names) or self._shape(names)
+        at, order, label_names = self._shapes.entries.get(names) or self._shape(names)
         if at >= 0:
             if order is not None:
                 pairs = [pairs[i] for i in order]
@@ -57,8 +61,10 @@ class LabelSets:
             if is_metric_name(name):
                 del pairs[at]
                 # Pairs come from the decoder's label cache: share them rather than build new ones.
-                return name, tuple([pair for pair in pairs if pair[1]])
-        return self._checked(pairs)
+                attributes = tuple([pair for pair in pairs if pair[1]])
+                return name, attributes, label_names if len(attributes) == len(pairs) else None
+        name, attributes = self._checked(pairs)
+        return name, attributes, None
 
     def _shape(self, names: tuple[str, ...]) -> _Shape:
         """Where `__name__` is once `names` are sorted, and the order that sorts them (None when
@@ -75,8 +81,10 @@ class LabelSets:
             and all(a < b for a, b in pairwise(ordered))
             and all(is_label_name(name) for name in names)
         )
-        shape = (ordered.index("__name__"), order) if valid else _INVALID
-        return self._shapes.put(names, shape)
+        if not valid:
+            return self._shapes.put(names, _INVALID)
+        at = ordered.index("__name__")
+        return self._shapes.put(names, (at, order, ordered[:at] + ordered[at + 1 :]))
 
     def _checked(self, pairs: list[tuple[str, str]]) -> tuple[str, tuple[tuple[str, str], ...]]:
         """`split` label by label, naming the first problem."""
