@@ -47,6 +47,12 @@ WorkerPages = tuple[int, Callable[[str, bytes], Awaitable[list[bytes]]]]
 """This worker's index, and `ask_peers` of its `Exchange`."""
 
 
+def set_unavailable(exc: UnavailableError) -> web.Response:
+    """The answer of a view of the whole `--workers N` set while a worker cannot give its part:
+    503, try again in a second (a part is never shown as the whole)."""
+    return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+
+
 class TelemetryServer:
     """Serves own metrics and health endpoints on one address."""
 
@@ -105,7 +111,7 @@ class TelemetryServer:
             try:
                 body = await self._every_worker(self.workers, body, request.query.get("workers"))
             except UnavailableError as exc:
-                return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+                return set_unavailable(exc)
         response = web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
         if "gzip" in request.headers.get("Accept-Encoding", ""):
             response.enable_compression()

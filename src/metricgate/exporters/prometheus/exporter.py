@@ -54,6 +54,7 @@ from metricgate.pipeline.exchange import Exchange
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import exporter_factory
 from metricgate.pipeline.snapshots import StateSnapshot
+from metricgate.telemetry.server import set_unavailable
 from metricgate.wire.exposition.merge import merge_pages
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ class PrometheusExporter(Exporter):
             try:
                 chunks = (await self._whole_page(exchange, openmetrics, tenant),)
             except UnavailableError as exc:
-                return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+                return set_unavailable(exc)
         response = web.StreamResponse()
         response.headers["Content-Type"] = (
             OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE

@@ -36,6 +36,7 @@ from metricgate.processors.cardinality_limit.tracker import (
 )
 from metricgate.telemetry.console import ConsolePanel
 from metricgate.telemetry.metrics import Counter, SelfMetrics
+from metricgate.telemetry.server import set_unavailable
 
 if TYPE_CHECKING:
     from metricgate.processors.cardinality_limit.processor import CardinalityLimiter
@@ -178,7 +179,7 @@ class _Board:
         except ConfigError as exc:
             return web.Response(status=400, text=f"{exc}\n")
         except UnavailableError as exc:
-            return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+            return set_unavailable(exc)
         if request.query.get("format") == "text":
             return web.Response(text="".join(render_text(r) for r in reports) or "no limiters\n")
         return web.json_response({"limiters": reports}, dumps=lambda o: json.dumps(o, indent=1))

@@ -23,6 +23,7 @@ from aiohttp import web
 from metricgate.errors import UnavailableError
 from metricgate.pipeline.host import RouteHandler
 from metricgate.receivers.prometheus.manager import JobManager
+from metricgate.telemetry.server import set_unavailable
 
 Managers = Callable[[], Iterable[tuple[str, JobManager]]]
 
@@ -81,7 +82,7 @@ def handler(read: Callable[[dict[str, str]], Awaitable[dict[str, Any]]]) -> Rout
         try:
             data = await read({})
         except UnavailableError as exc:
-            return web.Response(status=503, text=f"{exc}\n", headers={"Retry-After": "1"})
+            return set_unavailable(exc)
         wants_html = request.query.get("format") == "html" or (
             "text/html" in request.headers.get("Accept", "") and "format" not in request.query
         )
