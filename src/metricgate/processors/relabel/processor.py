@@ -240,8 +240,8 @@ class RelabelProcessor(Processor):
                 self._log(verdict.reason, f"{series!r}: {verdict.detail}")
             return verdict
         identity: Identity = (verdict.metric.name, verdict.attributes)
-        if verdict is series and not isinstance(found, Dropped):
-            identity = (found[0], found[2])
+        if verdict is series:  # kept as it came: its identity is the name and labels it has
+            identity = (name, labels)
         first = self._owners.setdefault(identity, series)
         earlier = self._cache.get(first)
         # Two series the rules left alone collide as they would without this processor: the
