@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import resource
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,8 @@ async def run(args: argparse.Namespace) -> None:
     total_cold = sum(cold.values())
     total = min(sum(r.values()) for r in steady)
     print(f"  {'total':<10} {total_cold / samples * 1e6:>8.2f} {total / samples * 1e6:>8.2f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:,.0f} MiB (the prepared requests included)")
 
 
 def main() -> None:
