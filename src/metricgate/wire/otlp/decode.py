@@ -22,8 +22,6 @@ value): resource bytes -> `Resource`; scope bytes -> `Scope`; metric descriptor 
 state; per metric, point tail bytes -> `Series` and attribute bytes -> `Series`. Every series seen
 gets an entry, admitted downstream or not (about 0.3 KiB with its key, plus its attributes); the
 memory limiter empties them all (`release`, see `metricgate.model.caches`) before it refuses data.
-Apart from those, encoded attribute -> attribute (`MAX_PAIRS`), so a new series parses only the
-attributes no series had before.
 
 The module runs past 400 lines: the hot loop, its slow path and the caches they share stay
 together, the stamping included, so a reader sees every way a series enters the caches at once.
@@ -53,7 +51,7 @@ from metricgate.model import (
     Scope,
     Series,
 )
-from metricgate.model.caches import BoundedTable, register
+from metricgate.model.caches import register
 from metricgate.wire.otlp import points as p
 from metricgate.wire.otlp.layout import (
     START_TIME_DOUBLE,
@@ -75,8 +73,6 @@ from metricgate.wire.otlp.schema import Resource as ResourceMessage
 
 DEFAULT_MAX_SERIES: Final = 1_000_000
 """Entries one decoder caches (resources, scopes, metrics and series together)."""
-MAX_PAIRS: Final = 200_000
-"""Distinct encoded attributes one decoder keeps decoded."""
 
 
 class Stamp(Protocol):
@@ -178,9 +174,6 @@ class ProtobufDecoder:
         self._scopes: dict[tuple[bytes, str], tuple[Scope, bool]] = {}
         self._metrics: dict[tuple[object, ...], _MetricState] = {}
         self._entries = 0
-        self._pairs: BoundedTable[bytes, tuple[str, AttributeValue]] = BoundedTable(MAX_PAIRS)
-        """An encoded `KeyValue` -> its attribute: most attributes repeat across series, so a new
-        series' attributes are mostly dictionary hits, not protobuf parses."""
         register(self)
 
     @property
@@ -405,7 +398,7 @@ class ProtobufDecoder:
         fast_key = found[4] if found is not None and not point.flags else None
         if fast_key is not None and fast_key not in state.fast and only_attributes(fast_key):
             # the fast path will find this series by its tail: no second cache entry for it
-            attributes = self._key_values(point.attributes)
+            attributes = key_values(map(KeyValue.FromString, point.attributes))
             series = state.new_series(attributes, rejections)
             state.fast[fast_key] = series
             self._grew()
@@ -424,22 +417,10 @@ class ProtobufDecoder:
     ) -> Series:
         found = state.series.get(key)
         if found is None:
-            attributes = self._key_values(key)
+            attributes = key_values(KeyValue.FromString(raw) for raw in key)
             found = state.series[key] = state.new_series(attributes, rejections)
             self._grew()
         return found
-
-    def _key_values(self, raws: Iterable[bytes]) -> Attributes:
-        """Encoded `KeyValue`s -> canonical attributes, each distinct one parsed once."""
-        cache = self._pairs.entries
-        pairs = []
-        for raw in raws:
-            pair = cache.get(raw)
-            if pair is None:
-                kv = KeyValue.FromString(raw)
-                pair = self._pairs.put(raw, (kv.key, any_value(kv.value)))
-            pairs.append(pair)
-        return p.canonical_attributes(pairs)
 
     def _structured(
         self,
