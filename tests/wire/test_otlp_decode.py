@@ -42,7 +42,8 @@ from tests.support.otlp_points import number_data_points
 
 
 def decode(message: object, decoder: ProtobufDecoder | None = None):  # type: ignore[no-untyped-def]
-    return (decoder or ProtobufDecoder()).decode(message.SerializeToString())  # type: ignore[attr-defined]
+    decoder = decoder if decoder is not None else ProtobufDecoder()  # an empty one is falsy
+    return decoder.decode(message.SerializeToString())  # type: ignore[attr-defined]
 
 
 def only_group(result):  # type: ignore[no-untyped-def]
