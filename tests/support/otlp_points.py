@@ -31,7 +31,7 @@ _values = st.recursive(
 )
 
 
-_attributes = st.lists(st.tuples(st.text(max_size=6), _values), max_size=6)
+attribute_lists = st.lists(st.tuples(st.text(max_size=6), _values), max_size=6)
 
 
 _number_value = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats())
@@ -63,7 +63,7 @@ _exemplar = st.builds(
     st.integers(0, 2**64 - 1),
     st.sampled_from([b"", TRACE_ID]),
     st.sampled_from([b"", SPAN_ID]),
-    _attributes,
+    attribute_lists,
 )
 
 
@@ -88,7 +88,7 @@ def _make_point(
 
 number_data_points = st.builds(
     _make_point,
-    _attributes,
+    attribute_lists,
     _number_value,
     st.integers(1, 2**64 - 1),
     st.one_of(st.just(0), st.integers(0, 2**64 - 1)),

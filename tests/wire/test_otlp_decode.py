@@ -21,7 +21,9 @@ from metricgate.model import (
     SummaryPoint,
     Temporality,
 )
-from metricgate.wire.otlp.decode import ProtobufDecoder
+from metricgate.model.caches import release_caches
+from metricgate.wire.otlp import decode as otlp_decode
+from metricgate.wire.otlp.decode import ProtobufDecoder, encoded_attributes
 from metricgate.wire.otlp.points import DecodeError
 from tests.receivers.otlp_data import (
     DELTA,
@@ -38,7 +40,7 @@ from tests.receivers.otlp_data import (
     sum_metric,
     sum_with_raw_points,
 )
-from tests.support.otlp_points import number_data_points
+from tests.support.otlp_points import attribute_lists, number_data_points
 
 
 def decode(message: object, decoder: ProtobufDecoder | None = None):  # type: ignore[no-untyped-def]
@@ -388,6 +390,40 @@ def test_caches_are_bounded() -> None:
         result = decoder.decode(request(gauge("g", *points)).SerializeToString())
         assert result.batch.point_count() == 40
         assert decoder.cached_entries <= 50
+
+
+@settings(max_examples=200, deadline=None)
+@given(attribute_lists, st.text(min_size=120, max_size=140))
+def test_encoded_attributes_decode_like_the_messages(
+    attributes: list[tuple[str, object]], long_value: str
+) -> None:
+    messages = key_values([*attributes, ("long", long_value)])
+    raws = [m.SerializeToString() for m in messages]
+    expected = otlp_decode.key_values(messages)
+    assert encoded_attributes(raws) == expected  # maybe cold
+    again = encoded_attributes(raws)  # warm: the short ones are lookups now
+    assert again == expected
+    assert [a is b for a, b in zip(again, expected, strict=True)] == [True] * len(expected)
+    release_caches()
+    assert encoded_attributes(list(reversed(raws))) == otlp_decode.key_values(
+        list(reversed(messages))
+    )
+
+
+def test_decoded_attributes_are_bounded_and_short_ones_only() -> None:
+    release_caches()
+    table = otlp_decode._DECODED_PAIRS.entries
+    long = key_values([("k", "v" * otlp_decode.MAX_DECODED_PAIR_BYTES)])[0].SerializeToString()
+    encoded_attributes([long])
+    assert not table
+    raws = [
+        m.SerializeToString()
+        for m in key_values([(f"k{i}", i) for i in range(otlp_decode.MAX_DECODED_PAIRS + 10)])
+    ]
+    for raw in raws:
+        encoded_attributes([raw])
+        assert len(table) <= otlp_decode.MAX_DECODED_PAIRS
+    assert 0 < len(table) <= 10
 
 
 def test_empty_and_pointless_requests() -> None:

@@ -22,6 +22,8 @@ value): resource bytes -> `Resource`; scope bytes -> `Scope`; metric descriptor 
 state; per metric, point tail bytes -> `Series` and attribute bytes -> `Series`. Every series seen
 gets an entry, admitted downstream or not (about 0.3 KiB with its key, plus its attributes); the
 memory limiter empties them all (`release`, see `metricgate.model.caches`) before it refuses data.
+Apart from those, one table for the process: encoded attribute -> attribute (`encoded_attributes`),
+so a new series parses only the attributes no series had before.
 
 The module runs past 400 lines: the hot loop, its slow path and the caches they share stay
 together, the stamping included, so a reader sees every way a series enters the caches at once.
@@ -51,7 +53,7 @@ from metricgate.model import (
     Scope,
     Series,
 )
-from metricgate.model.caches import register
+from metricgate.model.caches import BoundedTable, register
 from metricgate.wire.otlp import points as p
 from metricgate.wire.otlp.layout import (
     START_TIME_DOUBLE,
@@ -141,6 +143,33 @@ def any_value(value: Any) -> AttributeValue:
 def key_values(pairs: Iterable[Any]) -> Attributes:
     """`KeyValue` messages -> canonical attributes."""
     return p.canonical_attributes((kv.key, any_value(kv.value)) for kv in pairs)
+
+
+MAX_DECODED_PAIRS: Final = 32_768
+"""Encoded attributes whose decoding the process keeps (see `encoded_attributes`)."""
+MAX_DECODED_PAIR_BYTES: Final = 128
+"""Longer encoded attributes are decoded every time: such values are mostly unique (ids, URLs,
+messages), and keeping their bytes would double what they cost."""
+_DECODED_PAIRS: Final[BoundedTable[bytes, tuple[str, AttributeValue]]] = BoundedTable(
+    MAX_DECODED_PAIRS
+)
+
+
+def encoded_attributes(raws: Iterable[bytes]) -> Attributes:
+    """Encoded `KeyValue`s -> canonical attributes. Most attributes of a new series are ones
+    other series have (`method=GET`), so a short one seen before is a lookup, not a parse; the
+    table forgets everything when full or released (a few MiB at most)."""
+    decoded = _DECODED_PAIRS.entries
+    pairs = []
+    for raw in raws:
+        pair = decoded.get(raw)
+        if pair is None:
+            kv = KeyValue.FromString(raw)
+            pair = p.shared_pair(kv.key, any_value(kv.value))
+            if len(raw) <= MAX_DECODED_PAIR_BYTES:
+                _DECODED_PAIRS.put(raw, pair)
+        pairs.append(pair)
+    return p.ordered_attributes(pairs)
 
 
 def _exemplars(found: Iterable[Any]) -> tuple[Exemplar, ...]:
@@ -398,7 +427,7 @@ class ProtobufDecoder:
         fast_key = found[4] if found is not None and not point.flags else None
         if fast_key is not None and fast_key not in state.fast and only_attributes(fast_key):
             # the fast path will find this series by its tail: no second cache entry for it
-            attributes = key_values(map(KeyValue.FromString, point.attributes))
+            attributes = encoded_attributes(point.attributes)
             series = state.new_series(attributes, rejections)
             state.fast[fast_key] = series
             self._grew()
@@ -417,7 +446,7 @@ class ProtobufDecoder:
     ) -> Series:
         found = state.series.get(key)
         if found is None:
-            attributes = key_values(KeyValue.FromString(raw) for raw in key)
+            attributes = encoded_attributes(key)
             found = state.series[key] = state.new_series(attributes, rejections)
             self._grew()
         return found

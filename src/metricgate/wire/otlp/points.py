@@ -37,6 +37,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import itemgetter
+from typing import Final
 
 from metricgate.model import (
     FLAG_NO_RECORDED_VALUE,
@@ -171,23 +173,35 @@ def canonical_attributes(pairs: Iterable[tuple[str, AttributeValue]]) -> Attribu
     """Sorted by key, last value wins for a repeated key.
 
     Pairs are shared between series (`("method", "GET")` is one object for every series that has
-    it) and strings are interned: most of a series' memory is its attributes, and most attribute
-    pairs repeat across series. The table forgets everything when it passes its bound (1M pairs)
-    or when the memory limiter releases caches.
+    it, see `shared_pair`) and strings are interned: most of a series' memory is its attributes,
+    and most attribute pairs repeat across series.
     """
-    shared = _SHARED_PAIRS.entries
-    out = []
-    for pair in sorted(dict(pairs).items()):
-        try:
-            found = shared.get(pair)
-        except TypeError:  # an unhashable value cannot occur, but never fail decoding on it
-            found = pair
-        if found is None:
-            key, value = pair
-            found = (sys.intern(key), sys.intern(value) if isinstance(value, str) else value)
-            _SHARED_PAIRS.put(found, found)
-        out.append(found)
-    return tuple(out)
+    return tuple([shared_pair(*pair) for pair in sorted(dict(pairs).items())])
+
+
+def shared_pair(key: str, value: AttributeValue) -> tuple[str, AttributeValue]:
+    """The one object for the attribute `key=value` (strings interned). The table forgets
+    everything when it passes its bound (1M pairs) or when the memory limiter releases caches."""
+    pair = (key, value)
+    try:
+        found = _SHARED_PAIRS.entries.get(pair)
+    except TypeError:  # an unhashable value cannot occur, but never fail decoding on it
+        return pair
+    if found is None:
+        found = (sys.intern(key), sys.intern(value) if isinstance(value, str) else value)
+        _SHARED_PAIRS.put(found, found)
+    return found
+
+
+_key: Final = itemgetter(0)
+
+
+def ordered_attributes(pairs: list[tuple[str, AttributeValue]]) -> Attributes:
+    """`canonical_attributes` of pairs that are shared already (`shared_pair`); sorts `pairs`."""
+    pairs.sort(key=_key)  # stable: of a repeated key, the last value stays last
+    if len(pairs) > 1 and len(set(map(_key, pairs))) != len(pairs):
+        return canonical_attributes(pairs)
+    return tuple(pairs)
 
 
 def valid_bounds(bounds: tuple[float, ...]) -> bool:
