@@ -12,13 +12,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Final
 
 from metricgate.model import AttributeValue
+from metricgate.model.caches import BoundedTable
 from metricgate.translate.labels import escape_label_value
+
+_TEMPLATES: Final[BoundedTable[tuple[str, ...], str]] = BoundedTable(10_000)
+"""Label names -> `a="%s",b="%s"`: most series share their names with many others."""
 
 
 def render_labels(names: Iterable[str], values: Iterable[str]) -> str:
     """`a="x",b="y"`: label pairs as exposition text (values escaped, no braces)."""
+    if names.__class__ is tuple and values.__class__ is tuple:
+        # Names and values as the translator keeps them: fill in the names' template, unless a
+        # value needs escaping (rare).
+        template = _TEMPLATES.entries.get(names)
+        if template is None:
+            template = _TEMPLATES.put(
+                names,
+                ",".join(f'{name.replace("%", "%%")}="%s"' for name in names),
+            )
+        joined = "".join(values)
+        if '"' not in joined and "\\" not in joined and "\n" not in joined:
+            return template % values
     return ",".join(
         f'{name}="{escape_label_value(value)}"' for name, value in zip(names, values, strict=True)
     )

@@ -28,6 +28,10 @@ base labels and label-name cache; split, the precedence could no longer be check
 The pieces with no state of their own already live apart (`families`, `labels`, `names`, `units`,
 `attributes`, `views`).
 
+A new series of an attribute shape seen before skips the rule label by label: `plans` records, per
+shape, which label each attribute becomes and which base labels join it (tested to give what the
+rule gives).
+
 Invariant: no method raises on the hot path; a name that cannot be translated is a cached
 `Dropped` verdict, and every returned name and label name matches `METRIC_NAME_RE` and
 `LABEL_NAME_RE`. The translator is exporter-agnostic: it knows nothing of pages or requests.
@@ -66,6 +70,7 @@ from metricgate.translate.names import (
     InvalidMetricNameError,
     prometheus_metric_name,
 )
+from metricgate.translate.plans import LabelPlans
 from metricgate.translate.units import normalize_unit
 from metricgate.translate.views import SeriesView, TargetInfo
 
@@ -145,6 +150,8 @@ class PrometheusTranslator:
         attributes as they are."""
         # Series already in Prometheus form without a resource get only the const labels added.
         self._native_base = _Base((), self.const_labels)
+        self._plans = LabelPlans()
+        """How series of a known attribute shape get their labels (see `plans`)."""
         register(self)
 
     def release(self) -> int:
@@ -248,20 +255,44 @@ class PrometheusTranslator:
                     )
         else:
             base = self._base(metric.resource, metric.scope)
+            attributes = series.attributes
+            keys = tuple([key for key, _ in attributes])
+            plan = self._plans.find(base, family.type, keys, self._labels_of, self._shared)
+            if plan is not None:
+                texts = [
+                    value if value.__class__ is str else attribute_text(value)
+                    for _, value in attributes
+                ]
+                if all(texts):  # an empty one leaves its label out: the direct path says how
+                    return SeriesView(family, plan.names, plan.values(texts), metric.resource)
+        labels = self._labels_of(series.attributes, base, family.type, metric.native_prometheus)
+        names = self._shared(tuple(sorted(n for n, v in labels.items() if v)))
+        return SeriesView(family, names, tuple(labels[n] for n in names), metric.resource)
+
+    def _shared(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The one tuple of these label names (a million series of a metric share it)."""
+        if len(self._name_tuples) >= _MAX_CACHED:
+            self._name_tuples.clear()
+        return self._name_tuples.setdefault(names, names)
+
+    def _labels_of(
+        self,
+        attributes: Iterable[tuple[str, AttributeValue]],
+        base: _Base,
+        kind: FamilyType,
+        native: bool = False,
+    ) -> dict[str, str]:
+        """The label precedence (module docstring): labels by name, empty values included."""
         reserved = {name for name, _ in base.owned}
-        if family.type is FamilyType.HISTOGRAM:
+        if kind is FamilyType.HISTOGRAM:
             reserved.add("le")
-        elif family.type is FamilyType.SUMMARY:
+        elif kind is FamilyType.SUMMARY:
             reserved.add("quantile")
-        labels = _merged(self._label_pairs(series.attributes, reserved, metric.native_prometheus))
+        labels = _merged(self._label_pairs(attributes, reserved, native))
         labels.update(base.owned)
         for name, value in base.fallback:
             labels.setdefault(name, value)
-        names = tuple(sorted(n for n, v in labels.items() if v))
-        if len(self._name_tuples) >= _MAX_CACHED:
-            self._name_tuples.clear()
-        names = self._name_tuples.setdefault(names, names)
-        return SeriesView(family, names, tuple(labels[n] for n in names), metric.resource)
+        return labels
 
     def _native_base_of(self, metric: Metric) -> _Base:
         """What a native series of `metric` gets added: copied resource attributes (the
@@ -313,9 +344,7 @@ class PrometheusTranslator:
         )
         if len(self._native_names) >= _MAX_CACHED:
             self._native_names.clear()
-        if len(self._name_tuples) >= _MAX_CACHED:
-            self._name_tuples.clear()
-        names = self._name_tuples.setdefault(keys, keys) if clean else None
+        names = self._shared(keys) if clean else None
         self._native_names[keys, reserved] = names
         return names
 
