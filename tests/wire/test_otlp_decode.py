@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from metricgate.model import (
-    INTERNER,
     BucketRange,
     Exemplar,
     ExponentialHistogramPoint,
     HistogramPoint,
     MetricKind,
+    Series,
     SummaryPoint,
     Temporality,
 )
@@ -112,10 +112,11 @@ def test_attribute_order_and_duplicates_map_to_one_series() -> None:
     duplicated = pb.NumberDataPoint(time_unix_nano=T0, as_double=3.0)
     duplicated.attributes.extend(key_values([("a", "0"), ("b", "2"), ("a", "1")]))
     group = only_group(decode(request(gauge("g", forward, backward, duplicated)), decoder))
-    assert group.series[0] is group.series[1] is group.series[2]
-    assert group.series[0] is INTERNER.intern_series(group.metric, (("a", "1"), ("b", "2")))
+    assert group.series[0] == group.series[1] == group.series[2]
+    assert group.series[0] == Series(group.metric, (("a", "1"), ("b", "2")))
     again = only_group(decode(request(gauge("g", backward, forward)), decoder))
-    assert again.series[0] is group.series[0]
+    assert (again.series[0], again.series[1]) == (group.series[1], group.series[0])
+    assert again.series[0] is group.series[1]  # each encoding is cached
 
 
 def test_histogram_bounds_shared_per_metric() -> None:

@@ -241,8 +241,8 @@ class Interner:
     their own decoding caches in front of this, so a steady stream rarely reaches it: it is
     consulted once per new series, and holds every series seen (admitted downstream or not) until
     it forgets them, about 0.1 KiB each beyond what the decoders' caches hold. A cache that
-    already hands out one object per series (the remote-write decoder's, the relabel verdicts)
-    skips it: interning would only add that cost.
+    already hands out one object per series (the OTLP protobuf and remote-write decoders', the
+    relabel verdicts) skips it: interning would only add that cost.
     """
 
     __slots__ = ("__weakref__", "_table", "max_size")

@@ -112,15 +112,16 @@ class _MetricState:
         self.bounds = p.BoundsTable()
 
     def new_series(self, attributes: Attributes, rejections: p.Rejections) -> Series:
-        """The series of `attributes` (stamped), seen for the first time."""
+        """The series of `attributes` (stamped), seen for the first time. The decoder's caches
+        hold it, so it is not interned too (equal series compare equal, whatever the object)."""
         stamp = self.stamp
         if stamp is None:
-            return INTERNER.intern_series(self.metric, attributes)
+            return Series(self.metric, attributes)
         stamped, forged = stamp.point_attributes(attributes)
         if (forged or self.forged) and attributes not in self.forgeries:
             self.forgeries.add(attributes)
             rejections.forged += 1
-        return INTERNER.intern_series(self.metric, stamped)
+        return Series(self.metric, stamped)
 
 
 def any_value(value: Any) -> AttributeValue:
