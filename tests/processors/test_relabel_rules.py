@@ -296,6 +296,11 @@ MEMO_RULE_SETS = [
     "[{if: '{b=~\"ba.\"}', target_label: d, replacement: yes}, {action: drop_metrics, regex: n}]",
     "[{source_labels: [__name__], regex: '(.*)', target_label: __name__, replacement: 'x_${1}'},"
     " {action: replace_all, source_labels: [c], target_label: c, regex: a, replacement: b}]",
+    # Rules that set a label (or the name) the series may have already, to the value it has:
+    # another series of the same key with another value there must get the rules' value too.
+    "[{target_label: c, replacement: foo}, {source_labels: [a], target_label: __name__,"
+    " regex: 'f.*', replacement: m}]",
+    "[{source_labels: [b], target_label: a, regex: '(ba).', replacement: '${1}r'}]",
 ]
 MEMO_LABELS = st.fixed_dictionaries(
     {"__name__": st.sampled_from(["m", "n"])},
@@ -303,7 +308,7 @@ MEMO_LABELS = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(MEMO_RULE_SETS), st.lists(MEMO_LABELS, min_size=1, max_size=30))
 def test_remembered_outcomes_equal_running_the_rules(
     rules: str, label_sets: list[dict[str, str]]
@@ -319,3 +324,20 @@ def test_remembered_outcomes_equal_running_the_rules(
         else:
             assert tuple(sorted([("__name__", got[0]), *got[1]])) == want
             assert got[2] == tuple(k for k, _ in got[1])  # the names a remembered edit leaves
+
+
+def test_a_label_set_to_the_value_it_had_is_set_for_the_next_series_of_its_shape() -> None:
+    """The remembered outcome of the first series must not read "left alone" for a label the
+    rules set to the value that series happened to have."""
+    configs = [
+        RelabelRuleConfig.model_validate(rule)
+        for rule in (
+            {"target_label": "env", "replacement": "prod"},
+            {"source_labels": ["job"], "target_label": "__name__", "replacement": "m"},
+        )
+    ]
+    shared = RuleSet(configs)
+    for name, env in (("m", "prod"), ("other", "dev"), ("m", "prod"), ("x", "")):
+        labels = (("env", env), ("job", "j")) if env else (("job", "j"),)
+        got = shared.apply_view(name, tuple(k for k, _ in labels), labels)
+        assert got == ("m", (("env", "prod"), ("job", "j")), ("env", "job")), (name, env)

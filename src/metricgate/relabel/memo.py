@@ -14,7 +14,8 @@ everything the rules read, so applying it gives exactly what running the rules g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Final
 
 from metricgate.model.caches import BoundedTable
@@ -22,8 +23,11 @@ from metricgate.model.caches import BoundedTable
 if TYPE_CHECKING:
     from metricgate.relabel.rules import Drop, LabelPairs, Rule
 
-Edit = tuple[str, frozenset[str], tuple[tuple[str, str], ...]]
-"""The new `__name__` ("": unchanged), label names to remove, then (name, value) pairs to add."""
+Edit = tuple[str, "Pick | None", "LabelPairs"]
+"""The new `__name__` ("": unchanged), how the output labels are picked from the input's labels
+followed by the added ones (None: the input's labels as they are), and the added (name, value)
+pairs."""
+Pick = Callable[["LabelPairs"], "LabelPairs"]
 Relabeled = tuple[str, "LabelPairs", tuple[str, ...]]
 """A kept series: its `__name__`, its other labels (sorted, non-empty values) and their names."""
 Remembered = tuple[Edit, tuple[str, ...]]
@@ -92,24 +96,46 @@ class OutcomeMemo:
         return self._edits.entries.get(key)
 
     def remember(
-        self, key: tuple[object, ...], name: str, pairs: LabelPairs, after: Relabeled | Drop
+        self,
+        key: tuple[object, ...],
+        name: str,
+        pairs: LabelPairs,
+        after: Relabeled | Drop,
+        written: Collection[str] = (),
     ) -> None:
-        if isinstance(after, tuple):
-            new_name, kept, names = after
-            final = set(kept)
-            added = tuple(pair for pair in kept if pair not in pairs)
-            removed = frozenset(pair[0] for pair in pairs if pair not in final)
-            self._edits.put(key, (("" if new_name == name else new_name, removed, added), names))
-        else:
+        """Remember the outcome for `key`, computed from `name` and `pairs`. `written`: the
+        label names the rules set (a label set to the value it had is still the rules' value,
+        not the input's: another series of the key may have had another value there)."""
+        if not isinstance(after, tuple):
             self._edits.put(key, after)
+            return
+        new_name, kept, names = after
+        if new_name == name and "__name__" not in written:
+            new_name = ""
+        added = tuple(pair for pair in kept if pair[0] in written or pair not in pairs)
+        pick: Pick | None = None
+        if added or len(kept) != len(pairs):
+            # The key holds the input's label names, so where each output label comes from is
+            # the same for every series of the key.
+            at = {label: i for i, (label, _) in enumerate(pairs)}
+            at.update((label, len(pairs) + i) for i, (label, _) in enumerate(added))
+            pick = _picker([at[label] for label, _ in kept])
+        self._edits.put(key, ((new_name, pick, added), names))
+
+
+def _picker(order: list[int]) -> Pick:
+    """The labels at `order`, as a tuple."""
+    if len(order) > 1:
+        return itemgetter(*order)
+    if order:
+        only = order[0]
+        return lambda labels: (labels[only],)
+    return lambda labels: ()
 
 
 def apply_edit(edit: Edit, name: str, pairs: LabelPairs) -> tuple[str, LabelPairs]:
     """The relabeled series whose `__name__` is `name` and other labels `pairs` (sorted)."""
-    new_name, removed, added = edit
-    if removed or added:
-        kept = [pair for pair in pairs if pair[0] not in removed] if removed else list(pairs)
-        kept += added
-        kept.sort()
-        pairs = tuple(kept)
+    new_name, pick, added = edit
+    if pick is not None:
+        pairs = pick(pairs + added)
     return (new_name or name, pairs)

@@ -340,7 +340,7 @@ class RuleSet:
         result = self._run(builder, names, None, check_all=False)
         out: Relabeled | Drop = result if isinstance(result, Drop) else _split(result, pairs)
         if memo is not None:
-            memo.remember(key, name, pairs, out)
+            memo.remember(key, name, pairs, out, builder.added)
         return out
 
     def _run(
