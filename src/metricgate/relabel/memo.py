@@ -3,9 +3,11 @@
 A rule set's outcome for a series depends only on the values of the labels its rules read (source
 labels, a `keepequal` target, the labels of `if:` matchers, `__name__` for `keep_metrics`) and on
 the series' label names (which `labeldrop` and `labelkeep` match). The outcome for one series,
-written as an edit (names deleted, names set to values) or a drop, is therefore the outcome for
-every series that agrees with it on those: a new series of a known shape costs some dictionary
-work instead of every rule. Rule sets with `labelmap` or `labelmap_all` (which copy values of
+written as an edit or a drop, is therefore the outcome for every series that agrees with it on
+those: a new series of a known shape costs some dictionary work instead of every rule. An edit
+names the labels the rules set, with their values, even one set to the value it had (another
+series of the key may have had another value there), and, as the key holds the label names, where
+each output label comes from, so applying it is a pick by position. Rule sets with `labelmap` or `labelmap_all` (which copy values of
 labels they do not name) are not memoised.
 
 Invariant: an edit is stored under the key of the series it was computed from, and the key holds
