@@ -184,10 +184,18 @@ def _any_value(value: Any) -> AttributeValue:
 
 def _attributes(value: Any) -> Attributes:
     pairs = []
+    shared = p.shared_pair
     for item in _array(value, "attributes"):
+        if item.__class__ is dict:  # the common case, a string attribute, checked inline
+            key, found = item.get("key"), item.get("value")
+            if key.__class__ is str and found.__class__ is dict and len(found) == 1:
+                text = found.get("stringValue")
+                if text.__class__ is str:
+                    pairs.append(shared(key, text))
+                    continue
         pair = _object(item, "attribute")
-        pairs.append((_string(pair.get("key"), "key"), _any_value(pair.get("value"))))
-    return p.canonical_attributes(pairs)
+        pairs.append(shared(_string(pair.get("key"), "key"), _any_value(pair.get("value"))))
+    return p.ordered_attributes(pairs)
 
 
 def _request(document: dict[str, Any]) -> p.DecodeResult:
