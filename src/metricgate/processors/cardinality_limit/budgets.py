@@ -30,6 +30,7 @@ from metricgate.config.tenants import DEFAULT_TENANT, TenantsConfig
 from metricgate.model import Resource, Series
 from metricgate.processors.cardinality_limit.config import CardinalityLimitConfig
 from metricgate.processors.cardinality_limit.fold import Folder
+from metricgate.processors.cardinality_limit.leases import Account, Ask, Lease
 from metricgate.processors.cardinality_limit.tracker import SeriesTracker
 from metricgate.tenants.split import TenantSplitter
 
@@ -43,7 +44,7 @@ _MAX_RESOURCES = 100_000
 class Budget:
     """One tenant's (or the untenanted data's) tracker, folder and series cap."""
 
-    __slots__ = ("folder", "max_series", "tenant", "tracker")
+    __slots__ = ("folder", "lease", "max_series", "tenant", "tracker")
 
     def __init__(
         self,
@@ -68,6 +69,19 @@ class Budget:
             always_refuse=always_refuse,
         )
         self.folder = Folder(config.max_refused_series)
+        self.lease: Lease | None = None
+        """In a `--workers N` set with a `max_series`: this worker's share of it (`leases`)."""
+
+    def lease_from(self, ask: Ask | None) -> None:
+        """Count `max_series` against a share the set's worker 0 grants (`ask`: the way to it),
+        or, with None, here alone."""
+        if ask is None or not self.max_series:
+            self.lease = None
+            self.tracker.allowance = None
+        elif self.lease is None:
+            self.lease = Lease(self.tenant, self.tracker, self.max_series, ask)
+        else:
+            self.lease.max_series = self.max_series
 
     def retune(self, config: CardinalityLimitConfig, max_series: int) -> None:
         """Count against `config`'s caps from now on (hot reload); tracked series stay."""
@@ -105,6 +119,22 @@ class Budgets:
         self._listed: TenantsConfig | None = None
         self._by_resource: dict[Resource, Budget] = {}
         self._warned = False
+        self.ask: Ask | None = None
+        """How this worker reaches the others for shares of `max_series` (`share_with`)."""
+        self.account: Account | None = None
+        """Worker 0's record of the shares (`leases`); kept across a hot reload with the rest."""
+
+    def share_with(self, ask: Ask | None) -> None:
+        """In a `--workers N` set, count every `max_series` as a share of the set's (`ask`
+        reaches the other workers); None: here alone."""
+        self.ask = ask
+        for budget in self.all():
+            budget.lease_from(ask)
+
+    def lease(self, key: str) -> Lease | None:
+        """The lease of the budget of tenant `key` ("": data without one), if it exists."""
+        budget = self.shared if not key else self.tenants.get(key)
+        return budget.lease if budget is not None else None
 
     def counts_like(self, other: Budgets) -> bool:
         """Whether `other`'s state means the same under this config (hot reload): the same
@@ -126,6 +156,7 @@ class Budgets:
         self.shared.retune(config, config.max_series)
         for tenant, budget in self.tenants.items():
             budget.retune(config, self.max_series(tenant))
+        self.share_with(self.ask)
 
     def configure(self, tenants: TenantsConfig | None) -> None:
         """Take the `tenants:` section's budgets (at start); existing budgets keep theirs."""
@@ -171,6 +202,7 @@ class Budgets:
         budget = self.tenants[tenant] = Budget(
             tenant, self.config, self.max_series(tenant), now, self._always_refuse
         )
+        budget.lease_from(self.ask)
         return budget
 
     def max_series(self, tenant: str) -> int:

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from itertools import filterfalse
 
+from metricgate.errors import UnavailableError
 from metricgate.model import Batch, MetricPoints
 from metricgate.pipeline.component import Component, Consumer, Processor
 from metricgate.pipeline.host import Host
 from metricgate.pipeline.registry import processor_factory
 from metricgate.pipeline.snapshots import SnapshotPoints, StateSnapshot, empty_value
 from metricgate.pipeline.snapshots import points as snapshot_points
-from metricgate.processors.cardinality_limit import offenders
+from metricgate.processors.cardinality_limit import leases, offenders
 from metricgate.processors.cardinality_limit.budgets import Budget, Budgets
 from metricgate.processors.cardinality_limit.config import CardinalityLimitConfig
 from metricgate.processors.cardinality_limit.fold import Folder, is_overflow_series
@@ -68,6 +70,8 @@ class CardinalityLimiter(Processor):
         """Tenant -> points of series refused since the last flush (per-tenant telemetry)."""
         self._restored: Batch | None = None
         """Verdicts from a snapshot, taken once the budgets know their tenants (`start`)."""
+        self._sharing: tuple[str, int, int] | None = None
+        """In a `--workers N` set: (reserve topic, this worker, N), see `leases`."""
 
     # -- state across restarts (`metricgate.pipeline.snapshots`) ---------------------------------
 
@@ -126,7 +130,48 @@ class CardinalityLimiter(Processor):
         if restored is not None:
             self._take_verdicts(restored)
         offenders.register(host, self)
+        self._share(host)
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{self.component_id} sweeper")
+
+    def _share(self, host: Host) -> None:
+        """In a `--workers N` set, count each `max_series` as a share of the set's (`leases`)."""
+        exchange = host.exchange
+        if exchange is None or exchange.count < 2:
+            return
+        reserve_topic, release_topic = leases.topics(self.component_id)
+        local = {reserve_topic: self._reserve_answer, release_topic: self._release_answer}
+
+        async def ask(worker: int, topic: str, payload: bytes) -> bytes:
+            if worker == exchange.index:
+                return await local[topic](payload)
+            return await exchange.ask(worker, topic, payload)
+
+        if exchange.index == 0:
+            if self.budgets.account is None:
+                self.budgets.account = leases.Account(exchange.count, ask, release_topic)
+            exchange.answer(reserve_topic, self._reserve_answer)
+        exchange.answer(release_topic, self._release_answer)
+        self._sharing = (reserve_topic, exchange.index, exchange.count)
+        self.budgets.share_with(ask)
+
+    async def _reserve_answer(self, payload: bytes) -> bytes:
+        account = self.budgets.account
+        if account is None:
+            raise UnavailableError("cardinality_limit: only worker 0 grants shares of max_series")
+        return json.dumps(await account.reserve(json.loads(payload))).encode()
+
+    async def _release_answer(self, payload: bytes) -> bytes:
+        key = json.loads(payload)["key"]
+        if key is None:  # worker 0 started again: what this worker holds
+            held = {
+                b.tenant: [b.lease.incarnation, b.tracker.allowance]
+                for b in self.budgets.all()
+                if b.lease is not None
+            }
+            return json.dumps(held).encode()
+        lease = self.budgets.lease(key)
+        found = lease.release() if lease is not None else {"incarnation": "", "allowance": 0}
+        return json.dumps(found).encode()
 
     async def shutdown(self) -> None:
         sweeper, self._sweeper = self._sweeper, None
@@ -168,6 +213,9 @@ class CardinalityLimiter(Processor):
             if budget not in touched:  # a batch holds a tenant or two: a short list
                 touched.append(budget)
                 self._advance(budget, now)
+            lease = budget.lease
+            if lease is not None and lease.headroom < len(group.series):
+                await self._reserve(lease, group, budget.tracker)
             limited = self._limit(group, budget)
             changed = changed or limited is not group
             if limited is not None:
@@ -177,6 +225,20 @@ class CardinalityLimiter(Processor):
             await self.next_consumer.consume(batch)
         elif groups:
             await self.next_consumer.consume(Batch(groups))
+
+    async def _reserve(
+        self, lease: leases.Lease, group: MetricPoints, tracker: SeriesTracker
+    ) -> None:
+        """Room in this worker's share for the series of `group` no generation knows."""
+        assert self._sharing is not None
+        topic, worker, count = self._sharing
+        missing = set(filterfalse(tracker.admitted.__contains__, group.series))
+        if not missing:  # the usual case at the budget: every series known
+            return
+        known = (tracker.admitted_prev, tracker.refused, tracker.refused_prev)
+        need = sum(1 for one in missing if not any(one in generation for generation in known))
+        if need:
+            await lease.reserve(topic, worker, count, need)
 
     def _limit(self, group: MetricPoints, budget: Budget) -> MetricPoints | None:
         """`group` itself when every point passes, else a new group (None when empty)."""

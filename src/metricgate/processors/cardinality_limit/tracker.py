@@ -87,6 +87,9 @@ class SeriesTracker:
         always_refuse: Callable[[Series], bool] | None = None,
     ) -> None:
         self.max_series = max_series
+        self.allowance: int | None = None
+        """In a `--workers N` set, the series this worker may admit of `max_series` (see
+        `leases`); None: `max_series` is counted here alone."""
         self.max_series_per_metric = max_series_per_metric
         self.per_label = per_label
         self.window = window
@@ -216,8 +219,10 @@ class SeriesTracker:
                     break
         if not reason and stats is not None and 0 < self.max_series_per_metric <= stats.admitted:
             reason = "max_series_per_metric"
-        if not reason and 0 < self.max_series <= self.admitted_total:
-            reason = "max_series"
+        if not reason and self.max_series > 0:
+            cap = self.max_series if self.allowance is None else self.allowance
+            if self.admitted_total >= cap:
+                reason = "max_series"
         key = (name, reason)
         if reason:
             self.new_refusals[key] = self.new_refusals.get(key, 0) + 1
