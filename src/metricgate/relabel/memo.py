@@ -7,8 +7,8 @@ written as an edit or a drop, is therefore the outcome for every series that agr
 those: a new series of a known shape costs some dictionary work instead of every rule. An edit
 names the labels the rules set, with their values, even one set to the value it had (another
 series of the key may have had another value there), and, as the key holds the label names, where
-each output label comes from, so applying it is a pick by position. Rule sets with `labelmap` or `labelmap_all` (which copy values of
-labels they do not name) are not memoised.
+each output label comes from, so applying it is a pick by position. Rule sets with `labelmap` or
+`labelmap_all` (which copy values of labels they do not name) are not memoised.
 
 Invariant: an edit is stored under the key of the series it was computed from, and the key holds
 everything the rules read, so applying it gives exactly what running the rules gives.
