@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -168,15 +169,21 @@ def test_worker_0_started_again_learns_what_the_others_hold() -> None:
     asyncio.run(scenario())
 
 
-def test_without_worker_0_a_worker_keeps_to_the_room_it_holds() -> None:
+def test_without_worker_0_a_worker_uses_the_room_it_holds_then_answers_retry() -> None:
     async def scenario() -> None:
         workers, _, other = await _two(100)
         await other.consume(_batch([(THEIRS, 0)]))
         held = other.tracker.allowance
-        assert held is not None and 1 <= held < 100
+        assert held is not None and 1 < held < 100  # what it needed and a little more
         workers.down.add(0)
-        await other.consume(_batch([(THEIRS, u) for u in range(1, 200)]))
+        await other.consume(_batch([(THEIRS, u) for u in range(1, held)]))
         assert other.tracker.admitted_total == held
+        with pytest.raises(UnavailableError, match="worker 0"):
+            await other.consume(_batch([(THEIRS, held)]))
+        assert other.tracker.admitted_total == held  # the series was not refused for good
+        workers.down.clear()
+        await other.consume(_batch([(THEIRS, held)]))
+        assert other.tracker.admitted_total == held + 1
 
     asyncio.run(scenario())
 

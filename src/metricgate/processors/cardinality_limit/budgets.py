@@ -72,16 +72,16 @@ class Budget:
         self.lease: Lease | None = None
         """In a `--workers N` set with a `max_series`: this worker's share of it (`leases`)."""
 
-    def lease_from(self, ask: Ask | None) -> None:
-        """Count `max_series` against a share the set's worker 0 grants (`ask`: the way to it),
-        or, with None, here alone."""
+    def lease_from(self, ask: Ask | None, count: int) -> None:
+        """Count `max_series` against a share of the set's (`count` workers; `ask` reaches worker
+        0 and the others, see `leases`), or, with None, here alone."""
         if ask is None or not self.max_series:
             self.lease = None
             self.tracker.allowance = None
         elif self.lease is None:
-            self.lease = Lease(self.tenant, self.tracker, self.max_series, ask)
+            self.lease = Lease(self.tenant, self.tracker, self.max_series, count, ask)
         else:
-            self.lease.max_series = self.max_series
+            self.lease.retune(self.max_series)
 
     def retune(self, config: CardinalityLimitConfig, max_series: int) -> None:
         """Count against `config`'s caps from now on (hot reload); tracked series stay."""
@@ -121,15 +121,16 @@ class Budgets:
         self._warned = False
         self.ask: Ask | None = None
         """How this worker reaches the others for shares of `max_series` (`share_with`)."""
+        self.workers = 1
         self.account: Account | None = None
         """Worker 0's record of the shares (`leases`); kept across a hot reload with the rest."""
 
-    def share_with(self, ask: Ask | None) -> None:
-        """In a `--workers N` set, count every `max_series` as a share of the set's (`ask`
+    def share_with(self, ask: Ask | None, workers: int = 1) -> None:
+        """In a set of `workers`, count every `max_series` as a share of the set's (`ask`
         reaches the other workers); None: here alone."""
-        self.ask = ask
+        self.ask, self.workers = ask, workers
         for budget in self.all():
-            budget.lease_from(ask)
+            budget.lease_from(ask, workers)
 
     def lease(self, key: str) -> Lease | None:
         """The lease of the budget of tenant `key` ("": data without one), if it exists."""
@@ -156,7 +157,7 @@ class Budgets:
         self.shared.retune(config, config.max_series)
         for tenant, budget in self.tenants.items():
             budget.retune(config, self.max_series(tenant))
-        self.share_with(self.ask)
+        self.share_with(self.ask, self.workers)
 
     def configure(self, tenants: TenantsConfig | None) -> None:
         """Take the `tenants:` section's budgets (at start); existing budgets keep theirs."""
@@ -202,7 +203,7 @@ class Budgets:
         budget = self.tenants[tenant] = Budget(
             tenant, self.config, self.max_series(tenant), now, self._always_refuse
         )
-        budget.lease_from(self.ask)
+        budget.lease_from(self.ask, self.workers)
         return budget
 
     def max_series(self, tenant: str) -> int:

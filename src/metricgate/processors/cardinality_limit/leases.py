@@ -9,16 +9,21 @@ such budget (`Account`), and every worker admits new series against an *allowanc
   before the batch is decided); worker 0 grants from the pool (the budget minus every
   allowance), and when the pool is short it first takes back the room other workers hold unused;
 - room moves only by being taken from one side before it is added to the other: worker 0 lowers
-  the pool before it grants, and a worker lowers its allowance before it says how much it gave
-  back (a worker with a request in flight gives nothing back, so the two never cross);
-- a worker (or a tenant's budget) started again holds nothing: its requests carry a new
-  *incarnation*, and worker 0 frees what it had granted to the old one;
+  the pool before it grants, and a worker lowers its allowance before it says what it holds (a
+  worker with a request in flight gives nothing back, so the two never cross). Worker 0's record
+  of a worker is therefore never below what the worker holds; each request and each answer to
+  a take-back says what the worker holds, and the record becomes exactly that;
+- a worker (or a tenant's budget) started again holds nothing and asks like any other: what the
+  old one held is freed by its first request;
 - worker 0 started again asks every worker what it holds before it grants anything.
 
+A worker that needs room while worker 0 cannot be asked (it is starting, or restarting) answers
+the batch as an unreachable owner is answered: retryable (HTTP 503, gRPC `UNAVAILABLE`), so
+nothing is refused for good and nothing is lost.
+
 So the set admits at most `max_series` series in total, and refuses one for `max_series` only
-when the set's admitted series fill the budget, or when worker 0 could not be asked (counted as
-full: never over the budget). A worker that was refused room does not ask again for
-`RETRY_S`, as one process at its budget refuses without asking anyone.
+when the set's admitted series fill the budget. A worker that was refused room does not ask
+again for `RETRY_S`, as one process at its budget refuses without asking anyone.
 
 Without a set (one process) nothing here runs: the tracker counts against `max_series` itself.
 """
@@ -27,15 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from metricgate.errors import UnavailableError
 from metricgate.processors.cardinality_limit.tracker import SeriesTracker
-
-log = logging.getLogger(__name__)
 
 ASK_TIMEOUT_S: Final = 2.0
 """How long a worker waits for worker 0's grant before deciding with the room it has."""
@@ -59,25 +62,45 @@ def topics(component_id: str) -> tuple[str, str]:
 class Lease:
     """One budget's allowance in this worker (see module docstring)."""
 
-    __slots__ = ("_ask", "_lock", "_quiet_until", "incarnation", "key", "max_series", "tracker")
+    __slots__ = (
+        "_ask",
+        "_lock",
+        "_quiet_until",
+        "count",
+        "incarnation",
+        "key",
+        "max_series",
+        "tracker",
+    )
 
-    def __init__(self, key: str, tracker: SeriesTracker, max_series: int, ask: Ask) -> None:
+    def __init__(
+        self, key: str, tracker: SeriesTracker, max_series: int, count: int, ask: Ask
+    ) -> None:
         self.key = key
         """The budget's tenant ("" for data without one)."""
         self.tracker = tracker
         self.max_series = max_series
+        self.count = count
         self.incarnation = secrets.token_hex(6)
         self._ask = ask
         self._lock = asyncio.Lock()
         self._quiet_until = 0.0
         tracker.allowance = 0
 
+    def retune(self, max_series: int) -> None:
+        """A new `max_series` (hot reload). A lower one: room this worker does not use is given
+        up (worker 0's record of it stays higher, so no room is granted twice); it asks again."""
+        if max_series < self.max_series:
+            tracker = self.tracker
+            tracker.allowance = min(tracker.allowance or 0, tracker.admitted_total)
+        self.max_series = max_series
+
     @property
     def headroom(self) -> int:
         tracker = self.tracker
         return (tracker.allowance or 0) - tracker.admitted_total
 
-    async def reserve(self, topic: str, worker: int, count: int, need: int) -> None:
+    async def reserve(self, topic: str, worker: int, need: int) -> None:
         """Make room for `need` more series if the set has it (before they are decided)."""
         if self.headroom >= need or time.monotonic() < self._quiet_until:
             return
@@ -85,22 +108,26 @@ class Lease:
             short = need - self.headroom
             if short <= 0:
                 return
-            want = short + max(1, self.max_series // (CHUNKS_PER_WORKER * count))
+            want = short + max(1, self.max_series // (CHUNKS_PER_WORKER * self.count))
             payload = json.dumps(
                 {
                     "worker": worker,
                     "key": self.key,
                     "incarnation": self.incarnation,
                     "want": want,
+                    "holds": self.tracker.allowance or 0,
                     "max_series": self.max_series,
                 }
             ).encode()
             try:
                 answer = await asyncio.wait_for(self._ask(0, topic, payload), ASK_TIMEOUT_S)
                 granted = int(json.loads(answer)["granted"])
-            except Exception as exc:  # worker 0 restarting: decide with the room held
-                log.debug("cardinality_limit: no room from worker 0: %s", exc)
-                granted = 0
+            except Exception as exc:
+                raise UnavailableError(
+                    "cardinality_limit: worker 0 could not be asked for room for new series "
+                    f"(max_series is shared by the workers): {exc}",
+                    1.0,
+                ) from None
             self.tracker.allowance = (self.tracker.allowance or 0) + granted
             if granted < short:
                 self._quiet_until = time.monotonic() + RETRY_S
@@ -135,20 +162,19 @@ class Account:
         """Grant up to `want` from the pool, taking back unused room first if it is short."""
         worker, key = int(str(request["worker"])), str(request["key"])
         incarnation, want = str(request["incarnation"]), int(str(request["want"]))
-        budget = int(str(request["max_series"]))
+        holds, budget = int(str(request["holds"])), int(str(request["max_series"]))
         if not self._learned:
             await self._learn()  # raises while a worker cannot say: nothing is granted
         held = self.held.setdefault(key, {})
-        if held.get(worker, ("", 0))[0] != incarnation:
-            held[worker] = (incarnation, 0)  # started again: what the old one held is free
+        held[worker] = (incarnation, holds)  # exact: nothing moves while its request is open
         if self._pool(key, budget) < want:
             await self._take_back(key, worker)
         granted = max(0, min(want, self._pool(key, budget)))
-        incarnation_now, amount = held.get(worker, (incarnation, 0))
-        held[worker] = (incarnation_now, amount + granted)
+        held[worker] = (incarnation, holds + granted)
         return {"granted": granted}
 
     def _pool(self, key: str, budget: int) -> int:
+        """The budget minus what every worker holds, by this record."""
         return budget - sum(amount for _, amount in self.held.get(key, {}).values())
 
     async def _take_back(self, key: str, asking: int) -> None:
@@ -162,9 +188,10 @@ class Account:
             if isinstance(answer, BaseException):
                 continue  # it keeps what it had in this account (never counted as free)
             found = json.loads(answer)
-            if found.get("busy") or found.get("allowance") is None:
-                continue
-            held[worker] = (str(found["incarnation"]), int(found["allowance"]))
+            if found.get("absent"):
+                held.pop(worker, None)  # no such budget there (a new one starts with nothing)
+            elif not found.get("busy"):
+                held[worker] = (str(found["incarnation"]), int(found["allowance"]))
 
     async def _learn(self) -> None:
         """Worker 0 started (again): what every worker holds, before anything is granted (once:

@@ -70,8 +70,8 @@ class CardinalityLimiter(Processor):
         """Tenant -> points of series refused since the last flush (per-tenant telemetry)."""
         self._restored: Batch | None = None
         """Verdicts from a snapshot, taken once the budgets know their tenants (`start`)."""
-        self._sharing: tuple[str, int, int] | None = None
-        """In a `--workers N` set: (reserve topic, this worker, N), see `leases`."""
+        self._sharing: tuple[str, int] | None = None
+        """In a `--workers N` set: (reserve topic, this worker), see `leases`."""
 
     # -- state across restarts (`metricgate.pipeline.snapshots`) ---------------------------------
 
@@ -151,8 +151,8 @@ class CardinalityLimiter(Processor):
                 self.budgets.account = leases.Account(exchange.count, ask, release_topic)
             exchange.answer(reserve_topic, self._reserve_answer)
         exchange.answer(release_topic, self._release_answer)
-        self._sharing = (reserve_topic, exchange.index, exchange.count)
-        self.budgets.share_with(ask)
+        self._sharing = (reserve_topic, exchange.index)
+        self.budgets.share_with(ask, exchange.count)
 
     async def _reserve_answer(self, payload: bytes) -> bytes:
         account = self.budgets.account
@@ -170,8 +170,7 @@ class CardinalityLimiter(Processor):
             }
             return json.dumps(held).encode()
         lease = self.budgets.lease(key)
-        found = lease.release() if lease is not None else {"incarnation": "", "allowance": 0}
-        return json.dumps(found).encode()
+        return json.dumps(lease.release() if lease is not None else {"absent": True}).encode()
 
     async def shutdown(self) -> None:
         sweeper, self._sweeper = self._sweeper, None
@@ -231,14 +230,14 @@ class CardinalityLimiter(Processor):
     ) -> None:
         """Room in this worker's share for the series of `group` no generation knows."""
         assert self._sharing is not None
-        topic, worker, count = self._sharing
+        topic, worker = self._sharing
         missing = set(filterfalse(tracker.admitted.__contains__, group.series))
         if not missing:  # the usual case at the budget: every series known
             return
         known = (tracker.admitted_prev, tracker.refused, tracker.refused_prev)
         need = sum(1 for one in missing if not any(one in generation for generation in known))
         if need:
-            await lease.reserve(topic, worker, count, need)
+            await lease.reserve(topic, worker, need)
 
     def _limit(self, group: MetricPoints, budget: Budget) -> MetricPoints | None:
         """`group` itself when every point passes, else a new group (None when empty)."""
