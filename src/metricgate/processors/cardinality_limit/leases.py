@@ -13,8 +13,8 @@ such budget (`Account`), and every worker admits new series against an *allowanc
   worker with a request in flight gives nothing back, so the two never cross). Worker 0's record
   of a worker is therefore never below what the worker holds; each request and each answer to
   a take-back says what the worker holds, and the record becomes exactly that;
-- a worker (or a tenant's budget) started again holds nothing and asks like any other: what the
-  old one held is freed by its first request;
+- a worker (or a tenant's budget) started again holds nothing and asks like any other: its first
+  request says so, which frees what the old one held;
 - worker 0 started again asks every worker what it holds before it grants anything.
 
 A worker that needs room while worker 0 cannot be asked (it is starting, or restarting) answers
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -41,7 +40,7 @@ from metricgate.errors import UnavailableError
 from metricgate.processors.cardinality_limit.tracker import SeriesTracker
 
 ASK_TIMEOUT_S: Final = 2.0
-"""How long a worker waits for worker 0's grant before deciding with the room it has."""
+"""How long a worker waits for worker 0's grant before it answers the batch retryable."""
 RETRY_S: Final = 0.1
 """After worker 0 had no room to give, how long a worker decides with what it has."""
 CHUNKS_PER_WORKER: Final = 16
@@ -67,7 +66,6 @@ class Lease:
         "_lock",
         "_quiet_until",
         "count",
-        "incarnation",
         "key",
         "max_series",
         "tracker",
@@ -81,7 +79,6 @@ class Lease:
         self.tracker = tracker
         self.max_series = max_series
         self.count = count
-        self.incarnation = secrets.token_hex(6)
         self._ask = ask
         self._lock = asyncio.Lock()
         self._quiet_until = 0.0
@@ -113,7 +110,6 @@ class Lease:
                 {
                     "worker": worker,
                     "key": self.key,
-                    "incarnation": self.incarnation,
                     "want": want,
                     "holds": self.tracker.allowance or 0,
                     "max_series": self.max_series,
@@ -136,14 +132,10 @@ class Lease:
         """Give back the room this worker does not use (worker 0's call when its pool is
         short): lowered here before it is reported. Nothing while a request is in flight."""
         if self._lock.locked():
-            return {"incarnation": self.incarnation, "busy": True}
+            return {"busy": True}
         unused = max(0, self.headroom)
         self.tracker.allowance = (self.tracker.allowance or 0) - unused
-        return {
-            "incarnation": self.incarnation,
-            "released": unused,
-            "allowance": self.tracker.allowance,
-        }
+        return {"released": unused, "allowance": self.tracker.allowance}
 
 
 class Account:
@@ -153,29 +145,29 @@ class Account:
         self.count = count
         self._ask = ask
         self._release_topic = release_topic
-        self.held: dict[str, dict[int, tuple[str, int]]] = {}
-        """Budget key -> worker -> (its lease's incarnation, the allowance granted to it)."""
+        self.held: dict[str, dict[int, int]] = {}
+        """Budget key -> worker -> the allowance it holds, by this record."""
         self._learned = count == 1
         self._learning = asyncio.Lock()
 
     async def reserve(self, request: dict[str, object]) -> dict[str, int]:
         """Grant up to `want` from the pool, taking back unused room first if it is short."""
         worker, key = int(str(request["worker"])), str(request["key"])
-        incarnation, want = str(request["incarnation"]), int(str(request["want"]))
-        holds, budget = int(str(request["holds"])), int(str(request["max_series"]))
+        want, holds = int(str(request["want"])), int(str(request["holds"]))
+        budget = int(str(request["max_series"]))
         if not self._learned:
             await self._learn()  # raises while a worker cannot say: nothing is granted
         held = self.held.setdefault(key, {})
-        held[worker] = (incarnation, holds)  # exact: nothing moves while its request is open
+        held[worker] = holds  # exact: nothing moves while its request is open
         if self._pool(key, budget) < want:
             await self._take_back(key, worker)
         granted = max(0, min(want, self._pool(key, budget)))
-        held[worker] = (incarnation, holds + granted)
+        held[worker] = holds + granted
         return {"granted": granted}
 
     def _pool(self, key: str, budget: int) -> int:
         """The budget minus what every worker holds, by this record."""
-        return budget - sum(amount for _, amount in self.held.get(key, {}).values())
+        return budget - sum(self.held.get(key, {}).values())
 
     async def _take_back(self, key: str, asking: int) -> None:
         payload = json.dumps({"key": key}).encode()
@@ -191,7 +183,7 @@ class Account:
             if found.get("absent"):
                 held.pop(worker, None)  # no such budget there (a new one starts with nothing)
             elif not found.get("busy"):
-                held[worker] = (str(found["incarnation"]), int(found["allowance"]))
+                held[worker] = int(found["allowance"])
 
     async def _learn(self) -> None:
         """Worker 0 started (again): what every worker holds, before anything is granted (once:
@@ -206,6 +198,6 @@ class Account:
             *(self._ask(w, self._release_topic, payload) for w in range(self.count))
         )
         for worker, answer in enumerate(answers):
-            for key, (incarnation, allowance) in json.loads(answer).items():
-                self.held.setdefault(key, {})[worker] = (incarnation, allowance)
+            for key, allowance in json.loads(answer).items():
+                self.held.setdefault(key, {})[worker] = int(allowance)
         self._learned = True

@@ -164,9 +164,7 @@ class CardinalityLimiter(Processor):
         key = json.loads(payload)["key"]
         if key is None:  # worker 0 started again: what this worker holds
             held = {
-                b.tenant: [b.lease.incarnation, b.tracker.allowance]
-                for b in self.budgets.all()
-                if b.lease is not None
+                b.tenant: b.tracker.allowance for b in self.budgets.all() if b.lease is not None
             }
             return json.dumps(held).encode()
         lease = self.budgets.lease(key)
