@@ -41,6 +41,7 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
     with run_victoria_metrics(tmp_path) as store:
         pages = {}
         offenders = {}
+        capacities = {}
         for workers in (1, 2):
             ports = ports_for(store.port, f"w{workers}")
             with run_workers(tmp_path, TEMPLATE, ports, workers) as gateway:
@@ -49,6 +50,7 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
                 block_until(lambda: len(page_samples(gateway)) > 50, 10, "page filled")
                 pages[workers] = page_samples(gateway)
                 offenders[workers] = [_cardinality(gateway) for _ in range(4)]
+                capacities[workers] = {_queue_capacities(gateway) for _ in range(4)}
                 if workers == 2:
                     each = own_samples(
                         gateway, "metricgate_receiver_accepted_points_total", "?workers=each"
@@ -72,6 +74,9 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
         one, two = pages[1], pages[2]
         assert one.keys() == two.keys()
         assert one == two
+        # Whichever worker answers, the console's graph shows the whole set: two queues each.
+        ((one_set,), (two_sets,)) = capacities[1], capacities[2]
+        assert dict(two_sets) == {eid: 2 * capacity for eid, capacity in one_set}
         # Whichever worker answers, /debug/cardinality shows what one process shows.
         assert all(report == offenders[1][0] for report in offenders[1] + offenders[2])
         listed = offenders[1][0]
@@ -102,6 +107,15 @@ def _cardinality(gateway: Gateway) -> list[tuple[str, int, int]]:
         )
     assert listed[0] == listed[1]
     return listed[0]
+
+
+def _queue_capacities(gateway: Gateway) -> tuple[tuple[str, int], ...]:
+    """Each exporter's queue capacity in the console's graph, asked on a new connection."""
+    with requests.Session() as session:
+        found = session.get(gateway.url("telemetry", "/api/console/graph"), timeout=5)
+    assert found.status_code == 200, found.text
+    exporters = found.json()["exporters"]
+    return tuple(sorted((eid, e["queue"]["capacity"]) for eid, e in exporters.items()))
 
 
 DURABLE = TEMPLATE.replace(

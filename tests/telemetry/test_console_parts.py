@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from metricgate.telemetry.console.graph import exporter_health
+from metricgate.telemetry.console.graph import exporter_health, merge_graphs
 from metricgate.telemetry.console.last_errors import LastErrors
 from metricgate.telemetry.console.rates import CounterSource, RateSampler
 
@@ -128,3 +128,40 @@ def test_last_errors_is_bounded_to_the_gateway_components(handler: LastErrors) -
     log.error("boom", extra={"processor": "elsewhere"})
     log.error("late", extra={"component": "q"})
     assert set(handler.snapshot()) == {("processor", "p1"), ("component", "q")}
+
+
+def _report(rate: float, health: str, error_at: float | None, size: int) -> dict[str, object]:
+    error = None if error_at is None else {"time": error_at, "message": f"at {error_at}"}
+    node = {"id": "otlp", "kind": "receiver", "points_per_second": rate, "last_error": error}
+    edge = {"from": "receiver:otlp", "to": "exporter:prom", "points_per_second": rate}
+    return {
+        "window_seconds": 9.0 + rate,
+        "pipelines": [{"id": "metrics", "receivers": [node], "processors": [], "edges": [edge]}],
+        "exporters": {
+            "prom": {
+                "id": "prom",
+                "sent_per_second": rate,
+                "last_error": error,
+                "health": health,
+                "queue": {"size": size, "capacity": 10, "fill": size / 10},
+            }
+        },
+    }
+
+
+def test_a_set_of_workers_graph_is_their_reports_merged() -> None:
+    parts = [
+        _report(1.5, "healthy", None, 1),
+        _report(2.0, "failing", 5.0, 8),
+        _report(0.5, "recovering", 3.0, 0),
+    ]
+    whole = merge_graphs(parts)
+    (pipeline,) = whole["pipelines"]
+    assert pipeline["receivers"][0]["points_per_second"] == 4.0
+    assert pipeline["edges"][0]["points_per_second"] == 4.0
+    assert pipeline["receivers"][0]["last_error"]["time"] == 5.0  # the newest
+    prom = whole["exporters"]["prom"]
+    assert (prom["sent_per_second"], prom["health"]) == (4.0, "failing")
+    assert prom["queue"] == {"size": 9, "capacity": 30, "fill": 0.3}
+    assert whole["window_seconds"] == 9.5
+    assert parts[0]["exporters"]["prom"]["queue"]["size"] == 1  # the parts are left alone

@@ -32,6 +32,7 @@ the graph running at shutdown write new ones once everything stopped
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -49,6 +50,7 @@ from metricgate.pipeline.memory import MemoryLimiter
 from metricgate.pipeline.queue import ExporterQueue
 from metricgate.pipeline.snapshots import SnapshotStore, Stateful, Tracked, config_digest
 from metricgate.telemetry import SelfMetrics, TelemetryServer
+from metricgate.telemetry.console.routes import GRAPH_TOPIC
 from metricgate.telemetry.server import READY_TOPIC, TELEMETRY_TOPIC
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,13 @@ class Service:
             async def ready(_: bytes) -> bytes:
                 return b"1" if server.ready else b"0"
 
+            async def graph(_: bytes) -> bytes:
+                return json.dumps(server.console.graph_part()).encode()
+
             exchange.answer(TELEMETRY_TOPIC, own_page)
             exchange.answer(READY_TOPIC, ready)
+            exchange.answer(GRAPH_TOPIC, graph)
+            server.console.peers = exchange.ask_peers
         self.host = Host(
             self.telemetry,
             self.telemetry_server.app if self.telemetry_server else None,

@@ -17,12 +17,16 @@ rate into each. Exporter health, from the sampler's last-rise times and the queu
                  the queue is at least half full and draining (a backlog)
     healthy      otherwise
 
+With `--workers N`, whichever worker answers asks the others for their reports and merges them
+(`merge_graphs`): the graph shows the whole set, as the own-telemetry page does.
+
 Invariant: the report is computed from counters, gauges and the config only, at request time;
 nothing here runs on the data path.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -192,6 +196,44 @@ def graph_report(
         "pipelines": pipelines,
         "exporters": exporters,
     }
+
+
+_HEALTH_ORDER = {"healthy": 0, "recovering": 1, "failing": 2}
+
+
+def merge_graphs(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reports of every worker of a `--workers N` set (the same config) as one: rates and
+    queues summed, each exporter's worst health, each component's newest error."""
+    whole = copy.deepcopy(parts[0])
+    for part in parts[1:]:
+        for mine, theirs in zip(whole["pipelines"], part["pipelines"], strict=True):
+            for kind in ("receivers", "processors", "edges"):
+                for a, b in zip(mine[kind], theirs[kind], strict=True):
+                    _add(a, b)
+        for eid, theirs in part["exporters"].items():
+            mine = whole["exporters"][eid]
+            _add(mine, theirs)
+            mine["health"] = max(mine["health"], theirs["health"], key=_HEALTH_ORDER.__getitem__)
+            for field in ("size", "capacity"):
+                mine["queue"][field] += theirs["queue"][field]
+        whole["window_seconds"] = min(whole["window_seconds"], part["window_seconds"])
+    for exporter in whole["exporters"].values():
+        queue = exporter["queue"]
+        queue["fill"] = round(queue["size"] / queue["capacity"], 4) if queue["capacity"] else 0.0
+    return whole
+
+
+def _add(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """Another worker's node or edge into `mine`: its rates added, the newer last error."""
+    for key, value in theirs.items():
+        if key.endswith("_per_second"):
+            mine[key] = round(mine[key] + value, 3)
+        elif key == "last_error" and _newer(value, mine[key]):
+            mine[key] = value
+
+
+def _newer(error: dict[str, Any] | None, than: dict[str, Any] | None) -> bool:
+    return error is not None and (than is None or error["time"] > than["time"])
 
 
 def _edge(source: str, target: str, rate: float) -> dict[str, Any]:

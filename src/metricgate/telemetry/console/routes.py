@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -33,7 +34,12 @@ from aiohttp import web
 from metricgate.errors import ConfigError, UnavailableError
 from metricgate.telemetry.console.access import AdminGate, open_gate
 from metricgate.telemetry.console.config_view import effective_config
-from metricgate.telemetry.console.graph import GatewayShape, QueueFill, graph_report
+from metricgate.telemetry.console.graph import (
+    GatewayShape,
+    QueueFill,
+    graph_report,
+    merge_graphs,
+)
 from metricgate.telemetry.console.last_errors import LastErrors
 from metricgate.telemetry.console.panels import ConsolePanel
 from metricgate.telemetry.console.rates import CounterSource, RateSampler
@@ -41,6 +47,9 @@ from metricgate.telemetry.metrics import SelfMetrics
 
 if TYPE_CHECKING:
     from metricgate.config import Config
+
+AskPeers = Callable[[str, bytes], Awaitable[list[bytes]]]
+"""(topic, payload) -> every other worker's answer (the exchange's `ask_peers`)."""
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +118,9 @@ class Console:
         self._shape = GatewayShape((), {})
         self._config: Config | None = None
         self._queue_fill: QueueFill = dict
+        self.peers: AskPeers | None = None
+        """The other workers of a `--workers N` set (their `GRAPH_TOPIC` answers), so the
+        graph shows the whole set; the service sets it."""
         self._task: asyncio.Task[None] | None = None
         self._files: dict[str, bytes] = {}
 
@@ -195,9 +207,19 @@ class Console:
         status, body = await self.reload()
         return web.json_response(body, status=status, headers=_HEADERS)
 
+    def graph_part(self) -> dict[str, Any]:
+        """This process' graph report (its part of a set's: what it serves on `GRAPH_TOPIC`)."""
+        return graph_report(self._shape, self.sampler, self._queue_fill, self.errors.snapshot())
+
     async def _graph(self, request: web.Request) -> web.StreamResponse:
-        report = graph_report(self._shape, self.sampler, self._queue_fill, self.errors.snapshot())
-        return web.json_response(report, headers=_HEADERS)
+        return await self._answer("graph", self._whole_graph)
+
+    async def _whole_graph(self) -> dict[str, Any]:
+        mine = self.graph_part()
+        if self.peers is None:
+            return mine
+        theirs = await self.peers(GRAPH_TOPIC, b"")
+        return merge_graphs([mine, *(json.loads(part) for part in theirs)])
 
     async def _config_view(self, request: web.Request) -> web.StreamResponse:
         if self._config is None:
@@ -268,6 +290,8 @@ class Console:
 
 
 CONSOLE_KEY = web.AppKey("metricgate_console", Console)
+GRAPH_TOPIC = "console/graph"
+"""What each worker of a set answers with its graph report (`Console.graph_part`)."""
 
 
 async def reload_unavailable(request: web.Request) -> web.StreamResponse:
