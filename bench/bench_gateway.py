@@ -9,6 +9,7 @@ and the time to render the scrape page.
     .venv/bin/python bench/bench_gateway.py --series 1000000 --rounds 2 --transport http
     .venv/bin/python bench/bench_gateway.py --sdk-clients      # 200-point requests, 50 clients
     .venv/bin/python bench/bench_gateway.py --transport http --workers 2   # two worker processes
+    .venv/bin/python bench/bench_gateway.py --sdk-clients --churn 0.1  # a tenth new every round
 
 Client and gateway share the machine's cores; the gateway's own CPU time (from /proc) is the figure
 that does not depend on the client. It is also printed for the first round (every series new) and
@@ -97,10 +98,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
-    """Serialized requests covering `series` series (100 metrics, 5 attributes each)."""
+def build_requests(series: int, per_request: int, round_no: int, churn: float = 0.0) -> list[bytes]:
+    """Serialized requests covering `series` series (100 metrics, 5 attributes each); with
+    `churn`, that share of each metric's series is new in every round after the first."""
     metrics = 100
     per_metric = max(1, series // metrics)
+    churned = int(per_metric * churn)
     now = time.time_ns()
     start = now - 60_000_000_000
     bodies: list[bytes] = []
@@ -139,7 +142,10 @@ def build_requests(series: int, per_request: int, round_no: int) -> list[bytes]:
                     KeyValue(key="method", value=AnyValue(string_value="GET")),
                     KeyValue(key="status", value=AnyValue(string_value=str(200 + s % 5))),
                     KeyValue(key="tenant", value=AnyValue(string_value=f"t{s // 97}")),
-                    KeyValue(key="series", value=AnyValue(int_value=s)),
+                    KeyValue(
+                        key="series",
+                        value=AnyValue(int_value=s + round_no * per_metric if s < churned else s),
+                    ),
                 ],
             )
             metric.sum.data_points.append(point)
@@ -295,12 +301,22 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1", help="metricgate run --workers (CPU and RSS summed over them)"
     )
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        help="share of the series that is new in every round after the first (0.1: a tenth)",
+    )
     args = parser.parse_args()
     if args.sdk_clients:
         args.transport, args.per_request, args.concurrency = "http", 200, 50
 
     print(f"building requests: {args.series:,} series x {args.rounds} rounds", flush=True)
-    rounds = [build_requests(args.series, args.per_request, r) for r in range(args.rounds)]
+    rounds = [
+        build_requests(args.series, args.per_request, r, args.churn) for r in range(args.rounds)
+    ]
+    if args.churn:
+        print(f"  churn: {args.churn:.0%} of the series are new in every later round")
     wire = sum(len(b) for b in rounds[0])
     print(f"  {len(rounds[0])} requests per round, {wire / 1e6:.1f} MB per round")
 
