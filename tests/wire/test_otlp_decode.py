@@ -23,6 +23,7 @@ from metricgate.model import (
 )
 from metricgate.model.caches import release_caches
 from metricgate.wire.otlp import decode as otlp_decode
+from metricgate.wire.otlp import points as otlp_points
 from metricgate.wire.otlp.decode import ProtobufDecoder, encoded_attributes
 from metricgate.wire.otlp.points import DecodeError
 from tests.receivers.otlp_data import (
@@ -404,11 +405,23 @@ def test_encoded_attributes_decode_like_the_messages(
     assert encoded_attributes(raws) == expected  # maybe cold
     again = encoded_attributes(raws)  # warm: the short ones are lookups now
     assert again == expected
-    assert [a is b for a, b in zip(again, expected, strict=True)] == [True] * len(expected)
+    third = encoded_attributes(raws)  # every pair seen before: shared
+    assert [a is b for a, b in zip(third, again, strict=True)] == [True] * len(expected)
     release_caches()
     assert encoded_attributes(list(reversed(raws))) == otlp_decode.key_values(
         list(reversed(messages))
     )
+
+
+def test_a_pair_is_shared_from_its_second_sight_and_a_unique_one_never() -> None:
+    release_caches()
+    first = otlp_points.shared_pair("request.id", "r-1")
+    second = otlp_points.shared_pair("request.id", "r-1")
+    assert first == second == ("request.id", "r-1") and first is not second
+    assert otlp_points.shared_pair("request.id", "r-1") is second  # shared from now on
+    assert otlp_points.shared_pair("request.id", "r-2") == ("request.id", "r-2")
+    assert ("request.id", "r-2") not in otlp_points._SHARED_PAIRS.entries  # seen once only
+    assert ("request.id", "r-1") in otlp_points._SHARED_PAIRS.entries
 
 
 def test_decoded_attributes_are_bounded_and_short_ones_only() -> None:

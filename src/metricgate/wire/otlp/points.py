@@ -173,24 +173,34 @@ def canonical_attributes(pairs: Iterable[tuple[str, AttributeValue]]) -> Attribu
     """Sorted by key, last value wins for a repeated key.
 
     Pairs are shared between series (`("method", "GET")` is one object for every series that has
-    it, see `shared_pair`) and strings are interned: most of a series' memory is its attributes,
-    and most attribute pairs repeat across series.
+    it, see `shared_pair`) and their strings interned: most of a series' memory is its
+    attributes, and most attribute pairs repeat across series.
     """
     return tuple([shared_pair(*pair) for pair in sorted(dict(pairs).items())])
 
 
+_SEEN_ONCE: BoundedTable[tuple[str, AttributeValue], None] = BoundedTable(100_000)
+
+
 def shared_pair(key: str, value: AttributeValue) -> tuple[str, AttributeValue]:
-    """The one object for the attribute `key=value` (strings interned). The table forgets
-    everything when it passes its bound (1M pairs) or when the memory limiter releases caches."""
+    """The one object for the attribute `key=value` (strings interned), from its second sight
+    on: a value that never repeats (an id, one per series) is not worth a table entry and an
+    interned string, so a pair seen once is only remembered as seen (in a table of 100k that
+    forgets everything when full). The shared table forgets everything when it passes its bound
+    (1M pairs); both are emptied when the memory limiter releases caches."""
     pair = (key, value)
     try:
         found = _SHARED_PAIRS.entries.get(pair)
     except TypeError:  # an unhashable value cannot occur, but never fail decoding on it
         return pair
-    if found is None:
-        found = (sys.intern(key), sys.intern(value) if isinstance(value, str) else value)
-        _SHARED_PAIRS.put(found, found)
-    return found
+    if found is not None:
+        return found
+    if pair not in _SEEN_ONCE.entries:
+        pair = (sys.intern(key), value)  # keys are few: shared at once
+        _SEEN_ONCE.put(pair, None)
+        return pair
+    found = (sys.intern(key), sys.intern(value) if isinstance(value, str) else value)
+    return _SHARED_PAIRS.put(found, found)
 
 
 _key: Final = itemgetter(0)
