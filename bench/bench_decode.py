@@ -6,7 +6,9 @@ as the Python SDK encodes it. Figures:
 - steady: the same series again (the common case: a known series costs a slice and a lookup);
 - cold: every series new to the decoder (full attribute decode, interning);
 - exemplars: steady series, but every point carries an exemplar (the per-point slow path);
-- json: the same request as OTLP/JSON, steady.
+- json: the same request as OTLP/JSON, steady;
+- memory: bytes a decoder (and the process-wide attribute tables) holds per new series, for 100k
+  series that each have a value no other series has (a user id) beside a repeating one.
 
     .venv/bin/python bench/bench_decode.py [--rounds 20]
 """
@@ -14,9 +16,11 @@ as the Python SDK encodes it. Figures:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 
 from google.protobuf import json_format
@@ -67,6 +71,31 @@ def build(tag: str, exemplars: bool = False) -> ExportMetricsServiceRequest:
     return request
 
 
+def held_per_series(series: int) -> float:
+    """Bytes held after decoding `series` new series of one gauge, each with a unique `user`."""
+    now = time.time_ns()
+    bodies = []
+    for start in range(0, series, 10_000):
+        request = ExportMetricsServiceRequest()
+        metric = request.resource_metrics.add().scope_metrics.add().metrics.add(name="flood")
+        for i in range(start, min(series, start + 10_000)):
+            point = metric.gauge.data_points.add(time_unix_nano=now, as_double=1.0)
+            point.attributes.append(KeyValue(key="user", value=AnyValue(string_value=f"u-{i:08d}")))
+            point.attributes.append(
+                KeyValue(key="route", value=AnyValue(string_value=f"/r{i % 20}"))
+            )
+        bodies.append(request.SerializeToString())
+    decoder = ProtobufDecoder()
+    gc.collect()
+    tracemalloc.start()
+    for body in bodies:
+        decoder.decode(body)
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return held / series
+
+
 def rate(seconds: list[float]) -> str:
     best = min(seconds)
     median = statistics.median(seconds)
@@ -113,6 +142,9 @@ def main() -> None:
     ).encode()
     decode_json(json_body)
     print(f"json       {rate(timed(max(3, rounds // 4), lambda _: decode_json(json_body)))}")
+
+    held = held_per_series(100_000)
+    print(f"memory     {held:.0f} bytes held per new series (one unique value each)")
 
     official = ExportMetricsServiceRequest
     print(
