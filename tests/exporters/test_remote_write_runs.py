@@ -36,15 +36,22 @@ SERIES = [
     for t in range(3)
     for k in range(10)
 ]
+RENEWED = [
+    INTERNER.intern_series(GAUGE, (("target", str(t)), ("k", f"{k}-renewed")))
+    for t in range(3)
+    for k in range(10)
+]
+"""The same places in a target's run, taken by other series (churn: a pod started again)."""
 
-# One step: ("write", targets, ended keys, value) writes each listed target's 10 series at one
-# timestamp (a run each), ending the listed keys of the first target; ("expire", age) forgets
-# series not written for `age` steps.
+# One step: ("write", targets, ended keys, value, renewed keys) writes each listed target's 10
+# series at one timestamp (a run each), ending the listed keys of the first target and taking the
+# renewed series at the renewed keys; ("expire", age) forgets series not written for `age` steps.
 write = st.tuples(
     st.just("write"),
     st.lists(st.integers(0, 2), min_size=1, max_size=3, unique=True),
     st.lists(st.integers(0, 9), max_size=2, unique=True),
     st.sampled_from([0.0, 1.5, 7.0]),
+    st.lists(st.integers(0, 9), max_size=3, unique=True),
 )
 expire = st.tuples(st.just("expire"), st.integers(0, 3))
 steps = st.lists(st.one_of(write, write, write, expire), min_size=1, max_size=12)
@@ -59,11 +66,11 @@ def drive(plan: list[tuple[object, ...]], shards: int) -> list[object]:
             per_shard, removed = enc.expire(now - float(step[1]) - 0.5, shards, 1_000)  # type: ignore[arg-type]
             out.append(("expired", removed, [[f.data for f in shard] for shard in per_shard]))
             continue
-        _, targets, ended, value = step
+        _, targets, ended, value, renewed = step
         group = MetricPoints(GAUGE)
         for target in targets:  # type: ignore[attr-defined]
             for key in range(10):
-                series = SERIES[target * 10 + key]
+                series = (RENEWED if key in renewed else SERIES)[target * 10 + key]  # type: ignore[operator]
                 flags = FLAG_NO_RECORDED_VALUE if target == targets[0] and key in ended else 0  # type: ignore[index, operator]
                 group.append(series, value, NS + number * 1_000_000 + target, 0, flags)
         per_shard, drops = enc.encode(Batch([group]), shards, now)
@@ -91,22 +98,49 @@ def states_for(series: list[Series]) -> dict[Series, SeriesState]:
     return table
 
 
-def test_a_known_run_is_taken_without_a_lookup() -> None:
-    table = states_for(SERIES[:10])
+def counted(table: dict[Series, SeriesState]) -> tuple[RunMemo, list[Series]]:
+    """A memo over `table`, and the list of the series it looked up."""
     lookups: list[Series] = []
 
     def get(series: Series) -> SeriesState | None:
         lookups.append(series)
         return table.get(series)
 
-    memo = RunMemo(get)
+    return RunMemo(get), lookups
+
+
+def test_a_known_run_is_taken_without_a_lookup() -> None:
+    memo, lookups = counted(states_for(SERIES[:10]))
     first = memo.run(SERIES[:10], 0, 10, 1.0)
     assert first is not None and len(lookups) == 10
     again = memo.run(list(SERIES[:10]), 0, 10, 2.0)  # a new list of the same objects
     assert again is not None and len(lookups) == 10
     assert again.heads == [f"head-{n}".encode() for n in range(10)]
-    reordered = [SERIES[0], *reversed(SERIES[1:10])]
-    assert memo.run(reordered, 0, 10, 3.0) is not None and len(lookups) == 20
+    reordered = [SERIES[0], *reversed(SERIES[1:10])]  # 8 places change, SERIES[5] stays
+    assert memo.run(reordered, 0, 10, 3.0) is not None and len(lookups) == 18
+
+
+def test_a_run_with_some_series_replaced_looks_up_only_those() -> None:
+    table = states_for([*SERIES[:10], *RENEWED[:10]])
+    memo, lookups = counted(table)
+    first = memo.run(SERIES[:10], 0, 10, 1.0)
+    assert first is not None
+    first.split(3)
+    churned = [RENEWED[k] if k in (2, 7) else SERIES[k] for k in range(10)]
+    lookups.clear()
+    patched = memo.run(churned, 0, 10, 2.0)
+    assert patched is not None and lookups == [RENEWED[2], RENEWED[7]]
+    assert patched.states == [table[one] for one in churned]
+    assert patched.heads == [table[one].head for one in churned]
+    fresh = RunMemo(table.get).run(churned, 0, 10, 2.0)
+    assert fresh is not None
+    assert [(shard, pick(list(range(10)))) for shard, pick in patched.split(3)] == [
+        (shard, pick(list(range(10)))) for shard, pick in fresh.split(3)
+    ]
+    lookups.clear()
+    assert memo.run(churned, 0, 10, 3.0) is patched and not lookups  # the patched run is known
+    memo.fold()
+    assert table[SERIES[2]].updated == 1.0 and table[RENEWED[2]].updated == 3.0
 
 
 def test_a_run_is_not_taken_once_one_of_its_states_left() -> None:

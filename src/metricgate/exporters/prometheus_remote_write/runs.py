@@ -9,6 +9,11 @@ first series), the series, their states and their label heads. When the same obj
 in the same order (one pointer comparison each, no object touched), the heads are taken as they
 are and the run is marked updated once instead of each of its states.
 
+Under churn (pods restarting, new agent runs) a run comes back with a few of its series replaced
+by new ones at the same places. Such a run is patched: only the replaced places are looked up
+(or created), the rest is taken from the memo by position, and its split over shards is redone
+from the memo's shard numbers without touching the states again.
+
 Invariants:
 - a memo is used only while none of its states has left the encoder's table: every removal is
   recorded (`forget`), and a memo checked before the last removal is checked against the recorded
@@ -23,8 +28,8 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import islice
-from operator import attrgetter, is_, itemgetter
+from itertools import compress, count, islice
+from operator import attrgetter, is_, is_not, itemgetter
 from typing import Final
 
 from metricgate.exporters.prometheus_remote_write.outputs import SeriesState
@@ -38,7 +43,7 @@ _head = attrgetter("head")
 class KnownRun:
     """One run's series, their states and label heads, and how they spread over shards."""
 
-    __slots__ = ("_split", "checked", "heads", "series", "states", "updated")
+    __slots__ = ("_shards", "_split", "checked", "heads", "series", "states", "updated")
 
     def __init__(
         self,
@@ -55,6 +60,8 @@ class KnownRun:
         """The removal count this memo was last known valid at."""
         self.updated = updated
         self._split: tuple[int, list[tuple[int, Pick]]] | None = None
+        self._shards: list[int] | None = None
+        """Each position's shard, for the shard count of `_split`."""
 
     def split(self, shards: int) -> list[tuple[int, Pick]]:
         """(shard, pick) for each shard that holds some of the run: `pick(seq)` takes that
@@ -62,9 +69,29 @@ class KnownRun:
         cached = self._split
         if cached is not None and cached[0] == shards:
             return cached[1]
+        self._shards = [state.key % shards for state in self.states]
+        return self._split_by(shards)
+
+    def patched_from(self, old: KnownRun, changed: list[int]) -> None:
+        """Take `old`'s split, redone for the `changed` positions (this run is `old` with those
+        replaced), so the states that stayed are not read again."""
+        if old._split is None or old._shards is None:
+            return
+        shards = old._split[0]
+        spread = old._shards.copy()
+        for position in changed:
+            spread[position] = self.states[position].key % shards
+        self._shards = spread
+        if spread == old._shards:
+            self._split = old._split
+        else:
+            self._split_by(shards)
+
+    def _split_by(self, shards: int) -> list[tuple[int, Pick]]:
+        assert self._shards is not None
         positions: dict[int, list[int]] = {}
-        for position, state in enumerate(self.states):
-            positions.setdefault(state.key % shards, []).append(position)
+        for position, shard in enumerate(self._shards):
+            positions.setdefault(shard, []).append(position)
         out = [(shard, _picker(found)) for shard, found in positions.items()]
         self._split = (shards, out)
         return out
@@ -122,6 +149,8 @@ class RunMemo:
             run.updated = now
             return run
         part = series[start:stop]
+        if run is not None and len(run.series) == size and self._valid(run):
+            return self._patch(key, run, part, now, create)
         found = list(map(self._get, part))
         if None in found:
             if create is None:
@@ -144,6 +173,37 @@ class RunMemo:
             elif len(self._runs) >= self.max_runs:
                 self.clear()
             self._runs[key] = fresh
+        return fresh
+
+    def _patch(
+        self,
+        key: int,
+        run: KnownRun,
+        part: list[Series],
+        now: float,
+        create: Callable[[Series], SeriesState | None] | None,
+    ) -> KnownRun | None:
+        """`run` with the series at some places replaced (`part`): only those are looked up or
+        created; the memo becomes the patched run. None as `run()` says (the memo stays)."""
+        changed = list(compress(count(), map(is_not, part, run.series)))
+        states, heads = run.states.copy(), run.heads.copy()
+        for position in changed:
+            one = part[position]
+            state = self._get(one)
+            if state is None:
+                state = create(one) if create is not None else None
+                if state is None:
+                    return None
+            if not state.head:
+                return None
+            states[position], heads[position] = state, state.head
+        for position in changed:  # the series that left the run keep the run's last time
+            gone = run.states[position]
+            if gone.updated < run.updated:
+                gone.updated = run.updated
+        fresh = KnownRun(part, states, heads, self._removals, now)  # its time is folded later
+        fresh.patched_from(run, changed)
+        self._runs[key] = fresh
         return fresh
 
     def _valid(self, run: KnownRun) -> bool:
