@@ -85,7 +85,7 @@ async def run(
     started = time.perf_counter()
     for shard_log in lanes.wal.shards:
         while records := shard_log.read(2000, 0):
-            shard_log.ack(records[-1].end, persist=shard_log.ack_at_once)
+            shard_log.delivered(records[-1].end)
     lanes.wal.persist_acks()  # what the log's timer does every 100 ms (`batch`, `never`)
     drain_s = time.perf_counter() - started
     await queue.shutdown(time.monotonic())

@@ -82,7 +82,7 @@ async def test_acks_are_written_by_the_timer_unless_fsync_always(
     pending = shard.pending_bytes
     records = shard.read(40, 0)
     assert not shard.ack_at_once
-    shard.ack(records[-1].end, persist=shard.ack_at_once)
+    shard.delivered(records[-1].end)
     assert shard.pending_bytes < pending
     assert shard.persisted_ack < shard.acked
     # Nothing is written yet: a crash now would send the 40 records again.
@@ -111,7 +111,7 @@ async def test_fsync_always_writes_each_ack_at_once(tmp_path: Path) -> None:
         wal.append([[(payload(i), 1, 1)], []])
     records = shard.read(4, 0)
     assert shard.ack_at_once
-    shard.ack(records[-1].end, persist=shard.ack_at_once)
+    shard.delivered(records[-1].end)
     assert struct.unpack_from("<Q", (tmp_path / "shard-000" / "ack").read_bytes())[0] == (
         records[-1].end
     )

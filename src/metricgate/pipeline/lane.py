@@ -277,7 +277,7 @@ class DiskLane(Lane):
                 finally:
                     self.busy = False
             try:
-                shard.ack(records[-1].end, persist=shard.ack_at_once)
+                shard.delivered(records[-1].end)
             except OSError:
                 log.exception(
                     "persistent sending queue: could not persist the ack offset",

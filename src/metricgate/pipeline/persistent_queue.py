@@ -267,9 +267,8 @@ class PersistentQueue:
             finished += 1
         if finished and self.wal is not None:
             self.pending_records = max(0, self.pending_records - finished)
-            shard = self.shard
             try:
-                shard.ack(end, persist=shard.ack_at_once)
+                self.shard.delivered(end)
             except OSError:
                 log.exception(
                     "persistent sending queue: could not persist the ack offset",

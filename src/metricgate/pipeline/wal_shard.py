@@ -485,9 +485,14 @@ class ShardLog:
 
     @property
     def ack_at_once(self) -> bool:
-        """Whether a reader persists each ack as it happens (`fsync: always`); otherwise it
-        passes `persist=False` and the log's timer writes the offset (`WriteAheadLog`)."""
+        """Whether a reader's ack is written as it happens (`fsync: always`); otherwise the
+        log's timer writes the offset (`WriteAheadLog`)."""
         return self.fsync == "always"
+
+    def delivered(self, offset: int) -> None:
+        """A reader's ack: everything before `offset` was delivered (or given up on), written
+        at once with `fsync: always`, else by the log's timer (`ack_at_once`)."""
+        self.ack(offset, persist=self.ack_at_once)
 
     def ack(self, offset: int, *, persist: bool = True) -> None:
         """Everything before `offset` was delivered (or given up on): persist, free segments.
