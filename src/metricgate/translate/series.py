@@ -315,6 +315,20 @@ class PrometheusTranslator:
             return None
         return self._native_names_of(series.attributes, family.type, series.label_names)
 
+    def labels(
+        self, series: Series, family: FamilyView
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | Dropped:
+        """The label names and labels of `series` (of `family`), or why it is dropped: a
+        native series' attributes as they are when they can be (`native_labels`), without
+        building a view; else its view's."""
+        names = self.native_labels(series, family)
+        if names is not None:
+            return names, series.attributes  # type: ignore[return-value]  # checked: strings
+        view = self.build_series(series)
+        if isinstance(view, Dropped):
+            return view
+        return view.label_names, view.labels
+
     def _native_names_of(
         self, attributes: Attributes, kind: FamilyType, keys: tuple[str, ...] | None = None
     ) -> tuple[str, ...] | None:

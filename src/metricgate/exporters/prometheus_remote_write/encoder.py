@@ -342,15 +342,11 @@ class Encoder:
         if reason is not None:
             drops[reason] += 1
             return None
-        names = self.translator.native_labels(series, family)
-        if names is not None:  # Prometheus data: its attributes are its labels
-            labels = self._with_external(series.attributes, names)  # type: ignore[arg-type]
-        else:
-            view = self.translator.build_series(series)
-            if isinstance(view, Dropped):
-                self._reject(series, view.reason, drops)
-                return None
-            labels = self._with_external(view.labels, view.label_names)
+        found = self.translator.labels(series, family)
+        if isinstance(found, Dropped):
+            self._reject(series, found.reason, drops)
+            return None
+        labels = self._with_external(found[1], found[0])
         # The shard key: the CRC of the series' encoded labels, the same in every process (a
         # persistent queue's shards rely on that); for a counter or gauge that is its output.
         state = SeriesState(0, family.name, labels, now)

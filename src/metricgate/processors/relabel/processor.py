@@ -264,17 +264,13 @@ class RelabelProcessor(Processor):
     ) -> tuple[str, tuple[str, ...], LabelPairs] | Dropped:
         """The series' metric name, label names and labels in Prometheus terms, or why it has
         none. Data that came in as Prometheus data is taken as it is, without building a view."""
-        translator = self._translator
-        family = translator.family(series.metric)
+        family = self._translator.family(series.metric)
         if isinstance(family, Dropped):
             return family
-        names = translator.native_labels(series, family)
-        if names is not None:
-            return family.name, names, series.attributes  # type: ignore[return-value]  # strings
-        view = translator.build_series(series)
-        if isinstance(view, Dropped):
-            return view
-        return view.family.name, view.label_names, view.labels
+        found = self._translator.labels(series, family)
+        if isinstance(found, Dropped):
+            return found
+        return family.name, *found
 
     def _output(
         self, metric: Metric, name: str, attributes: LabelPairs, names: tuple[str, ...]
