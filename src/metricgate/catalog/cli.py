@@ -164,7 +164,7 @@ def _region(region: str) -> str:
         region
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
-        or ("us-east-1")
+        or "us-east-1"
     )
 
 
